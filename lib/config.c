@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The credentials file: "[provider]" sections of "key = value" lines, '#' comments. It names
+ * credential files and endpoints; since it may also hold secrets it must be private.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define CONFIG_MAX (64 * 1024)
+
+struct config_entry {
+	char *section;
+	char *key;
+	char *value;
+};
+
+struct kc_config {
+	struct config_entry *entries;
+	size_t n;
+};
+
+void config_free(struct kc_config *config)
+{
+	if (!config)
+		return;
+	for (size_t i = 0; i < config->n; i++) {
+		free(config->entries[i].section);
+		free(config->entries[i].key);
+		if (config->entries[i].value)
+			secret_wipe(config->entries[i].value, strlen(config->entries[i].value));
+		free(config->entries[i].value);
+	}
+	free(config->entries);
+	free(config);
+}
+
+static char *strip(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int config_add(struct kc_config *config, const char *section, const char *key,
+		      const char *value)
+{
+	struct config_entry *e;
+
+	e = realloc(config->entries, (config->n + 1) * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	config->entries = e;
+	e = &config->entries[config->n];
+	e->section = strdup(section);
+	e->key = strdup(key);
+	e->value = strdup(value);
+	config->n++;
+	if (!e->section || !e->key || !e->value)
+		return -ENOMEM;
+	return 0;
+}
+
+static int config_parse(struct kc_ctx *ctx, const char *path, char *text,
+			struct kc_config *config)
+{
+	char section[64] = "";
+	unsigned lineno = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *s = strip(line), *eq;
+		int r;
+
+		lineno++;
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *end = strchr(s, ']');
+
+			if (!end || end[1] || (size_t)(end - s - 1) >= sizeof(section))
+				return ctx_fail(ctx, -EINVAL, "config '%s' line %u: bad section",
+						path, lineno);
+			*end = '\0';
+			snprintf(section, sizeof(section), "%s", strip(s + 1));
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq || !section[0])
+			return ctx_fail(ctx, -EINVAL,
+					"config '%s' line %u: expected 'key = value' in a [section]",
+					path, lineno);
+		*eq = '\0';
+		r = config_add(config, section, strip(s), strip(eq + 1));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
+		struct kc_config **r_config)
+{
+	_cleanup_(freep) unsigned char *text = NULL;
+	struct kc_config *config;
+	size_t len;
+	int r;
+
+	config = calloc(1, sizeof(*config));
+	if (!config)
+		return -ENOMEM;
+	r = util_check_private_file(ctx, path, "config file");
+	if (r == -ENOENT && !explicit_path) {
+		ctx_detail_clear(ctx);
+		*r_config = config;
+		return 0;
+	}
+	if (r >= 0) {
+		r = util_read_file(path, CONFIG_MAX, &text, &len);
+		if (r < 0)
+			r = ctx_fail(ctx, r, "config file '%s': %s", path, strerror(-r));
+	}
+	if (r >= 0)
+		r = config_parse(ctx, path, (char *)text, config);
+	if (text)
+		secret_wipe(text, len);
+	if (r < 0) {
+		config_free(config);
+		return r;
+	}
+	*r_config = config;
+	return 0;
+}
+
+const char *config_get(const struct kc_config *config, const char *section, const char *key)
+{
+	if (!config)
+		return NULL;
+	for (size_t i = config->n; i-- > 0;)
+		if (!strcmp(config->entries[i].section, section) &&
+		    !strcmp(config->entries[i].key, key))
+			return config->entries[i].value;
+	return NULL;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The library context: logging and the explanation of the last failure. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define DEFAULT_CONFIG "/etc/kekcrypt/kekcrypt.conf"
+
+static int ctx_new(struct kc_ctx **r_ctx, struct crypt_device *cd, const char *config_path)
+{
+	struct kc_ctx *ctx;
+	int r;
+
+	if (!r_ctx)
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->borrowed_cd = cd;
+	ctx->log_max = -1;
+	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL, &ctx->config);
+	if (r < 0) {
+		kc_free(ctx);
+		return r;
+	}
+	*r_ctx = ctx;
+	return 0;
+}
+
+int kc_init(struct kc_ctx **r_ctx, const char *config_path)
+{
+	return ctx_new(r_ctx, NULL, config_path);
+}
+
+int kc_init_by_crypt_device(struct kc_ctx **r_ctx, struct crypt_device *cd,
+			    const char *config_path)
+{
+	if (!cd)
+		return -EINVAL;
+	return ctx_new(r_ctx, cd, config_path);
+}
+
+void kc_free(struct kc_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	config_free(ctx->config);
+	free(ctx);
+}
+
+void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
+{
+	if (!ctx)
+		return;
+	ctx->log_fn = fn;
+	ctx->log_max = max_level;
+	ctx->log_usrptr = usrptr;
+}
+
+const char *kc_error_detail(const struct kc_ctx *ctx)
+{
+	return ctx ? ctx->detail : "";
+}
+
+const char *kc_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+void ctx_log(struct kc_ctx *ctx, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!ctx || !ctx->log_fn || level > ctx->log_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx->log_fn(level, msg, ctx->log_usrptr);
+}
+
+int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ctx)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf(ctx->detail, sizeof(ctx->detail), fmt, ap);
+	va_end(ap);
+	log_dbg(ctx, "%s", ctx->detail);
+	return r;
+}
+
+void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...)
+{
+	char buf[sizeof(ctx->detail)];
+	size_t n, m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	n = strlen(buf);
+	if (ctx->detail[0] && n + 2 < sizeof(buf)) {
+		memcpy(buf + n, ": ", 2);
+		n += 2;
+		m = strnlen(ctx->detail, sizeof(buf) - n - 1);
+		memcpy(buf + n, ctx->detail, m);
+		buf[n + m] = '\0';
+	}
+	memcpy(ctx->detail, buf, sizeof(buf));
+}
+
+void ctx_detail_clear(struct kc_ctx *ctx)
+{
+	ctx->detail[0] = '\0';
+}
+
+const char *kc_strerror(int r)
+{
+	switch (r) {
+	case 0: return "success";
+	case -ENOENT: return "no usable token, key or file";
+	case -EAGAIN: return "KMS or HSM unreachable";
+	case -EPERM: return "refused by the KMS or HSM";
+	case -ENOANO: return "credential or PIN required";
+	case -EKEYREJECTED: return "credential or PIN rejected";
+	case -EBADMSG: return "wrong key: integrity check failed";
+	case -EINVAL: return "malformed token, URI, configuration or argument";
+	case -EMEDIUMTYPE: return "not a LUKS2 device or corrupt header";
+	case -EEXIST: return "device holds data or name exists";
+	case -EBUSY: return "device or mapping in use";
+	case -EROFS: return "device is read-only";
+	case -EACCES: return "permission denied";
+	case -EPROTONOSUPPORT: return "unsupported KEK URI scheme";
+	case -ETIMEDOUT: return "deadline passed";
+	case -ENOTSUP: return "not supported by this system";
+	case -ENOMEM: return "out of memory";
+	default: return "internal error";
+	}
+}

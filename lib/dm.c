@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Mapped volumes: open, close and status through libcryptsetup and libdevmapper. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <libcryptsetup.h>
+#include <libdevmapper.h>
+
+#include "internal.h"
+
+#define DM_CONTROL "/dev/mapper/control"
+#define DEFAULT_OPEN_TIMEOUT_MS 30000
+
+static int dm_available(struct kc_ctx *ctx)
+{
+	int fd = open(DM_CONTROL, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EACCES || errno == EPERM)
+		return ctx_fail(ctx, -EACCES, "device-mapper: permission denied (run as root)");
+	return ctx_fail(ctx, -ENOTSUP,
+			"device-mapper is not available (%s: %s); is dm_crypt loaded?",
+			DM_CONTROL, strerror(errno));
+}
+
+static int check_name(struct kc_ctx *ctx, const char *name)
+{
+	if (!name || !*name || strlen(name) >= 128 || strchr(name, '/') ||
+	    !strcmp(name, ".") || !strcmp(name, ".."))
+		return ctx_fail(ctx, -EINVAL, "'%s' is not a valid mapping name", name ?: "");
+	return 0;
+}
+
+/* The active state of NAME: 0 inactive, 1 active, 2 active and in use. */
+static int mapping_state(const char *name)
+{
+	crypt_status_info st = crypt_status(NULL, name);
+
+	return st == CRYPT_BUSY ? 2 : st == CRYPT_ACTIVE ? 1 : 0;
+}
+
+static int activate(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+		    const char *name, const struct kc_secret *dek, uint32_t flags)
+{
+	uint32_t cflags = 0;
+	int r;
+
+	if (flags & KC_OPEN_READONLY)
+		cflags |= CRYPT_ACTIVATE_READONLY;
+	if (flags & KC_OPEN_ALLOW_DISCARDS)
+		cflags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
+	/* The key goes to dm-crypt through the kernel keyring where the kernel has one, so that
+	 * the table shows a keyring reference rather than the key. */
+	crypt_volume_key_keyring(cd, 1);
+	r = crypt_activate_by_volume_key(cd, name, (const char *)dek->data, dek->len, cflags);
+	if (r == -EBUSY || r == -EEXIST)
+		return ctx_fail(ctx, -EBUSY, "device '%s' is in use (already open under another "
+				"name, mounted, or held by another mapping)", device);
+	if (r == -EPERM || r == -EACCES)
+		return ctx_fail(ctx, -EACCES, "activating '%s': permission denied", name);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "activating '%s' on '%s' failed (%s)",
+				name, device, strerror(-r));
+	return 0;
+}
+
+int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_id,
+	    uint32_t flags, unsigned timeout_ms, struct kc_unlock_result *r_result)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	if (!ctx || !device)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = check_name(ctx, name);
+	if (r < 0)
+		return r;
+	r = dm_available(ctx);
+	if (r < 0)
+		return r;
+	if (mapping_state(name))
+		return ctx_fail(ctx, -EEXIST, "a mapping named '%s' already exists", name);
+	r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	ctx->deadline_ms = util_now_ms() + (timeout_ms ?: DEFAULT_OPEN_TIMEOUT_MS);
+	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
+	ctx->deadline_ms = 0;
+	if (r < 0)
+		return r;
+	return activate(ctx, cd, device, name, dek, flags);
+}
+
+int kc_close(struct kc_ctx *ctx, const char *name)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = check_name(ctx, name);
+	if (r >= 0)
+		r = dm_available(ctx);
+	if (r < 0)
+		return r;
+	switch (mapping_state(name)) {
+	case 0:
+		return ctx_fail(ctx, -ENOENT, "no active mapping named '%s'", name);
+	case 2:
+		return ctx_fail(ctx, -EBUSY, "mapping '%s' is in use (mounted or held open); "
+				"unmount it first", name);
+	}
+	r = crypt_init_by_name(&cd, name);
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "mapping '%s': %s", name, strerror(-r));
+	vol_log_to(ctx, cd);
+	r = crypt_deactivate(cd, name);
+	if (r == -EBUSY)
+		return ctx_fail(ctx, -EBUSY, "mapping '%s' is in use", name);
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "closing '%s' failed (%s)", name, strerror(-r));
+	return 0;
+}

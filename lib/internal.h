@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal interfaces of libkekcrypt shared between its files. */
+#ifndef KEKCRYPT_INTERNAL_H
+#define KEKCRYPT_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "kekcrypt.h"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Hand ownership over: return the pointer and clear the variable. */
+#define TAKE_PTR(p)                                                                          \
+	({                                                                                   \
+		__typeof__(p) _p = (p);                                                      \
+		(p) = NULL;                                                                  \
+		_p;                                                                          \
+	})
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* secret.c: locked, wiped memory for keys, passphrases, PINs and credentials.              */
+
+struct kc_secret {
+	size_t len;		/* bytes in use */
+	size_t size;		/* bytes allocated in data */
+	unsigned char data[];
+};
+
+/* Allocate SIZE zeroed bytes (len = size), mlock'ed best effort, excluded from core dumps. */
+struct kc_secret *kc_secret_alloc(size_t size);
+/* Copy LEN bytes into a new secret. */
+struct kc_secret *kc_secret_dup(const void *buf, size_t len);
+/* Wipe and free; NULL-safe. */
+void kc_secret_free(struct kc_secret *s);
+void kc_secret_freep(struct kc_secret **s);
+/* Wipe LEN bytes so the compiler cannot elide it. */
+void secret_wipe(void *buf, size_t len);
+/* Constant-time comparison; 0 when equal. */
+int secret_memeq(const void *a, const void *b, size_t len);
+/* Read a whole small file (at most MAX bytes) into a secret; a trailing newline is kept. */
+int secret_read_file(const char *path, size_t max, struct kc_secret **r_secret);
+
+/* Wipe a stack array when it goes out of scope. */
+struct secret_erase_ctx {
+	void *p;
+	size_t n;
+};
+static inline void secret_erasep(struct secret_erase_ctx *e)
+{
+	secret_wipe(e->p, e->n);
+}
+#define CLEANUP_ERASE_CAT2(a, b) a##b
+#define CLEANUP_ERASE_CAT(a, b) CLEANUP_ERASE_CAT2(a, b)
+#define CLEANUP_ERASE(var)                                                                   \
+	_cleanup_(secret_erasep) struct secret_erase_ctx CLEANUP_ERASE_CAT(                 \
+		_erase_, __COUNTER__) = { .p = &(var), .n = sizeof(var) }
+
+/* ---------------------------------------------------------------------------------------- */
+/* ctx.c: logging and error detail.                                                         */
+
+struct kc_config;
+
+struct kc_ctx {
+	kc_log_fn log_fn;
+	void *log_usrptr;
+	int log_max;
+	struct crypt_device *borrowed_cd; /* from kc_init_by_crypt_device(), not ours */
+	struct kc_config *config;
+	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
+	char detail[2048];
+};
+
+void ctx_log(struct kc_ctx *ctx, int level, const char *fmt, ...) _printf_(3, 4);
+/* Set the error detail shown to the user, log it at debug level, and return R. */
+int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...) _printf_(3, 4);
+/* Prefix the current detail with "PREFIX: ". */
+void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
+void ctx_detail_clear(struct kc_ctx *ctx);
+
+#define log_dbg(ctx, ...) ctx_log((ctx), KC_LOG_DEBUG, __VA_ARGS__)
+#define log_info(ctx, ...) ctx_log((ctx), KC_LOG_INFO, __VA_ARGS__)
+/* Log at debug level and return R (a negative errno). */
+#define log_dbg_errno(ctx, r, ...) ({ log_dbg((ctx), __VA_ARGS__); (r); })
+
+/* ---------------------------------------------------------------------------------------- */
+/* config.c: "[section]" + "key = value" credentials file.                                  */
+
+int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
+		struct kc_config **r_config);
+void config_free(struct kc_config *config);
+/* The value of KEY in SECTION, or NULL. */
+const char *config_get(const struct kc_config *config, const char *section, const char *key);
+
+/* ---------------------------------------------------------------------------------------- */
+/* util.c                                                                                   */
+
+/* Check that PATH is a regular file not readable by group or others; -EACCES otherwise. */
+int util_check_private_file(struct kc_ctx *ctx, const char *path, const char *what);
+/* Read a whole file of at most MAX bytes (not secret). */
+int util_read_file(const char *path, size_t max, unsigned char **r_buf, size_t *r_len);
+/* Base64 (RFC 4648, padded, no line breaks). */
+int util_base64_encode(const unsigned char *buf, size_t len, char **r_str);
+/* Strict decode: only the alphabet, correct padding, length a multiple of 4. */
+int util_base64_decode(const char *str, unsigned char **r_buf, size_t *r_len);
+/* Monotonic milliseconds. */
+uint64_t util_now_ms(void);
+/* UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
+void util_utc_now(char buf[32]);
+/* HKDF-SHA256 of IKM with SALT and INFO into OUT_LEN bytes. */
+int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
+		     const char *info, unsigned char *out, size_t out_len);
+
+/* ---------------------------------------------------------------------------------------- */
+/* token.c: the LUKS2 token of type "kekcrypt".                                             */
+
+#define TOKEN_TYPE "kekcrypt"
+#define TOKEN_FORMAT_VERSION 1u
+/* A wrapped DEK: at most a 4096-bit RSA ciphertext. Anything larger is absurd. */
+#define TOKEN_WRAPPED_MAX 512
+#define TOKEN_URI_MAX 1023
+
+struct token {
+	int id;			/* LUKS2 token id, -1 before it is written */
+	int keyslot;		/* bound keyslot, -1 if none */
+	unsigned version;	/* kekcrypt-version */
+	char *provider;		/* kekcrypt-provider: registry name */
+	char *uri;		/* kekcrypt-key-id: the KEK URI */
+	char *key_version;	/* kekcrypt-key-version: NULL if the KMS has none */
+	char *alg;		/* kekcrypt-wrap-alg */
+	char *created;		/* kekcrypt-created */
+	unsigned char *wrapped;	/* decoded kekcrypt-wrapped-key */
+	size_t wrapped_len;
+};
+
+void token_free(struct token *t);
+void token_freep(struct token **t);
+/* Parse and validate a token JSON text; the detail names the first defect. */
+int token_parse(struct kc_ctx *ctx, const char *json, struct token **r_token);
+/* Serialise (validates first); the string is freed with free(). */
+int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json);
+
+/* ---------------------------------------------------------------------------------------- */
+/* provider.c: KEK providers.                                                                */
+
+#define KC_PROVIDER_ABI_VERSION 1u
+
+/* What a provider's wrap() produces; nothing here is secret. */
+struct kc_wrapped {
+	unsigned char *data;	/* malloc'ed wrapped key */
+	size_t len;
+	char alg[32];		/* e.g. "A256KWP", "RSA-OAEP-256" */
+	char *key_version;	/* malloc'ed, or NULL when the KMS has no versions */
+};
+void wrapped_clear(struct kc_wrapped *w);
+
+/* One KEK named by a URI, as a provider sees it. */
+struct kc_kek {
+	const struct kc_provider_ops *ops;
+	char *uri;
+	void *state;		/* the provider's, from init() */
+};
+
+struct kc_provider_ops {
+	unsigned abi_version;	/* KC_PROVIDER_ABI_VERSION */
+	const char *name;	/* [a-z0-9_-]+, stored in the token */
+	const char *scheme;	/* URI scheme it serves, e.g. "file", "pkcs11" */
+	/* Optional: parse URI and config into *r_state; -EINVAL for a malformed URI. */
+	int (*init)(struct kc_ctx *ctx, const char *uri, void **r_state);
+	/* Mandatory: wrap the DEK. */
+	int (*wrap)(struct kc_ctx *ctx, void *state, const struct kc_secret *dek,
+		    struct kc_wrapped *r_wrapped);
+	/* Mandatory: unwrap. ALG and KEY_VERSION come from the token (KEY_VERSION may be
+	 * NULL); the result must be a locked secret. */
+	int (*unwrap)(struct kc_ctx *ctx, void *state, const char *alg, const char *key_version,
+		      const unsigned char *wrapped, size_t wrapped_len, struct kc_secret **r_dek);
+	/* Optional: check provider-specific token fields (alg, version). */
+	int (*validate)(struct kc_ctx *ctx, const struct token *t);
+	/* Optional: free the state from init(). */
+	void (*free)(void *state);
+};
+
+/* Look up the provider for URI's scheme, check its vtable, and init it. */
+int kek_open(struct kc_ctx *ctx, const char *uri, struct kc_kek **r_kek);
+void kek_close(struct kc_kek *kek);
+void kek_closep(struct kc_kek **kek);
+/* The provider with registry NAME, or NULL. */
+const struct kc_provider_ops *provider_find(const char *name);
+
+/* ---------------------------------------------------------------------------------------- */
+/* volume.c, unlock.c: LUKS2 devices.                                                       */
+
+/* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. */
+int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
+void vol_freep(struct crypt_device **cd);
+/* Route libcryptsetup's messages for CD to CTX's debug log. */
+void vol_log_to(struct kc_ctx *ctx, struct crypt_device *cd);
+/* The keyslot passphrase derived from DEK for volume UUID (32 bytes). */
+int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
+			   struct kc_secret **r_pass);
+/* Read kekcrypt token ID; -ENOENT if the token is absent or of another type. */
+int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct token **r_token);
+/* Wrap DEK under KEK and store it as a new token bound to a new keyslot; returns its id. */
+int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
+		  const struct kc_wrapped *wrapped, const struct kc_secret *dek);
+/* Unwrap the DEK through the tokens (or only TOKEN_ID) and check it against the digest. */
+int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
+	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
+
+extern const struct kc_provider_ops provider_file;
+extern const struct kc_provider_ops provider_pkcs11;
+
+#endif /* KEKCRYPT_INTERNAL_H */

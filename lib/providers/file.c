@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Provider "file": a 32-byte AES-256 KEK in a private local file. The DEK is wrapped with AES
+ * key wrap with padding (RFC 5649), which carries its own integrity check, so a wrong KEK is
+ * detected at unwrap.
+ */
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+#define KEK_LEN 32
+#define ALG_KWP "A256KWP"
+/* RFC 5649 adds an 8-byte integrity block and pads to 8 bytes. */
+#define KWP_OVERHEAD 8
+#define DEK_MAX 128
+
+struct file_state {
+	char *path;
+};
+
+static int file_init(struct kc_ctx *ctx, const char *uri, void **r_state)
+{
+	const char *path = uri + strlen("file:");
+	struct file_state *st;
+
+	/* Accept file:/abs/path and file:///abs/path; nothing relative, no host, no query. */
+	if (!strncmp(path, "//", 2)) {
+		if (path[2] != '/')
+			return ctx_fail(ctx, -EINVAL, "KEK URI '%s': a file URI has no host", uri);
+		path += 2;
+	}
+	if (path[0] != '/')
+		return ctx_fail(ctx, -EINVAL, "KEK URI '%s': the path must be absolute", uri);
+	if (strpbrk(path, "?#"))
+		return ctx_fail(ctx, -EINVAL, "KEK URI '%s': no query or fragment allowed", uri);
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->path = strdup(path);
+	if (!st->path) {
+		free(st);
+		return -ENOMEM;
+	}
+	*r_state = st;
+	return 0;
+}
+
+static void file_free(void *state)
+{
+	struct file_state *st = state;
+
+	free(st->path);
+	free(st);
+}
+
+static int file_load_kek(struct kc_ctx *ctx, const struct file_state *st,
+			 struct kc_secret **r_kek)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *kek = NULL;
+	int r;
+
+	r = util_check_private_file(ctx, st->path, "KEK file");
+	if (r < 0)
+		return r;
+	r = secret_read_file(st->path, KEK_LEN + 1, &kek);
+	if (r < 0)
+		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "KEK file '%s': %s", st->path,
+				r == -EFBIG ? "larger than 32 bytes" : strerror(-r));
+	if (kek->len != KEK_LEN)
+		return ctx_fail(ctx, -EINVAL, "KEK file '%s' holds %zu bytes, expected %d",
+				st->path, kek->len, KEK_LEN);
+	*r_kek = TAKE_PTR(kek);
+	return 0;
+}
+
+/* One AES-256-WRAP-PAD pass; OUT must hold IN_LEN + 8 bytes. */
+static int kwp_cipher(const struct kc_secret *kek, bool wrap, const unsigned char *in,
+		      size_t in_len, unsigned char *out, size_t *r_out_len)
+{
+	EVP_CIPHER_CTX *c;
+	int n = 0, fin = 0, ok;
+
+	c = EVP_CIPHER_CTX_new();
+	if (!c)
+		return -ENOMEM;
+	ok = EVP_CipherInit_ex2(c, EVP_aes_256_wrap_pad(), kek->data, NULL, wrap, NULL) &&
+	     EVP_CipherUpdate(c, out, &n, in, (int)in_len) &&
+	     EVP_CipherFinal_ex(c, out + n, &fin);
+	EVP_CIPHER_CTX_free(c);
+	if (!ok)
+		return wrap ? -EINVAL : -EBADMSG;
+	*r_out_len = (size_t)n + (size_t)fin;
+	return 0;
+}
+
+static int file_wrap(struct kc_ctx *ctx, void *state, const struct kc_secret *dek,
+		     struct kc_wrapped *r_wrapped)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *kek = NULL;
+	struct file_state *st = state;
+	unsigned char *out;
+	size_t len;
+	int r;
+
+	if (dek->len == 0 || dek->len > DEK_MAX)
+		return ctx_fail(ctx, -EINVAL, "a %zu-byte key cannot be wrapped", dek->len);
+	r = file_load_kek(ctx, st, &kek);
+	if (r < 0)
+		return r;
+	out = malloc(dek->len + 2 * KWP_OVERHEAD);
+	if (!out)
+		return -ENOMEM;
+	r = kwp_cipher(kek, true, dek->data, dek->len, out, &len);
+	if (r < 0) {
+		free(out);
+		return ctx_fail(ctx, r, "KEK file '%s': AES key wrap failed", st->path);
+	}
+	r_wrapped->data = out;
+	r_wrapped->len = len;
+	snprintf(r_wrapped->alg, sizeof(r_wrapped->alg), "%s", ALG_KWP);
+	r_wrapped->key_version = NULL;
+	return 0;
+}
+
+static int file_unwrap(struct kc_ctx *ctx, void *state, const char *alg, const char *key_version,
+		       const unsigned char *wrapped, size_t wrapped_len,
+		       struct kc_secret **r_dek)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *kek = NULL, *dek = NULL;
+	struct file_state *st = state;
+	int r;
+
+	if (strcmp(alg, ALG_KWP))
+		return ctx_fail(ctx, -EINVAL, "wrap algorithm '%s' is not %s", alg, ALG_KWP);
+	if (wrapped_len < 2 * KWP_OVERHEAD || wrapped_len % 8 ||
+	    wrapped_len > DEK_MAX + KWP_OVERHEAD + 8)
+		return ctx_fail(ctx, -EINVAL, "wrapped key of %zu bytes is not an RFC 5649 blob",
+				wrapped_len);
+	r = file_load_kek(ctx, st, &kek);
+	if (r < 0)
+		return r;
+	dek = kc_secret_alloc(wrapped_len);
+	if (!dek)
+		return -ENOMEM;
+	r = kwp_cipher(kek, false, wrapped, wrapped_len, dek->data, &dek->len);
+	if (r < 0)
+		return ctx_fail(ctx, r,
+				"KEK file '%s': the wrapped key failed its integrity check "
+				"(wrong KEK?)", st->path);
+	*r_dek = TAKE_PTR(dek);
+	return 0;
+}
+
+static int file_validate(struct kc_ctx *ctx, const struct token *t)
+{
+	if (strcmp(t->alg, ALG_KWP))
+		return ctx_fail(ctx, -EINVAL, "wrap algorithm '%s' is not %s", t->alg, ALG_KWP);
+	if (t->key_version)
+		return ctx_fail(ctx, -EINVAL, "a file KEK has no key version");
+	return 0;
+}
+
+const struct kc_provider_ops provider_file = {
+	.abi_version = KC_PROVIDER_ABI_VERSION,
+	.name = "file",
+	.scheme = "file",
+	.init = file_init,
+	.wrap = file_wrap,
+	.unwrap = file_unwrap,
+	.validate = file_validate,
+	.free = file_free,
+};

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* LUKS2 volumes: load, format, describe. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blkid.h>
+#include <libcryptsetup.h>
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+#define KEYSLOT_PASS_LEN 32
+#define KEYSLOT_PASS_INFO "kekcrypt keyslot passphrase v1"
+#define DEFAULT_CIPHER "aes-xts-plain64"
+#define DEFAULT_KEY_BITS 512
+
+static void cryptsetup_log(int level, const char *msg, void *usrptr)
+{
+	struct kc_ctx *ctx = usrptr;
+	size_t n = strlen(msg);
+
+	/* libcryptsetup messages end in a newline; our log lines do not. */
+	if (n && msg[n - 1] == '\n')
+		n--;
+	ctx_log(ctx, KC_LOG_DEBUG, "libcryptsetup: %.*s", (int)n, msg);
+}
+
+void vol_log_to(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	/* Without a callback libcryptsetup prints to stderr itself. */
+	crypt_set_log_callback(cd, cryptsetup_log, ctx);
+}
+
+void vol_freep(struct crypt_device **cd)
+{
+	crypt_free(*cd);
+	*cd = NULL;
+}
+
+static int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+{
+	struct crypt_device *cd = NULL;
+	struct stat st;
+	int r;
+
+	if (stat(device, &st) < 0)
+		return ctx_fail(ctx, errno == ENOENT ? -ENOENT : -errno, "device '%s': %s",
+				device, strerror(errno));
+	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+		return ctx_fail(ctx, -EINVAL, "'%s' is neither a block device nor a file", device);
+	r = crypt_init(&cd, device);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOTBLK || r == -EINVAL ? -EMEDIUMTYPE : r,
+				"device '%s': cannot be used (%s)", device, strerror(-r));
+	vol_log_to(ctx, cd);
+	*r_cd = cd;
+	return 0;
+}
+
+int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	r = vol_init(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	if (r == -EACCES || r == -EPERM)
+		return ctx_fail(ctx, -EACCES, "device '%s': permission denied", device);
+	if (r < 0)
+		return ctx_fail(ctx, -EMEDIUMTYPE,
+				"device '%s' is not a LUKS2 volume or its header is corrupt", device);
+	*r_cd = TAKE_PTR(cd);
+	return 0;
+}
+
+int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
+			   struct kc_secret **r_pass)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+	int r;
+
+	pass = kc_secret_alloc(KEYSLOT_PASS_LEN);
+	if (!pass)
+		return -ENOMEM;
+	/* Salted with the volume UUID so equal DEKs on two volumes give unrelated slots. */
+	r = util_hkdf_sha256(dek->data, dek->len, uuid, strlen(uuid), KEYSLOT_PASS_INFO,
+			     pass->data, pass->len);
+	if (r < 0)
+		return r;
+	*r_pass = TAKE_PTR(pass);
+	return 0;
+}
+
+/* Refuse to overwrite anything libblkid recognises: filesystem, partition table, LUKS. */
+static int probe_empty(struct kc_ctx *ctx, const char *device)
+{
+	const char *type = NULL;
+	blkid_probe pr;
+	int r;
+
+	pr = blkid_new_probe_from_filename(device);
+	if (!pr)
+		return ctx_fail(ctx, -errno ? -errno : -EINVAL, "device '%s': cannot probe: %s",
+				device, strerror(errno));
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	r = blkid_do_safeprobe(pr);
+	if (r == 0 && blkid_probe_lookup_value(pr, "TYPE", &type, NULL) < 0)
+		(void)blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL);
+	if (r == 0 || r == -2)
+		r = ctx_fail(ctx, -EEXIST,
+			     "device '%s' holds %s%s; refusing to format it without --force",
+			     device, type ? "a signature of type " : "several signatures",
+			     type ? type : "");
+	else if (r == 1)
+		r = 0;
+	else
+		r = ctx_fail(ctx, -EIO, "device '%s': probing failed", device);
+	blkid_free_probe(pr);
+	return r;
+}
+
+/* Fail early with -EROFS/-EBUSY/-EACCES rather than halfway through a format. */
+static int check_writable(struct kc_ctx *ctx, const char *device)
+{
+	struct stat st;
+	int fd, flags = O_RDWR | O_CLOEXEC;
+
+	if (stat(device, &st) == 0 && S_ISBLK(st.st_mode))
+		flags |= O_EXCL;
+	fd = open(device, flags);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == EROFS || e == EACCES || e == EPERM)
+			return ctx_fail(ctx, e == EROFS ? -EROFS : -EACCES,
+					"device '%s' is not writable: %s", device, strerror(e));
+		if (e == EBUSY)
+			return ctx_fail(ctx, -EBUSY, "device '%s' is in use", device);
+		return ctx_fail(ctx, e == ENOENT ? -ENOENT : -e, "device '%s': %s", device,
+				strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+static int split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])
+{
+	const char *dash = strchr(spec, '-');
+
+	if (!dash || dash == spec || (size_t)(dash - spec) >= 32 || strlen(dash + 1) >= 32 ||
+	    !dash[1])
+		return ctx_fail(ctx, -EINVAL, "cipher '%s' is not of the form CIPHER-MODE "
+				"(e.g. aes-xts-plain64)", spec);
+	snprintf(cipher, 32, "%.*s", (int)(dash - spec), spec);
+	snprintf(mode, 32, "%s", dash + 1);
+	return 0;
+}
+
+struct format_keks {
+	struct kc_kek **keks;
+	struct kc_wrapped *wrapped;
+	size_t n;
+};
+
+static void format_keks_clear(struct format_keks *fk)
+{
+	for (size_t i = 0; i < fk->n; i++) {
+		kek_close(fk->keks[i]);
+		wrapped_clear(&fk->wrapped[i]);
+	}
+	free(fk->keks);
+	free(fk->wrapped);
+}
+
+/* Open every KEK and wrap the DEK under each: nothing is written unless all succeed. */
+static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
+			   const struct kc_secret *dek, struct format_keks *fk)
+{
+	int r;
+
+	fk->keks = calloc(p->n_keks, sizeof(*fk->keks));
+	fk->wrapped = calloc(p->n_keks, sizeof(*fk->wrapped));
+	if (!fk->keks || !fk->wrapped)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_keks; i++) {
+		fk->n = i + 1;
+		r = kek_open(ctx, p->kek_uris[i], &fk->keks[i]);
+		if (r >= 0)
+			r = fk->keks[i]->ops->wrap(ctx, fk->keks[i]->state, dek, &fk->wrapped[i]);
+		if (r < 0) {
+			ctx_detail_prefix(ctx, "KEK '%s'", p->kek_uris[i]);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int format_header(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p,
+			 const struct kc_secret *dek, struct crypt_device **r_cd)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	/* The DEK is random: a slow KDF adds nothing but unlock time. */
+	struct crypt_pbkdf_type pbkdf = {
+		.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
+		.flags = CRYPT_PBKDF_NO_BENCHMARK,
+	};
+	struct crypt_params_luks2 params = {
+		.sector_size = p->sector_size ?: 512, .label = p->label,
+	};
+	char cipher[32], mode[32];
+	int r;
+
+	r = split_cipher(ctx, p->cipher ?: DEFAULT_CIPHER, cipher, mode);
+	if (r < 0)
+		return r;
+	r = vol_init(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	r = crypt_set_pbkdf_type(cd, &pbkdf);
+	if (r >= 0)
+		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, NULL, (const char *)dek->data,
+				 dek->len, &params);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOMEM ? r : r == -EBUSY ? -EBUSY : -EINVAL,
+				"device '%s': LUKS2 format failed (%s); check cipher, key size "
+				"and sector size", device, strerror(-r));
+	*r_cd = TAKE_PTR(cd);
+	return 0;
+}
+
+static int format_check_params(struct kc_ctx *ctx, const char *device,
+			       const struct kc_format_params *p)
+{
+	size_t bits = p->key_size_bits ?: DEFAULT_KEY_BITS;
+
+	if (!ctx || !device || !p || !p->kek_uris || p->n_keks == 0)
+		return -EINVAL;
+	if (bits % 8 || bits < 128 || bits > 1024)
+		return ctx_fail(ctx, -EINVAL, "key size %zu bits is not a multiple of 8 in "
+				"128..1024", bits);
+	if (p->sector_size && (p->sector_size < 512 || p->sector_size > 4096 ||
+			       (p->sector_size & (p->sector_size - 1))))
+		return ctx_fail(ctx, -EINVAL, "sector size %u is not a power of two in 512..4096",
+				p->sector_size);
+	return 0;
+}
+
+int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct format_keks fk = { 0 };
+	int r;
+
+	r = format_check_params(ctx, device, p);
+	if (r < 0)
+		return r;
+	ctx_detail_clear(ctx);
+	dek = kc_secret_alloc((p->key_size_bits ?: DEFAULT_KEY_BITS) / 8);
+	if (!dek)
+		return -ENOMEM;
+	if (RAND_priv_bytes(dek->data, (int)dek->len) != 1) {
+		r = ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
+		goto out;
+	}
+	r = check_writable(ctx, device);
+	if (r >= 0 && !p->force)
+		r = probe_empty(ctx, device);
+	if (r >= 0)
+		r = format_wrap_all(ctx, p, dek, &fk);
+	if (r >= 0)
+		r = format_header(ctx, device, p, dek, &cd);
+	for (size_t i = 0; r >= 0 && i < fk.n; i++) {
+		r = vol_token_add(ctx, cd, fk.keks[i], &fk.wrapped[i], dek);
+		if (r < 0)
+			ctx_detail_prefix(ctx, "device '%s': KEK '%s'", device, fk.keks[i]->uri);
+	}
+out:
+	format_keks_clear(&fk);
+	return r < 0 ? r : 0;
+}

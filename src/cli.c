@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Helpers shared by the verbs: exit codes, errors, confirmation, common options. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_exit_code(int r)
+{
+	switch (r) {
+	case 0: return EXIT_OK;
+	case -ENOENT: return EXIT_NOENT;
+	case -EAGAIN: return EXIT_UNREACHABLE;
+	case -EPERM: return EXIT_REFUSED;
+	case -ENOANO: return EXIT_CRED_REQUIRED;
+	case -EKEYREJECTED: return EXIT_CRED_REJECTED;
+	case -EBADMSG: return EXIT_WRONG_KEY;
+	case -EINVAL: return EXIT_MALFORMED;
+	case -EMEDIUMTYPE: return EXIT_NOT_LUKS;
+	case -EEXIST: return EXIT_EXISTS;
+	case -EBUSY: return EXIT_BUSY;
+	case -EROFS: return EXIT_READONLY;
+	case -EACCES: return EXIT_ACCESS;
+	case -EPROTONOSUPPORT: return EXIT_UNSUPPORTED_URI;
+	case -ETIMEDOUT: return EXIT_TIMEOUT;
+	case -ECANCELED: return EXIT_CANCELLED;
+	case -ENOMEM: return EXIT_NOMEM;
+	case -ENOTSUP: return EXIT_NO_DM;
+	case -ENOSPC: return EXIT_NOSPACE;
+	default: return EXIT_INTERNAL;
+	}
+}
+
+int cli_fail(struct cli *cli, int r)
+{
+	const char *detail = cli->ctx ? kc_error_detail(cli->ctx) : "";
+
+	fprintf(stderr, "kekcrypt %s: %s\n", cli->verb, detail[0] ? detail : kc_strerror(r));
+	return cli_exit_code(r);
+}
+
+int cli_usage_error(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kekcrypt %s: ", cli->verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'kekcrypt %s --help'.\n", cli->verb);
+	return EXIT_USAGE;
+}
+
+static void log_stderr(int level, const char *msg, void *usrptr)
+{
+	fprintf(stderr, "# %s\n", msg);
+}
+
+int cli_ctx(struct cli *cli)
+{
+	int r;
+
+	r = kc_init(&cli->ctx, cli->config);
+	if (r < 0) {
+		/* kc_init() leaves no context: say what the config problem was ourselves. */
+		fprintf(stderr, "kekcrypt %s: configuration '%s': %s\n", cli->verb,
+			cli->config ?: "/etc/kekcrypt/kekcrypt.conf",
+			r == -EACCES ? "readable by group or others, or not a regular file; "
+				       "chmod 600 it" : kc_strerror(r));
+		return r;
+	}
+	if (cli->debug || secure_getenv("KC_DEBUG"))
+		kc_set_log(cli->ctx, log_stderr, KC_LOG_DEBUG, NULL);
+	return 0;
+}
+
+bool cli_confirm(struct cli *cli, const char *what)
+{
+	char answer[16];
+
+	if (cli->batch || !isatty(STDIN_FILENO))
+		return true;
+	fprintf(stderr, "\nWARNING!\n========\n%s\n\nAre you sure? (Type 'yes' in capital "
+		"letters): ", what);
+	fflush(stderr);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return !strcmp(answer, "YES\n");
+}
+
+int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
+{
+	switch (c) {
+	case 'h':
+		cli_help(v);
+		*r_exit = EXIT_OK;
+		return 1;
+	case 'q':
+		cli->batch = true;
+		return 1;
+	case 0x100:
+		cli->config = optarg;
+		return 1;
+	case 0x101:
+		cli->debug = true;
+		return 1;
+	case 0x102:
+		cli->json = true;
+		return 1;
+	case '?':
+		fprintf(stderr, "Try 'kekcrypt %s --help'.\n", v->name);
+		*r_exit = EXIT_USAGE;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_parse_int(const char *s, int max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max)
+		return -1;
+	return (int)v;
+}
+
+void cli_print_json(json_object *obj)
+{
+	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+						 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(obj);
+}
+
+void cli_help(const struct verb *v)
+{
+	printf("Usage: kekcrypt %s\n%s", v->usage, COMMON_USAGE);
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Shared pieces of the kekcrypt command line tool. */
+#ifndef KEKCRYPT_CLI_H
+#define KEKCRYPT_CLI_H
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "kekcrypt.h"
+
+/* Exit codes; documented in man/kekcrypt.8.adoc "EXIT STATUS". Never renumber. */
+enum {
+	EXIT_OK = 0,
+	EXIT_INTERNAL = 1,
+	EXIT_USAGE = 2,
+	EXIT_NOENT = 3,
+	EXIT_UNREACHABLE = 4,
+	EXIT_REFUSED = 5,
+	EXIT_CRED_REQUIRED = 6,
+	EXIT_CRED_REJECTED = 7,
+	EXIT_WRONG_KEY = 8,
+	EXIT_MALFORMED = 9,
+	EXIT_NOT_LUKS = 10,
+	EXIT_EXISTS = 11,
+	EXIT_BUSY = 12,
+	EXIT_READONLY = 13,
+	EXIT_ACCESS = 14,
+	EXIT_UNSUPPORTED_URI = 15,
+	EXIT_TIMEOUT = 16,
+	EXIT_CANCELLED = 17,
+	EXIT_NOMEM = 18,
+	EXIT_NO_DM = 19,
+	EXIT_NOSPACE = 20,
+};
+
+/* Options every verb accepts. */
+struct cli {
+	const char *config;
+	bool debug;
+	bool batch;
+	bool json;
+	const char *verb;
+	struct kc_ctx *ctx;
+};
+
+struct verb {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *usage;	/* synopsis and options, shown by --help */
+	const char *summary;	/* one line for the verb list */
+};
+
+/* One function maps every library error to an exit code. */
+int cli_exit_code(int r);
+/* Print "kekcrypt VERB: <explanation>" for error R and return its exit code. */
+int cli_fail(struct cli *cli, int r);
+/* Print a usage error and return EXIT_USAGE. */
+int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Create the library context from the common options. */
+int cli_ctx(struct cli *cli);
+/* Ask for confirmation on a terminal; true to go on. */
+bool cli_confirm(struct cli *cli, const char *what);
+/* Parse the common options inside a verb's getopt loop: returns 1 if C was one. */
+int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
+/* Parse a non-negative integer argument; -1 if it is not one. */
+int cli_parse_int(const char *s, int max);
+/* Print a json-c object to stdout and release it. */
+void cli_print_json(json_object *obj);
+void cli_help(const struct verb *v);
+/* Show a volume (dump) or only its kekcrypt tokens (kek list). */
+int cmd_show(struct cli *cli, const char *device, bool list_only);
+
+#define COMMON_SHORTOPTS "hq"
+#define COMMON_LONGOPTS                                                                      \
+	{ "help", no_argument, NULL, 'h' }, { "batch-mode", no_argument, NULL, 'q' },        \
+	{ "config", required_argument, NULL, 0x100 }, { "debug", no_argument, NULL, 0x101 }, \
+	{ "json", no_argument, NULL, 0x102 }
+
+#define COMMON_USAGE                                                                         \
+	"\nCommon options:\n"                                                                \
+	"  --config FILE     provider credentials (default /etc/kekcrypt/kekcrypt.conf)\n"   \
+	"  --debug           debug messages on stderr (never secrets)\n"                     \
+	"  --json            machine-readable output where the verb has output\n"            \
+	"  -q, --batch-mode  do not ask for confirmation\n"                                  \
+	"  -h, --help        this help\n"
+
+extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
+	verb_status;
+
+#endif

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Verbs on mappings: open, close, status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int run_open(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "allow-discards", no_argument, NULL, 0x200 },
+		{ "token", required_argument, NULL, 't' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{}
+	};
+	struct kc_unlock_result res;
+	uint32_t flags = 0;
+	int c, ex, r, token = -1, timeout = 0;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "rt:T:", opts, NULL)) != -1) {
+		if (cli_common_opt(cli, c, &verb_open, &ex) && (c == 'h' || c == '?'))
+			return ex;
+		if (c == 'r')
+			flags |= KC_OPEN_READONLY;
+		else if (c == 0x200)
+			flags |= KC_OPEN_ALLOW_DISCARDS;
+		else if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
+			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+		else if (c == 'T' && (timeout = cli_parse_int(optarg, 86400)) <= 0)
+			return cli_usage_error(cli, "invalid --timeout '%s' (seconds)", optarg);
+	}
+	if (optind + 2 != argc)
+		return cli_usage_error(cli, "expected DEVICE NAME");
+	if (cli_ctx(cli) < 0)
+		return cli_exit_code(-EACCES);
+	r = kc_open(cli->ctx, argv[optind], argv[optind + 1], token, flags,
+		    (unsigned)timeout * 1000, &res);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (cli->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(argv[optind]));
+		json_object_object_add(o, "name", json_object_new_string(argv[optind + 1]));
+		json_object_object_add(o, "token", json_object_new_int(res.token_id));
+		json_object_object_add(o, "kek", json_object_new_string(res.kek_uri));
+		cli_print_json(o);
+	} else {
+		printf("%s: opened as /dev/mapper/%s with token %d (%s)\n", argv[optind],
+		       argv[optind + 1], res.token_id, res.kek_uri);
+	}
+	return EXIT_OK;
+}
+
+const struct verb verb_open = {
+	.name = "open",
+	.run = run_open,
+	.summary = "unwrap the data key and map the volume with dm-crypt",
+	.usage = "open DEVICE NAME [OPTIONS]\n\n"
+		 "Unwrap the data key through the kekcrypt tokens and create /dev/mapper/NAME.\n"
+		 "The key reaches dm-crypt through the kernel keyring.\n\n"
+		 "  -r, --readonly        map read-only\n"
+		 "      --allow-discards  pass discards (TRIM) through\n"
+		 "  -t, --token ID        try only this token\n"
+		 "  -T, --timeout SEC     overall deadline for unwrapping (default 30)\n",
+};
+
+static int run_close(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	int c, ex, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if (cli_common_opt(cli, c, &verb_close, &ex) && (c == 'h' || c == '?'))
+			return ex;
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, "expected NAME");
+	if (cli_ctx(cli) < 0)
+		return cli_exit_code(-EACCES);
+	r = kc_close(cli->ctx, argv[optind]);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (!cli->json)
+		printf("%s: closed\n", argv[optind]);
+	return EXIT_OK;
+}
+
+const struct verb verb_close = {
+	.name = "close",
+	.run = run_close,
+	.summary = "remove a mapping (refused while it is in use)",
+	.usage = "close NAME\n\nRemove the dm-crypt mapping NAME; refused while it is in use.\n",
+};
+
+static json_object *status_json(const struct kc_status *st)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(st->name));
+	json_object_object_add(o, "device", json_object_new_string(st->device));
+	json_object_object_add(o, "cipher", json_object_new_string(st->cipher));
+	json_object_object_add(o, "key_bits", json_object_new_int((int)st->key_bits));
+	json_object_object_add(o, "sector_size", json_object_new_int((int)st->sector_size));
+	json_object_object_add(o, "offset_sectors", json_object_new_int64((int64_t)st->offset_sectors));
+	json_object_object_add(o, "size_sectors", json_object_new_int64((int64_t)st->size_sectors));
+	json_object_object_add(o, "readonly", json_object_new_boolean(st->readonly));
+	json_object_object_add(o, "in_use", json_object_new_boolean(st->in_use));
+	json_object_object_add(o, "kekcrypt", json_object_new_boolean(st->is_kekcrypt));
+	json_object_object_add(o, "uuid", json_object_new_string(st->uuid));
+	json_object_object_add(o, "key_in_keyring", json_object_new_boolean(st->key_in_keyring));
+	return o;
+}
+
+static void status_text(const struct kc_status *st)
+{
+	printf("/dev/mapper/%s is active%s%s.\n  device:      %s\n  cipher:      %s\n"
+	       "  key size:    %zu bits%s\n  sector size: %u\n  offset:      %llu sectors\n"
+	       "  size:        %llu sectors\n  kekcrypt:    %s\n", st->name,
+	       st->in_use ? " and in use" : "", st->readonly ? " (read-only)" : "", st->device,
+	       st->cipher, st->key_bits, st->key_in_keyring ? " (in kernel keyring)" : "",
+	       st->sector_size, (unsigned long long)st->offset_sectors,
+	       (unsigned long long)st->size_sectors, st->is_kekcrypt ? "yes" : "no");
+	if (st->uuid[0])
+		printf("  LUKS UUID:   %s\n", st->uuid);
+}
+
+static int status_all(struct cli *cli)
+{
+	json_object *arr = cli->json ? json_object_new_array() : NULL;
+	char **names = NULL;
+	int n;
+
+	n = kc_status_list(cli->ctx, &names);
+	if (n < 0)
+		return cli_fail(cli, n);
+	for (int i = 0; i < n; i++) {
+		struct kc_status st;
+
+		if (kc_status_get(cli->ctx, names[i], &st) < 0)
+			continue;	/* closed meanwhile */
+		if (arr)
+			json_object_array_add(arr, status_json(&st));
+		else
+			status_text(&st);
+	}
+	if (arr)
+		cli_print_json(arr);
+	else if (!n)
+		printf("No active dm-crypt mapping.\n");
+	kc_strv_free(names);
+	return EXIT_OK;
+}
+
+static int run_status(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	struct kc_status st;
+	int c, ex, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if (cli_common_opt(cli, c, &verb_status, &ex) && (c == 'h' || c == '?'))
+			return ex;
+	if (optind + 1 < argc)
+		return cli_usage_error(cli, "expected at most one NAME");
+	if (cli_ctx(cli) < 0)
+		return cli_exit_code(-EACCES);
+	if (optind == argc)
+		return status_all(cli);
+	r = kc_status_get(cli->ctx, argv[optind], &st);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (cli->json)
+		cli_print_json(status_json(&st));
+	else
+		status_text(&st);
+	return EXIT_OK;
+}
+
+const struct verb verb_status = {
+	.name = "status",
+	.run = run_status,
+	.summary = "show active mappings: device, cipher, key size, kekcrypt or not",
+	.usage = "status [NAME] [--json]\n\nShow one dm-crypt mapping, or all of them.\n",
+};

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Verbs on a volume's header: format, verify, dump. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define MAX_KEKS 16
+
+static int run_format(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "kek", required_argument, NULL, 'k' },
+		{ "cipher", required_argument, NULL, 'c' },
+		{ "key-size", required_argument, NULL, 's' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "sector-size", required_argument, NULL, 0x200 },
+		{ "force", no_argument, NULL, 'f' },
+		{}
+	};
+	const char *keks[MAX_KEKS];
+	struct kc_format_params p = { .kek_uris = keks };
+	char what[4200];
+	int c, ex, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:c:s:l:f", opts, NULL)) != -1) {
+		if (cli_common_opt(cli, c, &verb_format, &ex))
+			if (c == 'h' || c == '?')
+				return ex;
+		switch (c) {
+		case 'k':
+			if (p.n_keks == MAX_KEKS)
+				return cli_usage_error(cli, "at most %d --kek", MAX_KEKS);
+			keks[p.n_keks++] = optarg;
+			break;
+		case 'c': p.cipher = optarg; break;
+		case 'l': p.label = optarg; break;
+		case 'f': p.force = true; break;
+		case 's':
+			r = cli_parse_int(optarg, 4096);
+			if (r <= 0)
+				return cli_usage_error(cli, "invalid --key-size '%s'", optarg);
+			p.key_size_bits = (size_t)r;
+			break;
+		case 0x200:
+			r = cli_parse_int(optarg, 4096);
+			if (r <= 0)
+				return cli_usage_error(cli, "invalid --sector-size '%s'", optarg);
+			p.sector_size = (uint32_t)r;
+			break;
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, "expected one DEVICE");
+	if (!p.n_keks)
+		return cli_usage_error(cli, "at least one --kek URI is required");
+	if (cli_ctx(cli) < 0)
+		return cli_exit_code(-EACCES);
+	snprintf(what, sizeof(what), "This will overwrite data on %s irrevocably.", argv[optind]);
+	if (!cli_confirm(cli, what)) {
+		fprintf(stderr, "kekcrypt format: cancelled, nothing written.\n");
+		return EXIT_CANCELLED;
+	}
+	r = kc_format(cli->ctx, argv[optind], &p);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (!cli->json)
+		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
+		       p.n_keks > 1 ? "s" : "");
+	else {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(argv[optind]));
+		json_object_object_add(o, "keks", json_object_new_int((int)p.n_keks));
+		cli_print_json(o);
+	}
+	return EXIT_OK;
+}
+
+const struct verb verb_format = {
+	.name = "format",
+	.run = run_format,
+	.summary = "create a LUKS2 volume whose key is wrapped by one or more KEKs",
+	.usage = "format DEVICE --kek URI [--kek URI ...] [OPTIONS]\n\n"
+		 "Format DEVICE (block device or image file) as LUKS2 with a random data key,\n"
+		 "stored only wrapped by each KEK. Refuses a device holding a filesystem,\n"
+		 "partition table or LUKS header unless --force.\n\n"
+		 "  -k, --kek URI        KEK to wrap the data key with (repeatable, up to 16)\n"
+		 "  -c, --cipher SPEC    cipher (default aes-xts-plain64)\n"
+		 "  -s, --key-size BITS  data key size (default 512)\n"
+		 "  -l, --label LABEL    LUKS2 label\n"
+		 "      --sector-size N  encryption sector size (default 512)\n"
+		 "  -f, --force          format even if the device holds data\n",
+};
+
+static void print_unlock(struct cli *cli, const char *device, const struct kc_unlock_result *res,
+			 const char *what)
+{
+	json_object *o;
+
+	if (!cli->json) {
+		printf("%s: %s with token %d (%s)\n", device, what, res->token_id, res->kek_uri);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(device));
+	json_object_object_add(o, "token", json_object_new_int(res->token_id));
+	json_object_object_add(o, "keyslot", json_object_new_int(res->keyslot));
+	json_object_object_add(o, "kek", json_object_new_string(res->kek_uri));
+	cli_print_json(o);
+}
+
+static int run_verify(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' }, {}
+	};
+	struct kc_unlock_result res;
+	int c, ex, r, token = -1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:", opts, NULL)) != -1) {
+		if (cli_common_opt(cli, c, &verb_verify, &ex) && (c == 'h' || c == '?'))
+			return ex;
+		if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
+			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, "expected one DEVICE");
+	if (cli_ctx(cli) < 0)
+		return cli_exit_code(-EACCES);
+	r = kc_verify(cli->ctx, argv[optind], token, &res);
+	if (r < 0)
+		return cli_fail(cli, r);
+	print_unlock(cli, argv[optind], &res, "data key unwrapped and verified");
+	return EXIT_OK;
+}
+
+const struct verb verb_verify = {
+	.name = "verify",
+	.run = run_verify,
+	.summary = "unwrap the data key and check it, mapping nothing (KMS health check)",
+	.usage = "verify DEVICE [--token ID]\n\n"
+		 "Unwrap the data key through the kekcrypt tokens in order and check it\n"
+		 "against the LUKS2 digest. Nothing is mapped or written.\n\n"
+		 "  -t, --token ID  try only this token\n",
+};
+
+static json_object *token_json(const struct kc_token_info *t)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int(t->id));
+	json_object_object_add(o, "valid", json_object_new_boolean(t->valid == 0));
+	if (t->valid < 0) {
+		json_object_object_add(o, "problem", json_object_new_string(t->problem));
+		return o;
+	}
+	json_object_object_add(o, "keyslot", json_object_new_int(t->keyslot));
+	json_object_object_add(o, "provider", json_object_new_string(t->provider));
+	json_object_object_add(o, "kek", json_object_new_string(t->kek_uri));
+	if (t->key_version[0])
+		json_object_object_add(o, "key_version", json_object_new_string(t->key_version));
+	json_object_object_add(o, "wrap_alg", json_object_new_string(t->wrap_alg));
+	json_object_object_add(o, "wrapped_bytes", json_object_new_int((int)t->wrapped_len));
+	json_object_object_add(o, "created", json_object_new_string(t->created));
+	json_object_object_add(o, "format_version", json_object_new_int((int)t->format_version));
+	return o;
+}
+
+static void print_tokens_text(const struct kc_volume_info *info)
+{
+	size_t n = kc_volume_info_n_tokens(info);
+
+	if (!n)
+		printf("  (no kekcrypt token)\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct kc_token_info *t = kc_volume_info_token(info, i);
+
+		if (t->valid < 0) {
+			printf("  %d: INVALID: %s\n", t->id, t->problem);
+			continue;
+		}
+		printf("  %d: %s\n", t->id, t->kek_uri);
+		printf("\tprovider:  %s\n\tkeyslot:   %d\n\twrap:      %s (%zu bytes)\n",
+		       t->provider, t->keyslot, t->wrap_alg, t->wrapped_len);
+		if (t->key_version[0])
+			printf("\tversion:   %s\n", t->key_version);
+		printf("\tcreated:   %s\n", t->created);
+	}
+}
+
+static json_object *tokens_json(const struct kc_volume_info *info)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++)
+		json_object_array_add(arr, token_json(kc_volume_info_token(info, i)));
+	return arr;
+}
+
+static void print_dump(struct cli *cli, const char *device, const struct kc_volume_info *info)
+{
+	uint32_t slots = kc_volume_info_keyslots(info);
+	json_object *o, *arr;
+
+	if (!cli->json) {
+		printf("Device:      %s\nUUID:        %s\nLabel:       %s\nCipher:      %s\n"
+		       "Key size:    %zu bits\nSector size: %u\nData offset: %llu bytes\n"
+		       "Keyslots:   ", device, kc_volume_info_uuid(info),
+		       kc_volume_info_label(info)[0] ? kc_volume_info_label(info) : "(none)",
+		       kc_volume_info_cipher(info), kc_volume_info_key_bits(info),
+		       kc_volume_info_sector_size(info),
+		       (unsigned long long)kc_volume_info_data_offset(info));
+		for (int s = 0; s < 32; s++)
+			if (slots & (1u << s))
+				printf(" %d", s);
+		printf("\nkekcrypt tokens:\n");
+		print_tokens_text(info);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(device));
+	json_object_object_add(o, "uuid", json_object_new_string(kc_volume_info_uuid(info)));
+	json_object_object_add(o, "label", json_object_new_string(kc_volume_info_label(info)));
+	json_object_object_add(o, "cipher", json_object_new_string(kc_volume_info_cipher(info)));
+	json_object_object_add(o, "key_bits",
+			       json_object_new_int((int)kc_volume_info_key_bits(info)));
+	json_object_object_add(o, "sector_size",
+			       json_object_new_int((int)kc_volume_info_sector_size(info)));
+	json_object_object_add(o, "data_offset",
+			       json_object_new_int64((int64_t)kc_volume_info_data_offset(info)));
+	arr = json_object_new_array();
+	for (int s = 0; s < 32; s++)
+		if (slots & (1u << s))
+			json_object_array_add(arr, json_object_new_int(s));
+	json_object_object_add(o, "keyslots", arr);
+	json_object_object_add(o, "tokens", tokens_json(info));
+	cli_print_json(o);
+}
+
+int cmd_show(struct cli *cli, const char *device, bool list_only)
+{
+	struct kc_volume_info *info = NULL;
+	int r;
+
+	if (cli_ctx(cli) < 0)
+		return cli_exit_code(-EACCES);
+	r = kc_volume_info_get(cli->ctx, device, &info);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (!list_only)
+		print_dump(cli, device, info);
+	else if (cli->json)
+		cli_print_json(tokens_json(info));
+	else
+		print_tokens_text(info);
+	kc_volume_info_free(info);
+	return EXIT_OK;
+}
+
+static int run_dump(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	int c, ex;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if (cli_common_opt(cli, c, &verb_dump, &ex) && (c == 'h' || c == '?'))
+			return ex;
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, "expected one DEVICE");
+	return cmd_show(cli, argv[optind], false);
+}
+
+const struct verb verb_dump = {
+	.name = "dump",
+	.run = run_dump,
+	.summary = "show the volume and its kekcrypt tokens (never a secret)",
+	.usage = "dump DEVICE [--json]\n\n"
+		 "Show the LUKS2 volume's parameters, keyslots and kekcrypt tokens.\n",
+};
