@@ -204,6 +204,9 @@ const struct kc_provider_ops *provider_find(const char *name);
 /* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. */
 int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 void vol_freep(struct crypt_device **cd);
+/* Fail early with -EROFS/-EBUSY/-EACCES rather than halfway through a header update;
+ * EXCLUSIVE also refuses a block device that is open elsewhere (format). */
+int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive);
 /* Route libcryptsetup's messages for CD to CTX's debug log. */
 void vol_log_to(struct kc_ctx *ctx, struct crypt_device *cd);
 /* The keyslot passphrase derived from DEK for volume UUID (32 bytes). */

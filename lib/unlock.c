@@ -220,6 +220,8 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = kek_open(ctx, kek_uri, &kek);
+	if (r >= 0)
+		r = vol_check_writable(ctx, device, false);
 	if (r < 0)
 		return r;
 	r = vol_load(ctx, device, &cd);
@@ -272,7 +274,9 @@ int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool for
 	if (!ctx || !device || token_id < 0)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = vol_load(ctx, device, &cd);
+	r = vol_check_writable(ctx, device, false);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return r;
 	if (!token_is_ours(cd, token_id))

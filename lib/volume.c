@@ -127,13 +127,12 @@ static int probe_empty(struct kc_ctx *ctx, const char *device)
 	return r;
 }
 
-/* Fail early with -EROFS/-EBUSY/-EACCES rather than halfway through a format. */
-static int check_writable(struct kc_ctx *ctx, const char *device)
+int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive)
 {
 	struct stat st;
 	int fd, flags = O_RDWR | O_CLOEXEC;
 
-	if (stat(device, &st) == 0 && S_ISBLK(st.st_mode))
+	if (exclusive && stat(device, &st) == 0 && S_ISBLK(st.st_mode))
 		flags |= O_EXCL;
 	fd = open(device, flags);
 	if (fd < 0) {
@@ -271,7 +270,7 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 		r = ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
 		goto out;
 	}
-	r = check_writable(ctx, device);
+	r = vol_check_writable(ctx, device, true);
 	if (r >= 0 && !p->force)
 		r = probe_empty(ctx, device);
 	if (r >= 0)

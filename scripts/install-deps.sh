@@ -1,0 +1,36 @@
+#!/bin/bash
+# Install every package kekcrypt needs to build, test, run the guest tests and benchmarks,
+# on a fresh Debian 12 machine. Idempotent. Needs root.
+set -euo pipefail
+
+packages=(
+	# build
+	autoconf automake libtool pkg-config gcc make
+	libcryptsetup-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libblkid-dev
+	libdevmapper-dev libp11-kit-dev p11-kit asciidoctor
+	# host tests
+	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
+	util-linux xxd
+	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
+	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils
+	# benchmarks
+	hyperfine
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: run as root" >&2
+	exit 1
+fi
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fuzz target for the token JSON parser and serialiser. Built with -fsanitize=fuzzer it is a
+ * libFuzzer target (tests/fuzz/run-libfuzzer.sh); otherwise main() replays the files given on
+ * the command line, which is how `make check` runs the corpus.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct kc_ctx *ctx;
+	struct token *t = NULL, *t2 = NULL;
+	char *text, *json = NULL;
+
+	if (!ctx && kc_init(&ctx, "/dev/null/none") < 0 && kc_init(&ctx, NULL) < 0)
+		abort();
+	text = malloc(size + 1);
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	if (token_parse(ctx, text, &t) == 0) {
+		/* What parses must serialise and parse back to the same wrapped key. */
+		if (token_serialise(ctx, t, &json) != 0 || token_parse(ctx, json, &t2) != 0 ||
+		    t2->wrapped_len != t->wrapped_len ||
+		    memcmp(t2->wrapped, t->wrapped, t->wrapped_len))
+			abort();
+	}
+	token_free(t);
+	token_free(t2);
+	free(json);
+	free(text);
+	return 0;
+}
+
+#ifndef KC_LIBFUZZER
+int main(int argc, char **argv)
+{
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		unsigned char *buf;
+		size_t len;
+
+		if (util_read_file(argv[i], 1 << 20, &buf, &len) < 0) {
+			fprintf(stderr, "cannot read %s\n", argv[i]);
+			return 1;
+		}
+		LLVMFuzzerTestOneInput(buf, len);
+		free(buf);
+		n++;
+	}
+	printf("replayed %d inputs\n", n);
+	return n ? 0 : 1;
+}
+#endif
