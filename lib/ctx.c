@@ -139,6 +139,9 @@ const char *kc_strerror(int r)
 	case -ETIMEDOUT: return "deadline passed";
 	case -ENOTSUP: return "not supported by this system";
 	case -ENOMEM: return "out of memory";
+	case -EPROTO: return "TLS failure talking to the KMS";
+	case -EBADE: return "malformed response from the KMS";
+	case -ENOSPC: return "no room in the LUKS2 header";
 	default: return "internal error";
 	}
 }

@@ -71,6 +71,7 @@ static inline void secret_erasep(struct secret_erase_ctx *e)
 /* ctx.c: logging and error detail.                                                         */
 
 struct kc_config;
+struct http_client;
 
 struct kc_ctx {
 	kc_log_fn log_fn;
@@ -79,6 +80,9 @@ struct kc_ctx {
 	struct crypt_device *borrowed_cd; /* from kc_init_by_crypt_device(), not ours */
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
+	struct http_client *http; /* http.c: one connection cache per context */
+	void *provider_cache[8]; /* per-provider state that lives as long as the context
+				  * (e.g. an access token), indexed by provider slot */
 	char detail[2048];
 };
 

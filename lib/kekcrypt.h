@@ -29,6 +29,9 @@
  *  -EPROTONOSUPPORT unsupported KEK URI scheme
  *  -ETIMEDOUT       the operation's deadline passed
  *  -ENOTSUP         the system lacks a needed facility (e.g. device-mapper)
+ *  -EPROTO          TLS failure talking to the KMS (untrusted certificate, wrong host)
+ *  -EBADE           the KMS answered something malformed, truncated or oversized
+ *  -ENOSPC          no room in the LUKS2 header for another keyslot or token
  *  -ENOMEM          out of memory
  */
 #ifndef KEKCRYPT_H

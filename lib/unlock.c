@@ -86,8 +86,9 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 /* The error worth reporting when several tokens fail: lower rank wins. */
 static int error_rank(int r)
 {
-	static const int order[] = { -EAGAIN, -ETIMEDOUT, -EKEYREJECTED, -ENOANO, -EPERM,
-				     -EBADMSG, -EACCES, -EINVAL, -EPROTONOSUPPORT, -ENOENT };
+	static const int order[] = { -EAGAIN, -ETIMEDOUT, -EPROTO, -EKEYREJECTED, -ENOANO,
+				     -EPERM, -EBADE, -EBADMSG, -EACCES, -EINVAL,
+				     -EPROTONOSUPPORT, -ENOENT };
 
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
 		if (order[i] == r)

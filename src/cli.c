@@ -31,6 +31,8 @@ int cli_exit_code(int r)
 	case -ENOMEM: return EXIT_NOMEM;
 	case -ENOTSUP: return EXIT_NO_DM;
 	case -ENOSPC: return EXIT_NOSPACE;
+	case -EPROTO: return EXIT_TLS;
+	case -EBADE: return EXIT_BAD_RESPONSE;
 	default: return EXIT_INTERNAL;
 	}
 }

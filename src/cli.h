@@ -34,6 +34,8 @@ enum {
 	EXIT_NOMEM = 18,
 	EXIT_NO_DM = 19,
 	EXIT_NOSPACE = 20,
+	EXIT_TLS = 21,
+	EXIT_BAD_RESPONSE = 22,
 };
 
 /* Options every verb accepts. */

@@ -57,7 +57,8 @@ struct p11_state {
 /* One use of the token, opened and closed within a single wrap() or unwrap(). */
 struct p11_conn {
 	CK_FUNCTION_LIST **modules;	/* p11-kit's configured modules (no module-path) */
-	CK_FUNCTION_LIST *loaded;	/* the module-path module */
+	bool modules_initialized;	/* all of them, when the URI has no module-name */
+	CK_FUNCTION_LIST *one;		/* the module-path or module-name module, initialised */
 	CK_FUNCTION_LIST *m;		/* the module holding the token */
 	CK_SLOT_ID slot;
 	CK_TOKEN_INFO tinfo;
@@ -284,41 +285,78 @@ static void conn_close(struct p11_conn *c)
 		(void)c->m->C_Logout(c->session);
 	if (c->have_session)
 		(void)c->m->C_CloseSession(c->session);
-	if (c->loaded) {
-		(void)p11_kit_module_finalize(c->loaded);
-		p11_kit_module_release(c->loaded);
-	}
-	if (c->modules)
+	if (c->one)
+		(void)p11_kit_module_finalize(c->one);
+	if (c->modules && c->modules_initialized)
 		p11_kit_modules_finalize_and_release(c->modules);
+	else if (c->modules)
+		p11_kit_modules_release(c->modules);
+	else if (c->one)
+		p11_kit_module_release(c->one);
 	*c = (struct p11_conn){ 0 };
+}
+
+static int module_init(struct kc_ctx *ctx, const struct p11_state *st, CK_FUNCTION_LIST *m,
+		       const char *name)
+{
+	CK_RV rv = p11_kit_module_initialize(m);
+
+	if (rv == CKR_OK)
+		return 0;
+	log_dbg(ctx, "C_Initialize of '%s': %s", name, ckr_name(rv));
+	return ctx_fail(ctx, ckr_errno(rv, false) == -EAGAIN ? -EAGAIN : -ENOENT,
+			"%s: cannot initialise PKCS#11 module '%s': %s", st->what, name,
+			p11_kit_strerror(rv));
+}
+
+/*
+ * Without module-path: p11-kit's configured modules. With module-name, only that one is
+ * initialised, so that the others (smart card stacks, trust store) are left alone.
+ */
+static int conn_load_configured(struct kc_ctx *ctx, const struct p11_state *st,
+				struct p11_conn *c)
+{
+	const char *name = p11_kit_uri_get_module_name(st->uri);
+	int r;
+
+	if (!name) {
+		c->modules = p11_kit_modules_load_and_initialize(0);
+		c->modules_initialized = true;
+	} else {
+		c->modules = p11_kit_modules_load(NULL, 0);
+	}
+	if (!c->modules)
+		return ctx_fail(ctx, -ENOENT, "%s: cannot load the p11-kit modules: %s",
+				st->what, p11_kit_message() ?: "unknown error");
+	if (!name)
+		return 0;
+	c->one = p11_kit_module_for_name(c->modules, name);
+	if (!c->one)
+		return ctx_fail(ctx, -ENOENT, "%s: no p11-kit module named '%s' is configured",
+				st->what, name);
+	r = module_init(ctx, st, c->one, name);
+	if (r < 0)
+		c->one = NULL;
+	return r;
 }
 
 static int conn_load(struct kc_ctx *ctx, const struct p11_state *st, struct p11_conn *c)
 {
 	const char *path = p11_kit_uri_get_module_path(st->uri);
-	CK_RV rv;
+	int r;
 
-	if (!path) {
-		c->modules = p11_kit_modules_load_and_initialize(0);
-		if (!c->modules)
-			return ctx_fail(ctx, -ENOENT, "%s: cannot load the p11-kit modules: %s",
-					st->what, p11_kit_message() ?: "unknown error");
-		return 0;
-	}
-	c->loaded = p11_kit_module_load(path, 0);
-	if (!c->loaded)
+	if (!path)
+		return conn_load_configured(ctx, st, c);
+	c->one = p11_kit_module_load(path, 0);
+	if (!c->one)
 		return ctx_fail(ctx, -ENOENT, "%s: cannot load PKCS#11 module '%s': %s", st->what,
 				path, p11_kit_message() ?: "unknown error");
-	rv = p11_kit_module_initialize(c->loaded);
-	if (rv != CKR_OK) {
-		p11_kit_module_release(c->loaded);
-		c->loaded = NULL;
-		log_dbg(ctx, "C_Initialize of '%s': %s", path, ckr_name(rv));
-		return ctx_fail(ctx, ckr_errno(rv, false) == -EAGAIN ? -EAGAIN : -ENOENT,
-				"%s: cannot initialise PKCS#11 module '%s': %s", st->what, path,
-				p11_kit_message() ?: p11_kit_strerror(rv));
+	r = module_init(ctx, st, c->one, path);
+	if (r < 0) {
+		p11_kit_module_release(c->one);
+		c->one = NULL;
 	}
-	return 0;
+	return r;
 }
 
 static bool slot_matches(const struct p11_state *st, CK_FUNCTION_LIST *m, CK_SLOT_ID slot,
@@ -372,36 +410,20 @@ static int module_find_token(struct kc_ctx *ctx, const struct p11_state *st,
 	return 0;
 }
 
-static bool module_name_matches(const struct p11_state *st, CK_FUNCTION_LIST *m)
-{
-	const char *want = p11_kit_uri_get_module_name(st->uri);
-	char *name;
-	bool ok;
-
-	if (!want)
-		return true;
-	name = p11_kit_module_get_name(m);
-	ok = name && !strcmp(name, want);
-	free(name);
-	return ok;
-}
-
 /* The first token that matches the URI: with module-path in that module, else in any. */
 static int conn_find_token(struct kc_ctx *ctx, const struct p11_state *st, struct p11_conn *c)
 {
-	CK_FUNCTION_LIST *one[2] = { c->loaded, NULL };
-	CK_FUNCTION_LIST **mods = c->loaded ? one : c->modules;
+	CK_FUNCTION_LIST *one[2] = { c->one, NULL };
+	CK_FUNCTION_LIST **mods = c->one ? one : c->modules;
 	int r;
 
 	for (size_t i = 0; mods[i]; i++) {
-		if (!module_name_matches(st, mods[i]))
-			continue;
 		r = module_find_token(ctx, st, mods[i], c);
 		if (r > 0)
 			return 0;
-		/* One broken module among the configured ones must not hide the others. */
-		if (r < 0 && c->loaded)
+		if (r < 0 && c->one)
 			return r;
+		/* One broken module among the configured ones must not hide the others. */
 		if (r < 0)
 			log_dbg(ctx, "%s, ignoring.", kc_error_detail(ctx));
 	}
@@ -704,21 +726,24 @@ static int object_read_value(struct kc_ctx *ctx, const struct p11_state *st,
 	return 0;
 }
 
-/* The DEK comes back as a non-sensitive session object, read once and destroyed at once. */
+/*
+ * The DEK comes back as a session object, read once and destroyed at once. PKCS#11 reveals
+ * CKA_VALUE only of a key that is neither sensitive nor unextractable, hence both flags.
+ */
 static int aes_unwrap(struct kc_ctx *ctx, struct p11_state *st, struct p11_conn *c,
 		      CK_OBJECT_HANDLE kek, const struct wrap_alg *alg,
 		      const unsigned char *wrapped, size_t wrapped_len, struct kc_secret **r_dek)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
-	CK_BBOOL no = CK_FALSE, priv = c->authenticated;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, priv = c->authenticated;
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_KEY_TYPE, &type, sizeof(type) },
 		{ CKA_TOKEN, &no, sizeof(no) },
 		{ CKA_PRIVATE, &priv, sizeof(priv) },
 		{ CKA_SENSITIVE, &no, sizeof(no) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
 	};
 	CK_MECHANISM mech = { alg->mech, NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
@@ -862,7 +887,7 @@ static int blob_check(struct kc_ctx *ctx, const struct p11_state *st,
 	else
 		ok = len % 8 == 0 && len >= DEK_MIN + 8 && len <= DEK_MAX + 8;
 	if (!wrapped || !ok)
-		return ctx_fail(ctx, -EBADMSG, "%s: a %s wrapped key cannot have %zu bytes "
+		return ctx_fail(ctx, -EBADMSG, "%s: no %s wrapped key has %zu bytes "
 				"(corrupt token?)", st->what, alg->name, len);
 	return 0;
 }
