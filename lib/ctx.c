@@ -45,6 +45,9 @@ void kc_free(struct kc_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	for (size_t i = 0; i < ARRAY_SIZE(ctx->cache); i++)
+		if (ctx->cache[i].data && ctx->cache[i].free)
+			ctx->cache[i].free(ctx->cache[i].data);
 	config_free(ctx->config);
 	free(ctx);
 }

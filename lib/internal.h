@@ -81,8 +81,12 @@ struct kc_ctx {
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
 	struct http_client *http; /* http.c: one connection cache per context */
-	void *provider_cache[8]; /* per-provider state that lives as long as the context
-				  * (e.g. an access token), indexed by provider slot */
+	/* Per-provider state that lives as long as the context (e.g. a KMS access token, so
+	 * one is fetched per process), indexed by enum provider_slot; kc_free() calls free. */
+	struct {
+		void *data;
+		void (*free)(void *data);
+	} cache[8];
 	char detail[2048];
 };
 
@@ -159,6 +163,12 @@ int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json);
 /* provider.c: KEK providers.                                                                */
 
 #define KC_PROVIDER_ABI_VERSION 1u
+
+/* Slots of kc_ctx.cache. */
+enum provider_slot {
+	PROVIDER_SLOT_AZURE = 0,
+	PROVIDER_SLOT_VAULT = 1,
+};
 
 /* What a provider's wrap() produces; nothing here is secret. */
 struct kc_wrapped {
