@@ -49,7 +49,8 @@ void kc_secret_freep(struct kc_secret **s);
 void secret_wipe(void *buf, size_t len);
 /* Constant-time comparison; 0 when equal. */
 int secret_memeq(const void *a, const void *b, size_t len);
-/* Read a whole small file (at most MAX bytes) into a secret; a trailing newline is kept. */
+/* Read a whole small private file (at most MAX bytes) into a secret; -EACCES if group or
+ * others have access; a trailing newline is kept. */
 int secret_read_file(const char *path, size_t max, struct kc_secret **r_secret);
 
 /* Wipe a stack array when it goes out of scope. */

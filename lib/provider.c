@@ -7,7 +7,7 @@
 /* Built-in providers; NULL-terminated. */
 static const struct kc_provider_ops *const providers[] = {
 	&provider_file,
-	/*&provider_pkcs11,*/
+	&provider_pkcs11,
 	NULL,
 };
 

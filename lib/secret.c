@@ -92,6 +92,11 @@ int secret_read_file(const char *path, size_t max, struct kc_secret **r_secret)
 		r = -EINVAL;
 		goto out;
 	}
+	/* Checked again on the open file: the path may have changed since a caller's stat. */
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		r = -EACCES;
+		goto out;
+	}
 	if ((size_t)st.st_size > max) {
 		r = -EFBIG;
 		goto out;
