@@ -1,0 +1,62 @@
+# Helpers for the guest tests: a work dir, a SoftHSM2 token, and running a scenario in the
+# QEMU guest with the built kekcrypt. Sourced by tests/vm/*.sh; run from the source tree.
+
+VM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KEKCRYPT=${KEKCRYPT:-$VM_TOP/kekcrypt}
+VM_WORK=
+
+vm_cleanup() {
+	[ -z "$VM_WORK" ] || rm -rf "$VM_WORK"
+}
+
+# Make VM_WORK with kek/ (file KEKs) and softhsm/ (a token with AES and RSA KEKs); the guest
+# gets both at the same absolute paths, so the URIs written on the host work there.
+vm_setup() {
+	# Not under /tmp: the guest mounts a tmpfs there, hiding files copied to the same paths.
+	VM_WORK=$(mktemp -d /var/tmp/kekcrypt-vm.XXXXXX)
+	trap vm_cleanup EXIT
+	mkdir -m 700 "$VM_WORK/kek" "$VM_WORK/softhsm"
+	eval "$("$VM_TOP/tests/fixtures/softhsm-setup.sh" "$VM_WORK/softhsm")"
+	P11_URI="pkcs11:token=kekcrypt-test;object=kek-aes;type=secret-key?module-path=$KC_P11_MODULE&pin-source=file:$KC_P11_PIN_FILE"
+}
+
+# vm_files SRC_DIR DEST_DIR: --file arguments for every file below SRC_DIR.
+vm_files() {
+	local f
+	while IFS= read -r -d '' f; do
+		printf -- '--file\0%s:%s\0' "$f" "$2${f#"$1"}"
+	done < <(find "$1" -type f -print0)
+}
+
+# vm_run SCENARIO [run-guest.sh options...]: the scenario runs with kekcrypt, its library,
+# the SoftHSM2 module and token, and KEK_DIR, P11_URI and SOFTHSM2_CONF in its environment.
+vm_run() {
+	local scenario=$1 files=()
+	shift
+	mapfile -d '' files < <(vm_files "$VM_WORK/softhsm" "$VM_WORK/softhsm")
+	# The binary in .libs/ finds the uninstalled libkekcrypt through LD_LIBRARY_PATH,
+	# which ldd (in the harness) honours too.
+	LD_LIBRARY_PATH="$VM_TOP/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+		"$VM_TOP/scripts/vm/run-guest.sh" \
+		--bin "$VM_TOP/.libs/kekcrypt:/bin/kekcrypt" \
+		--lib "$KC_P11_MODULE" \
+		"${files[@]}" \
+		--env "KEK_DIR=$VM_WORK/kek" --env "P11_URI=$P11_URI" \
+		--env "SOFTHSM2_CONF=$SOFTHSM2_CONF" \
+		"$@" "$scenario"
+}
+
+# vm_expect LOG MARKER...: every marker line must be in the guest log.
+vm_expect() {
+	local log=$1 m missing=0
+	shift
+	for m in "$@"; do
+		if grep -q -- "^$m" "$log"; then
+			echo "ok - $m"
+		else
+			echo "not ok - $m"
+			missing=1
+		fi
+	done
+	return "$missing"
+}

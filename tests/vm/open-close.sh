@@ -1,0 +1,35 @@
+#!/bin/bash
+# Guest test: kekcrypt open/close/status with real dm-crypt in a QEMU guest. The volumes are
+# formatted on the host (file KEK, SoftHSM2 KEK, and one whose KEK the guest has wrong);
+# the test asserts on the markers the guest prints.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+vm_setup
+for k in a wrong wrong-guest; do head -c 32 /dev/urandom >"$VM_WORK/kek/$k.bin"; done
+chmod 600 "$VM_WORK"/kek/*.bin
+for d in a b c; do truncate -s 96M "$VM_WORK/$d.img"; done
+"$KEKCRYPT" format -q "$VM_WORK/a.img" --kek "file:$VM_WORK/kek/a.bin"
+"$KEKCRYPT" format -q "$VM_WORK/b.img" --kek "$P11_URI"
+"$KEKCRYPT" format -q "$VM_WORK/c.img" --kek "file:$VM_WORK/kek/wrong.bin"
+# The guest's copy of the KEK directory holds another key under wrong.bin.
+mkdir -m 700 "$VM_WORK/guest-kek"
+cp -p "$VM_WORK/kek/a.bin" "$VM_WORK/guest-kek/a.bin"
+cp -p "$VM_WORK/kek/wrong-guest.bin" "$VM_WORK/guest-kek/wrong.bin"
+
+log=$VM_WORK/guest.log
+rc=0
+vm_run "$VM_TOP/tests/vm/scenario-open-close.sh" --log "$log" --timeout 600 \
+	--disk "$VM_WORK/a.img" --disk "$VM_WORK/b.img" --disk "$VM_WORK/c.img" \
+	--file "$VM_WORK/guest-kek/a.bin:$VM_WORK/kek/a.bin" \
+	--file "$VM_WORK/guest-kek/wrong.bin:$VM_WORK/kek/wrong.bin" || rc=$?
+vm_expect "$log" \
+	KC-OK\ roundtrip-vda-1MiB KC-OK\ roundtrip-vda-8MiB KC-OK\ roundtrip-vda-64MiB \
+	KC-OK\ roundtrip-vdb-1MiB KC-OK\ roundtrip-vdb-8MiB \
+	KC-OK\ raw-device-ciphertext KC-OK\ keyring-reference KC-OK\ status \
+	KC-OK\ name-and-device-in-use KC-OK\ busy-close-refused KC-OK\ readonly \
+	KC-OK\ wrong-kek-no-mapping KC-OK\ close-missing KC-SCENARIO-DONE || rc=1
+if [ "$rc" -ne 0 ]; then
+	echo "guest log:"; tail -n 60 "$log"
+fi
+exit "$rc"

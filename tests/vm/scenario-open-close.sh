@@ -1,0 +1,108 @@
+#!/bin/sh
+# Guest scenario: open/close/status with real dm-crypt. Disks (formatted on the host):
+#   /dev/vda  file KEK $KEK_DIR/a.bin         /dev/vdb  SoftHSM2 AES KEK ($P11_URI)
+#   /dev/vdc  file KEK $KEK_DIR/wrong.bin, but the guest holds a different key at that path
+# Prints "KC-OK <check>" per passed check; any failure exits non-zero.
+set -eu
+. /scenario.env 2>/dev/null || true
+
+fail() { echo "KC-FAIL $*"; exit 1; }
+ok() { echo "KC-OK $*"; }
+# Run a command that must fail with exit code $1.
+expect_exit() {
+	want=$1; shift
+	set +e; "$@" >/tmp/out 2>&1; got=$?; set -e
+	cat /tmp/out
+	[ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want"
+}
+
+kekcrypt status --json >/dev/null || fail "status with no mapping"
+
+# Round trips of 1, 8 and 64 MiB through each volume, with a close/reopen in between.
+for case in vda:1 vda:8 vda:64 vdb:1 vdb:8; do
+	dev=${case%:*} mib=${case#*:}
+	{
+		kekcrypt open /dev/$dev rt >/tmp/open.out
+		grep -q "with token 0" /tmp/open.out || fail "open did not name the token"
+		head -c $((mib * 1024 * 1024)) /dev/urandom >/tmp/data
+		want=$(sha256sum </tmp/data | cut -d' ' -f1)
+		dd if=/tmp/data of=/dev/mapper/rt bs=1M conv=fsync 2>/dev/null
+		kekcrypt close rt
+		[ ! -e /dev/mapper/rt ] || fail "mapping still present after close"
+		kekcrypt open /dev/$dev rt >/dev/null
+		got=$(head -c $((mib * 1024 * 1024)) /dev/mapper/rt | sha256sum | cut -d' ' -f1)
+		[ "$got" = "$want" ] || fail "$dev $mib MiB read back differs"
+		kekcrypt close rt
+		ok "roundtrip-$dev-${mib}MiB"
+	}
+done
+
+# The raw device never holds the plaintext.
+kekcrypt open /dev/vda pt >/dev/null
+# 4.5 MiB of a recognisable line (no early-closing pipes: the guest shell has pipefail).
+echo KEKCRYPT-PLAINTEXT-MARKER-0123456789 >/tmp/marker
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
+	cat /tmp/marker /tmp/marker >/tmp/marker2 && mv /tmp/marker2 /tmp/marker
+done
+dd if=/tmp/marker of=/dev/mapper/pt bs=1M conv=fsync 2>/dev/null
+head -c 4194304 /dev/mapper/pt >/tmp/readback
+grep -q KEKCRYPT-PLAINTEXT-MARKER /tmp/readback || fail "marker not readable"
+if grep -q KEKCRYPT-PLAINTEXT-MARKER /dev/vda; then fail "plaintext on the raw device"; fi
+ok "raw-device-ciphertext"
+
+# The key reaches dm-crypt through the kernel keyring, not the table.
+key=$(dmsetup table --showkeys pt | cut -d' ' -f5)
+case "$key" in
+:64:logon:*) ok "keyring-reference" ;;
+*) fail "dm table key field is not a keyring reference" ;;
+esac
+kekcrypt status pt --json >/tmp/st.json
+grep -q '"kekcrypt":true' /tmp/st.json || fail "status does not see a kekcrypt volume"
+grep -q '"key_in_keyring":true' /tmp/st.json || fail "status key_in_keyring"
+grep -q '"cipher":"aes-xts-plain64"' /tmp/st.json || fail "status cipher"
+grep -q '"key_bits":512' /tmp/st.json || fail "status key_bits"
+grep -q '"device":"/dev/vda"' /tmp/st.json || fail "status backing device"
+kekcrypt status >/tmp/st.txt
+grep -q "/dev/mapper/pt is active" /tmp/st.txt || fail "status lists mappings"
+ok "status"
+
+# Name already in use; device already open under another name.
+expect_exit 11 kekcrypt open /dev/vdb pt
+grep -q "already exists" /tmp/out || fail "name-in-use message"
+expect_exit 12 kekcrypt open /dev/vda other
+[ ! -e /dev/mapper/other ] || fail "second mapping of one device appeared"
+ok "name-and-device-in-use"
+
+# A busy mapping is not closed.
+mkfs.ext4 -q /dev/mapper/pt
+mkdir -p /mnt && mount /dev/mapper/pt /mnt
+expect_exit 12 kekcrypt close pt
+grep -q "in use" /tmp/out || fail "busy close message"
+[ -e /dev/mapper/pt ] || fail "busy mapping disappeared"
+umount /mnt
+kekcrypt close pt
+ok "busy-close-refused"
+
+# Read-only open refuses writes.
+kekcrypt open --readonly /dev/vda ro >/dev/null
+[ "$(blockdev --getro /dev/mapper/ro)" = 1 ] || fail "read-only mapping is writable"
+if dd if=/dev/zero of=/dev/mapper/ro bs=4096 count=1 conv=fsync 2>/dev/null; then
+	fail "write to a read-only mapping succeeded"
+fi
+kekcrypt status ro --json >/tmp/st.json
+grep -q '"readonly":true' /tmp/st.json || fail "status readonly"
+kekcrypt close ro
+ok "readonly"
+
+# Wrong KEK: exit 8 and no mapping.
+expect_exit 8 kekcrypt open /dev/vdc bad
+grep -q "integrity check" /tmp/out || fail "wrong-KEK message"
+[ ! -e /dev/mapper/bad ] || fail "mapping appeared with a wrong KEK"
+dmsetup ls >/tmp/ls.txt
+if grep -q bad /tmp/ls.txt; then fail "dmsetup lists a mapping for a wrong KEK"; fi
+ok "wrong-kek-no-mapping"
+
+# Errors on closing what does not exist.
+expect_exit 3 kekcrypt close nosuch
+ok "close-missing"
+echo "KC-SCENARIO-DONE"
