@@ -12,7 +12,9 @@ packages=(
 	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
 	util-linux xxd
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
-	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils
+	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
+	# KMS protocol fixtures (tests/fixtures/*/server.js) and the vendors' SDKs that check them
+	nodejs npm curl
 	# benchmarks
 	hyperfine
 )
@@ -26,11 +28,25 @@ for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing+=("$p")
 done
+# nodejs may come from elsewhere than Debian (e.g. NodeSource): then keep it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -vx -e nodejs -e npm || :)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all ${#packages[@]} packages present"
-	exit 0
+else
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The official KMS client SDKs, from the npm registry, pinned by each lock file.
+top=$(cd "$(dirname "$0")/.." && pwd)
+for dir in "$top"/tests/fixtures/*/; do
+	[ -f "$dir/package-lock.json" ] || continue
+	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+		echo "install-deps: npm ci in ${dir#"$top"/}"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+done
