@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "http.h"
 
 #define DEFAULT_CONFIG "/etc/kekcrypt/kekcrypt.conf"
 
@@ -48,6 +49,7 @@ void kc_free(struct kc_ctx *ctx)
 	for (size_t i = 0; i < ARRAY_SIZE(ctx->cache); i++)
 		if (ctx->cache[i].data && ctx->cache[i].free)
 			ctx->cache[i].free(ctx->cache[i].data);
+	http_client_free(ctx);
 	config_free(ctx->config);
 	free(ctx);
 }

@@ -12,6 +12,18 @@
  * response bodies are received into a kc_secret through our write callback (never a
  * libcurl-owned buffer of ours). URLs never hold secrets; callers must not put them there.
  * Headers that carry a bearer token are built in secret memory by the caller.
+ *
+ * API summary (details at each declaration):
+ *   struct http_opts, http_opts_from_config()      TLS/timing options, from a config section
+ *   struct http_request, struct http_response      one request and its answer
+ *   http_send(), http_response_clear()             send with retries; free the answer
+ *   http_status_errno()                            final HTTP status -> library errno
+ *   http_client_free()                             kc_free() releases the connection cache
+ *   http_url_host()                                "host[:port]" of a URL, for error details
+ *   http_sbuf_append(), _urlencoded(), _b64()      build request bodies/headers in a kc_secret
+ *   http_b64_decode_secret()                       base64 or base64url text -> kc_secret
+ *   http_json_parse(), http_json_put_wipe()        response JSON with json-c, wiped when done
+ *   http_json_get_string(), http_json_take_secret() read fields; key material -> kc_secret
  */
 #ifndef KEKCRYPT_HTTP_H
 #define KEKCRYPT_HTTP_H
@@ -32,9 +44,11 @@ struct http_opts {
 
 struct http_request {
 	const char *method;		/* "GET" or "POST" */
-	const char *url;		/* https://... (http:// only for 127.0.0.0/8 metadata-style
-					 * endpoints the caller explicitly allows) */
-	bool allow_plain_http;		/* for the instance metadata endpoint only */
+	const char *url;		/* https://... (http:// only with allow_plain_http and a
+					 * loopback or link-local host: localhost, 127/8,
+					 * 169.254/16, ::1, fe80::/10); never credentials in it */
+	bool allow_plain_http;		/* for the instance metadata endpoint only; such local
+					 * hosts are never reached through a proxy */
 	/* Extra headers, "Name: value" each; the ones holding secrets are kc_secrets holding a
 	 * NUL-terminated string. */
 	const char *const *headers;
@@ -69,5 +83,56 @@ int http_status_errno(long status);
 
 /* Free the context's client (connection cache); called by kc_free(). */
 void http_client_free(struct kc_ctx *ctx);
+
+/*
+ * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key,
+ * connect-timeout-ms, request-timeout-ms, max-attempts (unset keys stay 0: default). The
+ * strings point into the context's configuration (valid as long as CTX). client-key must be
+ * a private file. Returns 0, -EINVAL (bad number), -EACCES/-ENOENT (client-key).
+ */
+int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts);
+
+/* "host" or "host:port" of URL into BUF (for error details; never user info or query).
+ * BUF gets "?" when URL cannot be parsed. */
+void http_url_host(const char *url, char *buf, size_t size);
+
+/*
+ * Secret string builder: *S is a kc_secret used as a NUL-terminated string (len excludes
+ * the NUL), created when NULL and grown by copying into a bigger kc_secret (the old one is
+ * wiped). For request bodies and secret headers. All return 0 or -ENOMEM/-EINVAL.
+ */
+int http_sbuf_append(struct kc_secret **s, const char *str, size_t len);
+/* Append STR form-URL-encoded (application/x-www-form-urlencoded: unreserved kept, space
+ * as %20, everything else %XX). */
+int http_sbuf_append_urlencoded(struct kc_secret **s, const char *str, size_t len);
+/* Append BUF as base64 (URL false: RFC 4648 §4, padded) or base64url (§5, unpadded). */
+int http_sbuf_append_b64(struct kc_secret **s, const unsigned char *buf, size_t len, bool url);
+/* Decode LEN chars of base64 or base64url (padding optional, no whitespace) into a new
+ * secret. -EINVAL when STR is not one of them, -ENOMEM. */
+int http_b64_decode_secret(const char *str, size_t len, struct kc_secret **r_secret);
+
+/*
+ * JSON responses (json-c). json-c keeps strings in its own heap memory, which STYLE.md §5.4
+ * forbids for key material; our pragmatic approach: the body is parsed from secret memory,
+ * the tokener's internal buffer is wiped before it is freed, fields that carry key material
+ * or credentials are copied (decoded) into a kc_secret by http_json_take_secret(), which
+ * wipes json-c's copy in place, and http_json_put_wipe() wipes every string of the tree
+ * before releasing it. json-c may still have left short-lived copies while growing
+ * buffers; that residue is what remains of the risk.
+ */
+struct json_object;
+/* Parse BODY as one JSON object; -EBADE with a detail naming WHAT when it is not. */
+int http_json_parse(struct kc_ctx *ctx, const struct kc_secret *body, const char *what,
+		    struct json_object **r_obj);
+/* Wipe every string in OBJ (recursively) and release it; NULL-safe. */
+void http_json_put_wipe(struct json_object *obj);
+void http_json_put_wipep(struct json_object **obj);
+/* The string member KEY of OBJ (or of OBJ's member PARENT when not NULL), or NULL. */
+const char *http_json_get_string(struct json_object *obj, const char *parent, const char *key);
+/* Copy string member KEY of OBJ into a new NUL-terminated secret (decoded from base64 or
+ * base64url when DECODE_B64) and wipe the JSON copy in place. -ENOENT (absent or not a
+ * string), -EINVAL (not base64/base64url), -ENOMEM. */
+int http_json_take_secret(struct json_object *obj, const char *key, bool decode_b64,
+			  struct kc_secret **r_secret);
 
 #endif

@@ -238,5 +238,7 @@ int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, 
 
 extern const struct kc_provider_ops provider_file;
 extern const struct kc_provider_ops provider_pkcs11;
+extern const struct kc_provider_ops provider_vault;
+extern const struct kc_provider_ops provider_azure;
 
 #endif /* KEKCRYPT_INTERNAL_H */

@@ -8,6 +8,8 @@
 static const struct kc_provider_ops *const providers[] = {
 	&provider_file,
 	&provider_pkcs11,
+	&provider_vault,
+	&provider_azure,
 	NULL,
 };
 
@@ -60,7 +62,8 @@ int kek_open(struct kc_ctx *ctx, const char *uri, struct kc_kek **r_kek)
 	ops = provider_for_scheme(uri, scheme_len);
 	if (!ops)
 		return ctx_fail(ctx, -EPROTONOSUPPORT,
-				"KEK URI '%s': unsupported scheme '%.*s' (supported: file, pkcs11)",
+				"KEK URI '%s': unsupported scheme '%.*s' (supported: file, pkcs11, "
+				"vault-transit+https, azure-kv+https)",
 				uri, (int)scheme_len, uri);
 	kek = calloc(1, sizeof(*kek));
 	if (!kek)
