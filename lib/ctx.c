@@ -63,6 +63,23 @@ void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
 	ctx->log_usrptr = usrptr;
 }
 
+void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms)
+{
+	if (ctx)
+		ctx->timeout_ms = timeout_ms;
+}
+
+void ctx_deadline_start(struct kc_ctx *ctx, unsigned timeout_ms)
+{
+	ctx->deadline_ms = util_now_ms() +
+			   (timeout_ms ?: ctx->timeout_ms ?: CTX_DEFAULT_TIMEOUT_MS);
+}
+
+void ctx_deadline_end(struct kc_ctx *ctx)
+{
+	ctx->deadline_ms = 0;
+}
+
 const char *kc_error_detail(const struct kc_ctx *ctx)
 {
 	return ctx ? ctx->detail : "";

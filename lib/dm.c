@@ -13,12 +13,19 @@
 #include "internal.h"
 
 #define DM_CONTROL "/dev/mapper/control"
-#define DEFAULT_OPEN_TIMEOUT_MS 30000
 
-static int dm_available(struct kc_ctx *ctx)
+static void dm_log_quiet(int level, const char *file, int line, int dm_errno, const char *f,
+			 ...)
 {
-	int fd = open(DM_CONTROL, O_RDWR | O_CLOEXEC);
+}
 
+int dm_available(struct kc_ctx *ctx)
+{
+	int fd;
+
+	/* libdevmapper prints to stderr by default; the library never prints. */
+	dm_log_with_errno_init(dm_log_quiet);
+	fd = open(DM_CONTROL, O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		close(fd);
 		return 0;
@@ -92,9 +99,9 @@ int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_
 	r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	ctx->deadline_ms = util_now_ms() + (timeout_ms ?: DEFAULT_OPEN_TIMEOUT_MS);
+	ctx_deadline_start(ctx, timeout_ms);
 	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
-	ctx->deadline_ms = 0;
+	ctx_deadline_end(ctx);
 	if (r < 0)
 		return r;
 	return activate(ctx, cd, device, name, dek, flags);

@@ -81,6 +81,7 @@ struct kc_ctx {
 	struct crypt_device *borrowed_cd; /* from kc_init_by_crypt_device(), not ours */
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
+	unsigned timeout_ms;	/* kc_set_timeout(); 0: CTX_DEFAULT_TIMEOUT_MS */
 	struct http_client *http; /* http.c: one connection cache per context */
 	/* Per-provider state that lives as long as the context (e.g. a KMS access token, so
 	 * one is fetched per process), indexed by enum provider_slot; kc_free() calls free. */
@@ -97,6 +98,12 @@ int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...) _printf_(3, 4);
 /* Prefix the current detail with "PREFIX: ". */
 void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
 void ctx_detail_clear(struct kc_ctx *ctx);
+
+#define CTX_DEFAULT_TIMEOUT_MS 30000
+/* Start the overall deadline of one operation (TIMEOUT_MS, or the context's default when 0);
+ * ctx_deadline_end() clears it. Providers read ctx->deadline_ms. */
+void ctx_deadline_start(struct kc_ctx *ctx, unsigned timeout_ms);
+void ctx_deadline_end(struct kc_ctx *ctx);
 
 #define log_dbg(ctx, ...) ctx_log((ctx), KC_LOG_DEBUG, __VA_ARGS__)
 #define log_info(ctx, ...) ctx_log((ctx), KC_LOG_INFO, __VA_ARGS__)
@@ -235,6 +242,10 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 /* Unwrap the DEK through the tokens (or only TOKEN_ID) and check it against the digest. */
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
+
+/* dm.c: 0 if device-mapper can be used; -ENOTSUP (no driver) or -EACCES otherwise. Also
+ * silences libdevmapper's own stderr logging. */
+int dm_available(struct kc_ctx *ctx);
 
 extern const struct kc_provider_ops provider_file;
 extern const struct kc_provider_ops provider_pkcs11;

@@ -96,6 +96,12 @@ const char *kc_error_detail(const struct kc_ctx *ctx);
 /** A static English description of a kekcrypt error code (negative errno). */
 const char *kc_strerror(int r);
 
+/**
+ * Set the overall deadline of each KMS/HSM operation (unwrapping through all tokens, or
+ * wrapping under all KEKs) in milliseconds; 0 restores the default of 30 s.
+ */
+void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
+
 /** The library version string. */
 const char *kc_version(void);
 

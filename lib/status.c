@@ -125,8 +125,9 @@ int kc_status_get(struct kc_ctx *ctx, const char *name, struct kc_status *r_stat
 	if (!ctx || !name || !r_status)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	if (access("/dev/mapper/control", F_OK) < 0)
-		return ctx_fail(ctx, -ENOTSUP, "device-mapper is not available");
+	r = dm_available(ctx);
+	if (r < 0)
+		return r;
 	r = read_table(ctx, name, &st);
 	if (r < 0)
 		return r;
@@ -164,10 +165,13 @@ int kc_status_list(struct kc_ctx *ctx, char ***r_names)
 	size_t n = 0;
 	unsigned next = 0;
 
+	int r;
+
 	if (!ctx || !r_names)
 		return -EINVAL;
-	if (access("/dev/mapper/control", F_OK) < 0)
-		return ctx_fail(ctx, -ENOTSUP, "device-mapper is not available");
+	r = dm_available(ctx);
+	if (r < 0)
+		return r;
 	dmt = dm_task_create(DM_DEVICE_LIST);
 	if (!dmt || !dm_task_run(dmt) || !(names = dm_task_get_names(dmt)))
 		return ctx_fail(ctx, -EIO, "device-mapper: cannot list mappings");

@@ -7,8 +7,6 @@
 
 #include "internal.h"
 
-#define DEFAULT_TIMEOUT_MS 30000
-
 static bool token_is_ours(struct crypt_device *cd, int id)
 {
 	const char *type = NULL;
@@ -202,10 +200,9 @@ int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	if (!ctx->deadline_ms)
-		ctx->deadline_ms = util_now_ms() + DEFAULT_TIMEOUT_MS;
+	ctx_deadline_start(ctx, 0);
 	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
-	ctx->deadline_ms = 0;
+	ctx_deadline_end(ctx);
 	return r;
 }
 
@@ -228,16 +225,16 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	ctx->deadline_ms = util_now_ms() + DEFAULT_TIMEOUT_MS;
+	ctx_deadline_start(ctx, 0);
 	r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
-	ctx->deadline_ms = 0;
+	if (r >= 0) {
+		r = kek->ops->wrap(ctx, kek->state, dek, &wrapped);
+		if (r < 0)
+			ctx_detail_prefix(ctx, "new KEK '%s'", kek_uri);
+	}
+	ctx_deadline_end(ctx);
 	if (r < 0)
 		return r;
-	r = kek->ops->wrap(ctx, kek->state, dek, &wrapped);
-	if (r < 0) {
-		ctx_detail_prefix(ctx, "new KEK '%s'", kek_uri);
-		return r;
-	}
 	r = vol_token_add(ctx, cd, kek, &wrapped, dek);
 	if (r < 0)
 		ctx_detail_prefix(ctx, "device '%s'", device);

@@ -273,8 +273,11 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 	r = vol_check_writable(ctx, device, true);
 	if (r >= 0 && !p->force)
 		r = probe_empty(ctx, device);
-	if (r >= 0)
+	if (r >= 0) {
+		ctx_deadline_start(ctx, 0);
 		r = format_wrap_all(ctx, p, dek, &fk);
+		ctx_deadline_end(ctx);
+	}
 	if (r >= 0)
 		r = format_header(ctx, device, p, dek, &cd);
 	for (size_t i = 0; r >= 0 && i < fk.n; i++) {

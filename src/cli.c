@@ -75,6 +75,7 @@ int cli_ctx(struct cli *cli)
 				       "chmod 600 it" : kc_strerror(r));
 		return r;
 	}
+	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
 	if (cli->debug || secure_getenv("KC_DEBUG"))
 		kc_set_log(cli->ctx, log_stderr, KC_LOG_DEBUG, NULL);
 	return 0;
@@ -100,7 +101,7 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 	case 'h':
 		cli_help(v);
 		*r_exit = EXIT_OK;
-		return 1;
+		return 2;
 	case 'q':
 		cli->batch = true;
 		return 1;
@@ -113,12 +114,31 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 	case 0x102:
 		cli->json = true;
 		return 1;
+	case 'T':
+		cli->timeout = cli_parse_int(optarg, 86400);
+		if (cli->timeout <= 0) {
+			*r_exit = cli_usage_error(cli, "invalid --timeout '%s' (seconds)", optarg);
+			return 2;
+		}
+		return 1;
 	case '?':
 		fprintf(stderr, "Try 'kekcrypt %s --help'.\n", v->name);
 		*r_exit = EXIT_USAGE;
-		return 1;
+		return 2;
 	}
 	return 0;
+}
+
+int cli_parse_common_only(struct cli *cli, int argc, char **argv, const struct verb *v)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	int c, ex = -1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if (cli_common_opt(cli, c, v, &ex) != 1)
+			return ex >= 0 ? ex : cli_usage_error(cli, "unexpected option");
+	return -1;
 }
 
 int cli_parse_int(const char *s, int max)

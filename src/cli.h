@@ -44,6 +44,7 @@ struct cli {
 	bool debug;
 	bool batch;
 	bool json;
+	int timeout;		/* --timeout seconds, 0 for the library default */
 	const char *verb;
 	struct kc_ctx *ctx;
 };
@@ -65,8 +66,11 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format
 int cli_ctx(struct cli *cli);
 /* Ask for confirmation on a terminal; true to go on. */
 bool cli_confirm(struct cli *cli, const char *what);
-/* Parse the common options inside a verb's getopt loop: returns 1 if C was one. */
+/* Parse the common options inside a verb's getopt loop: 0 if C is not one, 1 if it was
+ * handled, 2 if the verb must stop and return *R_EXIT (--help, a usage error). */
 int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
+/* Parse argv of a verb that has only the common options: -1 to go on, else an exit code. */
+int cli_parse_common_only(struct cli *cli, int argc, char **argv, const struct verb *v);
 /* Parse a non-negative integer argument; -1 if it is not one. */
 int cli_parse_int(const char *s, int max);
 /* Print a json-c object to stdout and release it. */
@@ -75,11 +79,11 @@ void cli_help(const struct verb *v);
 /* Show a volume (dump) or only its kekcrypt tokens (kek list). */
 int cmd_show(struct cli *cli, const char *device, bool list_only);
 
-#define COMMON_SHORTOPTS "hq"
+#define COMMON_SHORTOPTS "hqT:"
 #define COMMON_LONGOPTS                                                                      \
 	{ "help", no_argument, NULL, 'h' }, { "batch-mode", no_argument, NULL, 'q' },        \
 	{ "config", required_argument, NULL, 0x100 }, { "debug", no_argument, NULL, 0x101 }, \
-	{ "json", no_argument, NULL, 0x102 }
+	{ "json", no_argument, NULL, 0x102 }, { "timeout", required_argument, NULL, 'T' }
 
 #define COMMON_USAGE                                                                         \
 	"\nCommon options:\n"                                                                \
@@ -87,6 +91,7 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 	"  --debug           debug messages on stderr (never secrets)\n"                     \
 	"  --json            machine-readable output where the verb has output\n"            \
 	"  -q, --batch-mode  do not ask for confirmation\n"                                  \
+	"  -T, --timeout SEC overall deadline for reaching the KMS/HSM (default 30)\n"       \
 	"  -h, --help        this help\n"
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,

@@ -44,12 +44,14 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		{ "force", no_argument, NULL, 'f' },
 		{}
 	};
-	int c, ex = -1;
+	int o, c, ex = -1;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:t:f", opts, NULL)) != -1) {
-		if (cli_common_opt(cli, c, &verb_kek, &ex) && (c == 'h' || c == '?'))
+		if ((o = cli_common_opt(cli, c, &verb_kek, &ex)) == 2)
 			return ex;
+		if (o)
+			continue;
 		if (c == 'k')
 			a->uri = optarg;
 		else if (c == 'f')

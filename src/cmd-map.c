@@ -13,42 +13,41 @@ static int run_open(struct cli *cli, int argc, char **argv)
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "allow-discards", no_argument, NULL, 0x200 },
 		{ "token", required_argument, NULL, 't' },
-		{ "timeout", required_argument, NULL, 'T' },
 		{}
 	};
 	struct kc_unlock_result res;
 	uint32_t flags = 0;
-	int c, ex, r, token = -1, timeout = 0;
+	int o, c, ex, r, token = -1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "rt:T:", opts, NULL)) != -1) {
-		if (cli_common_opt(cli, c, &verb_open, &ex) && (c == 'h' || c == '?'))
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "rt:", opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, &verb_open, &ex)) == 2)
 			return ex;
+		if (o)
+			continue;
 		if (c == 'r')
 			flags |= KC_OPEN_READONLY;
 		else if (c == 0x200)
 			flags |= KC_OPEN_ALLOW_DISCARDS;
 		else if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
-		else if (c == 'T' && (timeout = cli_parse_int(optarg, 86400)) <= 0)
-			return cli_usage_error(cli, "invalid --timeout '%s' (seconds)", optarg);
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "expected DEVICE NAME");
 	if (cli_ctx(cli) < 0)
 		return cli_exit_code(-EACCES);
 	r = kc_open(cli->ctx, argv[optind], argv[optind + 1], token, flags,
-		    (unsigned)timeout * 1000, &res);
+		    0, &res);
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (cli->json) {
-		json_object *o = json_object_new_object();
+		json_object *out = json_object_new_object();
 
-		json_object_object_add(o, "device", json_object_new_string(argv[optind]));
-		json_object_object_add(o, "name", json_object_new_string(argv[optind + 1]));
-		json_object_object_add(o, "token", json_object_new_int(res.token_id));
-		json_object_object_add(o, "kek", json_object_new_string(res.kek_uri));
-		cli_print_json(o);
+		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
+		json_object_object_add(out, "name", json_object_new_string(argv[optind + 1]));
+		json_object_object_add(out, "token", json_object_new_int(res.token_id));
+		json_object_object_add(out, "kek", json_object_new_string(res.kek_uri));
+		cli_print_json(out);
 	} else {
 		printf("%s: opened as /dev/mapper/%s with token %d (%s)\n", argv[optind],
 		       argv[optind + 1], res.token_id, res.kek_uri);
@@ -65,19 +64,16 @@ const struct verb verb_open = {
 		 "The key reaches dm-crypt through the kernel keyring.\n\n"
 		 "  -r, --readonly        map read-only\n"
 		 "      --allow-discards  pass discards (TRIM) through\n"
-		 "  -t, --token ID        try only this token\n"
-		 "  -T, --timeout SEC     overall deadline for unwrapping (default 30)\n",
+		 "  -t, --token ID        try only this token\n",
 };
 
 static int run_close(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, {} };
-	int c, ex, r;
+	int ex, r;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
-		if (cli_common_opt(cli, c, &verb_close, &ex) && (c == 'h' || c == '?'))
-			return ex;
+	ex = cli_parse_common_only(cli, argc, argv, &verb_close);
+	if (ex >= 0)
+		return ex;
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected NAME");
 	if (cli_ctx(cli) < 0)
@@ -158,14 +154,12 @@ static int status_all(struct cli *cli)
 
 static int run_status(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, {} };
 	struct kc_status st;
-	int c, ex, r;
+	int ex, r;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
-		if (cli_common_opt(cli, c, &verb_status, &ex) && (c == 'h' || c == '?'))
-			return ex;
+	ex = cli_parse_common_only(cli, argc, argv, &verb_status);
+	if (ex >= 0)
+		return ex;
 	if (optind + 1 < argc)
 		return cli_usage_error(cli, "expected at most one NAME");
 	if (cli_ctx(cli) < 0)

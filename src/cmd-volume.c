@@ -23,13 +23,14 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	const char *keks[MAX_KEKS];
 	struct kc_format_params p = { .kek_uris = keks };
 	char what[4200];
-	int c, ex, r;
+	int o, c, ex, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:c:s:l:f", opts, NULL)) != -1) {
-		if (cli_common_opt(cli, c, &verb_format, &ex))
-			if (c == 'h' || c == '?')
-				return ex;
+		if ((o = cli_common_opt(cli, c, &verb_format, &ex)) == 2)
+			return ex;
+		if (o)
+			continue;
 		switch (c) {
 		case 'k':
 			if (p.n_keks == MAX_KEKS)
@@ -71,11 +72,11 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
 		       p.n_keks > 1 ? "s" : "");
 	else {
-		json_object *o = json_object_new_object();
+		json_object *out = json_object_new_object();
 
-		json_object_object_add(o, "device", json_object_new_string(argv[optind]));
-		json_object_object_add(o, "keks", json_object_new_int((int)p.n_keks));
-		cli_print_json(o);
+		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
+		json_object_object_add(out, "keks", json_object_new_int((int)p.n_keks));
+		cli_print_json(out);
 	}
 	return EXIT_OK;
 }
@@ -119,12 +120,14 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' }, {}
 	};
 	struct kc_unlock_result res;
-	int c, ex, r, token = -1;
+	int o, c, ex, r, token = -1;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:", opts, NULL)) != -1) {
-		if (cli_common_opt(cli, c, &verb_verify, &ex) && (c == 'h' || c == '?'))
+		if ((o = cli_common_opt(cli, c, &verb_verify, &ex)) == 2)
 			return ex;
+		if (o)
+			continue;
 		if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
@@ -264,13 +267,11 @@ int cmd_show(struct cli *cli, const char *device, bool list_only)
 
 static int run_dump(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, {} };
-	int c, ex;
+	int ex;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
-		if (cli_common_opt(cli, c, &verb_dump, &ex) && (c == 'h' || c == '?'))
-			return ex;
+	ex = cli_parse_common_only(cli, argc, argv, &verb_dump);
+	if (ex >= 0)
+		return ex;
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
 	return cmd_show(cli, argv[optind], false);
