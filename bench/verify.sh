@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
-kekcrypt=${KEKCRYPT:-$PWD/kekcrypt}
+# The real binary, not libtool's wrapper script (which costs a shell per run).
+kekcrypt=${KEKCRYPT:-$PWD/.libs/kekcrypt}
+export LD_LIBRARY_PATH=$PWD/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
