@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libcryptsetup.h>
+
 #include "internal.h"
 #include "http.h"
 
@@ -61,6 +63,9 @@ void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
 	ctx->log_fn = fn;
 	ctx->log_max = max_level;
 	ctx->log_usrptr = usrptr;
+	/* libcryptsetup's own debug messages (never key material) join ours, as with
+	 * cryptsetup --debug. */
+	crypt_set_debug_level(fn && max_level >= KC_LOG_DEBUG ? CRYPT_DEBUG_ALL : CRYPT_DEBUG_NONE);
 }
 
 void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms)
@@ -103,6 +108,14 @@ void ctx_log(struct kc_ctx *ctx, int level, const char *fmt, ...)
 	ctx->log_fn(level, msg, ctx->log_usrptr);
 }
 
+/* Details quote strings from untrusted headers: no control characters reach a terminal. */
+static void detail_sanitise(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...)
 {
 	va_list ap;
@@ -112,6 +125,7 @@ int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ctx->detail, sizeof(ctx->detail), fmt, ap);
 	va_end(ap);
+	detail_sanitise(ctx->detail);
 	log_dbg(ctx, "%s", ctx->detail);
 	return r;
 }
@@ -133,7 +147,17 @@ void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...)
 		memcpy(buf + n, ctx->detail, m);
 		buf[n + m] = '\0';
 	}
+	detail_sanitise(buf);
 	memcpy(ctx->detail, buf, sizeof(buf));
+}
+
+void ctx_detail_device(struct kc_ctx *ctx, const char *device)
+{
+	char needle[sizeof(ctx->detail)];
+
+	snprintf(needle, sizeof(needle), "device '%s'", device);
+	if (!strstr(ctx->detail, needle))
+		ctx_detail_prefix(ctx, "%s", needle);
 }
 
 void ctx_detail_clear(struct kc_ctx *ctx)

@@ -89,22 +89,24 @@ int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = check_name(ctx, name);
+	if (r >= 0)
+		r = dm_available(ctx);
+	if (r >= 0 && mapping_state(name))
+		r = ctx_fail(ctx, -EEXIST, "a mapping named '%s' already exists", name);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	if (r >= 0) {
+		ctx_deadline_start(ctx, timeout_ms);
+		r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
+		ctx_deadline_end(ctx);
+	}
+	if (r >= 0)
+		r = activate(ctx, cd, device, name, dek, flags);
 	if (r < 0)
-		return r;
-	r = dm_available(ctx);
-	if (r < 0)
-		return r;
-	if (mapping_state(name))
-		return ctx_fail(ctx, -EEXIST, "a mapping named '%s' already exists", name);
-	r = vol_load(ctx, device, &cd);
-	if (r < 0)
-		return r;
-	ctx_deadline_start(ctx, timeout_ms);
-	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
-	ctx_deadline_end(ctx);
-	if (r < 0)
-		return r;
-	return activate(ctx, cd, device, name, dek, flags);
+		ctx_detail_device(ctx, device);
+	else
+		log_dbg(ctx, "device '%s': active as '%s'", device, name);
+	return r;
 }
 
 int kc_close(struct kc_ctx *ctx, const char *name)

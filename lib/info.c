@@ -79,6 +79,9 @@ int kc_volume_info_get(struct kc_ctx *ctx, const char *device, struct kc_volume_
 		return -ENOMEM;
 	snprintf(info->uuid, sizeof(info->uuid), "%s", crypt_get_uuid(cd) ?: "");
 	snprintf(info->label, sizeof(info->label), "%s", crypt_get_label(cd) ?: "");
+	for (char *p = info->label; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';	/* the header is untrusted; keep terminals safe */
 	snprintf(info->cipher, sizeof(info->cipher), "%s-%s", crypt_get_cipher(cd),
 		 crypt_get_cipher_mode(cd));
 	info->key_bits = (size_t)crypt_get_volume_key_size(cd) * 8;

@@ -98,6 +98,8 @@ int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...) _printf_(3, 4);
 /* Prefix the current detail with "PREFIX: ". */
 void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
 void ctx_detail_clear(struct kc_ctx *ctx);
+/* Make sure the detail names DEVICE (prefix "device 'DEVICE'" unless it already does). */
+void ctx_detail_device(struct kc_ctx *ctx, const char *device);
 
 #define CTX_DEFAULT_TIMEOUT_MS 30000
 /* Start the overall deadline of one operation (TIMEOUT_MS, or the context's default when 0);

@@ -63,6 +63,9 @@ static int json_string(struct kc_ctx *ctx, json_object *obj, const char *key, bo
 	s = json_object_get_string(v);
 	if (!*s || strlen(s) > max || strlen(s) != (size_t)json_object_get_string_len(v))
 		return ctx_fail(ctx, -EINVAL, "field '%s' is empty, too long or holds a NUL", key);
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return ctx_fail(ctx, -EINVAL, "field '%s' holds a control character", key);
 	*r_str = s;
 	return 0;
 }

@@ -28,10 +28,8 @@ int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct t
 	if (r < 0)
 		return ctx_fail(ctx, -EINVAL, "token %d cannot be read", id);
 	r = token_parse(ctx, json, &t);
-	if (r < 0) {
-		ctx_detail_prefix(ctx, "token %d", id);
+	if (r < 0)
 		return r;
-	}
 	t->id = id;
 	*r_token = t;
 	return 0;
@@ -150,6 +148,8 @@ static int unlock_one(struct kc_ctx *ctx, struct crypt_device *cd, int id,
 	if (r >= 0)
 		r = unlock_token(ctx, cd, t, r_dek);
 	if (r >= 0) {
+		log_dbg(ctx, "token %d ('%s', provider %s, %s): data key unwrapped and verified", id,
+			t->uri, t->provider, t->alg);
 		if (res) {
 			res->token_id = id;
 			res->keyslot = t->keyslot;
@@ -220,24 +220,21 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	r = kek_open(ctx, kek_uri, &kek);
 	if (r >= 0)
 		r = vol_check_writable(ctx, device, false);
-	if (r < 0)
-		return r;
-	r = vol_load(ctx, device, &cd);
-	if (r < 0)
-		return r;
-	ctx_deadline_start(ctx, 0);
-	r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
 	if (r >= 0) {
-		r = kek->ops->wrap(ctx, kek->state, dek, &wrapped);
-		if (r < 0)
-			ctx_detail_prefix(ctx, "new KEK '%s'", kek_uri);
+		ctx_deadline_start(ctx, 0);
+		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
+		if (r >= 0)
+			r = kek->ops->wrap(ctx, kek->state, dek, &wrapped);
+		ctx_deadline_end(ctx);
 	}
-	ctx_deadline_end(ctx);
+	if (r >= 0)
+		r = vol_token_add(ctx, cd, kek, &wrapped, dek);
 	if (r < 0)
-		return r;
-	r = vol_token_add(ctx, cd, kek, &wrapped, dek);
-	if (r < 0)
-		ctx_detail_prefix(ctx, "device '%s'", device);
+		ctx_detail_device(ctx, device);
+	else
+		log_dbg(ctx, "device '%s': token %d added for '%s'", device, r, kek_uri);
 	wrapped_clear(&wrapped);
 	return r;
 }

@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include <blkid.h>
 #include <libcryptsetup.h>
@@ -74,6 +77,7 @@ int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 	if (r < 0)
 		return ctx_fail(ctx, -EMEDIUMTYPE,
 				"device '%s' is not a LUKS2 volume or its header is corrupt", device);
+	log_dbg(ctx, "device '%s': LUKS2 header loaded (UUID %s)", device, crypt_get_uuid(cd));
 	*r_cd = TAKE_PTR(cd);
 	return 0;
 }
@@ -146,6 +150,15 @@ int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive)
 		return ctx_fail(ctx, e == ENOENT ? -ENOENT : -e, "device '%s': %s", device,
 				strerror(e));
 	}
+	/* A read-only block device (losetup -r, write-protected disk) may still open O_RDWR. */
+	if ((flags & O_EXCL) || (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode))) {
+		int ro = 0;
+
+		if (ioctl(fd, BLKROGET, &ro) == 0 && ro) {
+			close(fd);
+			return ctx_fail(ctx, -EROFS, "device '%s' is read-only", device);
+		}
+	}
 	close(fd);
 	return 0;
 }
@@ -194,10 +207,8 @@ static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
 		r = kek_open(ctx, p->kek_uris[i], &fk->keks[i]);
 		if (r >= 0)
 			r = fk->keks[i]->ops->wrap(ctx, fk->keks[i]->state, dek, &fk->wrapped[i]);
-		if (r < 0) {
-			ctx_detail_prefix(ctx, "KEK '%s'", p->kek_uris[i]);
+		if (r < 0)
 			return r;
-		}
 	}
 	return 0;
 }
@@ -283,8 +294,12 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 	for (size_t i = 0; r >= 0 && i < fk.n; i++) {
 		r = vol_token_add(ctx, cd, fk.keks[i], &fk.wrapped[i], dek);
 		if (r < 0)
-			ctx_detail_prefix(ctx, "device '%s': KEK '%s'", device, fk.keks[i]->uri);
+			ctx_detail_prefix(ctx, "KEK '%s'", fk.keks[i]->uri);
 	}
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	else
+		log_dbg(ctx, "device '%s': formatted with %zu kekcrypt token(s)", device, fk.n);
 out:
 	format_keks_clear(&fk);
 	return r < 0 ? r : 0;

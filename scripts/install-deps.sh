@@ -15,8 +15,8 @@ packages=(
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
 	# KMS protocol fixtures (tests/fixtures/*/server.js) and the vendors' SDKs that check them
 	nodejs npm curl
-	# benchmarks
-	hyperfine
+	# benchmarks (Clevis/Tang are the peer measured in bench/kms-verify.sh)
+	hyperfine tang clevis clevis-luks
 )
 
 if [ "$(id -u)" -ne 0 ]; then

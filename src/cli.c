@@ -71,9 +71,11 @@ int cli_ctx(struct cli *cli)
 		/* kc_init() leaves no context: say what the config problem was ourselves. */
 		fprintf(stderr, "kekcrypt %s: configuration '%s': %s\n", cli->verb,
 			cli->config ?: "/etc/kekcrypt/kekcrypt.conf",
-			r == -EACCES ? "readable by group or others, or not a regular file; "
-				       "chmod 600 it" : kc_strerror(r));
-		return r;
+			r == -EACCES ? "accessible by group or others; chmod 600 it" :
+			r == -ENOENT ? "no such file" :
+			r == -EINVAL ? "not a regular file, or not of [section] key = value lines" :
+			kc_strerror(r));
+		return cli_exit_code(r);
 	}
 	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
 	if (cli->debug || secure_getenv("KC_DEBUG"))

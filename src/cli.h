@@ -62,7 +62,7 @@ int cli_exit_code(int r);
 int cli_fail(struct cli *cli, int r);
 /* Print a usage error and return EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Create the library context from the common options. */
+/* Create the library context from the common options: 0, or the exit code to return. */
 int cli_ctx(struct cli *cli);
 /* Ask for confirmation on a terminal; true to go on. */
 bool cli_confirm(struct cli *cli, const char *what);

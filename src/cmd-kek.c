@@ -68,12 +68,12 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 
 static int kek_add(struct cli *cli, const struct kek_args *a)
 {
-	int r;
+	int ex, r;
 
 	if (!a->uri)
 		return cli_usage_error(cli, "kek add needs --kek URI");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	r = kc_kek_add(cli->ctx, a->device, a->uri);
 	if (r < 0)
 		return cli_fail(cli, r);
@@ -92,12 +92,12 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 
 static int kek_remove(struct cli *cli, const struct kek_args *a)
 {
-	int r;
+	int ex, r;
 
 	if (a->token < 0)
 		return cli_usage_error(cli, "kek remove needs --token ID");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	if (a->force && !cli_confirm(cli, "Removing this token may leave the volume with no "
 				     "way to unlock it."))
 		return EXIT_CANCELLED;
@@ -117,11 +117,18 @@ static int kek_run(struct cli *cli, int argc, char **argv)
 	r = kek_parse(cli, argc, argv, &a);
 	if (r >= 0)
 		return r;
-	if (!strcmp(a.sub, "add"))
+	/* Messages name the sub-verb: "kekcrypt kek add: ..." */
+	if (!strcmp(a.sub, "add")) {
+		cli->verb = "kek add";
 		return kek_add(cli, &a);
-	if (!strcmp(a.sub, "remove"))
+	}
+	if (!strcmp(a.sub, "remove")) {
+		cli->verb = "kek remove";
 		return kek_remove(cli, &a);
-	if (!strcmp(a.sub, "list"))
+	}
+	if (!strcmp(a.sub, "list")) {
+		cli->verb = "kek list";
 		return cmd_show(cli, a.device, true);
+	}
 	return cli_usage_error(cli, "unknown 'kek %s'; expected add, remove or list", a.sub);
 }

@@ -34,8 +34,8 @@ static int run_open(struct cli *cli, int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "expected DEVICE NAME");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	r = kc_open(cli->ctx, argv[optind], argv[optind + 1], token, flags,
 		    0, &res);
 	if (r < 0)
@@ -76,8 +76,8 @@ static int run_close(struct cli *cli, int argc, char **argv)
 		return ex;
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected NAME");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	r = kc_close(cli->ctx, argv[optind]);
 	if (r < 0)
 		return cli_fail(cli, r);
@@ -162,8 +162,8 @@ static int run_status(struct cli *cli, int argc, char **argv)
 		return ex;
 	if (optind + 1 < argc)
 		return cli_usage_error(cli, "expected at most one NAME");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	if (optind == argc)
 		return status_all(cli);
 	r = kc_status_get(cli->ctx, argv[optind], &st);

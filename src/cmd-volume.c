@@ -58,8 +58,8 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected one DEVICE");
 	if (!p.n_keks)
 		return cli_usage_error(cli, "at least one --kek URI is required");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	snprintf(what, sizeof(what), "This will overwrite data on %s irrevocably.", argv[optind]);
 	if (!cli_confirm(cli, what)) {
 		fprintf(stderr, "kekcrypt format: cancelled, nothing written.\n");
@@ -133,8 +133,8 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	r = kc_verify(cli->ctx, argv[optind], token, &res);
 	if (r < 0)
 		return cli_fail(cli, r);
@@ -248,10 +248,10 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 int cmd_show(struct cli *cli, const char *device, bool list_only)
 {
 	struct kc_volume_info *info = NULL;
-	int r;
+	int ex, r;
 
-	if (cli_ctx(cli) < 0)
-		return cli_exit_code(-EACCES);
+	if ((ex = cli_ctx(cli)))
+		return ex;
 	r = kc_volume_info_get(cli->ctx, device, &info);
 	if (r < 0)
 		return cli_fail(cli, r);

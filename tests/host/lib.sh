@@ -1,0 +1,493 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# Helpers for the host tests (tests/host/*.sh). Source it from a test run from the repository
+# root:
+#
+#   . "$(dirname "$0")/lib.sh"
+#
+# It gives the test:
+#  - $KEKCRYPT (absolute; default ./kekcrypt), $T_DIR (a private temporary directory removed on
+#    exit), loop devices attached with loop_attach and always detached on exit;
+#  - TAP-ish output: each assertion prints "ok N - what" or "not ok N - what" followed by
+#    "# " diagnostics; assertions never abort the script, done_testing exits 1 if any failed;
+#  - setup steps are plain commands under `set -e`: if one fails the script stops, prints
+#    "not ok N - setup failed ..." and exits 1 (a failure, never a skip);
+#  - skip_all REASON exits 77, for a facility genuinely missing on this machine.
+#
+# Conventions: `run CMD...` runs a command and keeps its exit status in $RC, its stdout in the
+# file $OUT and its stderr in $ERR. assert_exit CODE CMD... is `run` plus a check of $RC.
+# Every assertion accepts `-m DESCRIPTION` first to name the check.
+
+set -euo pipefail
+export LC_ALL=C
+
+: "${KEKCRYPT:=./kekcrypt}"
+case $KEKCRYPT in
+/*) ;;
+*) KEKCRYPT=$PWD/$KEKCRYPT ;;
+esac
+export KEKCRYPT
+[ -x "$KEKCRYPT" ] || {
+	echo "not ok 1 - kekcrypt binary '$KEKCRYPT' not found; build it first (make)" >&2
+	exit 1
+}
+T_NAME=$(basename "$0" .sh)
+T_N=0
+T_FAILED=0
+T_LOOPS=()
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kc-$T_NAME.XXXXXX")
+chmod 0700 "$T_DIR"
+OUT=$T_DIR/.out
+ERR=$T_DIR/.err
+RC=0
+: >"$OUT"
+: >"$ERR"
+
+T_DONE=0
+
+_t_cleanup() {
+	local rc=$? dev
+	set +e
+	for dev in "${T_LOOPS[@]}"; do
+		[ -n "$dev" ] && losetup -d "$dev" 2>/dev/null
+	done
+	if [ "$T_DONE" = 0 ] && [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+		T_N=$((T_N + 1))
+		echo "not ok $T_N - setup failed (exit $rc at line ${T_LINE:-?}); aborted"
+		_t_diag_files
+		rc=1
+	fi
+	if [ -n "${T_KEEP:-}" ]; then
+		echo "# kept $T_DIR"
+	else
+		rm -rf "$T_DIR"
+	fi
+	exit "$rc"
+}
+trap _t_cleanup EXIT
+trap 'T_LINE=$LINENO' ERR
+trap 'exit 130' INT TERM
+
+_t_diag_files() {
+	if [ -s "$OUT" ]; then
+		echo "#   stdout:"
+		head -c 4000 "$OUT" | sed 's/^/#     /'
+	fi
+	if [ -s "$ERR" ]; then
+		echo "#   stderr:"
+		head -c 4000 "$ERR" | sed 's/^/#     /'
+	fi
+}
+
+# ok DESCRIPTION / not_ok DESCRIPTION [DIAGNOSTIC...]
+ok() {
+	T_N=$((T_N + 1))
+	echo "ok $T_N - $1"
+}
+
+not_ok() {
+	local d=$1
+	shift
+	T_N=$((T_N + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_N - $d"
+	local l
+	for l in "$@"; do
+		echo "#   $l"
+	done
+	return 0
+}
+
+# Print a diagnostic line.
+diag() {
+	echo "# $*"
+}
+
+skip_all() {
+	echo "1..0 # SKIP $T_NAME: $*"
+	T_DONE=1
+	exit 77
+}
+
+# Finish: the plan line and the exit status.
+done_testing() {
+	echo "1..$T_N"
+	if [ "$T_FAILED" -gt 0 ]; then
+		echo "# $T_NAME: $T_FAILED of $T_N checks failed"
+		T_DONE=1
+		exit 1
+	fi
+	T_DONE=1
+	exit 0
+}
+
+# A readable rendering of a command for test names.
+_t_cmdline() {
+	local s="" a
+	for a in "$@"; do
+		[ "$a" = "$KEKCRYPT" ] && a=kekcrypt
+		a=${a//$T_DIR/\$T}
+		case $a in
+		*[[:space:]]* | "") s+=" '$a'" ;;
+		*) s+=" $a" ;;
+		esac
+	done
+	echo "${s# }"
+}
+
+# run CMD...: $RC, $OUT, $ERR. Never fails.
+run() {
+	"$@" >"$OUT" 2>"$ERR" && RC=0 || RC=$?
+	return 0
+}
+
+# kc ARGS...: run kekcrypt.
+kc() {
+	"$KEKCRYPT" "$@"
+}
+
+# assert_exit [-m DESC] CODE CMD...
+assert_exit() {
+	local desc="" code
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	code=$1
+	shift
+	[ -n "$desc" ] || desc="$(_t_cmdline "$@") -> exit $code"
+	run "$@"
+	if [ "$RC" = "$code" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "expected exit $code, got $RC: $(_t_cmdline "$@")"
+		_t_diag_files
+	fi
+	return 0
+}
+
+# assert_ok [-m DESC] CMD...: exit 0.
+assert_ok() {
+	if [ "$1" = -m ]; then
+		assert_exit -m "$2" 0 "${@:3}"
+	else
+		assert_exit 0 "$@"
+	fi
+}
+
+# assert_true [-m DESC] CMD...: a check that succeeds when CMD exits 0 (output not captured).
+assert_true() {
+	local desc=""
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	[ -n "$desc" ] || desc=$(_t_cmdline "$@")
+	if "$@"; then
+		ok "$desc"
+	else
+		not_ok "$desc" "command failed: $(_t_cmdline "$@")"
+	fi
+	return 0
+}
+
+# assert_contains [-m DESC] HAYSTACK NEEDLE: fixed-string match in a string.
+assert_contains() {
+	local desc=""
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	[ -n "$desc" ] || desc="output contains '$2'"
+	if [[ $1 == *"$2"* ]]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "'$2' not found in:" "$(printf '%s' "$1" | head -c 3000 | sed '2,$s/^/#     /')"
+	fi
+	return 0
+}
+
+# assert_not_contains [-m DESC] HAYSTACK NEEDLE
+assert_not_contains() {
+	local desc=""
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	[ -n "$desc" ] || desc="output does not contain '$2'"
+	if [[ $1 != *"$2"* ]]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "'$2' unexpectedly found"
+	fi
+	return 0
+}
+
+# assert_stdout_contains / assert_stderr_contains [-m DESC] NEEDLE: on the last run.
+assert_stdout_contains() {
+	if [ "$1" = -m ]; then
+		assert_contains -m "$2" "$(cat "$OUT")" "$3"
+	else
+		assert_contains -m "stdout contains '$1'" "$(cat "$OUT")" "$1"
+	fi
+}
+
+assert_stderr_contains() {
+	if [ "$1" = -m ]; then
+		assert_contains -m "$2" "$(cat "$ERR")" "$3"
+	else
+		assert_contains -m "stderr contains '$1'" "$(cat "$ERR")" "$1"
+	fi
+}
+
+# assert_eq [-m DESC] EXPECTED ACTUAL
+assert_eq() {
+	local desc=""
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	[ -n "$desc" ] || desc="'$2' = '$1'"
+	if [ "$1" = "$2" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "expected: '$1'" "actual:   '$2'"
+	fi
+	return 0
+}
+
+# header_sum IMG: sha256 of the first 16 MiB (LUKS2 binary headers, JSON areas, keyslots).
+header_sum() {
+	head -c 16777216 "$1" | sha256sum | cut -d' ' -f1
+}
+
+# assert_header_unchanged [-m DESC] IMG SUM
+assert_header_unchanged() {
+	local desc=""
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	[ -n "$desc" ] || desc="header of $(_t_cmdline "$1") unchanged"
+	local now
+	now=$(header_sum "$1")
+	if [ "$now" = "$2" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "sha256 of the first 16 MiB was $2, now $now"
+	fi
+	return 0
+}
+
+# is_all_zero FILE: true when FILE holds only zero bytes.
+is_all_zero() {
+	cmp -s -n "$(stat -c %s "$1")" "$1" /dev/zero
+}
+
+# new_img PATH [SIZE]: a sparse image file of zeros (default 32M).
+new_img() {
+	rm -f "$1"
+	truncate -s "${2:-32M}" "$1"
+}
+
+# new_kek PATH: a random 32-byte KEK file, mode 0600.
+new_kek() {
+	(umask 077 && head -c 32 /dev/urandom >"$1")
+	chmod 0600 "$1"
+}
+
+# format_img IMG KEKFILE...: format IMG with file KEKs (setup step: aborts on failure).
+format_img() {
+	local img=$1 args=() k
+	shift
+	for k in "$@"; do
+		args+=(--kek "file:$k")
+	done
+	if ! "$KEKCRYPT" format -q "$img" "${args[@]}" >"$OUT" 2>"$ERR"; then
+		echo "# format_img $img failed:" >&2
+		cat "$ERR" >&2
+		return 1
+	fi
+}
+
+# loop_attach [-r] IMG: attach IMG to a free loop device (read-only with -r) and set $LOOP to
+# it; every device attached this way is detached on exit, also on failure. (Not usable as
+# `dev=$(loop_attach ...)`: the subshell would lose the record.)
+loop_attach() {
+	local ro=()
+	if [ "$1" = -r ]; then
+		ro=(-r)
+		shift
+	fi
+	LOOP=$(losetup --show -f "${ro[@]}" "$1") || {
+		echo "# losetup failed for $1 (only 8 loop devices exist: losetup -a):" >&2
+		losetup -a >&2 || true
+		return 1
+	}
+	T_LOOPS+=("$LOOP")
+}
+
+# loop_detach DEV
+loop_detach() {
+	local i
+	losetup -d "$1"
+	for i in "${!T_LOOPS[@]}"; do
+		[ "${T_LOOPS[i]}" = "$1" ] && T_LOOPS[i]=""
+	done
+	return 0
+}
+
+# Tools that need the real ELF binary rather than libtool's wrapper script (gdb, valgrind):
+# kc_tool TOOL [TOOL ARGS] -- KEKCRYPT ARGS...
+kc_tool() {
+	local tool=() libtool
+	while [ "$1" != -- ]; do
+		tool+=("$1")
+		shift
+	done
+	shift
+	libtool=$(dirname "$KEKCRYPT")/libtool
+	if head -c 4096 "$KEKCRYPT" | grep -q 'libtool' && [ -x "$libtool" ]; then
+		"$libtool" --mode=execute "${tool[@]}" "$KEKCRYPT" "$@"
+	else
+		"${tool[@]}" "$KEKCRYPT" "$@"
+	fi
+}
+
+# json_get FILE PYTHON-EXPR: evaluate EXPR with `d` = the parsed JSON of FILE, print it.
+json_get() {
+	python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1" "$2"
+}
+
+# token_replace IMG ID FILE: put the JSON in FILE in place of token ID, through cryptsetup
+# (which recomputes the header checksums; external token plugins are not asked).
+token_replace() {
+	cryptsetup --disable-external-tokens token remove --token-id "$2" "$1"
+	cryptsetup --disable-external-tokens token import --json-file "$3" --token-id "$2" "$1"
+}
+
+# token_edit IMG ID PYTHON: rewrite token ID of IMG; PYTHON changes the dict `t` (modules
+# base64, json and os are imported).
+token_edit() {
+	cryptsetup token export --token-id "$2" "$1" >"$T_DIR/.tok-in.json"
+	python3 - "$T_DIR/.tok-in.json" "$T_DIR/.tok-out.json" "$3" <<'PY'
+import base64, json, os, sys
+t = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(t, open(sys.argv[2], "w"))
+PY
+	token_replace "$1" "$2" "$T_DIR/.tok-out.json"
+}
+
+# need CMD...: fail (not skip) when a tool the test requires is missing.
+need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || {
+			echo "not ok 1 - required tool '$c' is missing (apt-get install cryptsetup-bin python3-cryptography gdb valgrind)"
+			T_DONE=1
+			exit 1
+		}
+	done
+}
+
+need cryptsetup python3 sha256sum
+
+# unwrap_dek IMG TOKEN_ID KEKFILE OUTFILE: an independent unwrap of token TOKEN_ID's wrapped
+# key with python3-cryptography's RFC 5649 implementation (no kekcrypt code involved).
+unwrap_dek() {
+	cryptsetup token export --token-id "$2" "$1" >"$T_DIR/.tok.json"
+	python3 - "$T_DIR/.tok.json" "$3" "$4" <<'PY'
+import base64, json, os, sys
+try:
+    from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+except ImportError:
+    sys.exit("python3 'cryptography' is missing: apt-get install -y python3-cryptography")
+tok = json.load(open(sys.argv[1]))
+kek = open(sys.argv[2], "rb").read()
+dek = aes_key_unwrap_with_padding(kek, base64.b64decode(tok["kekcrypt-wrapped-key"], validate=True))
+fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, dek)
+os.close(fd)
+PY
+}
+
+# secret_forms FILE: print the representations of the bytes of FILE that a leak could take,
+# one a line: lower-case hex, upper-case hex, base64, base64 without padding, and
+# colon/space-separated hex as dumps print it (first 16 bytes, enough to be unique).
+secret_forms() {
+	python3 - "$1" <<'PY'
+import base64, sys
+b = open(sys.argv[1], "rb").read()
+h = b.hex()
+print(h)
+print(h.upper())
+print(base64.b64encode(b).decode())
+print(base64.b64encode(b).decode().rstrip("="))
+print(base64.urlsafe_b64encode(b).decode().rstrip("="))
+print(" ".join("%02x" % c for c in b[:16]))
+print(":".join("%02x" % c for c in b[:16]))
+# any 16-byte window of the hex would already be a leak; the head is enough to catch a
+# truncated print
+print(h[:32])
+PY
+}
+
+# assert_no_secret [-m DESC] SECRETFILE FILE...: none of FILEs holds the bytes of SECRETFILE,
+# raw or in any of the secret_forms.
+assert_no_secret() {
+	local desc="" secret f form hit=""
+	if [ "$1" = -m ]; then
+		desc=$2
+		shift 2
+	fi
+	secret=$1
+	shift
+	[ -n "$desc" ] || desc="no secret in $(_t_cmdline "$@")"
+	for f in "$@"; do
+		if python3 -c 'import sys
+s = open(sys.argv[1], "rb").read(); d = open(sys.argv[2], "rb").read()
+sys.exit(0 if s and s in d else 1)' "$secret" "$f"; then
+			hit+="raw bytes in $(_t_cmdline "$f"); "
+		fi
+		while IFS= read -r form; do
+			if grep -qiF -- "$form" "$f"; then
+				hit+="'$form' in $(_t_cmdline "$f"); "
+			fi
+		done < <(secret_forms "$secret")
+	done
+	if [ -z "$hit" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "secret found: $hit"
+	fi
+	return 0
+}
+
+# have_pkcs11: true when kekcrypt was built with the PKCS#11 provider (the pkcs11: scheme is
+# not "unsupported", exit 15). Nothing is written: the probe image is all zeros and the URI
+# names no module.
+have_pkcs11() {
+	local probe=$T_DIR/.pkcs11-probe.img rc=0
+	new_img "$probe" 1M
+	"$KEKCRYPT" format -q "$probe" --kek 'pkcs11:token=kekcrypt-probe;object=none' \
+		>/dev/null 2>&1 || rc=$?
+	rm -f "$probe"
+	[ "$rc" != 15 ]
+}
+
+# softhsm_setup DIR: run tests/fixtures/softhsm-setup.sh into DIR and eval its exports
+# (SOFTHSM2_CONF, KC_P11_MODULE, KC_P11_PIN_FILE). Returns its exit status (77: no SoftHSM2).
+softhsm_setup() {
+	local setup rc=0 fixtures
+	fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)
+	mkdir -p "$1"
+	chmod 0700 "$1"
+	setup=$("$fixtures/softhsm-setup.sh" "$1") || rc=$?
+	[ "$rc" = 0 ] || return "$rc"
+	eval "$setup"
+}
