@@ -160,7 +160,7 @@ chmod 0644 "$CONF"
 sum=$(header_sum "$IMG")
 assert_exit -m "config file of mode 0644: exit 14" 14 kc verify --config "$CONF" "$IMG"
 assert_stderr_contains -m "config 0644: message names the config file" "$CONF"
-assert_stderr_contains -m "config 0644: message names the cause" "readable by group or others"
+assert_stderr_contains -m "config 0644: message names the cause" "accessible by group or others"
 assert_exit -m "config file of mode 0644 at kek add: exit 14" 14 \
 	kc kek add --config "$CONF" "$IMG" --kek "file:$T/kek-new.bin"
 assert_header_unchanged -m "config 0644: header unchanged" "$IMG" "$sum"
