@@ -3,7 +3,8 @@
  * Fuzz target for KMS response parsing: a response body from secret memory through the json-c
  * parser, the field readers and the base64/base64url decoder into secret memory, the path
  * every remote provider's unwrap takes. With -fsanitize=fuzzer it is a libFuzzer target;
- * otherwise main() replays the files given on the command line (`make check`).
+ * otherwise replay-main.c replays the files given on the command line
+ * (`make check`).
  */
 #include <stdio.h>
 #include <string.h>
@@ -53,25 +54,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kc_secret_free(body);
 	return 0;
 }
-
-#ifndef KC_LIBFUZZER
-int main(int argc, char **argv)
-{
-	int n = 0;
-
-	for (int i = 1; i < argc; i++) {
-		unsigned char *buf;
-		size_t len;
-
-		if (util_read_file(argv[i], 1 << 20, &buf, &len) < 0) {
-			fprintf(stderr, "cannot read %s\n", argv[i]);
-			return 1;
-		}
-		LLVMFuzzerTestOneInput(buf, len);
-		free(buf);
-		n++;
-	}
-	printf("replayed %d inputs\n", n);
-	return n ? 0 : 1;
-}
-#endif

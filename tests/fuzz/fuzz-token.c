@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzz target for the token JSON parser and serialiser. Built with -fsanitize=fuzzer it is a
- * libFuzzer target (tests/fuzz/run-libfuzzer.sh); otherwise main() replays the files given on
- * the command line, which is how `make check` runs the corpus.
+ * libFuzzer target (tests/fuzz/run-libfuzzer.sh); otherwise replay-main.c's main() replays the
+ * files given on the command line, which is how `make check` runs the corpus.
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,25 +37,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 	return 0;
 }
-
-#ifndef KC_LIBFUZZER
-int main(int argc, char **argv)
-{
-	int n = 0;
-
-	for (int i = 1; i < argc; i++) {
-		unsigned char *buf;
-		size_t len;
-
-		if (util_read_file(argv[i], 1 << 20, &buf, &len) < 0) {
-			fprintf(stderr, "cannot read %s\n", argv[i]);
-			return 1;
-		}
-		LLVMFuzzerTestOneInput(buf, len);
-		free(buf);
-		n++;
-	}
-	printf("replayed %d inputs\n", n);
-	return n ? 0 : 1;
-}
-#endif
