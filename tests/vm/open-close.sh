@@ -21,6 +21,7 @@ log=$VM_WORK/guest.log
 rc=0
 vm_run "$VM_TOP/tests/vm/scenario-open-close.sh" --log "$log" --timeout 600 \
 	--disk "$VM_WORK/a.img" --disk "$VM_WORK/b.img" --disk "$VM_WORK/c.img" \
+	--bin "$(command -v setpriv)" \
 	--file "$VM_WORK/guest-kek/a.bin:$VM_WORK/kek/a.bin" \
 	--file "$VM_WORK/guest-kek/wrong.bin:$VM_WORK/kek/wrong.bin" || rc=$?
 vm_expect "$log" \
@@ -28,7 +29,8 @@ vm_expect "$log" \
 	KC-OK\ roundtrip-vdb-1MiB KC-OK\ roundtrip-vdb-8MiB \
 	KC-OK\ raw-device-ciphertext KC-OK\ keyring-reference KC-OK\ status \
 	KC-OK\ name-and-device-in-use KC-OK\ busy-close-refused KC-OK\ readonly \
-	KC-OK\ wrong-kek-no-mapping KC-OK\ close-missing KC-SCENARIO-DONE || rc=1
+	KC-OK\ wrong-kek-no-mapping KC-OK\ permission-denied KC-OK\ close-missing \
+	KC-SCENARIO-DONE || rc=1
 if [ "$rc" -ne 0 ]; then
 	echo "guest log:"; tail -n 60 "$log"
 fi

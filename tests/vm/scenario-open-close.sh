@@ -104,6 +104,12 @@ dmsetup ls >/tmp/ls.txt
 if grep -q bad /tmp/ls.txt; then fail "dmsetup lists a mapping for a wrong KEK"; fi
 ok "wrong-kek-no-mapping"
 
+# An unprivileged caller is told permission is denied (exit 14), and nothing is mapped.
+expect_exit 14 setpriv --reuid=65534 --regid=65534 --clear-groups kekcrypt open /dev/vda np
+grep -q "permission denied" /tmp/out || fail "permission message"
+[ ! -e /dev/mapper/np ] || fail "mapping appeared for an unprivileged caller"
+ok "permission-denied"
+
 # Errors on closing what does not exist.
 expect_exit 3 kekcrypt close nosuch
 ok "close-missing"
