@@ -41,6 +41,13 @@ else
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The guest tests' kernel comes from the archive too (apt-get download): it needs package
+# lists even when every package above was already installed.
+if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+	apt-get update -q
+fi
+"$(dirname "$0")/vm/fetch-kernel.sh" --quiet >/dev/null
+
 # The official KMS client SDKs, from the npm registry, pinned by each lock file.
 top=$(cd "$(dirname "$0")/.." && pwd)
 for dir in "$top"/tests/fixtures/*/; do
