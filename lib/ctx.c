@@ -53,6 +53,8 @@ void kc_free(struct kc_ctx *ctx)
 			ctx->cache[i].free(ctx->cache[i].data);
 	http_client_free(ctx);
 	config_free(ctx->config);
+	if (ctx->owns_default_log)
+		crypt_set_log_callback(NULL, NULL, NULL);
 	free(ctx);
 }
 
@@ -66,6 +68,13 @@ void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
 	/* libcryptsetup's own debug messages (never key material) join ours, as with
 	 * cryptsetup --debug. */
 	crypt_set_debug_level(fn && max_level >= KC_LOG_DEBUG ? CRYPT_DEBUG_ALL : CRYPT_DEBUG_NONE);
+	/* What libcryptsetup says before a device handle exists (crypt_init) goes through the
+	 * process-wide default callback, which prints to stdout; send it to our log too. The
+	 * plugin never calls this: the default there belongs to cryptsetup. */
+	if (!ctx->borrowed_cd) {
+		vol_log_to(ctx, NULL);
+		ctx->owns_default_log = true;
+	}
 }
 
 void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms)
@@ -188,6 +197,8 @@ const char *kc_strerror(int r)
 	case -EPROTO: return "TLS failure talking to the KMS";
 	case -EBADE: return "malformed response from the KMS";
 	case -ENOSPC: return "no room in the LUKS2 header";
+	case -EXDEV: return "the header backup belongs to another volume";
+	case -EIO: return "header read or write failed";
 	default: return "internal error";
 	}
 }

@@ -79,6 +79,7 @@ struct kc_ctx {
 	void *log_usrptr;
 	int log_max;
 	struct crypt_device *borrowed_cd; /* from kc_init_by_crypt_device(), not ours */
+	bool owns_default_log;	/* kc_set_log() set libcryptsetup's process-wide log callback */
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
 	unsigned timeout_ms;	/* kc_set_timeout(); 0: CTX_DEFAULT_TIMEOUT_MS */
@@ -213,6 +214,10 @@ struct kc_provider_ops {
 	int (*validate)(struct kc_ctx *ctx, const struct token *t);
 	/* Optional: free the state from init(). */
 	void (*free)(void *state);
+	/* Optional (KEK rotation): re-wrap WRAPPED under the KMS's current version of the same
+	 * key without the DEK leaving the KMS (Vault Transit "rewrap"). */
+	int (*rewrap)(struct kc_ctx *ctx, void *state, const unsigned char *wrapped,
+		      size_t wrapped_len, struct kc_wrapped *r_wrapped);
 };
 
 /* Look up the provider for URI's scheme, check its vtable, and init it. */
@@ -244,6 +249,10 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 /* Unwrap the DEK through the tokens (or only TOKEN_ID) and check it against the digest. */
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
+
+/* rotate.c: complete or roll back a KEK rotation interrupted by a crash (best effort; never
+ * fails the caller). vol_load() calls it. */
+void rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd);
 
 /* dm.c: 0 if device-mapper can be used; -ENOTSUP (no driver) or -EACCES otherwise. Also
  * silences libdevmapper's own stderr logging. */

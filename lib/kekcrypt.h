@@ -32,6 +32,9 @@
  *  -EPROTO          TLS failure talking to the KMS (untrusted certificate, wrong host)
  *  -EBADE           the KMS answered something malformed, truncated or oversized
  *  -ENOSPC          no room in the LUKS2 header for another keyslot or token
+ *  -EXDEV           a header backup belongs to another volume (UUID mismatch)
+ *  -EIO             a header write or read failed
+ *  -ECANCELED       stopped by the caller (a rekey's progress callback); resumable
  *  -ENOMEM          out of memory
  */
 #ifndef KEKCRYPT_H
@@ -230,6 +233,212 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
  */
 int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force);
 
+/** Flags of kc_kek_rotate(). */
+enum kc_rotate_flags {
+	/** check that the old KEK unwraps and the new one wraps; write nothing */
+	KC_ROTATE_DRY_RUN = 1 << 0,
+};
+
+/** What kc_kek_rotate() did to one token (nothing secret). */
+struct kc_rotate_result {
+	int old_token;
+	int new_token;		/**< the token that replaced it; -1 in a dry run */
+	char old_kek_uri[1024];
+	char new_kek_uri[1024];
+	char old_key_version[256];	/**< "" when the KMS has no versions */
+	char new_key_version[256];
+};
+
+/**
+ * Rotate the KEK of kekcrypt token TOKEN_ID (or of every kekcrypt token when TOKEN_ID < 0):
+ * store the DEK wrapped under TO_URI, or, when TO_URI is NULL, under the KMS's current version
+ * of the same key (Vault Transit rewraps inside Vault; an Azure URI pinning a version loses
+ * it; file: and pkcs11: KEKs wrap again under the same key). The DEK and the data do not
+ * change. Crash-safe: the new token is written, read back and verified (unwrap through it,
+ * digest and keyslot check) before the old one is removed, and until it is committed it
+ * carries a mark that the next call loading the volume uses to complete or roll back an
+ * interrupted rotation (see lib/rotate.c). The new token takes the lowest free token id and
+ * shares the old token's keyslot.
+ *
+ * @param to_uri    the new KEK, or NULL; only with one token (TOKEN_ID >= 0, or a volume
+ *                  that has a single kekcrypt token)
+ * @param flags     KC_ROTATE_*
+ * @param r_results filled for each rotated token, in order (may be NULL)
+ * @return the number of tokens rotated (checked, in a dry run); -EINVAL (bad arguments, TO_URI
+ *         with several tokens, malformed URI), -ENOENT (no such kekcrypt token), -EBUSY
+ *         (another process is rotating this device), -EROFS, -EACCES, -EMEDIUMTYPE, -ENOSPC,
+ *         -EIO (a header write failed), the errors of kc_verify() for the old token and of the
+ *         new KEK's wrap and unwrap (-EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED, -EBADMSG,
+ *         -EPROTONOSUPPORT, -ETIMEDOUT...). On failure the token being rotated is left in
+ *         place; with several tokens those rotated before stay rotated, and kc_error_detail()
+ *         says which.
+ */
+int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
+		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results);
+
+/** An interrupted KEK rotation found in a header. */
+struct kc_rotation_pending {
+	int token_id;		/**< the new token, still marked */
+	int from_token_id;	/**< the token it replaces */
+	/** the new token was verified: recovery completes the rotation; otherwise it removes
+	 * the new token */
+	bool verified;
+};
+
+/**
+ * List the interrupted KEK rotations in DEVICE's header, as they are: unlike every other call
+ * that loads a volume, this one does not complete or roll them back.
+ *
+ * @param r_pending up to MAX entries
+ * @return the number of pending rotations (may exceed MAX), -EMEDIUMTYPE, -EACCES, -EINVAL
+ */
+int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
+			    struct kc_rotation_pending *r_pending, size_t max);
+
+/* ---------------------------------------------------------------------------------------- */
+/* DEK rotation (re-encryption)                                                             */
+
+/**
+ * Progress of kc_rekey(), called before the first chunk and after each re-encrypted chunk:
+ * DONE of TOTAL bytes of data (DONE counts what earlier, interrupted runs did too). Return
+ * non-zero to stop after the current chunk; the re-encryption stays resumable.
+ */
+typedef int (*kc_progress_fn)(uint64_t done, uint64_t total, void *usrptr);
+
+/** Flags of kc_rekey(). */
+enum kc_rekey_flags {
+	/** only continue an interrupted rekey; -ENOENT when there is none */
+	KC_REKEY_RESUME = 1 << 0,
+	/** "journal" resilience (every chunk written twice) instead of "checksum" */
+	KC_REKEY_JOURNAL = 1 << 1,
+	/** "checksum" resilience (the default; on resume, switch back to it from journal) */
+	KC_REKEY_CHECKSUM = 1 << 2,
+	/** rekey although keyslots that no kekcrypt token holds (recovery keys, passphrases)
+	 * exist: they are destroyed, since they hold the old DEK */
+	KC_REKEY_FORCE = 1 << 3,
+};
+
+/** What kc_rekey() did (nothing secret). */
+struct kc_rekey_result {
+	int n_tokens;		/**< kekcrypt tokens now wrapping the new DEK */
+	bool resumed;		/**< an interrupted rekey was continued */
+	char name[128];		/**< the mapping re-encrypted online, "" when offline */
+};
+
+/**
+ * Rotate DEVICE's DEK: generate a new random DEK, wrap it under every KEK of the volume (the
+ * KEK of each kekcrypt token), store those new tokens and their keyslots, then re-encrypt
+ * the data with LUKS2 re-encryption, online through the active dm-crypt mapping of DEVICE
+ * when there is one (found through its holders), offline otherwise; finally remove the old
+ * tokens. Resumable: an interrupted run (callback, signal, crash, power loss) is continued
+ * by the next call, which needs only one of the new tokens' KEKs (see lib/rekey.c). A call
+ * on a volume whose rekey was interrupted before the re-encryption began rolls that back
+ * and starts again (unless KC_REKEY_RESUME).
+ *
+ * @param flags    KC_REKEY_*
+ * @param fn       progress callback, or NULL
+ * @param r_result filled on success (may be NULL)
+ * @return the number of tokens over the new DEK (>= 1); -EINVAL (bad arguments),
+ *         -ENOENT (no kekcrypt token; with KC_REKEY_RESUME: no interrupted rekey),
+ *         -EBUSY (another rekey of the volume is running, keyslots without a kekcrypt
+ *         token and no KC_REKEY_FORCE, a re-encryption kekcrypt did not start, or crash
+ *         recovery needed while mapped), -ECANCELED (stopped by the callback: resumable),
+ *         -EIO (libcryptsetup failed to re-encrypt; resumable), -ENOSPC (no room for the
+ *         new keyslots or tokens), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
+ *         of kc_verify() (old tokens) and of the KEKs' wrap (-EAGAIN, -EPERM, -ENOANO,
+ *         -EKEYREJECTED, -EBADMSG, -ETIMEDOUT...). Nothing is written unless the new DEK
+ *         was wrapped under every KEK.
+ */
+int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
+	     void *usrptr, struct kc_rekey_result *r_result);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Recovery keys and header backups                                                         */
+
+/** Cost of a recovery keyslot's argon2id; zero fields take libcryptsetup's defaults. */
+struct kc_recovery_params {
+	uint32_t max_memory_kb;	/**< cap on the memory cost in KiB (at least 32) */
+	uint32_t iter_time_ms;	/**< benchmark target time */
+	uint32_t iterations;	/**< fixed time cost, no benchmark (tests); set max_memory_kb */
+};
+
+/**
+ * Add a recovery key to DEVICE: unwrap the DEK through a kekcrypt token, generate 256 random
+ * bits shown as 8 dash-separated groups of 8 modhex characters, and store them in a new
+ * passphrase keyslot (argon2id) marked by a token of type "kekcrypt-recovery" that holds no
+ * secret. The key is returned once and is not stored anywhere else.
+ *
+ * @param params     NULL for the defaults
+ * @param r_key      the key as printed (NUL-terminated, locked memory), to be shown to the
+ *                   user once and freed with kc_recovery_key_free()
+ * @param r_keyslot  its keyslot (may be NULL)
+ * @return 0, the errors of kc_verify(), -EINVAL (bad params), -ENOSPC (no free keyslot or
+ *         token), -EROFS, -EACCES, -EBUSY, -ENOMEM
+ */
+int kc_recovery_add(struct kc_ctx *ctx, const char *device,
+		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot);
+
+/** Wipe and free a key from kc_recovery_add(); NULL-safe. */
+void kc_recovery_key_free(char *key);
+
+/** A recovery key's marker (nothing secret). */
+struct kc_recovery_info {
+	int token_id;		/**< the "kekcrypt-recovery" token */
+	int keyslot;		/**< its keyslot, or -1 (left by an interrupted removal) */
+	char created[32];	/**< ISO 8601 UTC */
+};
+
+/**
+ * List DEVICE's recovery keys.
+ *
+ * @return the number of recovery keys (may exceed MAX; the first MAX are in R_INFO),
+ *         -EMEDIUMTYPE, -ENOENT, -EACCES, -EINVAL
+ */
+int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_info *r_info,
+		     size_t max);
+
+/**
+ * Remove the recovery key marked by token TOKEN_ID (every recovery key when < 0): its
+ * keyslot, then its token. Refuses to remove the last way to unlock the volume unless FORCE.
+ *
+ * @return the number removed, -ENOENT (no recovery key / no such token), -EBUSY (last unlock
+ *         path), -EROFS, -EACCES, -EMEDIUMTYPE, -EIO
+ */
+int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force);
+
+/**
+ * Check recovery key KEY (KEY_LEN bytes, any case, with or without the dashes or blanks
+ * between groups) against DEVICE's recovery keyslots (every keyslot when none is marked),
+ * and with NAME != NULL activate the dm-crypt mapping NAME with it (KC_OPEN_* flags). With
+ * NAME NULL nothing is mapped: a check only.
+ *
+ * @param r_keyslot the keyslot that accepted it (may be NULL)
+ * @return 0, -EINVAL (not of the form of a recovery key), -EBADMSG (wrong key), -EBUSY (in
+ *         use, or NAME exists), -ENOTSUP (no device-mapper), -EMEDIUMTYPE, -EACCES, -EIO,
+ *         -ENOMEM
+ */
+int kc_recovery_open(struct kc_ctx *ctx, const char *device, const char *name, const char *key,
+		     size_t key_len, uint32_t flags, int *r_keyslot);
+
+/**
+ * Save DEVICE's LUKS2 header (binary headers, JSON and keyslot areas) to the new file FILE,
+ * mode 0600. Never overwrites.
+ *
+ * @return 0, -EEXIST (FILE exists), -EMEDIUMTYPE, -ENOENT, -EACCES, -EIO, -ENOMEM
+ */
+int kc_header_backup(struct kc_ctx *ctx, const char *device, const char *file);
+
+/**
+ * Write the header saved in FILE back to DEVICE. Unless FORCE, the device must hold a
+ * readable LUKS2 header with the backup's UUID.
+ *
+ * @return 0, -EXDEV (the backup is of another volume: UUID mismatch), -EMEDIUMTYPE (FILE is
+ *         not a LUKS2 header backup, or DEVICE holds no readable LUKS2 header to compare
+ *         with), -ENOENT (no FILE), -EROFS, -EACCES, -EBUSY, -EIO (libcryptsetup refused, e.g.
+ *         the backup's data offset or key size do not fit the device), -ENOMEM
+ */
+int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, bool force);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Mapped volumes                                                                           */
 
@@ -264,6 +473,44 @@ int kc_status_get(struct kc_ctx *ctx, const char *name, struct kc_status *r_stat
  */
 int kc_status_list(struct kc_ctx *ctx, char ***r_names);
 void kc_strv_free(char **strv);
+
+/* ---------------------------------------------------------------------------------------- */
+/* libcryptsetup token plugin support (libcryptsetup-token-kekcrypt.so)                      */
+
+/**
+ * Send the context's log to libcryptsetup's log callback of CD, at CRYPT_LOG_DEBUG (shown by
+ * `cryptsetup --debug`). Unlike kc_set_log(), libcryptsetup's debug level is left alone.
+ */
+void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd);
+
+/**
+ * Unwrap the DEK through kekcrypt token TOKEN_ID of the LUKS2 device loaded in CD (a borrowed
+ * handle, e.g. one libcryptsetup is activating), within the deadline set by kc_set_timeout(),
+ * check it against the volume's digest, and return the passphrase of the keyslot bound to the
+ * token (binary, 32 bytes) in locked memory. Maps nothing, writes nothing.
+ *
+ * @param r_buf the passphrase, freed (and wiped) with kc_token_passphrase_free()
+ * @return 0, -EINVAL (bad arguments, malformed token), -EMEDIUMTYPE (not LUKS2), -ENOENT (no
+ *         kekcrypt token TOKEN_ID, unknown provider, missing KEK file), -EAGAIN, -ETIMEDOUT,
+ *         -EPROTO, -EBADE (KMS unreachable or misbehaving), -EPERM, -ENOANO, -EKEYREJECTED,
+ *         -EACCES (refused, or credentials missing or rejected), -EBADMSG (wrong KEK, or the
+ *         key does not match the volume), -EPROTONOSUPPORT, -ENOMEM; kc_error_detail() says why
+ */
+int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
+			       char **r_buf, size_t *r_len);
+
+/** Wipe and free a passphrase from kc_token_unlock_passphrase(); NULL-safe. */
+void kc_token_passphrase_free(char *buf, size_t len);
+
+/**
+ * Parse and validate the JSON text of a kekcrypt token, as the library reads tokens (format
+ * version, fields, base64, sizes, provider-specific checks). Needs no configuration.
+ *
+ * @param ctx    for kc_error_detail() naming the defect, or NULL
+ * @param r_info filled on success (id is -1, valid 0), or NULL to validate only
+ * @return 0, -EINVAL (malformed), -ENOENT (provider unknown to this kekcrypt), -ENOMEM
+ */
+int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token_info *r_info);
 
 #ifdef __cplusplus
 }

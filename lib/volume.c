@@ -78,6 +78,8 @@ int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 		return ctx_fail(ctx, -EMEDIUMTYPE,
 				"device '%s' is not a LUKS2 volume or its header is corrupt", device);
 	log_dbg(ctx, "device '%s': LUKS2 header loaded (UUID %s)", device, crypt_get_uuid(cd));
+	/* Finish or undo a KEK rotation a crash interrupted (lib/rotate.c). */
+	rotate_recover(ctx, device, cd);
 	*r_cd = TAKE_PTR(cd);
 	return 0;
 }

@@ -33,6 +33,7 @@ int cli_exit_code(int r)
 	case -ENOSPC: return EXIT_NOSPACE;
 	case -EPROTO: return EXIT_TLS;
 	case -EBADE: return EXIT_BAD_RESPONSE;
+	case -EXDEV: return EXIT_OTHER_VOLUME;
 	default: return EXIT_INTERNAL;
 	}
 }

@@ -36,6 +36,7 @@ enum {
 	EXIT_NOSPACE = 20,
 	EXIT_TLS = 21,
 	EXIT_BAD_RESPONSE = 22,
+	EXIT_OTHER_VOLUME = 23,
 };
 
 /* Options every verb accepts. */
@@ -95,6 +96,37 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 	"  -h, --help        this help\n"
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
-	verb_status;
+	verb_status, verb_recovery, verb_header, verb_rekey;
+
+/* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
+ * argon2id cost options are for tests and not shown by --help. */
+enum { OPT_PBKDF_MEMORY = 0x300, OPT_ITER_TIME, OPT_PBKDF_ITERATIONS };
+#define RECOVERY_PBKDF_LONGOPTS                                                              \
+	{ "pbkdf-memory", required_argument, NULL, OPT_PBKDF_MEMORY },                      \
+	{ "iter-time", required_argument, NULL, OPT_ITER_TIME },                            \
+	{ "pbkdf-force-iterations", required_argument, NULL, OPT_PBKDF_ITERATIONS }
+/* 1 if C was one of those options (stored in P), 0 if not, -EXIT_USAGE on a bad value. */
+int cli_recovery_opt(struct cli *cli, int c, struct kc_recovery_params *p);
+/* Add a recovery key and print it once (stdout; --json: in the object). */
+int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p);
+/* Read a recovery key from KEY_FILE ("-": stdin), else the terminal without echo (stdin when
+ * it is not a terminal): -1 to go on, else an exit code (the message is printed). */
+int cli_read_recovery_key(struct cli *cli, const char *device, const char *key_file, char *buf,
+			  size_t size, size_t *r_len);
+
+/* dump: recovery keys and interrupted KEK rotations. _before() reads the rotation state as it
+ * is, before a command loads (and so recovers) the volume; _after() reads it again. */
+#define LC_MAX_PENDING 8
+#define LC_MAX_RECOVERY 32
+struct cli_lifecycle {
+	struct kc_rotation_pending before[LC_MAX_PENDING], after[LC_MAX_PENDING];
+	int n_before, n_after;
+	struct kc_recovery_info rec[LC_MAX_RECOVERY];
+	int n_rec;
+};
+void cli_lifecycle_before(struct cli *cli, const char *device, struct cli_lifecycle *lc);
+void cli_lifecycle_after(struct cli *cli, const char *device, struct cli_lifecycle *lc);
+void cli_lifecycle_text(const struct cli_lifecycle *lc);
+void cli_lifecycle_json(json_object *obj, const struct cli_lifecycle *lc);
 
 #endif

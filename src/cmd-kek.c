@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* kek add / remove / list. */
+/* kek add / remove / list / rotate. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,22 +8,31 @@
 #define KEK_USAGE                                                                            \
 	"kek add DEVICE --kek URI\n"                                                         \
 	"       kekcrypt kek remove DEVICE --token ID [--force]\n"                          \
-	"       kekcrypt kek list DEVICE [--json]\n\n"                                       \
+	"       kekcrypt kek list DEVICE [--json]\n"                                         \
+	"       kekcrypt kek rotate DEVICE [--token ID | --all] [--to URI] [--dry-run]\n\n"   \
 	"add     unwrap the data key through an existing token and store it wrapped by\n"    \
 	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere)\n"       \
 	"remove  remove a token and its keyslot; refuses the last way to unlock unless\n"     \
 	"        --force\n"                                                                  \
-	"list    list the kekcrypt tokens\n\n"                                               \
+	"list    list the kekcrypt tokens\n"                                                 \
+	"rotate  store the data key wrapped under the KMS's current version of the same\n"    \
+	"        key (or under --to URI) in a new token, verify it, then remove the old\n"    \
+	"        token; the data key and the data do not change; crash-safe\n\n"             \
 	"  -k, --kek URI    the KEK to add\n"                                                \
-	"  -t, --token ID   the token to remove\n"                                           \
-	"  -f, --force      allow removing the last unlock path\n"
+	"  -t, --token ID   the token to remove or rotate (rotate: needed when the volume\n"  \
+	"                   has several tokens, unless --all)\n"                             \
+	"  -f, --force      allow removing the last unlock path\n"                           \
+	"  -a, --all        rotate every kekcrypt token\n"                                   \
+	"      --to URI     rotate: move the token to this KEK\n"                            \
+	"  -n, --dry-run    rotate: check that the old KEK unwraps and the new one wraps;\n" \
+	"                   write nothing\n"
 
 static int kek_run(struct cli *cli, int argc, char **argv);
 
 const struct verb verb_kek = {
 	.name = "kek",
 	.run = kek_run,
-	.summary = "add, remove or list the KEKs (tokens) of a volume",
+	.summary = "add, remove, list or rotate the KEKs (tokens) of a volume",
 	.usage = KEK_USAGE,
 };
 
@@ -33,6 +42,9 @@ struct kek_args {
 	const char *uri;
 	int token;
 	bool force;
+	bool all;
+	bool dry_run;
+	const char *to;
 };
 
 static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
@@ -42,12 +54,15 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		{ "kek", required_argument, NULL, 'k' },
 		{ "token", required_argument, NULL, 't' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "to", required_argument, NULL, 0x200 },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{}
 	};
 	int o, c, ex = -1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:t:f", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:t:fan", opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_kek, &ex)) == 2)
 			return ex;
 		if (o)
@@ -56,11 +71,17 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 			a->uri = optarg;
 		else if (c == 'f')
 			a->force = true;
+		else if (c == 'a')
+			a->all = true;
+		else if (c == 'n')
+			a->dry_run = true;
+		else if (c == 0x200)
+			a->to = optarg;
 		else if (c == 't' && (a->token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
 	if (optind + 2 != argc)
-		return cli_usage_error(cli, "expected 'kek add|remove|list DEVICE'");
+		return cli_usage_error(cli, "expected 'kek add|remove|list|rotate DEVICE'");
 	a->sub = argv[optind];
 	a->device = argv[optind + 1];
 	return -1;
@@ -109,6 +130,106 @@ static int kek_remove(struct cli *cli, const struct kek_args *a)
 	return EXIT_OK;
 }
 
+/* Without --token or --all, a volume with a single kekcrypt token rotates that one. */
+static int rotate_pick(struct cli *cli, const struct kek_args *a, int *r_token)
+{
+	struct kc_volume_info *info = NULL;
+	size_t n;
+	int r;
+
+	if (a->all || a->token >= 0) {
+		*r_token = a->all ? -1 : a->token;
+		return -1;
+	}
+	r = kc_volume_info_get(cli->ctx, a->device, &info);
+	if (r < 0)
+		return cli_fail(cli, r);
+	n = kc_volume_info_n_tokens(info);
+	if (n == 1)
+		*r_token = kc_volume_info_token(info, 0)->id;
+	kc_volume_info_free(info);
+	if (n == 1)
+		return -1;
+	if (!n) {
+		fprintf(stderr, "kekcrypt %s: device '%s' has no kekcrypt token\n", cli->verb,
+			a->device);
+		return EXIT_NOENT;
+	}
+	return cli_usage_error(cli, "'%s' has %zu kekcrypt tokens: name one with --token ID, "
+			       "or use --all", a->device, n);
+}
+
+static void rotate_print(struct cli *cli, const struct kek_args *a,
+			 const struct kc_rotate_result *res, int n)
+{
+	json_object *o, *arr;
+
+	if (!cli->json) {
+		for (int i = 0; i < n; i++) {
+			const struct kc_rotate_result *x = &res[i];
+
+			if (a->dry_run)
+				printf("%s: token %d (%s%s%s) can be rotated to %s%s%s; nothing "
+				       "written\n", a->device, x->old_token, x->old_kek_uri,
+				       x->old_key_version[0] ? " version " : "", x->old_key_version,
+				       x->new_kek_uri, x->new_key_version[0] ? " version " : "",
+				       x->new_key_version);
+			else
+				printf("%s: token %d (%s%s%s) rotated: now token %d (%s%s%s)\n",
+				       a->device, x->old_token, x->old_kek_uri,
+				       x->old_key_version[0] ? " version " : "", x->old_key_version,
+				       x->new_token, x->new_kek_uri,
+				       x->new_key_version[0] ? " version " : "",
+				       x->new_key_version);
+		}
+		return;
+	}
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(o, "device", json_object_new_string(a->device));
+	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
+	for (int i = 0; i < n; i++) {
+		json_object *t = json_object_new_object();
+
+		json_object_object_add(t, "old_token", json_object_new_int(res[i].old_token));
+		if (!a->dry_run)
+			json_object_object_add(t, "new_token",
+					       json_object_new_int(res[i].new_token));
+		json_object_object_add(t, "old_kek", json_object_new_string(res[i].old_kek_uri));
+		json_object_object_add(t, "new_kek", json_object_new_string(res[i].new_kek_uri));
+		if (res[i].old_key_version[0])
+			json_object_object_add(t, "old_key_version",
+					       json_object_new_string(res[i].old_key_version));
+		if (res[i].new_key_version[0])
+			json_object_object_add(t, "new_key_version",
+					       json_object_new_string(res[i].new_key_version));
+		json_object_array_add(arr, t);
+	}
+	json_object_object_add(o, "rotated", arr);
+	cli_print_json(o);
+}
+
+static int kek_rotate(struct cli *cli, const struct kek_args *a)
+{
+	struct kc_rotate_result res[32];
+	int ex, r, token = -1;
+
+	if (a->all && a->token >= 0)
+		return cli_usage_error(cli, "--token and --all exclude each other");
+	if (a->all && a->to)
+		return cli_usage_error(cli, "--to moves one token; name it with --token ID");
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	if ((ex = rotate_pick(cli, a, &token)) >= 0)
+		return ex;
+	r = kc_kek_rotate(cli->ctx, a->device, token, a->to, a->dry_run ? KC_ROTATE_DRY_RUN : 0,
+			  res, 32);
+	if (r < 0)
+		return cli_fail(cli, r);
+	rotate_print(cli, a, res, r < 32 ? r : 32);
+	return EXIT_OK;
+}
+
 static int kek_run(struct cli *cli, int argc, char **argv)
 {
 	struct kek_args a = { .token = -1 };
@@ -130,5 +251,10 @@ static int kek_run(struct cli *cli, int argc, char **argv)
 		cli->verb = "kek list";
 		return cmd_show(cli, a.device, true);
 	}
-	return cli_usage_error(cli, "unknown 'kek %s'; expected add, remove or list", a.sub);
+	if (!strcmp(a.sub, "rotate")) {
+		cli->verb = "kek rotate";
+		return kek_rotate(cli, &a);
+	}
+	return cli_usage_error(cli, "unknown 'kek %s'; expected add, remove, list or rotate",
+			       a.sub);
 }

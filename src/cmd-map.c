@@ -6,6 +6,36 @@
 
 #include "cli.h"
 
+/* open --recovery: the recovery key instead of the KMS. */
+static int open_recovery(struct cli *cli, const char *device, const char *name,
+			 const char *key_file, uint32_t flags)
+{
+	static char key[512];
+	size_t len = 0;
+	int ex, r, slot = -1;
+
+	ex = cli_read_recovery_key(cli, device, key_file, key, sizeof(key), &len);
+	if (ex < 0) {
+		r = kc_recovery_open(cli->ctx, device, name, key, len, flags, &slot);
+		ex = r < 0 ? cli_fail(cli, r) : EXIT_OK;
+	}
+	explicit_bzero(key, sizeof(key));
+	if (ex != EXIT_OK)
+		return ex;
+	if (cli->json) {
+		json_object *out = json_object_new_object();
+
+		json_object_object_add(out, "device", json_object_new_string(device));
+		json_object_object_add(out, "name", json_object_new_string(name));
+		json_object_object_add(out, "keyslot", json_object_new_int(slot));
+		cli_print_json(out);
+	} else {
+		printf("%s: opened as /dev/mapper/%s with the recovery key (keyslot %d)\n",
+		       device, name, slot);
+	}
+	return EXIT_OK;
+}
+
 static int run_open(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -13,9 +43,13 @@ static int run_open(struct cli *cli, int argc, char **argv)
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "allow-discards", no_argument, NULL, 0x200 },
 		{ "token", required_argument, NULL, 't' },
+		{ "recovery", no_argument, NULL, 0x201 },
+		{ "key-file", required_argument, NULL, 0x202 },
 		{}
 	};
 	struct kc_unlock_result res;
+	const char *key_file = NULL;
+	bool recovery = false;
 	uint32_t flags = 0;
 	int o, c, ex, r, token = -1;
 
@@ -29,13 +63,23 @@ static int run_open(struct cli *cli, int argc, char **argv)
 			flags |= KC_OPEN_READONLY;
 		else if (c == 0x200)
 			flags |= KC_OPEN_ALLOW_DISCARDS;
+		else if (c == 0x201)
+			recovery = true;
+		else if (c == 0x202)
+			key_file = optarg;
 		else if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "expected DEVICE NAME");
+	if (key_file && !recovery)
+		return cli_usage_error(cli, "--key-file goes with --recovery");
+	if (recovery && token >= 0)
+		return cli_usage_error(cli, "--recovery and --token exclude each other");
 	if ((ex = cli_ctx(cli)))
 		return ex;
+	if (recovery)
+		return open_recovery(cli, argv[optind], argv[optind + 1], key_file, flags);
 	r = kc_open(cli->ctx, argv[optind], argv[optind + 1], token, flags,
 		    0, &res);
 	if (r < 0)
@@ -64,7 +108,10 @@ const struct verb verb_open = {
 		 "The key reaches dm-crypt through the kernel keyring.\n\n"
 		 "  -r, --readonly        map read-only\n"
 		 "      --allow-discards  pass discards (TRIM) through\n"
-		 "  -t, --token ID        try only this token\n",
+		 "  -t, --token ID        try only this token\n"
+		 "      --recovery        open with the recovery key instead (asked on the\n"
+		 "                        terminal without echo; with or without dashes)\n"
+		 "      --key-file FILE   with --recovery: read it from FILE ('-': stdin)\n",
 };
 
 static int run_close(struct cli *cli, int argc, char **argv)

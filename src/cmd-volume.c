@@ -18,8 +18,14 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "sector-size", required_argument, NULL, 0x200 },
 		{ "force", no_argument, NULL, 'f' },
+		{ "recovery", no_argument, NULL, 0x201 },
+		RECOVERY_PBKDF_LONGOPTS,
 		{}
 	};
+	struct kc_recovery_params rp = { 0 };
+	char *rkey = NULL;
+	bool recovery = false;
+	int rslot = -1;
 	const char *keks[MAX_KEKS];
 	struct kc_format_params p = { .kek_uris = keks };
 	char what[4200];
@@ -31,7 +37,12 @@ static int run_format(struct cli *cli, int argc, char **argv)
 			return ex;
 		if (o)
 			continue;
+		if ((o = cli_recovery_opt(cli, c, &rp)) < 0)
+			return -o;
+		if (o)
+			continue;
 		switch (c) {
+		case 0x201: recovery = true; break;
 		case 'k':
 			if (p.n_keks == MAX_KEKS)
 				return cli_usage_error(cli, "at most %d --kek", MAX_KEKS);
@@ -68,16 +79,37 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	r = kc_format(cli->ctx, argv[optind], &p);
 	if (r < 0)
 		return cli_fail(cli, r);
-	if (!cli->json)
+	if (recovery) {
+		r = kc_recovery_add(cli->ctx, argv[optind], &rp, &rkey, &rslot);
+		if (r < 0) {
+			ex = cli_fail(cli, r);
+			fprintf(stderr, "kekcrypt format: %s is formatted, but has no recovery "
+				"key; add one with 'kekcrypt recovery add'.\n", argv[optind]);
+			return ex;
+		}
+	}
+	if (!cli->json) {
 		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
 		       p.n_keks > 1 ? "s" : "");
-	else {
+		if (rkey) {
+			fprintf(stderr, "Recovery key (keyslot %d); write it down and keep it "
+				"safe: it opens the volume without the KMS, and it is shown only "
+				"now.\n", rslot);
+			printf("%s\n", rkey);
+		}
+	} else {
 		json_object *out = json_object_new_object();
 
 		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
 		json_object_object_add(out, "keks", json_object_new_int((int)p.n_keks));
+		if (rkey) {
+			json_object_object_add(out, "recovery_keyslot", json_object_new_int(rslot));
+			json_object_object_add(out, "recovery_key", json_object_new_string(rkey));
+		}
 		cli_print_json(out);
 	}
+	fflush(stdout);
+	kc_recovery_key_free(rkey);
 	return EXIT_OK;
 }
 
@@ -94,7 +126,9 @@ const struct verb verb_format = {
 		 "  -s, --key-size BITS  data key size (default 512)\n"
 		 "  -l, --label LABEL    LUKS2 label\n"
 		 "      --sector-size N  encryption sector size (default 512)\n"
-		 "  -f, --force          format even if the device holds data\n",
+		 "  -f, --force          format even if the device holds data\n"
+		 "      --recovery       also add a recovery key, printed once (see\n"
+		 "                       'kekcrypt recovery --help')\n",
 };
 
 static void print_unlock(struct cli *cli, const char *device, const struct kc_unlock_result *res,
@@ -205,7 +239,8 @@ static json_object *tokens_json(const struct kc_volume_info *info)
 	return arr;
 }
 
-static void print_dump(struct cli *cli, const char *device, const struct kc_volume_info *info)
+static void print_dump(struct cli *cli, const char *device, const struct kc_volume_info *info,
+		       const struct cli_lifecycle *lc)
 {
 	uint32_t slots = kc_volume_info_keyslots(info);
 	json_object *o, *arr;
@@ -223,6 +258,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 				printf(" %d", s);
 		printf("\nkekcrypt tokens:\n");
 		print_tokens_text(info);
+		cli_lifecycle_text(lc);
 		return;
 	}
 	o = json_object_new_object();
@@ -242,21 +278,26 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 			json_object_array_add(arr, json_object_new_int(s));
 	json_object_object_add(o, "keyslots", arr);
 	json_object_object_add(o, "tokens", tokens_json(info));
+	cli_lifecycle_json(o, lc);
 	cli_print_json(o);
 }
 
 int cmd_show(struct cli *cli, const char *device, bool list_only)
 {
 	struct kc_volume_info *info = NULL;
+	struct cli_lifecycle lc;
 	int ex, r;
 
 	if ((ex = cli_ctx(cli)))
 		return ex;
+	cli_lifecycle_before(cli, device, &lc);
 	r = kc_volume_info_get(cli->ctx, device, &info);
 	if (r < 0)
 		return cli_fail(cli, r);
-	if (!list_only)
-		print_dump(cli, device, info);
+	if (!list_only) {
+		cli_lifecycle_after(cli, device, &lc);
+		print_dump(cli, device, info, &lc);
+	}
 	else if (cli->json)
 		cli_print_json(tokens_json(info));
 	else

@@ -15,21 +15,33 @@
  * Managed HSM oct-HSM keys. Chosen from the key's kty (GET /keys/NAME) unless configured.
  *
  * Access tokens (Entra ID) come from the managed identity endpoint (IMDS) or the
- * client-credentials grant; one per resource per context (ctx->cache), so a process that
+ * client-credentials grant, authenticated by a client secret or by a certificate (a client
+ * assertion: a JWT signed with the certificate's private key, RS256, the certificate named by
+ * its SHA-1 thumbprint "x5t"; Microsoft identity platform "certificate credentials" and
+ * RFC 7523); one per resource per context (ctx->cache), so a process that
  * opens several volumes asks once. The KEK URI comes from the unauthenticated LUKS2 header:
  * our bearer token is only ever sent to Azure Key Vault domains or hosts the (private)
  * configuration allows, never to a host an attacker wrote into a header.
  *
- * Config section [azure-kv]: auth (managed-identity | client-secret), imds-endpoint,
- * client-id, object-id, tenant-id, client-secret-file, authority-host, resource, wrap-alg,
- * allowed-hosts, and the http_opts keys (ca-file, ca-path, client-cert, client-key,
- * connect-timeout-ms, request-timeout-ms, max-attempts).
+ * Config section [azure-kv]: auth (managed-identity | client-secret | client-certificate),
+ * imds-endpoint, client-id, object-id, tenant-id, client-secret-file, client-certificate-file,
+ * client-certificate-key-file, authority-host, resource, wrap-alg, allowed-hosts, and the
+ * http_opts keys (ca-file, ca-path, client-cert, client-key: TLS client authentication, not
+ * to be confused with client-certificate-*; connect-timeout-ms, request-timeout-ms,
+ * max-attempts).
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "../http.h"
 
@@ -41,6 +53,10 @@
 #define NAME_MAX_LEN 127
 #define VERSION_MAX_LEN 64
 #define SECRET_FILE_MAX 4096
+#define CERT_FILE_MAX (64 * 1024)
+#define KEY_FILE_MAX (32 * 1024)
+#define ASSERTION_LIFETIME_S 600
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #define TOKEN_CACHE_SLOTS 4
 #define DEK_MAX 128
 
@@ -53,6 +69,7 @@ static const char *const azure_suffixes[] = {
 enum azure_auth {
 	AUTH_MANAGED_IDENTITY,
 	AUTH_CLIENT_SECRET,
+	AUTH_CLIENT_CERTIFICATE,
 };
 
 struct azure_state {
@@ -205,10 +222,11 @@ static int parse_config(struct kc_ctx *ctx, struct azure_state *st)
 		st->auth = AUTH_MANAGED_IDENTITY;
 	else if (!strcmp(auth, "client-secret"))
 		st->auth = AUTH_CLIENT_SECRET;
+	else if (!strcmp(auth, "client-certificate"))
+		st->auth = AUTH_CLIENT_CERTIFICATE;
 	else
 		return ctx_fail(ctx, -EINVAL, "configuration [" SECTION "] auth = '%s': expected "
-				"managed-identity or client-secret (client-certificate is not "
-				"supported yet)", auth);
+				"managed-identity, client-secret or client-certificate", auth);
 	st->wrap_alg = config_get(ctx->config, SECTION, "wrap-alg");
 	if (st->wrap_alg && !alg_find(st->wrap_alg))
 		return ctx_fail(ctx, -EINVAL, "configuration [" SECTION "] wrap-alg = '%s': "
@@ -428,37 +446,55 @@ static int form_add(struct kc_secret **body, const char *key, const char *val, s
 	return r;
 }
 
-static int token_client_secret(struct kc_ctx *ctx, const struct azure_state *st,
-			       struct http_response *r_resp, char *what, size_t what_size)
+/* The tenant's token endpoint https://AUTHORITY/TENANT/oauth2/v2.0/token into URL (also the
+ * client assertion's audience) and the scope; AUTH names the method for the message. */
+static int client_endpoint(struct kc_ctx *ctx, const struct azure_state *st, const char *auth,
+			   const char *needs, char *url, size_t url_size, char *scope,
+			   size_t scope_size, char *what, size_t what_size)
 {
 	const char *authority = config_get(ctx->config, SECTION, "authority-host") ?:
 				AUTHORITY_DEFAULT;
 	const char *tenant = config_get(ctx->config, SECTION, "tenant-id");
 	const char *cid = config_get(ctx->config, SECTION, "client-id");
-	const char *file = config_get(ctx->config, SECTION, "client-secret-file");
-	_cleanup_(kc_secret_freep) struct kc_secret *secret = NULL, *body = NULL;
-	char url[1024], scope[160], host[256];
-	int r;
+	char host[256];
 
 	http_url_host(authority, host, sizeof(host));
 	snprintf(what, what_size, "Entra ID token endpoint %s", host);
-	if (!tenant || !cid || !file)
-		return ctx_fail(ctx, -ENOANO, "configuration [" SECTION "]: auth = client-secret "
-				"needs tenant-id, client-id and client-secret-file");
-	if (strspn(tenant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-	    strlen(tenant))
+	if (!tenant || !cid)
+		return ctx_fail(ctx, -ENOANO, "configuration [" SECTION "]: auth = %s needs "
+				"tenant-id, client-id and %s", auth, needs);
+	if (!tenant[0] || strspn(tenant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "0123456789.-") != strlen(tenant))
 		return ctx_fail(ctx, -EINVAL, "configuration [" SECTION "] tenant-id = '%s' is "
 				"not a tenant id or domain", tenant);
-	if ((size_t)snprintf(url, sizeof(url), "%s%s%s/oauth2/v2.0/token", authority,
-			     authority[strlen(authority) - 1] == '/' ? "" : "/", tenant) >=
-	    sizeof(url))
-		return ctx_fail(ctx, -EINVAL, "authority-host too long");
-	snprintf(scope, sizeof(scope), "%s/.default", st->resource);
-	r = read_client_secret(ctx, file, &secret);
-	if (r < 0)
-		return r;
+	if (!authority[0] ||
+	    (size_t)snprintf(url, url_size, "%s%s%s/oauth2/v2.0/token", authority,
+			     authority[strlen(authority) - 1] == '/' ? "" : "/", tenant) >= url_size)
+		return ctx_fail(ctx, -EINVAL, "configuration [" SECTION "] authority-host is empty "
+				"or too long");
+	snprintf(scope, scope_size, "%s/.default", st->resource);
+	return 0;
+}
+
+static int token_client_secret(struct kc_ctx *ctx, const struct azure_state *st,
+			       struct http_response *r_resp, char *what, size_t what_size)
+{
+	const char *cid = config_get(ctx->config, SECTION, "client-id");
+	const char *file = config_get(ctx->config, SECTION, "client-secret-file");
+	_cleanup_(kc_secret_freep) struct kc_secret *secret = NULL, *body = NULL;
+	char url[1024], scope[160];
+	int r;
+
+	r = client_endpoint(ctx, st, "client-secret", "client-secret-file", url, sizeof(url),
+			    scope, sizeof(scope), what, what_size);
+	if (r >= 0 && !file)
+		r = ctx_fail(ctx, -ENOANO, "configuration [" SECTION "]: auth = client-secret "
+			     "needs tenant-id, client-id and client-secret-file");
+	if (r >= 0)
+		r = read_client_secret(ctx, file, &secret);
 	/* The form body holds the client secret: built in secret memory, URL-encoded there. */
-	r = form_add(&body, "grant_type", "client_credentials", 18);
+	if (r >= 0)
+		r = form_add(&body, "grant_type", "client_credentials", 18);
 	if (r >= 0)
 		r = form_add(&body, "client_id", cid, strlen(cid));
 	if (r >= 0)
@@ -467,6 +503,279 @@ static int token_client_secret(struct kc_ctx *ctx, const struct azure_state *st,
 		r = form_add(&body, "scope", scope, strlen(scope));
 	if (r < 0)
 		return r;
+	return http_send(ctx, &st->http, &(struct http_request){
+		.method = "POST", .url = url, .body = body,
+		.content_type = "application/x-www-form-urlencoded" }, r_resp);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Certificate credentials: a client assertion (RFC 7523 JWT, RS256) signed with the key of a
+ * certificate registered with the application.                                             */
+
+static void x509_freep(X509 **p)
+{
+	X509_free(*p);
+}
+
+static void pkey_freep(EVP_PKEY **p)
+{
+	EVP_PKEY_free(*p);
+}
+
+static void bio_freep(BIO **p)
+{
+	BIO_free(*p);
+}
+
+static void md_ctx_freep(EVP_MD_CTX **p)
+{
+	EVP_MD_CTX_free(*p);
+}
+
+static void json_putp(struct json_object **p)
+{
+	json_object_put(*p);
+}
+
+/* Encrypted keys are not supported: never prompt on a terminal for a PEM passphrase. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
+/* The application's certificate: the first PEM certificate of PATH (not secret). */
+static int read_client_cert(struct kc_ctx *ctx, const char *path, X509 **r_cert)
+{
+	_cleanup_(freep) unsigned char *buf = NULL;
+	_cleanup_(bio_freep) BIO *bio = NULL;
+	size_t len = 0;
+	int r;
+
+	r = util_read_file(path, CERT_FILE_MAX, &buf, &len);
+	if (r < 0)
+		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "client certificate file '%s': %s",
+				path, strerror(-r));
+	bio = BIO_new_mem_buf(buf, (int)len);
+	if (!bio)
+		return -ENOMEM;
+	*r_cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	ERR_clear_error();
+	if (!*r_cert)
+		return ctx_fail(ctx, -EINVAL, "client certificate file '%s' holds no PEM "
+				"certificate", path);
+	return 0;
+}
+
+/* The certificate's RSA private key from its private file: read into locked memory and
+ * parsed from there; the PEM text is wiped when this returns. */
+static int read_client_key(struct kc_ctx *ctx, const char *path, X509 *cert,
+			   EVP_PKEY **r_key)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *pem = NULL;
+	_cleanup_(bio_freep) BIO *bio = NULL;
+	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
+	int r;
+
+	r = util_check_private_file(ctx, path, "client certificate key file");
+	if (r < 0)
+		return r;
+	r = secret_read_file(path, KEY_FILE_MAX, &pem);
+	if (r < 0)
+		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "client certificate key file "
+				"'%s': %s", path, strerror(-r));
+	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	if (!bio)
+		return -ENOMEM;
+	key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	ERR_clear_error();
+	if (!key)
+		return ctx_fail(ctx, -EINVAL, "client certificate key file '%s' holds no "
+				"unencrypted PEM private key", path);
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA)
+		return ctx_fail(ctx, -EINVAL, "client certificate key file '%s' is not an RSA key "
+				"(RS256 client assertions need one)", path);
+	r = X509_check_private_key(cert, key);
+	ERR_clear_error();
+	if (r != 1)
+		return ctx_fail(ctx, -EINVAL, "client certificate key file '%s' is not the key of "
+				"the client certificate", path);
+	*r_key = TAKE_PTR(key);
+	return 0;
+}
+
+/* A random (version 4) UUID, for the assertion's "jti". */
+static int random_uuid(char buf[37])
+{
+	unsigned char b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1) {
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+	return 0;
+}
+
+static int json_add(struct json_object *obj, const char *key, struct json_object *val)
+{
+	if (!val || json_object_object_add(obj, key, val) < 0) {
+		json_object_put(val);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Append base64url(JSON text of OBJ) to *S. The header and claims are not secret. */
+static int append_b64_json(struct kc_secret **s, struct json_object *obj)
+{
+	const char *j = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (!j)
+		return -ENOMEM;
+	return http_sbuf_append_b64(s, (const unsigned char *)j, strlen(j), true);
+}
+
+/* The unsigned JWT "base64url(header).base64url(claims)" into *R_JWT. */
+static int assertion_unsigned(X509 *cert, const char *aud, const char *cid,
+			      struct kc_secret **r_jwt, char *x5t, size_t x5t_size)
+{
+	_cleanup_(json_putp) struct json_object *hdr = NULL, *claims = NULL;
+	_cleanup_(kc_secret_freep) struct kc_secret *jwt = NULL, *thumb = NULL;
+	unsigned char sha1[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	char jti[37];
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	/* x5t: base64url of the SHA-1 digest of the certificate's DER encoding. */
+	if (X509_digest(cert, EVP_sha1(), sha1, &n) != 1) {
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	r = http_sbuf_append_b64(&thumb, sha1, n, true);
+	if (r < 0)
+		return r;
+	snprintf(x5t, x5t_size, "%s", (const char *)thumb->data);
+	r = random_uuid(jti);
+	if (r < 0)
+		return r;
+	hdr = json_object_new_object();
+	claims = json_object_new_object();
+	if (!hdr || !claims)
+		return -ENOMEM;
+	r = json_add(hdr, "alg", json_object_new_string("RS256"));
+	if (r >= 0)
+		r = json_add(hdr, "typ", json_object_new_string("JWT"));
+	if (r >= 0)
+		r = json_add(hdr, "x5t", json_object_new_string(x5t));
+	if (r >= 0)
+		r = json_add(claims, "aud", json_object_new_string(aud));
+	if (r >= 0)
+		r = json_add(claims, "iss", json_object_new_string(cid));
+	if (r >= 0)
+		r = json_add(claims, "sub", json_object_new_string(cid));
+	if (r >= 0)
+		r = json_add(claims, "jti", json_object_new_string(jti));
+	if (r >= 0)
+		r = json_add(claims, "nbf", json_object_new_int64(now));
+	if (r >= 0)
+		r = json_add(claims, "iat", json_object_new_int64(now));
+	if (r >= 0)
+		r = json_add(claims, "exp", json_object_new_int64(now + ASSERTION_LIFETIME_S));
+	if (r >= 0)
+		r = append_b64_json(&jwt, hdr);
+	if (r >= 0)
+		r = http_sbuf_append(&jwt, ".", 1);
+	if (r >= 0)
+		r = append_b64_json(&jwt, claims);
+	if (r < 0)
+		return r;
+	*r_jwt = TAKE_PTR(jwt);
+	return 0;
+}
+
+/* Append ".base64url(RS256 signature of *JWT)": RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518). */
+static int assertion_sign(struct kc_ctx *ctx, EVP_PKEY *key, struct kc_secret **jwt)
+{
+	_cleanup_(md_ctx_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+	_cleanup_(kc_secret_freep) struct kc_secret *sig = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	size_t n = 0;
+	int ok;
+
+	if (!md)
+		return -ENOMEM;
+	ok = EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) == 1 &&
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1 &&
+	     EVP_DigestSign(md, NULL, &n, (*jwt)->data, (*jwt)->len) == 1 && n > 0;
+	if (ok) {
+		sig = kc_secret_alloc(n);
+		if (!sig) {
+			ERR_clear_error();
+			return -ENOMEM;
+		}
+		ok = EVP_DigestSign(md, sig->data, &n, (*jwt)->data, (*jwt)->len) == 1;
+		sig->len = n;
+	}
+	ERR_clear_error();
+	if (!ok)
+		return ctx_fail(ctx, -EINVAL, "cannot sign the client assertion with the client "
+				"certificate's key");
+	if (http_sbuf_append(jwt, ".", 1) < 0 ||
+	    http_sbuf_append_b64(jwt, sig->data, sig->len, true) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int token_client_certificate(struct kc_ctx *ctx, const struct azure_state *st,
+				    struct http_response *r_resp, char *what, size_t what_size)
+{
+	const char *cid = config_get(ctx->config, SECTION, "client-id");
+	const char *cert_file = config_get(ctx->config, SECTION, "client-certificate-file");
+	const char *key_file = config_get(ctx->config, SECTION, "client-certificate-key-file");
+	_cleanup_(kc_secret_freep) struct kc_secret *jwt = NULL, *body = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
+	char url[1024], scope[160], x5t[64] = "";
+	int r;
+
+	r = client_endpoint(ctx, st, "client-certificate", "client-certificate-file and "
+			    "client-certificate-key-file", url, sizeof(url), scope,
+			    sizeof(scope), what, what_size);
+	if (r >= 0 && (!cert_file || !key_file))
+		r = ctx_fail(ctx, -ENOANO, "configuration [" SECTION "]: auth = client-certificate "
+			     "needs tenant-id, client-id, client-certificate-file and "
+			     "client-certificate-key-file");
+	if (r >= 0)
+		r = read_client_cert(ctx, cert_file, &cert);
+	if (r >= 0)
+		r = read_client_key(ctx, key_file, cert, &key);
+	/* The assertion is a credential (a bearer proof for its lifetime): secret memory. The
+	 * audience is the token endpoint itself. */
+	if (r >= 0)
+		r = assertion_unsigned(cert, url, cid, &jwt, x5t, sizeof(x5t));
+	if (r >= 0)
+		r = assertion_sign(ctx, key, &jwt);
+	if (r >= 0)
+		r = form_add(&body, "grant_type", "client_credentials", 18);
+	if (r >= 0)
+		r = form_add(&body, "client_id", cid, strlen(cid));
+	if (r >= 0)
+		r = form_add(&body, "scope", scope, strlen(scope));
+	if (r >= 0)
+		r = form_add(&body, "client_assertion_type", ASSERTION_TYPE,
+			     strlen(ASSERTION_TYPE));
+	if (r >= 0)
+		r = form_add(&body, "client_assertion", (const char *)jwt->data, jwt->len);
+	if (r < 0)
+		return r;
+	log_dbg(ctx, "azure-kv: client assertion for client '%s' signed with certificate "
+		"x5t %s", cid, x5t);
 	return http_send(ctx, &st->http, &(struct http_request){
 		.method = "POST", .url = url, .body = body,
 		.content_type = "application/x-www-form-urlencoded" }, r_resp);
@@ -486,6 +795,8 @@ static int token_get(struct kc_ctx *ctx, const struct azure_state *st,
 		return 0;
 	if (st->auth == AUTH_CLIENT_SECRET)
 		r = token_client_secret(ctx, st, &resp, what, sizeof(what));
+	else if (st->auth == AUTH_CLIENT_CERTIFICATE)
+		r = token_client_certificate(ctx, st, &resp, what, sizeof(what));
 	else
 		r = token_imds(ctx, st, &resp, what, sizeof(what));
 	if (r >= 0)

@@ -1006,4 +1006,5 @@ const struct kc_provider_ops provider_vault = {
 	.unwrap = vault_unwrap,
 	.validate = vault_validate,
 	.free = vault_free,
+	.rewrap = vault_transit_rewrap,
 };

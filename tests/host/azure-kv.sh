@@ -4,15 +4,16 @@
 # The azure-kv provider against the Azure Key Vault protocol fixture
 # (tests/fixtures/azure-kv/server.js, HTTPS on 127.0.0.1 with a test CA from tls.sh), and the
 # fixture against Microsoft's SDK (sdk-check.mjs): both directions of wrap/unwrap between
-# kekcrypt and the official client, managed identity and client-secret auth, key rotation,
+# kekcrypt and the official client, managed identity, client-secret and client-certificate
+# auth (a client assertion JWT, checked by the fixture and by the SDK's own), key rotation,
 # every fault mode's exit code, retries seen in the fixture's counters, TLS failures, the
-# deadline, and no token/secret/DEK in any output. Skips (77) only when node is missing.
+# deadline, and no token/secret/assertion/key/DEK in any output. Skips (77) only when node is missing.
 . "$(dirname "$0")/lib.sh"
 
 command -v node >/dev/null 2>&1 || skip_all "node is missing (apt-get install nodejs npm)"
 [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ] ||
 	skip_all "node $(node --version) is older than 18"
-need curl
+need curl openssl
 
 T=$T_DIR
 FIXDIR=$(cd "$(dirname "$0")/../fixtures" && pwd)
@@ -29,10 +30,17 @@ TENANT=test-tenant
 CLIENT_ID=kekcrypt-test-client
 (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$T/client-secret")
 PLAIN=$T/plain.log
+# Client certificates (RSA, as RS256 needs): "app" is registered with the fixture's client,
+# "stranger" is not. The *-both.pem files (certificate + key) are for the SDK.
+for c in app stranger; do
+	(umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kekcrypt-$c" \
+		-keyout "$T/$c.key" -out "$T/$c.pem" 2>/dev/null &&
+		cat "$T/$c.pem" "$T/$c.key" >"$T/$c-both.pem")
+done
 
 node "$AZDIR/server.js" --cert "$T/tls/server.pem" --key "$T/tls/server.key" \
 	--tenant "$TENANT" --client-id "$CLIENT_ID" --client-secret-file "$T/client-secret" \
-	--rsa-key kek-rsa --rsa-key kek-rsa2 --oct-key kek-oct --plain-log "$PLAIN" \
+	--client-cert "$T/app.pem" --rsa-key kek-rsa --rsa-key kek-rsa2 --oct-key kek-oct --plain-log "$PLAIN" \
 	>"$T/fixture.out" 2>"$T/fixture.err" &
 FX_PID=$!
 trap 'rc=$?; kill "$FX_PID" 2>/dev/null; wait "$FX_PID" 2>/dev/null; (exit $rc); _t_cleanup' EXIT
@@ -78,6 +86,8 @@ conf() {
 		echo "tenant-id = $TENANT"
 		echo "client-id = $CLIENT_ID"
 		echo "client-secret-file = $T/client-secret"
+		echo "client-certificate-file = $T/app.pem"
+		echo "client-certificate-key-file = $T/app.key"
 		echo "auth = $auth"
 		echo "max-attempts = 3"
 		echo "connect-timeout-ms = 2000"
@@ -102,8 +112,10 @@ last_plain() {
 
 MI=$T/mi.conf
 CS=$T/cs.conf
+CC=$T/cc.conf
 conf "$MI" managed-identity
 conf "$CS" client-secret
+conf "$CC" client-certificate
 
 # --- managed identity ---------------------------------------------------------------------
 
@@ -143,6 +155,64 @@ assert_stderr_contains -m "detail names the token endpoint's error" "invalid_cli
 chmod 644 "$T/client-secret"
 assert_exit -m "client secret file readable by others -> 14" 14 kc verify --config "$CS" "$IMG_CS"
 chmod 600 "$T/client-secret"
+
+# --- client certificate (client assertion) ------------------------------------------------
+
+IMG_CC=$T/cc.img
+new_img "$IMG_CC"
+fx_reset
+# Expected: POST /test-tenant/oauth2/v2.0/token with client_assertion (the fixture checks
+# its RS256 signature against app.pem, x5t, aud, iss, sub, nbf, exp), GET /keys/kek-rsa,
+# POST .../wrapkey.
+assert_exit -m "format with client-certificate auth" 0 kc format -q --config "$CC" "$IMG_CC" --kek "$URI_RSA"
+assert_exit -m "verify with client-certificate auth" 0 kc verify --config "$CC" "$IMG_CC"
+assert_eq -m "two client assertions accepted (one per command)" "2 2 0" \
+	"$(fx_count token_client) $(fx_count assertion_ok) $(fx_count assertion_rejected)"
+assert_eq -m "managed identity endpoint not used" 0 "$(fx_count token_imds)"
+python3 - "$(awk '$1 == "assertion" {a = $4} END {print a}' "$PLAIN")" "$T/app.pem" \
+	"$T/assertion-claims.txt" <<'PY'
+import base64, hashlib, json, ssl, sys
+part = lambda s: json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+h, c = (part(p) for p in sys.argv[1].split(".")[:2])
+der = ssl.PEM_cert_to_DER_cert(open(sys.argv[2]).read())
+x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")
+open(sys.argv[3], "w").write(" ".join([h["alg"], h["typ"], str(h["x5t"] == x5t),
+	c["aud"].rsplit("/", 4)[-4], str(c["iss"] == c["sub"]), str(c["exp"] - c["nbf"]),
+	str(len(c["jti"]))]))
+PY
+assert_eq -m "assertion: RS256, JWT, x5t = SHA-1 thumbprint, aud = tenant token endpoint, iss = sub, 10 min, uuid jti" \
+	"RS256 JWT True $TENANT True 600 36" "$(cat "$T/assertion-claims.txt")"
+STRANGER=$T/stranger.conf
+conf "$STRANGER" client-certificate "client-certificate-file = $T/stranger.pem" \
+	"client-certificate-key-file = $T/stranger.key"
+fx_reset
+# Expected: POST /test-tenant/oauth2/v2.0/token -> 401 invalid_client AADSTS700027.
+assert_exit -m "certificate not registered with the client -> credential rejected (7)" 7 \
+	kc verify --config "$STRANGER" "$IMG_CC"
+assert_stderr_contains -m "detail carries Entra ID's error" "invalid_client: AADSTS700027"
+assert_eq -m "the fixture rejected the assertion" 1 "$(fx_count assertion_rejected)"
+MISMATCH=$T/mismatch.conf
+conf "$MISMATCH" client-certificate "client-certificate-key-file = $T/stranger.key"
+fx_reset
+assert_exit -m "key not the certificate's -> 9, nothing sent" 9 kc verify --config "$MISMATCH" "$IMG_CC"
+assert_stderr_contains -m "mismatch detail" "is not the key of the client certificate"
+EC=$T/ec.conf
+conf "$EC" client-certificate "client-certificate-file = $T/tls/client.pem" \
+	"client-certificate-key-file = $T/tls/client.key"
+assert_exit -m "EC key (RS256 needs RSA) -> 9" 9 kc verify --config "$EC" "$IMG_CC"
+(umask 077 && openssl pkey -in "$T/app.key" -aes256 -passout pass:x -out "$T/app-enc.key")
+ENC=$T/enc.conf
+conf "$ENC" client-certificate "client-certificate-key-file = $T/app-enc.key"
+assert_exit -m "encrypted key: refused without prompting -> 9" 9 kc verify --config "$ENC" "$IMG_CC" </dev/null
+NOKEY=$T/nokey.conf
+conf "$NOKEY" client-certificate
+sed -i '/^client-certificate-key-file/d' "$NOKEY"
+assert_exit -m "no client-certificate-key-file -> credential required (6)" 6 kc verify --config "$NOKEY" "$IMG_CC"
+chmod 644 "$T/app.key"
+assert_exit -m "client certificate key file readable by others -> 14" 14 kc verify --config "$CC" "$IMG_CC"
+assert_stderr_contains -m "mode detail names the key file" "client certificate key file '$T/app.key' is accessible"
+chmod 600 "$T/app.key"
+assert_eq -m "no token request for any of the local failures" 0 "$(fx_count token_client)"
 
 # --- Managed HSM style oct key: A256KW by kty, A256KWP by configuration --------------------
 
@@ -306,12 +376,12 @@ for bad in "azure-kv+https://localhost:$PORT/secrets/x" "azure-kv+https://localh
 	"azure-kv+https://localhost:$PORT/keys/k?x=1"; do
 	assert_exit -m "malformed URI '${bad#*$PORT}' -> 9" 9 kc format -q --config "$MI" "$NEW" --kek "$bad"
 done
-CERT=$T/cert.conf
-conf "$CERT" client-certificate
+UNKNOWN=$T/unknown-auth.conf
+conf "$UNKNOWN" kerberos
 new_img "$NEW"
-assert_exit -m "auth = client-certificate (not supported yet) -> 9" 9 kc format -q --config "$CERT" "$NEW" --kek "$URI_RSA"
+assert_exit -m "auth = kerberos (unknown) -> 9" 9 kc format -q --config "$UNKNOWN" "$NEW" --kek "$URI_RSA"
 
-# --- no token, client secret or DEK in any output ------------------------------------------
+# --- no token, client secret, assertion, key or DEK in any output ---------------------------
 
 fx_reset
 new_img "$NEW"
@@ -323,6 +393,12 @@ cp "$ERR" "$T/leak-verify.err"
 cp "$OUT" "$T/leak-verify.out"
 run kc verify --debug --config "$MI" "$NEW"
 cp "$ERR" "$T/leak-mi.err"
+run kc verify --debug --config "$CC" "$NEW"
+cp "$ERR" "$T/leak-cc.err"
+cp "$OUT" "$T/leak-cc.out"
+assert_eq -m "client-certificate verify (debug) succeeded" 0 "$RC"
+assert_contains -m "debug log names the certificate by thumbprint only" "$(cat "$T/leak-cc.err")" \
+	"signed with certificate x5t"
 assert_contains -m "debug log names the requests" "$(cat "$T/leak-verify.err")" "http: POST $BASE/keys/kek-rsa/$V2/unwrapkey -> 200 (attempt 1"
 python3 -c 'import sys; open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]))' "$(last_plain unwrap)" "$T/dek.bin"
 LEAKS=("$T"/leak-*)
@@ -338,6 +414,15 @@ assert_eq -m "three access tokens issued (one per command)" 3 "$n"
 for i in $(seq 0 $((n - 1))); do
 	assert_no_secret -m "access token $i not in output or debug log" "$T/token.$i" "${LEAKS[@]}"
 done
+awk '$1 == "assertion" {a = $4} END {printf "%s", a}' "$PLAIN" >"$T/assertion.jwt"
+cut -d. -f3 <"$T/assertion.jwt" | tr -d '\n' >"$T/assertion.sig"
+assert_true -m "the fixture saw the debug run's client assertion" [ -s "$T/assertion.sig" ]
+assert_no_secret -m "no client assertion in output or debug log" "$T/assertion.jwt" "${LEAKS[@]}"
+assert_no_secret -m "no client assertion signature in output or debug log" "$T/assertion.sig" "${LEAKS[@]}"
+openssl pkey -in "$T/app.key" -outform DER -out "$T/app-key.der"
+grep -v '^-----' "$T/app.key" | tr -d '\n' >"$T/app-key.b64"
+assert_no_secret -m "no private key (DER) in output or debug log" "$T/app-key.der" "${LEAKS[@]}"
+assert_no_secret -m "no private key (PEM text) in output or debug log" "$T/app-key.b64" "${LEAKS[@]}"
 
 # --- the official SDK against the fixture, and against kekcrypt ---------------------------
 
@@ -381,11 +466,38 @@ PY
 		kc verify --config "$MI" "$SDKIMG"
 done
 
+# The SDK's ClientCertificateCredential (PS256, x5t#S256, its own assertion code) gets its
+# token from the fixture with the registered certificate, and not with another one: the
+# fixture's assertion check speaks the protocol Microsoft's client speaks.
+assert_exit -m "SDK ClientCertificateCredential wraps a DEK (registered certificate)" 0 \
+	"${SDK[@]}" wrap "$BASE" "$TENANT" "$CLIENT_ID" "cert:$T/app-both.pem" "$BASE/keys/kek-rsa" \
+	RSA-OAEP-256 "$T/sdk-vk.bin" "$T/sdk-wrap.json"
+python3 - "$T/sdk-wrap.json" "azure-kv+https://localhost:$PORT/keys/kek-rsa" "$T/sdk-token.json" <<'PY'
+import json, sys
+w = json.load(open(sys.argv[1]))
+tok = {"type": "kekcrypt", "keyslots": ["0"], "kekcrypt-version": "1",
+       "kekcrypt-provider": "azure-kv", "kekcrypt-key-id": sys.argv[2],
+       "kekcrypt-key-version": w["kid"].rsplit("/", 1)[1], "kekcrypt-wrap-alg": "RSA-OAEP-256",
+       "kekcrypt-wrapped-key": w["value"], "kekcrypt-created": "2024-01-01T00:00:00Z"}
+json.dump(tok, open(sys.argv[3], "w"))
+PY
+cryptsetup token remove --token-id 0 "$SDKIMG" 2>/dev/null || true
+cryptsetup token import --json-file "$T/sdk-token.json" --token-id 0 "$SDKIMG"
+assert_exit -m "kekcrypt (client-certificate auth) unwraps the SDK's wrapped DEK" 0 \
+	kc verify --config "$CC" "$SDKIMG"
+assert_exit -m "SDK ClientCertificateCredential with an unregistered certificate fails" 1 \
+	"${SDK[@]}" wrap "$BASE" "$TENANT" "$CLIENT_ID" "cert:$T/stranger-both.pem" \
+	"$BASE/keys/kek-rsa" RSA-OAEP-256 "$T/sdk-vk.bin" "$T/sdk-wrap.json"
+assert_stderr_contains -m "the SDK reports Entra ID's AADSTS700027" "AADSTS700027"
+
 # --- valgrind: a whole verify (token, unwrap, TLS) without leaks or errors -----------------
 
 if command -v valgrind >/dev/null 2>&1; then
 	assert_exit -m "valgrind verify: no leaks, no errors" 0 kc_tool valgrind -q --leak-check=full \
 		--errors-for-leak-kinds=definite --error-exitcode=1 -- verify --config "$MI" "$IMG"
+	assert_exit -m "valgrind verify with client-certificate auth: no leaks, no errors" 0 \
+		kc_tool valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+		--error-exitcode=1 -- verify --config "$CC" "$IMG_CC"
 else
 	not_ok "valgrind is missing (apt-get install valgrind)"
 fi

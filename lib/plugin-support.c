@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the libcryptsetup token plugin (tokens/) needs from the library: unlock through one
+ * token of a handle libcryptsetup already holds and hand back the keyslot passphrase, parse a
+ * token's JSON for validate() and dump(), and log through the handle.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libcryptsetup.h>
+
+#include "internal.h"
+
+/* libcryptsetup drops CRYPT_LOG_DEBUG messages unless debugging is on (cryptsetup --debug),
+ * so everything may go there; the debug level itself is the application's to set. */
+static void crypt_device_log(int level, const char *msg, void *usrptr)
+{
+	crypt_logf(usrptr, level == KC_LOG_DEBUG ? CRYPT_LOG_DEBUG : CRYPT_LOG_VERBOSE,
+		   "kekcrypt: %s", msg);
+}
+
+void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	if (!ctx || !cd)
+		return;
+	/* Not kc_set_log(): that switches libcryptsetup's global debug level on. */
+	ctx->log_fn = crypt_device_log;
+	ctx->log_max = KC_LOG_DEBUG;
+	ctx->log_usrptr = cd;
+}
+
+/* vol_unlock() sums up failures as "device 'D': no token could unlock it: token N (URI):
+ * why"; with one token asked for, "device 'D': token N (URI): why" says it better. */
+static void detail_one_token(struct kc_ctx *ctx, const char *device)
+{
+	char prefix[sizeof(ctx->detail)];
+	size_t n;
+
+	n = (size_t)snprintf(prefix, sizeof(prefix), "device '%s': no token could unlock it: ",
+			     device);
+	if (n < sizeof(prefix) && !strncmp(ctx->detail, prefix, n))
+		memmove(ctx->detail + n - strlen("no token could unlock it: "), ctx->detail + n,
+			strlen(ctx->detail + n) + 1);
+}
+
+int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
+			       char **r_buf, size_t *r_len)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+	const char *device, *uuid;
+	int r;
+
+	if (!ctx || !cd || token_id < 0 || !r_buf || !r_len)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	device = crypt_get_device_name(cd) ?: "?";
+	uuid = crypt_get_uuid(cd);
+	if (!uuid || !crypt_get_type(cd) || strcmp(crypt_get_type(cd), CRYPT_LUKS2))
+		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume", device);
+	ctx_deadline_start(ctx, 0);
+	r = vol_unlock(ctx, cd, device, token_id, &dek, NULL);
+	ctx_deadline_end(ctx);
+	if (r < 0) {
+		detail_one_token(ctx, device);
+		return r;
+	}
+	r = vol_keyslot_passphrase(dek, uuid, &pass);
+	if (r < 0)
+		return ctx_fail(ctx, r, "device '%s': cannot derive the keyslot passphrase", device);
+	*r_len = pass->len;
+	*r_buf = (char *)TAKE_PTR(pass)->data;
+	return 0;
+}
+
+void kc_token_passphrase_free(char *buf, size_t len)
+{
+	struct kc_secret *s;
+
+	if (!buf)
+		return;
+	/* BUF is the data of a kc_secret from kc_token_unlock_passphrase(); freeing the secret
+	 * wipes its whole block, LEN bytes included. */
+	(void)len;
+	s = (struct kc_secret *)(void *)(buf - offsetof(struct kc_secret, data));
+	kc_secret_free(s);
+}
+
+int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token_info *r_info)
+{
+	_cleanup_(token_freep) struct token *t = NULL;
+	struct kc_ctx bare = { .log_max = -1 };	/* no config, no log: parsing needs neither */
+	int r;
+
+	if (!json)
+		return -EINVAL;
+	if (!ctx)
+		ctx = &bare;
+	ctx_detail_clear(ctx);
+	r = token_parse(ctx, json, &t);
+	if (r < 0 || !r_info)
+		return r;
+	memset(r_info, 0, sizeof(*r_info));
+	r_info->id = -1;
+	r_info->keyslot = t->keyslot;
+	r_info->format_version = t->version;
+	r_info->wrapped_len = t->wrapped_len;
+	snprintf(r_info->provider, sizeof(r_info->provider), "%s", t->provider);
+	snprintf(r_info->kek_uri, sizeof(r_info->kek_uri), "%s", t->uri);
+	snprintf(r_info->key_version, sizeof(r_info->key_version), "%s", t->key_version ?: "");
+	snprintf(r_info->wrap_alg, sizeof(r_info->wrap_alg), "%s", t->alg);
+	snprintf(r_info->created, sizeof(r_info->created), "%s", t->created);
+	return 0;
+}

@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Recovery keys: a way to open a volume when no KMS or HSM can be reached.
+ *
+ * A recovery key is 256 random bits (RAND_priv_bytes) written as 64 modhex characters in 8
+ * groups of 8, e.g. "cbdefghi-jklnrtuv-...". Modhex ("cbdefghijklnrtuv") types the same on
+ * QWERTY, AZERTY, QWERTZ and Dvorak keyboards, which matters at a boot prompt. The passphrase
+ * of its keyslot is exactly that printed form (lower case, with the dashes), so cryptsetup's
+ * own prompt accepts it as printed; kekcrypt also accepts it in upper case and with any or no
+ * separators (dashes, spaces). A person types it, so its keyslot uses argon2id with
+ * libcryptsetup's benchmarked defaults (the cost can be capped for tests).
+ *
+ * The keyslot is marked by a LUKS2 token that holds no secret:
+ *
+ *   {"type": "kekcrypt-recovery", "keyslots": ["N"],
+ *    "kekcrypt-recovery-version": "1", "kekcrypt-recovery-created": "2026-11-22T22:00:00Z"}
+ *
+ * so that `recovery remove` finds it and `dump` shows it. Removal destroys the keyslot first
+ * (libcryptsetup unbinds it from the token), then the token: a crash in between leaves an
+ * empty recovery token, which `recovery remove` also removes, never an unmarked key.
+ *
+ * The key exists only in kc_secret memory and in the caller's one-time output.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <libcryptsetup.h>
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+#define RECOVERY_TYPE "kekcrypt-recovery"
+#define RECOVERY_VERSION "1"
+#define RECOVERY_BYTES 32
+#define GROUPS 8
+#define GROUP_LEN 8
+#define KEY_CHARS (2 * RECOVERY_BYTES)			/* 64 */
+#define KEY_TEXT_LEN (KEY_CHARS + GROUPS - 1)		/* 71: with the dashes */
+#define ARGON2_MIN_MEMORY_KB 32
+
+static const char modhex[] = "cbdefghijklnrtuv";
+
+static bool is_recovery(struct crypt_device *cd, int id)
+{
+	const char *type = NULL;
+	crypt_token_info ti = crypt_token_status(cd, id, &type);
+
+	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
+	       !strcmp(type, RECOVERY_TYPE);
+}
+
+static bool is_kekcrypt(struct crypt_device *cd, int id)
+{
+	const char *type = NULL;
+	crypt_token_info ti = crypt_token_status(cd, id, &type);
+
+	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
+	       !strcmp(type, TOKEN_TYPE);
+}
+
+/* 64 modhex characters (any case, any dashes or blanks) -> the printed form, in a secret. */
+static int key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
+			 struct kc_secret **r_key)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *key = kc_secret_alloc(KEY_TEXT_LEN + 1);
+	size_t n = 0, o = 0;
+
+	if (!key)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)in[i]);
+
+		if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		/* Never echo the key, not even one character of it. */
+		if (!c || !strchr(modhex, c) || n == KEY_CHARS)
+			return ctx_fail(ctx, -EINVAL, "this is not a kekcrypt recovery key (64 "
+					"characters of \"%s\", in groups or not)", modhex);
+		if (n && n % GROUP_LEN == 0)
+			key->data[o++] = '-';
+		key->data[o++] = c;
+		n++;
+	}
+	if (n != KEY_CHARS)
+		return ctx_fail(ctx, -EINVAL, "this is not a kekcrypt recovery key: %zu characters "
+				"instead of %d", n, KEY_CHARS);
+	key->len = KEY_TEXT_LEN;
+	*r_key = TAKE_PTR(key);
+	return 0;
+}
+
+static int key_generate(struct kc_ctx *ctx, struct kc_secret **r_key)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *raw = kc_secret_alloc(RECOVERY_BYTES);
+	_cleanup_(kc_secret_freep) struct kc_secret *hex = kc_secret_alloc(KEY_CHARS);
+
+	if (!raw || !hex)
+		return -ENOMEM;
+	if (RAND_priv_bytes(raw->data, (int)raw->len) != 1)
+		return ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
+	for (size_t i = 0; i < RECOVERY_BYTES; i++) {
+		hex->data[2 * i] = (unsigned char)modhex[raw->data[i] >> 4];
+		hex->data[2 * i + 1] = (unsigned char)modhex[raw->data[i] & 0xf];
+	}
+	return key_normalise(ctx, (const char *)hex->data, hex->len, r_key);
+}
+
+static int set_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd,
+		     const struct kc_recovery_params *p)
+{
+	const struct crypt_pbkdf_type *def = crypt_get_pbkdf_default(CRYPT_LUKS2);
+	struct crypt_pbkdf_type pbkdf;
+	int r;
+
+	if (!def)
+		return ctx_fail(ctx, -EINVAL, "libcryptsetup has no default PBKDF for LUKS2");
+	pbkdf = *def;
+	pbkdf.type = CRYPT_KDF_ARGON2ID;
+	if (p && p->max_memory_kb)
+		pbkdf.max_memory_kb = p->max_memory_kb;
+	if (p && p->iter_time_ms)
+		pbkdf.time_ms = p->iter_time_ms;
+	if (p && p->iterations) {
+		pbkdf.iterations = p->iterations;
+		pbkdf.flags |= CRYPT_PBKDF_NO_BENCHMARK;
+	}
+	r = crypt_set_pbkdf_type(cd, &pbkdf);
+	if (r < 0)
+		return ctx_fail(ctx, -EINVAL, "argon2id parameters refused by libcryptsetup (%s)",
+				strerror(-r));
+	return 0;
+}
+
+static int recovery_token_json(int keyslot, char **r_json)
+{
+	json_object *obj = json_object_new_object(), *slots = json_object_new_array();
+	char buf[16], created[32];
+	int r = -ENOMEM;
+
+	util_utc_now(created);
+	snprintf(buf, sizeof(buf), "%d", keyslot);
+	if (obj && slots && json_object_array_add(slots, json_object_new_string(buf)) == 0 &&
+	    json_object_object_add(obj, "type", json_object_new_string(RECOVERY_TYPE)) == 0 &&
+	    json_object_object_add(obj, "keyslots", json_object_get(slots)) == 0 &&
+	    json_object_object_add(obj, "kekcrypt-recovery-version",
+				   json_object_new_string(RECOVERY_VERSION)) == 0 &&
+	    json_object_object_add(obj, "kekcrypt-recovery-created",
+				   json_object_new_string(created)) == 0) {
+		*r_json = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+		r = *r_json ? 0 : -ENOMEM;
+	}
+	json_object_put(slots);
+	json_object_put(obj);
+	return r;
+}
+
+/* Add the keyslot and its marking token; returns the keyslot. */
+static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
+			  const struct kc_secret *dek, const struct kc_secret *key,
+			  const struct kc_recovery_params *p)
+{
+	_cleanup_(freep) char *json = NULL;
+	int slot, r;
+
+	r = set_pbkdf(ctx, cd, p);
+	if (r < 0)
+		return r;
+	slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data,
+					       dek->len, (const char *)key->data, key->len);
+	if (slot < 0)
+		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
+				"no room for the recovery keyslot (%s)", strerror(-slot));
+	r = recovery_token_json(slot, &json);
+	if (r >= 0) {
+		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
+		if (r < 0)
+			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
+				     "cannot write the recovery token (%s)", strerror(-r));
+	}
+	if (r < 0) {
+		crypt_keyslot_destroy(cd, slot);	/* an unmarked key nobody has seen */
+		return r;
+	}
+	return slot;
+}
+
+int kc_recovery_add(struct kc_ctx *ctx, const char *device, const struct kc_recovery_params *p,
+		    char **r_key, int *r_keyslot)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *key = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	if (!ctx || !device || !r_key)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	if (p && p->max_memory_kb && p->max_memory_kb < ARGON2_MIN_MEMORY_KB)
+		return ctx_fail(ctx, -EINVAL, "argon2id needs at least %d KiB of memory",
+				ARGON2_MIN_MEMORY_KB);
+	r = vol_check_writable(ctx, device, false);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	if (r >= 0) {
+		ctx_deadline_start(ctx, 0);
+		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
+		ctx_deadline_end(ctx);
+	}
+	if (r >= 0)
+		r = key_generate(ctx, &key);
+	if (r >= 0)
+		r = recovery_store(ctx, cd, dek, key, p);
+	if (r < 0) {
+		ctx_detail_device(ctx, device);
+		return r;
+	}
+	log_dbg(ctx, "device '%s': recovery key added in keyslot %d", device, r);
+	key->data[key->len] = '\0';
+	if (r_keyslot)
+		*r_keyslot = r;
+	*r_key = (char *)TAKE_PTR(key)->data;
+	return 0;
+}
+
+void kc_recovery_key_free(char *key)
+{
+	if (!key)
+		return;
+	/* KEY is the data of a kc_secret from kc_recovery_add(); freeing it wipes it. */
+	kc_secret_free((struct kc_secret *)(void *)(key - offsetof(struct kc_secret, data)));
+}
+
+/* The keyslot bound to token ID, or -1. */
+static int token_keyslot(struct crypt_device *cd, int id)
+{
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)
+		if (crypt_token_is_assigned(cd, id, s) == 0)
+			return s;
+	return -1;
+}
+
+static void recovery_created(struct crypt_device *cd, int id, char created[32])
+{
+	const char *json;
+	json_object *obj = NULL, *v;
+
+	created[0] = '\0';
+	if (crypt_token_json_get(cd, id, &json) >= 0)
+		obj = json_tokener_parse(json);
+	if (obj && json_object_object_get_ex(obj, "kekcrypt-recovery-created", &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(created, 32, "%s", json_object_get_string(v));
+	for (char *c = created; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';	/* untrusted header, keep terminals safe */
+	json_object_put(obj);
+}
+
+int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_info *r_info,
+		     size_t max)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r, n = 0;
+
+	if (!ctx || !device || (max && !r_info))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+		if (!is_recovery(cd, id))
+			continue;
+		if ((size_t)n < max) {
+			r_info[n].token_id = id;
+			r_info[n].keyslot = token_keyslot(cd, id);
+			recovery_created(cd, id, r_info[n].created);
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Unlock paths left if the recovery tokens in REMOVE (bit per token) go: kekcrypt tokens and
+ * keyslots that neither a kekcrypt token nor a removed recovery token holds. */
+static int paths_left(struct crypt_device *cd, uint64_t remove)
+{
+	int n = 0, ntok = crypt_token_max(CRYPT_LUKS2);
+
+	for (int t = 0; t < ntok; t++)
+		if (is_kekcrypt(cd, t))
+			n++;
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
+		bool held = false;
+
+		if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+			continue;
+		for (int t = 0; t < ntok && !held; t++)
+			held = (is_kekcrypt(cd, t) || (remove & (1ull << t))) &&
+			       crypt_token_is_assigned(cd, t, s) == 0;
+		if (!held)
+			n++;
+	}
+	return n;
+}
+
+static int recovery_remove_one(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+{
+	int slot = token_keyslot(cd, id), r = 0;
+
+	/* The key first: a crash in between leaves an empty marker, never an unmarked key. */
+	if (slot >= 0)
+		r = crypt_keyslot_destroy(cd, slot);
+	if (r >= 0)
+		r = crypt_token_json_set(cd, id, NULL);
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "cannot remove recovery token %d / keyslot %d (%s)",
+				id, slot, strerror(-r));
+	return 0;
+}
+
+int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	uint64_t remove = 0;
+	int r, n = 0;
+
+	if (!ctx || !device)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_check_writable(ctx, device, false);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (is_recovery(cd, id) && (token_id < 0 || id == token_id))
+			remove |= 1ull << id;
+	if (!remove)
+		return ctx_fail(ctx, -ENOENT, token_id < 0 ? "device '%s' has no recovery key" :
+				"device '%s' has no recovery token %d", device, token_id);
+	if (!force && paths_left(cd, remove) == 0)
+		return ctx_fail(ctx, -EBUSY, "device '%s': the recovery key is the last way to "
+				"unlock it; add a KEK first, or use --force to make the volume "
+				"unopenable", device);
+	for (int id = 0; r >= 0 && id < 64; id++)
+		if (remove & (1ull << id)) {
+			r = recovery_remove_one(ctx, cd, id);
+			n += r >= 0;
+		}
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	return r < 0 ? r : n;
+}
+
+/* Try KEY on the marked recovery keyslots, or on every keyslot when none is marked. */
+static int try_keyslots(struct kc_ctx *ctx, struct crypt_device *cd, const char *name,
+			const struct kc_secret *key, uint32_t cflags)
+{
+	int r = -EPERM, marked = 0;
+
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && r == -EPERM; id++) {
+		int slot = is_recovery(cd, id) ? token_keyslot(cd, id) : -1;
+
+		if (slot < 0)
+			continue;
+		marked++;
+		r = crypt_activate_by_passphrase(cd, name, slot, (const char *)key->data, key->len,
+						 cflags);
+	}
+	if (!marked)
+		r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)key->data,
+						 key->len, cflags);
+	if (r == -EPERM || r == -ENOENT)
+		return ctx_fail(ctx, -EBADMSG, "the recovery key does not open %s",
+				marked ? "the volume's recovery keyslot" : "any keyslot");
+	if (r == -EBUSY || r == -EEXIST)
+		return ctx_fail(ctx, -EBUSY, "the device is in use or '%s' exists", name ?: "");
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "activation failed (%s)",
+				strerror(-r));
+	return r;
+}
+
+int kc_recovery_open(struct kc_ctx *ctx, const char *device, const char *name, const char *key,
+		     size_t key_len, uint32_t flags, int *r_keyslot)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	uint32_t cflags = 0;
+	int r;
+
+	if (!ctx || !device || !key)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	if (flags & KC_OPEN_READONLY)
+		cflags |= CRYPT_ACTIVATE_READONLY;
+	if (flags & KC_OPEN_ALLOW_DISCARDS)
+		cflags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
+	r = key_normalise(ctx, key, key_len, &pass);
+	if (r >= 0 && name)
+		r = dm_available(ctx);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	if (r >= 0 && name)
+		crypt_volume_key_keyring(cd, 1);
+	if (r >= 0)
+		r = try_keyslots(ctx, cd, name, pass, cflags);
+	if (r < 0) {
+		ctx_detail_device(ctx, device);
+		return r;
+	}
+	log_dbg(ctx, "device '%s': recovery key accepted by keyslot %d%s%s", device, r,
+		name ? ", active as " : "", name ?: "");
+	if (r_keyslot)
+		*r_keyslot = r;
+	return 0;
+}

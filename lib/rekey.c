@@ -1,0 +1,859 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * DEK rotation (`rekey`): LUKS2 re-encryption of the data to a fresh random DEK, online when
+ * the volume is mapped, offline otherwise; resumable after an interruption or a power loss
+ * by kekcrypt alone.
+ *
+ * libcryptsetup re-encrypts with one passphrase that must open a keyslot of the old volume
+ * key and one of the new (LUKS2_keyslot_open_all_segments), both when it starts and when it
+ * resumes or recovers. Our keyslot passphrases are derived from the DEK they hold, so the
+ * old and the new ones differ. Hence a "bridge": a keyslot holding the OLD DEK under the
+ * passphrase derived from the NEW DEK. With it, the new DEK alone, unwrapped through any new
+ * token, is all that resuming needs; libcryptsetup destroys the bridge with every other
+ * keyslot of the old key when the re-encryption completes.
+ *
+ * The header writes, old tokens O1..On (each bound to a keyslot of the old DEK):
+ *
+ *   W1  for each KEK of O1..On, a new keyslot holding the new DEK (unbound: no segment uses
+ *       it yet) and a kekcrypt token over it wrapping the new DEK, marked
+ *       "kekcrypt-rekey": "new";
+ *   W2  the bridge keyslot, and a token of type "kekcrypt-rekey" (no secret) naming it;
+ *   W3  libcryptsetup: re-encryption metadata (one write), then the data, chunk by chunk,
+ *       each chunk protected by the resilience mode (checksum or journal); at the end it
+ *       destroys every keyslot of the old DEK (O1..On's and the bridge) and binds the new
+ *       keyslots to the data segment;
+ *   W4  remove O1..On and the bridge's token, then drop the marks of the new tokens.
+ *
+ * Every later call decides from the header alone (no KMS) what an interrupted run left:
+ *   - re-encryption metadata present (W3 under way): resume it (crash recovery first);
+ *   - none, marked tokens whose keyslots are bound to the data segment: W3 completed, so
+ *     finish W4;
+ *   - none, marked tokens over unbound keyslots: W1/W2 interrupted before W3 began; roll
+ *     back (remove the marked tokens, their keyslots, the bridge and unbound keyslots that
+ *     no token names), and start again.
+ * At every instant some token opens the volume: the old ones until W3 begins (they stay
+ * valid), the new ones from then on (with the bridge, for libcryptsetup), both sets until W4.
+ *
+ * Keyslots of the old DEK that no kekcrypt token holds (recovery keys, passphrases added
+ * with cryptsetup) are destroyed by libcryptsetup at the end of W3 and cannot be re-created
+ * without their secret: rekey refuses such a volume unless KC_REKEY_FORCE.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <libcryptsetup.h>
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+#define REKEY_MARK "kekcrypt-rekey"
+#define REKEY_MARK_NEW "new"
+#define BRIDGE_TYPE "kekcrypt-rekey"
+#define RECOVERY_TYPE "kekcrypt-recovery"
+#define LOCK_DIR "/run/kekcrypt"
+#define MAX_TOKENS 32
+#define HOTZONE_BYTES (8u << 20)
+
+/* The kekcrypt tokens of one side (old or new) of a rekey. */
+struct token_set {
+	struct token *t[MAX_TOKENS];
+	size_t n;
+};
+
+static void token_set_clear(struct token_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		token_free(s->t[i]);
+	s->n = 0;
+}
+
+static const char *token_type(struct crypt_device *cd, int id)
+{
+	const char *type = NULL;
+	crypt_token_info ti = crypt_token_status(cd, id, &type);
+
+	if (ti != CRYPT_TOKEN_EXTERNAL && ti != CRYPT_TOKEN_EXTERNAL_UNKNOWN)
+		return NULL;
+	return type;
+}
+
+/* true when token ID carries the "kekcrypt-rekey": "new" mark. */
+static bool token_marked(struct crypt_device *cd, int id)
+{
+	const char *json = NULL;
+	json_object *obj, *v;
+	bool marked = false;
+
+	if (crypt_token_json_get(cd, id, &json) < 0)
+		return false;
+	obj = json_tokener_parse(json);
+	if (obj && json_object_object_get_ex(obj, REKEY_MARK, &v) &&
+	    json_object_is_type(v, json_type_string))
+		marked = !strcmp(json_object_get_string(v), REKEY_MARK_NEW);
+	json_object_put(obj);
+	return marked;
+}
+
+/* Read the kekcrypt tokens, split into unmarked (old) and marked (new). A malformed token
+ * fails the call: rekey must know every KEK of the volume. */
+static int tokens_read(struct kc_ctx *ctx, struct crypt_device *cd, struct token_set *old,
+		       struct token_set *new)
+{
+	int max = crypt_token_max(CRYPT_LUKS2), r;
+
+	for (int id = 0; id < max; id++) {
+		const char *type = token_type(cd, id);
+		struct token_set *s;
+		struct token *t = NULL;
+
+		if (!type || strcmp(type, TOKEN_TYPE))
+			continue;
+		s = token_marked(cd, id) ? new : old;
+		r = vol_token_read(ctx, cd, id, &t);
+		if (r < 0) {
+			ctx_detail_prefix(ctx, "token %d", id);
+			return r;
+		}
+		if (s->n == MAX_TOKENS) {
+			token_free(t);
+			return ctx_fail(ctx, -EINVAL, "more than %d kekcrypt tokens", MAX_TOKENS);
+		}
+		s->t[s->n++] = t;
+	}
+	return 0;
+}
+
+static bool slot_in_use(struct crypt_device *cd, int slot)
+{
+	crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
+
+	return ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST || ki == CRYPT_SLOT_UNBOUND;
+}
+
+static bool slot_has_token(struct crypt_device *cd, int slot)
+{
+	for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
+		if (crypt_token_is_assigned(cd, t, slot) == 0)
+			return true;
+	return false;
+}
+
+/* Remove token ID, then its keyslot unless another token still names it. */
+static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+{
+	int slot = -1, r;
+
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && slot < 0; s++)
+		if (crypt_token_is_assigned(cd, id, s) == 0)
+			slot = s;
+	r = crypt_token_json_set(cd, id, NULL);
+	if (r < 0)
+		return ctx_fail(ctx, r, "cannot remove token %d (%s)", id, strerror(-r));
+	if (slot >= 0 && slot_in_use(cd, slot) && !slot_has_token(cd, slot)) {
+		r = crypt_keyslot_destroy(cd, slot);
+		if (r < 0)
+			return ctx_fail(ctx, r, "token %d removed but not its keyslot %d (%s)", id,
+					slot, strerror(-r));
+	}
+	log_dbg(ctx, "token %d removed (keyslot %d)", id, slot);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Locking and the active mapping                                                           */
+
+/* Serialise kekcrypt rekeys of one volume (libcryptsetup locks only the re-encryption
+ * itself, not our header writes around it). */
+static int rekey_lock(struct kc_ctx *ctx, const char *uuid, int *r_fd)
+{
+	char path[128];
+	int fd;
+
+	(void)mkdir(LOCK_DIR, 0700);
+	snprintf(path, sizeof(path), LOCK_DIR "/rekey-%s.lock", uuid);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		/* No writable /run (an unusual rescue system): go on unlocked. */
+		log_dbg(ctx, "cannot open lock '%s' (%s), ignoring", path, strerror(errno));
+		*r_fd = -1;
+		return 0;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return ctx_fail(ctx, -EBUSY, "another kekcrypt rekey of this volume is running");
+	}
+	*r_fd = fd;
+	return 0;
+}
+
+static int read_sysfs(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* The dm-crypt mapping of DEVICE for LUKS volume UUID, from the device's holders in sysfs:
+ * the one whose dm UUID is CRYPT-LUKS2-<uuid without dashes>-NAME. "" when not active. */
+static int find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid,
+			char name[128])
+{
+	char dir[128], path[512], dmuuid[256], prefix[64];
+	struct dirent *de;
+	struct stat st;
+	size_t n = 0;
+	DIR *d;
+
+	name[0] = 0;
+	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;	/* an image file is never mapped directly */
+	n = (size_t)snprintf(prefix, sizeof(prefix), "CRYPT-LUKS2-");
+	for (const char *p = uuid; *p && n < sizeof(prefix) - 2; p++)
+		if (*p != '-')
+			prefix[n++] = *p;
+	prefix[n++] = '-';
+	prefix[n] = 0;
+	snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/holders", major(st.st_rdev),
+		 minor(st.st_rdev));
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
+		if (read_sysfs(path, dmuuid, sizeof(dmuuid)) < 0 || strncmp(dmuuid, prefix, n))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
+		if (read_sysfs(path, name, 128) == 0 && name[0])
+			break;
+		name[0] = 0;
+	}
+	closedir(d);
+	if (name[0])
+		log_dbg(ctx, "device '%s' is active as '%s': online re-encryption", device, name);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* W1, W2: new tokens and the bridge                                                        */
+
+static int set_minimal_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	/* The keyslots hold random keys under random passphrases: a slow KDF adds nothing. */
+	struct crypt_pbkdf_type pbkdf = {
+		.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
+		.flags = CRYPT_PBKDF_NO_BENCHMARK,
+	};
+	int r = crypt_set_pbkdf_type(cd, &pbkdf);
+
+	return r < 0 ? ctx_fail(ctx, r, "cannot set the keyslot KDF") : 0;
+}
+
+/* The token JSON of T (keyslot set) with the rekey mark added. */
+static int marked_json(struct kc_ctx *ctx, const struct token *t, char **r_json)
+{
+	_cleanup_(freep) char *json = NULL;
+	json_object *obj;
+	char *out = NULL;
+	int r;
+
+	r = token_serialise(ctx, t, &json);
+	if (r < 0)
+		return r;
+	obj = json_tokener_parse(json);
+	if (!obj)
+		return -ENOMEM;
+	if (json_object_object_add(obj, REKEY_MARK, json_object_new_string(REKEY_MARK_NEW)) == 0)
+		out = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(obj);
+	if (!out)
+		return -ENOMEM;
+	*r_json = out;
+	return 0;
+}
+
+/* W1 for one KEK: an unbound keyslot with the new DEK, and a marked token over it. */
+static int add_new_token(struct kc_ctx *ctx, struct crypt_device *cd, const struct token *old,
+			 const struct kc_wrapped *w, const struct kc_secret *dek,
+			 const struct kc_secret *pass)
+{
+	_cleanup_(freep) char *json = NULL;
+	struct token t = {
+		.id = -1, .version = TOKEN_FORMAT_VERSION, .provider = old->provider,
+		.uri = old->uri, .key_version = w->key_version, .alg = (char *)w->alg,
+		.wrapped = w->data, .wrapped_len = w->len,
+	};
+	char created[32];
+	int slot, r;
+
+	util_utc_now(created);
+	t.created = created;
+	/* DIGEST_REUSE: every new keyslot shares the one digest of the new DEK. */
+	slot = crypt_keyslot_add_by_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data, dek->len,
+					(const char *)pass->data, pass->len,
+					CRYPT_VOLUME_KEY_NO_SEGMENT | CRYPT_VOLUME_KEY_DIGEST_REUSE);
+	if (slot < 0)
+		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
+				"no room for a new keyslot (%s)", strerror(-slot));
+	t.keyslot = slot;
+	r = marked_json(ctx, &t, &json);
+	if (r >= 0) {
+		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
+		if (r < 0)
+			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
+				     "cannot write a token (%s)", strerror(-r));
+	}
+	if (r < 0)
+		crypt_keyslot_destroy(cd, slot);
+	else
+		log_dbg(ctx, "new token %d (keyslot %d) for '%s'", r, slot, old->uri);
+	return r < 0 ? r : slot;
+}
+
+/* W2: the bridge keyslot (old DEK, new DEK's passphrase) and its marker token. */
+static int add_bridge(struct kc_ctx *ctx, struct crypt_device *cd,
+		      const struct kc_secret *old_dek, const struct kc_secret *pass)
+{
+	char json[128];
+	int slot, r;
+
+	/* The highest free keyslot: libcryptsetup destroys the old key's keyslots in order at
+	 * the end, and the bridge must be the last to go (see check_bridge()). */
+	slot = CRYPT_ANY_SLOT;
+	for (int k = crypt_keyslot_max(CRYPT_LUKS2) - 1; k >= 0 && slot < 0; k--)
+		if (crypt_keyslot_status(cd, k) == CRYPT_SLOT_INACTIVE)
+			slot = k;
+	slot = crypt_keyslot_add_by_volume_key(cd, slot, (const char *)old_dek->data,
+					       old_dek->len, (const char *)pass->data, pass->len);
+	if (slot < 0)
+		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
+				"no room for the bridge keyslot (%s)", strerror(-slot));
+	snprintf(json, sizeof(json), "{\"type\":\"" BRIDGE_TYPE "\",\"keyslots\":[\"%d\"]}", slot);
+	r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
+	if (r < 0) {
+		crypt_keyslot_destroy(cd, slot);
+		return ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
+				"cannot write the bridge token (%s)", strerror(-r));
+	}
+	log_dbg(ctx, "bridge keyslot %d, token %d", slot, r);
+	return slot;
+}
+
+/* Roll back W1/W2 (re-encryption never began): marked tokens with their keyslots, the
+ * bridge, and unbound keyslots no token names (left by a crash between a keyslot write and
+ * its token's; kekcrypt makes no other unbound keyslots). */
+static int rollback(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	int r = 0;
+
+	for (int id = 0; r >= 0 && id < crypt_token_max(CRYPT_LUKS2); id++) {
+		const char *type = token_type(cd, id);
+
+		if (type && ((!strcmp(type, TOKEN_TYPE) && token_marked(cd, id)) ||
+			     !strcmp(type, BRIDGE_TYPE)))
+			r = token_remove_with_slot(ctx, cd, id);
+	}
+	for (int s = 0; r >= 0 && s < crypt_keyslot_max(CRYPT_LUKS2); s++)
+		if (crypt_keyslot_status(cd, s) == CRYPT_SLOT_UNBOUND && !slot_has_token(cd, s))
+			r = crypt_keyslot_destroy(cd, s);
+	if (r < 0)
+		return ctx_fail(ctx, r, "rolling back an unstarted rekey failed (%s)",
+				strerror(-r));
+	log_dbg(ctx, "unstarted rekey rolled back");
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* W4: commit                                                                               */
+
+static int unmark(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+{
+	const char *json = NULL;
+	json_object *obj;
+	int r = -ENOMEM;
+
+	if (crypt_token_json_get(cd, id, &json) < 0)
+		return ctx_fail(ctx, -EIO, "cannot read token %d", id);
+	obj = json_tokener_parse(json);
+	if (obj) {
+		json_object_object_del(obj, REKEY_MARK);
+		r = crypt_token_json_set(cd, id, json_object_to_json_string_ext(
+			obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(obj);
+	}
+	return r < 0 ? ctx_fail(ctx, r, "cannot rewrite token %d (%s)", id, strerror(-r)) : 0;
+}
+
+/* Re-encryption completed: drop the old tokens (their keyslots are gone with the old key),
+ * the bridge's token, recovery markers whose keyslot went the same way, then the marks. */
+static int commit(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	int max = crypt_token_max(CRYPT_LUKS2), r = 0;
+
+	for (int id = 0; r >= 0 && id < max; id++) {
+		const char *type = token_type(cd, id);
+		bool has_slot = false;
+
+		if (!type)
+			continue;
+		for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && !has_slot; s++)
+			has_slot = crypt_token_is_assigned(cd, id, s) == 0 && slot_in_use(cd, s);
+		if ((!strcmp(type, TOKEN_TYPE) && !token_marked(cd, id)) ||
+		    !strcmp(type, BRIDGE_TYPE) || (!strcmp(type, RECOVERY_TYPE) && !has_slot))
+			r = token_remove_with_slot(ctx, cd, id);
+	}
+	for (int id = 0; r >= 0 && id < max; id++) {
+		const char *type = token_type(cd, id);
+
+		if (type && !strcmp(type, TOKEN_TYPE) && token_marked(cd, id))
+			r = unmark(ctx, cd, id);
+	}
+	if (r >= 0)
+		log_dbg(ctx, "rekey committed: old tokens removed, new tokens unmarked");
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Unwrapping                                                                               */
+
+/* Unwrap the new DEK through one of the marked tokens and check it against that token's
+ * keyslot (the new digest is not the data segment's until the re-encryption completes). */
+static int unwrap_new(struct kc_ctx *ctx, struct crypt_device *cd, const struct token_set *new,
+		      struct kc_secret **r_dek, struct kc_secret **r_pass)
+{
+	char last[sizeof(ctx->detail)] = "";
+	int best = -ENOENT;
+
+	for (size_t i = 0; i < new->n; i++) {
+		_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *pass = NULL, *key = NULL;
+		_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+		const struct token *t = new->t[i];
+		size_t len;
+		int r;
+
+		r = kek_open(ctx, t->uri, &kek);
+		if (r >= 0)
+			r = kek->ops->unwrap(ctx, kek->state, t->alg, t->key_version, t->wrapped,
+					     t->wrapped_len, &dek);
+		if (r >= 0)
+			r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
+		if (r >= 0 && !(key = kc_secret_alloc(dek->len)))
+			r = -ENOMEM;
+		len = key ? key->len : 0;
+		if (r >= 0 && (t->keyslot < 0 ||
+			       crypt_volume_key_get(cd, t->keyslot, (char *)key->data, &len,
+						    (const char *)pass->data, pass->len) < 0 ||
+			       len != dek->len || secret_memeq(key->data, dek->data, len)))
+			r = ctx_fail(ctx, -EBADMSG, "the unwrapped key does not open keyslot %d",
+				     t->keyslot);
+		if (r >= 0) {
+			log_dbg(ctx, "new data key unwrapped through token %d ('%s')", t->id,
+				t->uri);
+			*r_dek = TAKE_PTR(dek);
+			*r_pass = TAKE_PTR(pass);
+			return 0;
+		}
+		log_dbg(ctx, "token %d ('%s'): %s", t->id, t->uri, ctx->detail);
+		snprintf(last, sizeof(last), "token %d: %s", t->id,
+			 ctx->detail[0] ? ctx->detail : kc_strerror(r));
+		if (best == -ENOENT || r == -EAGAIN)
+			best = r;
+	}
+	return ctx_fail(ctx, best, "no new token could unwrap the new data key%s%s",
+			last[0] ? "; last failure: " : "", last);
+}
+
+/* Keyslots of the old key that no kekcrypt token holds would be destroyed at the end. */
+static int check_other_slots(struct kc_ctx *ctx, struct crypt_device *cd,
+			     const struct token_set *old, uint32_t flags)
+{
+	int n = 0;
+
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
+		bool ours = false;
+
+		if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+			continue;
+		for (size_t i = 0; i < old->n && !ours; i++)
+			ours = old->t[i]->keyslot == s;
+		if (!ours)
+			n++;
+	}
+	if (n && !(flags & KC_REKEY_FORCE))
+		return ctx_fail(ctx, -EBUSY,
+				"%d keyslot(s) not held by a kekcrypt token (recovery key or "
+				"passphrase) would be destroyed by the re-encryption; remove them "
+				"first and add them again afterwards, or use --force", n);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* W3: libcryptsetup re-encryption                                                          */
+
+struct progress_state {
+	struct kc_ctx *ctx;
+	kc_progress_fn fn;
+	void *usrptr;
+};
+
+static int progress_cb(uint64_t size, uint64_t offset, void *usrptr)
+{
+	struct progress_state *ps = usrptr;
+
+	return ps->fn && ps->fn(offset, size, ps->usrptr) ? 1 : 0;
+}
+
+static void reencrypt_params(struct crypt_params_reencrypt *p, struct crypt_params_luks2 *l,
+			     struct crypt_device *cd, uint32_t flags)
+{
+	memset(l, 0, sizeof(*l));
+	l->sector_size = (uint32_t)crypt_get_sector_size(cd);
+	memset(p, 0, sizeof(*p));
+	p->mode = CRYPT_REENCRYPT_REENCRYPT;
+	p->direction = CRYPT_REENCRYPT_FORWARD;
+	p->resilience = flags & KC_REKEY_JOURNAL ? "journal" : "checksum";
+	p->hash = "sha256";
+	/* Chunks of 8 MiB: progress and a stop come at least that often, and the buffer stays
+	 * small (libcryptsetup would otherwise take as much as the resilience area covers). */
+	p->max_hotzone_size = HOTZONE_BYTES / 512;
+	p->luks2 = l;
+}
+
+/* Resume (RESUME) or start the re-encryption and run it to the end or until the callback
+ * stops it. PASS opens the bridge and the new keyslots. */
+static int reencrypt(struct kc_ctx *ctx, struct crypt_device *cd, const char *name,
+		     const struct kc_secret *pass, int slot_old, int slot_new, bool resume,
+		     uint32_t flags, struct progress_state *ps)
+{
+	struct crypt_params_reencrypt p;
+	struct crypt_params_luks2 l;
+	char cipher[64], mode[64];
+	int r;
+
+	snprintf(cipher, sizeof(cipher), "%s", crypt_get_cipher(cd) ?: "");
+	snprintf(mode, sizeof(mode), "%s", crypt_get_cipher_mode(cd) ?: "");
+	reencrypt_params(&p, &l, cd, flags);
+	if (resume) {
+		/* Keep the resilience chosen at the start unless one was asked for. */
+		if (!(flags & (KC_REKEY_JOURNAL | KC_REKEY_CHECKSUM)))
+			p.resilience = NULL;
+		p.flags = CRYPT_REENCRYPT_RESUME_ONLY;
+	}
+	r = crypt_reencrypt_init_by_passphrase(cd, name, (const char *)pass->data, pass->len,
+					       slot_old, slot_new, resume ? NULL : cipher,
+					       resume ? NULL : mode, &p);
+	if (r < 0)
+		return ctx_fail(ctx, r == -EBUSY ? -EBUSY : r == -ENOMEM ? r : -EIO,
+				"cannot %s the re-encryption%s%s (%s)", resume ? "resume" : "start",
+				name ? " of mapping " : "", name ?: "", strerror(-r));
+	log_dbg(ctx, "re-encryption %s (%s, %s)", resume ? "resumed" : "started",
+		name ? name : "offline", p.resilience ?: "resilience as stored");
+	r = crypt_reencrypt_run(cd, progress_cb, ps);
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "re-encryption failed (%s); run 'kekcrypt rekey "
+				"--resume' to continue it", strerror(-r));
+	/* A stop asked for after the last chunk still completes: trust the header only. */
+	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE)
+		return ctx_fail(ctx, -ECANCELED, "re-encryption stopped; run 'kekcrypt rekey "
+				"--resume' to continue it");
+	return 0;
+}
+
+/* A power loss in the middle of a chunk: let libcryptsetup repair the chunk first. */
+static int recover_crash(struct kc_ctx *ctx, struct crypt_device *cd,
+			 const struct kc_secret *pass)
+{
+	struct crypt_params_reencrypt p = { .flags = CRYPT_REENCRYPT_RECOVERY };
+	int r;
+
+	log_dbg(ctx, "interrupted re-encryption chunk: running crash recovery");
+	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data, pass->len,
+					       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &p);
+	if (r < 0)
+		return ctx_fail(ctx, r == -EBUSY ? -EBUSY : -EIO,
+				"re-encryption crash recovery failed (%s)", strerror(-r));
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The operation                                                                            */
+
+struct rekey_run {
+	struct kc_ctx *ctx;
+	struct crypt_device *cd;
+	const char *device;
+	char name[128];		/* active mapping, "" offline */
+	uint32_t flags;
+	struct progress_state ps;
+	struct kc_rekey_result res;
+	struct token_set old, new;
+};
+
+/* W1 and W2 from the old DEK: returns the first new keyslot, the bridge in *R_BRIDGE. */
+static int prepare(struct rekey_run *rr, const struct kc_secret *old_dek,
+		   const struct kc_secret *dek, const struct kc_secret *pass,
+		   struct kc_wrapped *w, int *r_bridge)
+{
+	int r = 0, first = -1;
+
+	r = set_minimal_pbkdf(rr->ctx, rr->cd);
+	for (size_t i = 0; r >= 0 && i < rr->old.n; i++) {
+		r = add_new_token(rr->ctx, rr->cd, rr->old.t[i], &w[i], dek, pass);
+		if (r >= 0 && first < 0)
+			first = r;
+		if (r < 0)
+			ctx_detail_prefix(rr->ctx, "KEK '%s'", rr->old.t[i]->uri);
+	}
+	if (r >= 0)
+		r = add_bridge(rr->ctx, rr->cd, old_dek, pass);
+	if (r < 0) {
+		int e = r;
+		char detail[sizeof(rr->ctx->detail)];
+
+		snprintf(detail, sizeof(detail), "%s", rr->ctx->detail);
+		(void)rollback(rr->ctx, rr->cd);
+		return ctx_fail(rr->ctx, e, "%s", detail);
+	}
+	*r_bridge = r;
+	return first;
+}
+
+/* Wrap the new DEK under every KEK of the old tokens; nothing is written before all did. */
+static int wrap_all(struct rekey_run *rr, const struct kc_secret *dek, struct kc_wrapped *w)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < rr->old.n; i++) {
+		_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+
+		r = kek_open(rr->ctx, rr->old.t[i]->uri, &kek);
+		if (r >= 0)
+			r = kek->ops->wrap(rr->ctx, kek->state, dek, &w[i]);
+		if (r < 0)
+			ctx_detail_prefix(rr->ctx, "KEK '%s'", rr->old.t[i]->uri);
+	}
+	return r;
+}
+
+static int start(struct rekey_run *rr)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *old_dek = NULL, *dek = NULL, *pass = NULL;
+	struct kc_wrapped w[MAX_TOKENS] = { 0 };
+	int r, first, bridge = -1;
+
+	r = check_other_slots(rr->ctx, rr->cd, &rr->old, rr->flags);
+	if (r < 0)
+		return r;
+	ctx_deadline_start(rr->ctx, 0);
+	r = vol_unlock(rr->ctx, rr->cd, rr->device, -1, &old_dek, NULL);
+	if (r >= 0 && !(dek = kc_secret_alloc(old_dek->len)))
+		r = -ENOMEM;
+	if (r >= 0 && RAND_priv_bytes(dek->data, (int)dek->len) != 1)
+		r = ctx_fail(rr->ctx, -EIO, "no random bytes from OpenSSL");
+	if (r >= 0)
+		r = wrap_all(rr, dek, w);
+	ctx_deadline_end(rr->ctx);
+	if (r >= 0)
+		r = vol_keyslot_passphrase(dek, crypt_get_uuid(rr->cd), &pass);
+	if (r >= 0) {
+		first = prepare(rr, old_dek, dek, pass, w, &bridge);
+		r = first < 0 ? first :
+			reencrypt(rr->ctx, rr->cd, rr->name[0] ? rr->name : NULL, pass, bridge,
+				  first, false, rr->flags, &rr->ps);
+	}
+	for (size_t i = 0; i < rr->old.n; i++)
+		wrapped_clear(&w[i]);
+	return r;
+}
+
+/* true when a bridge token names a keyslot that still exists. */
+static bool bridge_present(struct crypt_device *cd)
+{
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+		const char *type = token_type(cd, id);
+
+		for (int s = 0; type && !strcmp(type, BRIDGE_TYPE) &&
+		     s < crypt_keyslot_max(CRYPT_LUKS2); s++)
+			if (crypt_token_is_assigned(cd, id, s) == 0 && slot_in_use(cd, s))
+				return true;
+	}
+	return false;
+}
+
+/* libcryptsetup (2.6) completes by destroying the old key's keyslots one by one and then
+ * commits; a crash after the last of them (the bridge: the highest numbered, so destroyed
+ * last) and before that commit leaves a re-encryption it cannot reopen, as it insists on
+ * unlocking the old key, and it refuses to add keyslots to a volume in re-encryption. The
+ * data is entirely under the new key by then, but only a header edit can tell libcryptsetup
+ * so: say exactly that rather than fail obscurely. */
+static int check_bridge(struct rekey_run *rr)
+{
+	if (bridge_present(rr->cd))
+		return 0;
+	return ctx_fail(rr->ctx, -EIO, "the re-encryption was interrupted while libcryptsetup "
+			"was completing it (after it removed the keyslots of the old data key, "
+			"before its final header write): the data is entirely under the new key, "
+			"but libcryptsetup cannot resume this state; keep the device as it is and "
+			"repair the header by hand (see kekcrypt(8), rekey)");
+}
+
+static int resume(struct rekey_run *rr, crypt_reencrypt_info ri)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *pass = NULL;
+	int r;
+
+	rr->res.resumed = true;
+	ctx_deadline_start(rr->ctx, 0);
+	r = unwrap_new(rr->ctx, rr->cd, &rr->new, &dek, &pass);
+	ctx_deadline_end(rr->ctx);
+	if (r >= 0)
+		r = check_bridge(rr);
+	if (r >= 0 && ri == CRYPT_REENCRYPT_CRASH) {
+		if (rr->name[0])
+			return ctx_fail(rr->ctx, -EBUSY, "the interrupted re-encryption needs crash "
+					"recovery, which libcryptsetup does offline: close "
+					"'%s' first", rr->name);
+		r = recover_crash(rr->ctx, rr->cd, pass);
+	}
+	if (r >= 0)
+		r = reencrypt(rr->ctx, rr->cd, rr->name[0] ? rr->name : NULL, pass,
+			      CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, true, rr->flags, &rr->ps);
+	return r;
+}
+
+static bool has_bridge(struct crypt_device *cd)
+{
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+		const char *type = token_type(cd, id);
+
+		if (type && !strcmp(type, BRIDGE_TYPE))
+			return true;
+	}
+	return false;
+}
+
+/* true when the marked tokens' keyslots serve the data segment: W3 completed. */
+static bool reencrypted(struct crypt_device *cd, const struct token_set *new)
+{
+	for (size_t i = 0; i < new->n; i++) {
+		crypt_keyslot_info ki = new->t[i]->keyslot >= 0 ?
+			crypt_keyslot_status(cd, new->t[i]->keyslot) : CRYPT_SLOT_INVALID;
+
+		if (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST)
+			return true;
+	}
+	return false;
+}
+
+static int rekey_locked(struct rekey_run *rr)
+{
+	struct crypt_params_reencrypt p;
+	crypt_reencrypt_info ri;
+	int r;
+
+	ri = crypt_reencrypt_status(rr->cd, &p);
+	if (ri == CRYPT_REENCRYPT_INVALID)
+		return ctx_fail(rr->ctx, -EMEDIUMTYPE, "its re-encryption metadata is invalid");
+	r = tokens_read(rr->ctx, rr->cd, &rr->old, &rr->new);
+	if (r < 0)
+		return r;
+	if (ri != CRYPT_REENCRYPT_NONE) {
+		if (!rr->new.n || p.mode != CRYPT_REENCRYPT_REENCRYPT)
+			return ctx_fail(rr->ctx, -EBUSY, "a re-encryption kekcrypt did not start "
+					"is in progress; finish it with 'cryptsetup reencrypt "
+					"--resume-only'");
+		r = resume(rr, ri);
+	} else if (rr->new.n && reencrypted(rr->cd, &rr->new)) {
+		log_dbg(rr->ctx, "re-encryption completed earlier; committing the tokens");
+		rr->res.resumed = true;
+		r = 0;
+	} else {
+		bool leftovers = rr->new.n || has_bridge(rr->cd);
+
+		if (leftovers)
+			r = rollback(rr->ctx, rr->cd);
+		if (r >= 0 && (rr->flags & KC_REKEY_RESUME))
+			return ctx_fail(rr->ctx, -ENOENT, "no interrupted rekey to resume%s",
+					leftovers ? " (an unstarted one was rolled back)" : "");
+		if (r >= 0 && leftovers) {
+			token_set_clear(&rr->old);
+			token_set_clear(&rr->new);
+			r = tokens_read(rr->ctx, rr->cd, &rr->old, &rr->new);
+		}
+		if (r >= 0 && !rr->old.n)
+			r = ctx_fail(rr->ctx, -ENOENT, "it has no kekcrypt token");
+		if (r >= 0)
+			r = start(rr);
+	}
+	if (r >= 0)
+		r = crypt_load(rr->cd, CRYPT_LUKS2, NULL);
+	if (r >= 0)
+		r = commit(rr->ctx, rr->cd);
+	return r;
+}
+
+int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
+	     void *usrptr, struct kc_rekey_result *r_result)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct rekey_run rr = {
+		.ctx = ctx, .device = device, .flags = flags,
+		.ps = { .ctx = ctx, .fn = fn, .usrptr = usrptr },
+	};
+	int r, lock = -1;
+
+	if (!ctx || !device || (flags & ~(uint32_t)(KC_REKEY_RESUME | KC_REKEY_JOURNAL |
+						   KC_REKEY_CHECKSUM | KC_REKEY_FORCE)) ||
+	    ((flags & KC_REKEY_JOURNAL) && (flags & KC_REKEY_CHECKSUM)))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_check_writable(ctx, device, false);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	if (r >= 0)
+		r = rekey_lock(ctx, crypt_get_uuid(cd), &lock);
+	if (r >= 0) {
+		rr.cd = cd;
+		/* Reload under the lock: another rekey may have changed the header. */
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+		if (r < 0)
+			r = ctx_fail(ctx, -EMEDIUMTYPE, "cannot reload its header");
+	}
+	if (r >= 0)
+		r = find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
+	if (r >= 0)
+		r = rekey_locked(&rr);
+	if (r >= 0) {
+		rr.res.n_tokens = (int)(rr.new.n ? rr.new.n : rr.old.n);
+		snprintf(rr.res.name, sizeof(rr.res.name), "%s", rr.name);
+		if (r_result)
+			*r_result = rr.res;
+		r = rr.res.n_tokens;
+	} else {
+		ctx_detail_device(ctx, device);
+	}
+	token_set_clear(&rr.old);
+	token_set_clear(&rr.new);
+	if (lock >= 0)
+		close(lock);
+	return r;
+}

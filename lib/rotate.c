@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * KEK rotation (`kek rotate`): rewrap a token's DEK under the KMS's current version of the
+ * same key, or move it to another KEK. Header only: the DEK and the data do not change.
+ *
+ * The new token shares the old token's keyslot. The keyslot passphrase is derived from the
+ * DEK and the volume UUID only (vol_keyslot_passphrase()), which a rotation does not change,
+ * so a fresh keyslot would hold the same secret under a new salt. Sharing it means that a
+ * rotation never creates or destroys a keyslot, so it can never leave an orphan one behind.
+ *
+ * The header writes of one token's rotation, old token O, new token N:
+ *
+ *   W1  add N: O's fields with the new KEK's wrapped key, bound to O's keyslot, plus
+ *       "kekcrypt-rotating-from": "O" and "kekcrypt-rotation-state": "prepared";
+ *         then re-read the header from disk, unwrap through N, check the DEK against the
+ *         volume digest and N's keyslot; if that fails, remove N again (rollback);
+ *   W2  N: "kekcrypt-rotation-state": "verified";
+ *   W3  remove token O (the keyslot stays: N holds it);
+ *   W4  N: drop both marks (committed).
+ *
+ * Invariants: O is removed only after a write recording that N was verified, so at every
+ * instant O or a verified N opens the volume; until W4, N carries the mark, so the header
+ * never holds two unmarked tokens of one rotation.
+ *
+ * Recovery after a crash (rotate_recover(), from vol_load(), i.e. every command that loads
+ * the volume), for each kekcrypt token N marked "kekcrypt-rotating-from": "O":
+ *   - state "verified": remove O if it is still there, then drop N's marks (W3, W4);
+ *   - otherwise, O present: remove N (rollback: the rotation must be run again);
+ *   - otherwise (O gone, which kekcrypt never does to an unverified N): keep N, the only
+ *     copy left, and drop its marks.
+ * It decides from the header alone and needs no KMS. It runs under the device's rotation
+ * lock (a flock in /run/kekcrypt), so it never touches a rotation running in another
+ * process; when it cannot run (lock held, read-only device), the state stays and `dump`
+ * shows it (kc_kek_rotation_pending()).
+ *
+ * Test hook: KC_TEST_CRASH_AT=N, read with secure_getenv() in this file only, makes the
+ * process raise SIGKILL right after the Nth header write of the rotation and recovery code
+ * in this file (tests/host/rotate-crash.sh). Unset, it has no effect.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <libcryptsetup.h>
+
+#include "internal.h"
+
+#define MARK_FROM "kekcrypt-rotating-from"
+#define MARK_STATE "kekcrypt-rotation-state"
+#define STATE_PREPARED "prepared"
+#define STATE_VERIFIED "verified"
+#define LOCK_DIR "/run/kekcrypt"
+
+static unsigned header_writes;
+
+/* Called after every header write here; the test hook. */
+static void header_written(void)
+{
+	const char *s = secure_getenv("KC_TEST_CRASH_AT");
+
+	header_writes++;
+	if (s && *s && strtoul(s, NULL, 10) == header_writes)
+		raise(SIGKILL);
+}
+
+/* Serialise rotations and recoveries of one device across processes. The key is the device
+ * number of a block device, or device and inode of an image file. */
+static int rotate_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
+{
+	char path[128];
+	struct stat st;
+	int fd;
+
+	if (stat(device, &st) < 0)
+		return ctx_fail(ctx, -errno, "device '%s': %s", device, strerror(errno));
+	if (mkdir(LOCK_DIR, 0700) < 0 && errno != EEXIST)
+		return ctx_fail(ctx, -EACCES, "cannot create " LOCK_DIR ": %s", strerror(errno));
+	if (S_ISBLK(st.st_mode))
+		snprintf(path, sizeof(path), LOCK_DIR "/rotate-b%u:%u", major(st.st_rdev),
+			 minor(st.st_rdev));
+	else
+		snprintf(path, sizeof(path), LOCK_DIR "/rotate-f%llx-%llx",
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ctx_fail(ctx, -EACCES, "cannot open the lock '%s': %s", path,
+				strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return ctx_fail(ctx, -EBUSY, "device '%s': another kekcrypt process is rotating "
+				"its KEKs", device);
+	}
+	*r_fd = fd;
+	return 0;
+}
+
+static void unlockp(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);	/* releases the flock */
+	*fd = -1;
+}
+
+static bool is_kekcrypt(struct crypt_device *cd, int id)
+{
+	const char *type = NULL;
+	crypt_token_info ti = crypt_token_status(cd, id, &type);
+
+	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
+	       !strcmp(type, TOKEN_TYPE);
+}
+
+/* The rotation mark of token ID: true and *R_MARK filled when it carries one. */
+static bool mark_read(struct crypt_device *cd, int id, struct kc_rotation_pending *r_mark)
+{
+	const char *json, *s;
+	json_object *obj, *v;
+	unsigned long from;
+	char *end;
+	bool found = false;
+
+	if (!is_kekcrypt(cd, id) || crypt_token_json_get(cd, id, &json) < 0)
+		return false;
+	obj = json_tokener_parse(json);
+	if (obj && json_object_object_get_ex(obj, MARK_FROM, &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		s = json_object_get_string(v);
+		from = strtoul(s, &end, 10);
+		if (*s >= '0' && *s <= '9' && !*end &&
+		    from < (unsigned long)crypt_token_max(CRYPT_LUKS2)) {
+			r_mark->token_id = id;
+			r_mark->from_token_id = (int)from;
+			r_mark->verified = json_object_object_get_ex(obj, MARK_STATE, &v) &&
+					   json_object_is_type(v, json_type_string) &&
+					   !strcmp(json_object_get_string(v), STATE_VERIFIED);
+			found = true;
+		}
+	}
+	json_object_put(obj);
+	return found;
+}
+
+/* JSON with the marks set to FROM and STATE, or dropped when FROM < 0. */
+static int json_marked(const char *json, int from, const char *state, char **r_out)
+{
+	json_object *obj = json_tokener_parse(json);
+	char buf[16];
+	int r = 0;
+
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return -EINVAL;
+	}
+	json_object_object_del(obj, MARK_FROM);
+	json_object_object_del(obj, MARK_STATE);
+	if (from >= 0) {
+		snprintf(buf, sizeof(buf), "%d", from);
+		if (json_object_object_add(obj, MARK_FROM, json_object_new_string(buf)) < 0 ||
+		    json_object_object_add(obj, MARK_STATE, json_object_new_string(state)) < 0)
+			r = -ENOMEM;
+	}
+	if (r >= 0) {
+		*r_out = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		r = *r_out ? 0 : -ENOMEM;
+	}
+	json_object_put(obj);
+	return r;
+}
+
+/* Rewrite token ID's marks in place (one header write). */
+static int mark_write(struct kc_ctx *ctx, struct crypt_device *cd, int id, int from,
+		      const char *state)
+{
+	_cleanup_(freep) char *out = NULL;
+	const char *json;
+	int r;
+
+	r = crypt_token_json_get(cd, id, &json);
+	if (r >= 0)
+		r = json_marked(json, from, state, &out);
+	if (r >= 0)
+		r = crypt_token_json_set(cd, id, out);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "cannot update token %d (%s)", id,
+				strerror(-r));
+	header_written();
+	return 0;
+}
+
+static int token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+{
+	int r = crypt_token_json_set(cd, id, NULL);
+
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "cannot remove token %d (%s)", id, strerror(-r));
+	header_written();
+	return 0;
+}
+
+/* Finish or undo one interrupted rotation; see the state machine above. */
+static int recover_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+		       const struct kc_rotation_pending *m)
+{
+	struct kc_rotation_pending om;
+	bool old_there = m->from_token_id != m->token_id && is_kekcrypt(cd, m->from_token_id) &&
+			 !mark_read(cd, m->from_token_id, &om);
+	int r = 0;
+
+	if (m->verified) {
+		if (old_there)
+			r = token_remove(ctx, cd, m->from_token_id);
+		if (r >= 0)
+			r = mark_write(ctx, cd, m->token_id, -1, NULL);
+		if (r >= 0)
+			log_info(ctx, "device '%s': completed the interrupted rotation of token %d "
+				 "(now token %d)", device, m->from_token_id, m->token_id);
+	} else if (old_there) {
+		r = token_remove(ctx, cd, m->token_id);
+		if (r >= 0)
+			log_info(ctx, "device '%s': rolled back the interrupted rotation of token "
+				 "%d (removed the unverified token %d)", device, m->from_token_id,
+				 m->token_id);
+	} else {
+		r = mark_write(ctx, cd, m->token_id, -1, NULL);
+		if (r >= 0)
+			log_info(ctx, "device '%s': token %d of an interrupted rotation is the "
+				 "only one left; kept", device, m->token_id);
+	}
+	return r;
+}
+
+static int recover_all(struct kc_ctx *ctx, struct crypt_device *cd, const char *device)
+{
+	struct kc_rotation_pending m;
+	int r = 0, max = crypt_token_max(CRYPT_LUKS2);
+
+	for (int id = 0; id < max && r >= 0; id++)
+		if (mark_read(cd, id, &m))
+			r = recover_one(ctx, cd, device, &m);
+	return r;
+}
+
+static bool pending_any(struct crypt_device *cd)
+{
+	struct kc_rotation_pending m;
+
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (mark_read(cd, id, &m))
+			return true;
+	return false;
+}
+
+void rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd)
+{
+	_cleanup_(unlockp) int fd = -1;
+	char saved[sizeof(ctx->detail)];
+	int r;
+
+	if (!pending_any(cd))
+		return;
+	snprintf(saved, sizeof(saved), "%s", ctx->detail);
+	r = vol_check_writable(ctx, device, false);
+	if (r >= 0)
+		r = rotate_lock(ctx, device, &fd);
+	/* Re-read under the lock: the rotation we saw may have finished meanwhile. */
+	if (r >= 0)
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	if (r >= 0)
+		r = recover_all(ctx, cd, device);
+	if (r < 0)
+		log_dbg(ctx, "device '%s': interrupted KEK rotation left as it is (%s), ignoring.",
+			device, ctx->detail[0] ? ctx->detail : strerror(-r));
+	snprintf(ctx->detail, sizeof(ctx->detail), "%s", saved);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Rotation                                                                                 */
+
+/* The URI of the KMS's current version of token T's key: an Azure URI pinning a version
+ * (.../keys/NAME/VERSION) loses it; others are unchanged. */
+static int current_key_uri(const struct token *t, char **r_uri)
+{
+	const char *keys = strstr(t->uri, "/keys/"), *ver;
+	char *uri;
+
+	ver = keys ? strchr(keys + 6, '/') : NULL;
+	if (strcmp(t->provider, "azure-kv") || !ver)
+		uri = strdup(t->uri);
+	else
+		uri = strndup(t->uri, (size_t)(ver - t->uri));
+	if (!uri)
+		return -ENOMEM;
+	*r_uri = uri;
+	return 0;
+}
+
+struct rotation {
+	struct crypt_device *cd;
+	const char *device;
+	struct token *old;
+	struct kc_kek *kek;		/* the new KEK */
+	struct kc_wrapped wrapped;	/* the DEK under it */
+	bool dry_run;
+};
+
+/* Wrap the DEK under the new KEK: Vault rewraps without the DEK leaving the KMS when the
+ * key stays the same; otherwise unwrap through the old token and wrap. */
+static int rotation_wrap(struct kc_ctx *ctx, struct rotation *rot)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	bool same_key = !strcmp(rot->kek->uri, rot->old->uri);
+	int r;
+
+	if (same_key && rot->kek->ops->rewrap && !rot->dry_run)
+		return rot->kek->ops->rewrap(ctx, rot->kek->state, rot->old->wrapped,
+					     rot->old->wrapped_len, &rot->wrapped);
+	r = vol_unlock(ctx, rot->cd, rot->device, rot->old->id, &dek, NULL);
+	if (r < 0)
+		return r;
+	r = rot->kek->ops->wrap(ctx, rot->kek->state, dek, &rot->wrapped);
+	if (r < 0)
+		ctx_detail_prefix(ctx, "new KEK '%s'", rot->kek->uri);
+	return r;
+}
+
+/* Unwrap TOKEN through KEK and check the DEK against CD's digest and the token's keyslot. */
+static int check_token(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
+		       const struct token *t)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *pass = NULL;
+	int r;
+
+	r = kek->ops->unwrap(ctx, kek->state, t->alg, t->key_version, t->wrapped,
+			     t->wrapped_len, &dek);
+	if (r < 0)
+		return r;
+	if (dek->len != (size_t)crypt_get_volume_key_size(cd) ||
+	    crypt_volume_key_verify(cd, (const char *)dek->data, dek->len) < 0)
+		return ctx_fail(ctx, -EBADMSG, "the key unwrapped through the new KEK does not "
+				"match the volume");
+	if (t->keyslot < 0)
+		return 0;
+	r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
+	if (r >= 0 && crypt_activate_by_passphrase(cd, NULL, t->keyslot, (const char *)pass->data,
+						   pass->len, 0) != t->keyslot)
+		r = ctx_fail(ctx, -EBADMSG, "keyslot %d does not open with the new token",
+			     t->keyslot);
+	return r;
+}
+
+/* Read token ID back from the device itself (a fresh handle) and check it. */
+static int verify_on_disk(struct kc_ctx *ctx, const char *device, struct kc_kek *kek, int id)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(token_freep) struct token *t = NULL;
+	int r;
+
+	r = crypt_init(&cd, device);
+	if (r >= 0) {
+		vol_log_to(ctx, cd);
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	}
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "cannot read the header back (%s)", strerror(-r));
+	r = vol_token_read(ctx, cd, id, &t);
+	if (r == -ENOENT)
+		r = ctx_fail(ctx, -EIO, "the new token %d is not on the disk", id);
+	if (r >= 0)
+		r = check_token(ctx, cd, kek, t);
+	return r;
+}
+
+/* The new token's JSON: the old one's keyslot, the new KEK's wrapped key, the mark. */
+static int new_token_json(struct kc_ctx *ctx, const struct rotation *rot, char **r_json)
+{
+	_cleanup_(freep) char *plain = NULL;
+	char created[32];
+	struct token t = {
+		.id = -1, .keyslot = rot->old->keyslot, .version = TOKEN_FORMAT_VERSION,
+		.provider = (char *)rot->kek->ops->name, .uri = rot->kek->uri,
+		.key_version = rot->wrapped.key_version, .alg = (char *)rot->wrapped.alg,
+		.wrapped = rot->wrapped.data, .wrapped_len = rot->wrapped.len, .created = created,
+	};
+	int r;
+
+	util_utc_now(created);
+	r = token_serialise(ctx, &t, &plain);
+	if (r >= 0)
+		r = json_marked(plain, rot->old->id, STATE_PREPARED, r_json);
+	return r;
+}
+
+static void fill_result(const struct rotation *rot, int new_id, struct kc_rotate_result *res)
+{
+	if (!res)
+		return;
+	memset(res, 0, sizeof(*res));
+	res->old_token = rot->old->id;
+	res->new_token = new_id;
+	snprintf(res->old_kek_uri, sizeof(res->old_kek_uri), "%s", rot->old->uri);
+	snprintf(res->new_kek_uri, sizeof(res->new_kek_uri), "%s", rot->kek->uri);
+	snprintf(res->old_key_version, sizeof(res->old_key_version), "%s",
+		 rot->old->key_version ?: "");
+	snprintf(res->new_key_version, sizeof(res->new_key_version), "%s",
+		 rot->wrapped.key_version ?: "");
+}
+
+/* W1 .. W4 of the state machine, after the new wrapped key is ready; returns N's id. */
+static int rotation_commit(struct kc_ctx *ctx, struct rotation *rot)
+{
+	_cleanup_(freep) char *json = NULL;
+	int id, r;
+
+	r = new_token_json(ctx, rot, &json);
+	if (r < 0)
+		return r;
+	id = crypt_token_json_set(rot->cd, CRYPT_ANY_TOKEN, json);
+	if (id < 0)
+		return ctx_fail(ctx, id == -ENOMEM ? id : -ENOSPC, "no room for the new token "
+				"(%s)", strerror(-id));
+	header_written();
+	r = verify_on_disk(ctx, rot->device, rot->kek, id);
+	if (r < 0) {
+		ctx_detail_prefix(ctx, "the new token %d failed verification and was removed; "
+				  "token %d is left in place", id, rot->old->id);
+		(void)token_remove(ctx, rot->cd, id);
+		return r;
+	}
+	r = mark_write(ctx, rot->cd, id, rot->old->id, STATE_VERIFIED);
+	if (r >= 0)
+		r = token_remove(ctx, rot->cd, rot->old->id);
+	if (r >= 0)
+		r = mark_write(ctx, rot->cd, id, -1, NULL);
+	return r < 0 ? r : id;
+}
+
+/* Check the new wrapped key in memory only (dry run): it unwraps to the volume's DEK. */
+static int rotation_dry_check(struct kc_ctx *ctx, struct rotation *rot)
+{
+	struct token t = *rot->old;
+
+	t.keyslot = -1;
+	t.uri = rot->kek->uri;
+	t.alg = rot->wrapped.alg;
+	t.key_version = rot->wrapped.key_version;
+	t.wrapped = rot->wrapped.data;
+	t.wrapped_len = rot->wrapped.len;
+	return check_token(ctx, rot->cd, rot->kek, &t);
+}
+
+static int rotate_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int id,
+		      const char *to_uri, uint32_t flags, struct kc_rotate_result *res)
+{
+	_cleanup_(token_freep) struct token *old = NULL;
+	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+	_cleanup_(freep) char *uri = NULL;
+	struct rotation rot = { .cd = cd, .device = device, .dry_run = flags & KC_ROTATE_DRY_RUN };
+	int r;
+
+	ctx_detail_clear(ctx);
+	r = vol_token_read(ctx, cd, id, &old);
+	if (r == -ENOENT)
+		return ctx_fail(ctx, -ENOENT, "no kekcrypt token %d", id);
+	if (r >= 0)
+		r = to_uri ? ((uri = strdup(to_uri)) ? 0 : -ENOMEM) : current_key_uri(old, &uri);
+	if (r >= 0)
+		r = kek_open(ctx, uri, &kek);
+	if (r < 0)
+		return r;
+	rot.old = old;
+	rot.kek = kek;
+	ctx_deadline_start(ctx, 0);
+	r = rotation_wrap(ctx, &rot);
+	if (r >= 0 && rot.dry_run)
+		r = rotation_dry_check(ctx, &rot);
+	if (r >= 0 && !rot.dry_run)
+		r = rotation_commit(ctx, &rot);
+	ctx_deadline_end(ctx);
+	if (r >= 0)
+		fill_result(&rot, rot.dry_run ? -1 : r, res);
+	if (r < 0)
+		ctx_detail_prefix(ctx, "token %d ('%s') not rotated, left in place", id,
+				  old->uri);
+	wrapped_clear(&rot.wrapped);
+	return r;
+}
+
+/* The tokens to rotate: TOKEN_ID, or every kekcrypt token. */
+static int rotation_targets(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			    int token_id, int *ids, size_t *r_n)
+{
+	size_t n = 0;
+
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (is_kekcrypt(cd, id) && (token_id < 0 || id == token_id))
+			ids[n++] = id;
+	if (!n && token_id >= 0)
+		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token %d", device,
+				token_id);
+	if (!n)
+		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token", device);
+	*r_n = n;
+	return 0;
+}
+
+int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
+		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(unlockp) int fd = -1;
+	int ids[64];
+	size_t n = 0, done = 0;
+	char sum[sizeof(ctx->detail)] = "";
+	int r;
+
+	if (!ctx || !device || (token_id < 0 && to_uri) || (flags & ~KC_ROTATE_DRY_RUN))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = (flags & KC_ROTATE_DRY_RUN) ? 0 : vol_check_writable(ctx, device, false);
+	if (r >= 0 && !(flags & KC_ROTATE_DRY_RUN))
+		r = rotate_lock(ctx, device, &fd);
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	/* vol_load() could not recover under our own lock: do it now, before rotating. */
+	if (r >= 0 && fd >= 0)
+		r = recover_all(ctx, cd, device);
+	if (r >= 0)
+		r = rotation_targets(ctx, cd, device, token_id, ids,  &n);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = rotate_one(ctx, cd, device, ids[i], to_uri, flags,
+			       i < n_results && r_results ? &r_results[i] : NULL);
+		if (r >= 0) {
+			done++;
+			snprintf(sum + strlen(sum), sizeof(sum) - strlen(sum), "%stoken %d -> %d",
+				 strlen(sum) ? ", " : "", ids[i], r);
+		}
+	}
+	if (r < 0 && done)
+		ctx_detail_prefix(ctx, "rotated %s; then", sum);
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	return r < 0 ? r : (int)done;
+}
+
+int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
+			    struct kc_rotation_pending *r_pending, size_t max)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct kc_rotation_pending m;
+	int r, n = 0;
+
+	if (!ctx || !device || (max && !r_pending))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	/* Not vol_load(): this reads the state as it is, without recovering it. */
+	r = crypt_init(&cd, device);
+	if (r >= 0) {
+		vol_log_to(ctx, cd);
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	}
+	if (r < 0)
+		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
+				"device '%s' is not a LUKS2 volume or its header is corrupt",
+				device);
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (mark_read(cd, id, &m) && (size_t)n++ < max)
+			r_pending[n - 1] = m;
+	return n;
+}

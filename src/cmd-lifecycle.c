@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* recovery add / remove / verify, header backup / restore. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define RECOVERY_USAGE                                                                       \
+	"recovery add DEVICE [--json]\n"                                                     \
+	"       kekcrypt recovery remove DEVICE [--token ID] [--force]\n"                    \
+	"       kekcrypt recovery verify DEVICE [--key-file FILE|-]\n\n"                     \
+	"add     unwrap the data key through a kekcrypt token and add a recovery key: 256\n" \
+	"        random bits in 8 groups of 8 characters, printed once on stdout, stored in\n" \
+	"        an argon2id passphrase keyslot. It opens the volume without the KMS\n"      \
+	"        (kekcrypt open --recovery, or cryptsetup's passphrase prompt).\n"            \
+	"remove  remove the recovery key(s); refuses the last way to unlock unless --force\n" \
+	"verify  check a recovery key (asked on the terminal without echo) without\n"        \
+	"        mapping anything\n\n"                                                       \
+	"  -t, --token ID       the recovery token to remove (default: all)\n"              \
+	"  -f, --force          allow removing the last unlock path\n"                      \
+	"      --key-file FILE  read the key from FILE ('-': standard input)\n"
+
+#define HEADER_USAGE                                                                         \
+	"header backup DEVICE FILE\n"                                                        \
+	"       kekcrypt header restore DEVICE FILE [--force]\n\n"                           \
+	"backup   save the LUKS2 header (with the wrapped keys and keyslots) to the new\n"   \
+	"         file FILE, mode 0600; an existing FILE is never overwritten\n"             \
+	"restore  write the header saved in FILE back to DEVICE, after confirmation on a\n"  \
+	"         terminal (-q: none); refused when the backup is of another volume (LUKS\n" \
+	"         UUID), or when DEVICE holds no readable LUKS2 header, unless --force\n\n"  \
+	"  -f, --force  restore even when the UUIDs differ or cannot be compared\n"
+
+static int run_recovery(struct cli *cli, int argc, char **argv);
+static int run_header(struct cli *cli, int argc, char **argv);
+
+const struct verb verb_recovery = {
+	.name = "recovery",
+	.run = run_recovery,
+	.summary = "add, remove or check a one-time printed recovery key",
+	.usage = RECOVERY_USAGE,
+};
+
+const struct verb verb_header = {
+	.name = "header",
+	.run = run_header,
+	.summary = "back up or restore the LUKS2 header",
+	.usage = HEADER_USAGE,
+};
+
+int cli_recovery_opt(struct cli *cli, int c, struct kc_recovery_params *p)
+{
+	int v;
+
+	if (c != OPT_PBKDF_MEMORY && c != OPT_ITER_TIME && c != OPT_PBKDF_ITERATIONS)
+		return 0;
+	v = cli_parse_int(optarg, 1 << 30);
+	if (v <= 0)
+		return -cli_usage_error(cli, "invalid value '%s'", optarg);
+	if (c == OPT_PBKDF_MEMORY)
+		p->max_memory_kb = (uint32_t)v;
+	else if (c == OPT_ITER_TIME)
+		p->iter_time_ms = (uint32_t)v;
+	else
+		p->iterations = (uint32_t)v;
+	return 1;
+}
+
+int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p)
+{
+	char *key = NULL;
+	int r, slot = -1;
+
+	r = kc_recovery_add(cli->ctx, device, p, &key, &slot);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (cli->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(device));
+		json_object_object_add(o, "keyslot", json_object_new_int(slot));
+		/* The only copy the user will ever get; json-c's buffer is freed (not wiped)
+		 * right after printing. */
+		json_object_object_add(o, "recovery_key", json_object_new_string(key));
+		cli_print_json(o);
+	} else {
+		fprintf(stderr, "%s: recovery key added in keyslot %d. Write it down and keep it "
+			"safe: it opens the volume without the KMS, and it is shown only now.\n",
+			device, slot);
+		printf("%s\n", key);
+	}
+	fflush(stdout);
+	kc_recovery_key_free(key);
+	return EXIT_OK;
+}
+
+/* Read one line without echo from the terminal. */
+static int read_tty(const char *prompt, char *buf, size_t size, size_t *r_len)
+{
+	struct termios old, noecho;
+	FILE *tty = fopen("/dev/tty", "r+e");
+	int r = 0;
+
+	if (!tty)
+		return -ENOTTY;
+	setvbuf(tty, NULL, _IONBF, 0);
+	if (tcgetattr(fileno(tty), &old) < 0) {
+		fclose(tty);
+		return -ENOTTY;
+	}
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	fputs(prompt, tty);
+	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	if (!fgets(buf, (int)size, tty))
+		r = -ECANCELED;
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputs("\n", tty);
+	fclose(tty);
+	*r_len = r < 0 ? 0 : strlen(buf);
+	return r;
+}
+
+static int read_fd(int fd, char *buf, size_t size, size_t *r_len)
+{
+	size_t n = 0;
+	ssize_t k;
+
+	while (n < size - 1 && (k = read(fd, buf + n, size - 1 - n)) != 0) {
+		if (k < 0)
+			return -errno;
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	*r_len = n;
+	return 0;
+}
+
+int cli_read_recovery_key(struct cli *cli, const char *device, const char *key_file, char *buf,
+			  size_t size, size_t *r_len)
+{
+	char prompt[4200];
+	int fd, r;
+
+	/* Best effort: keep the key out of swap. */
+	(void)mlock(buf, size);
+	if (key_file && strcmp(key_file, "-")) {
+		fd = open(key_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "kekcrypt %s: key file '%s': %s\n", cli->verb, key_file,
+				strerror(errno));
+			return EXIT_NOENT;
+		}
+		r = read_fd(fd, buf, size, r_len);
+		close(fd);
+	} else if (!key_file && isatty(STDIN_FILENO)) {
+		snprintf(prompt, sizeof(prompt), "Recovery key for %s: ", device);
+		r = read_tty(prompt, buf, size, r_len);
+	} else {
+		r = read_fd(STDIN_FILENO, buf, size, r_len);
+	}
+	if (r == -ECANCELED) {
+		fprintf(stderr, "kekcrypt %s: no recovery key entered\n", cli->verb);
+		return EXIT_CANCELLED;
+	}
+	if (r < 0) {
+		fprintf(stderr, "kekcrypt %s: cannot read the recovery key: %s\n", cli->verb,
+			strerror(-r));
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+struct life_args {
+	const char *sub;
+	const char *device;
+	const char *file;
+	const char *key_file;
+	int token;
+	bool force;
+	struct kc_recovery_params params;
+};
+
+static int life_parse(struct cli *cli, const struct verb *v, int argc, char **argv,
+		      struct life_args *a, int nargs)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "token", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "key-file", required_argument, NULL, 0x200 },
+		RECOVERY_PBKDF_LONGOPTS,
+		{}
+	};
+	int o, c, ex = -1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:f", opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, v, &ex)) == 2)
+			return ex;
+		if (o)
+			continue;
+		if ((o = cli_recovery_opt(cli, c, &a->params)) < 0)
+			return -o;
+		if (o)
+			continue;
+		if (c == 'f')
+			a->force = true;
+		else if (c == 0x200)
+			a->key_file = optarg;
+		else if (c == 't' && (a->token = cli_parse_int(optarg, 31)) < 0)
+			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+	}
+	if (optind + nargs != argc)
+		return cli_usage_error(cli, nargs == 3 ?
+				       "expected '%s backup|restore DEVICE FILE'" :
+				       "expected '%s add|remove|verify DEVICE'", v->name);
+	a->sub = argv[optind];
+	a->device = argv[optind + 1];
+	a->file = nargs == 3 ? argv[optind + 2] : NULL;
+	return -1;
+}
+
+static int recovery_remove(struct cli *cli, const struct life_args *a)
+{
+	int r;
+
+	if (a->force && !cli_confirm(cli, "Removing the recovery key may leave the volume with "
+				     "no way to unlock it."))
+		return EXIT_CANCELLED;
+	r = kc_recovery_remove(cli->ctx, a->device, a->token, a->force);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (cli->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(a->device));
+		json_object_object_add(o, "removed", json_object_new_int(r));
+		cli_print_json(o);
+	} else {
+		printf("%s: removed %d recovery key%s\n", a->device, r, r == 1 ? "" : "s");
+	}
+	return EXIT_OK;
+}
+
+static int recovery_verify(struct cli *cli, const struct life_args *a)
+{
+	static char key[512];
+	size_t len = 0;
+	int ex, r, slot = -1;
+
+	ex = cli_read_recovery_key(cli, a->device, a->key_file, key, sizeof(key), &len);
+	if (ex < 0) {
+		r = kc_recovery_open(cli->ctx, a->device, NULL, key, len, 0, &slot);
+		ex = r < 0 ? cli_fail(cli, r) : EXIT_OK;
+	}
+	explicit_bzero(key, sizeof(key));
+	if (ex != EXIT_OK)
+		return ex;
+	if (cli->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(a->device));
+		json_object_object_add(o, "keyslot", json_object_new_int(slot));
+		cli_print_json(o);
+	} else {
+		printf("%s: recovery key accepted by keyslot %d\n", a->device, slot);
+	}
+	return EXIT_OK;
+}
+
+static int run_recovery(struct cli *cli, int argc, char **argv)
+{
+	struct life_args a = { .token = -1 };
+	int ex;
+
+	ex = life_parse(cli, &verb_recovery, argc, argv, &a, 2);
+	if (ex >= 0)
+		return ex;
+	if (!strcmp(a.sub, "add"))
+		cli->verb = "recovery add";
+	else if (!strcmp(a.sub, "remove"))
+		cli->verb = "recovery remove";
+	else if (!strcmp(a.sub, "verify"))
+		cli->verb = "recovery verify";
+	else
+		return cli_usage_error(cli, "unknown 'recovery %s'; expected add, remove or verify",
+				       a.sub);
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	if (!strcmp(a.sub, "add"))
+		return cli_recovery_add(cli, a.device, &a.params);
+	if (!strcmp(a.sub, "remove"))
+		return recovery_remove(cli, &a);
+	return recovery_verify(cli, &a);
+}
+
+static int header_backup(struct cli *cli, const struct life_args *a)
+{
+	int r;
+
+	r = kc_header_backup(cli->ctx, a->device, a->file);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (cli->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(a->device));
+		json_object_object_add(o, "file", json_object_new_string(a->file));
+		cli_print_json(o);
+	} else {
+		printf("%s: header saved to %s (it holds the wrapped keys: keep it as safe as the "
+		       "disk)\n", a->device, a->file);
+	}
+	return EXIT_OK;
+}
+
+static int header_restore(struct cli *cli, const struct life_args *a)
+{
+	char what[8400];
+	int r;
+
+	snprintf(what, sizeof(what), "This replaces the LUKS2 header of %s with the one saved "
+		 "in %s: tokens, keyslots and recovery keys added since the backup are lost.",
+		 a->device, a->file);
+	if (!cli_confirm(cli, what)) {
+		fprintf(stderr, "kekcrypt %s: cancelled, nothing written.\n", cli->verb);
+		return EXIT_CANCELLED;
+	}
+	r = kc_header_restore(cli->ctx, a->device, a->file, a->force);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (!cli->json)
+		printf("%s: header restored from %s\n", a->device, a->file);
+	return EXIT_OK;
+}
+
+static int run_header(struct cli *cli, int argc, char **argv)
+{
+	struct life_args a = { .token = -1 };
+	int ex;
+
+	ex = life_parse(cli, &verb_header, argc, argv, &a, 3);
+	if (ex >= 0)
+		return ex;
+	if (!strcmp(a.sub, "backup"))
+		cli->verb = "header backup";
+	else if (!strcmp(a.sub, "restore"))
+		cli->verb = "header restore";
+	else
+		return cli_usage_error(cli, "unknown 'header %s'; expected backup or restore",
+				       a.sub);
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	return !strcmp(a.sub, "backup") ? header_backup(cli, &a) : header_restore(cli, &a);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* What dump shows of recovery keys and interrupted rotations.                              */
+
+void cli_lifecycle_before(struct cli *cli, const char *device, struct cli_lifecycle *lc)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->n_before = kc_kek_rotation_pending(cli->ctx, device, lc->before, LC_MAX_PENDING);
+	if (lc->n_before < 0)
+		lc->n_before = 0;
+}
+
+void cli_lifecycle_after(struct cli *cli, const char *device, struct cli_lifecycle *lc)
+{
+	lc->n_after = kc_kek_rotation_pending(cli->ctx, device, lc->after, LC_MAX_PENDING);
+	lc->n_rec = kc_recovery_list(cli->ctx, device, lc->rec, LC_MAX_RECOVERY);
+	lc->n_after = lc->n_after < 0 ? 0 : lc->n_after > LC_MAX_PENDING ? LC_MAX_PENDING :
+		      lc->n_after;
+	lc->n_rec = lc->n_rec < 0 ? 0 : lc->n_rec > LC_MAX_RECOVERY ? LC_MAX_RECOVERY : lc->n_rec;
+	lc->n_before = lc->n_before > LC_MAX_PENDING ? LC_MAX_PENDING : lc->n_before;
+}
+
+/* What became of an interrupted rotation seen before loading the volume. */
+static const char *rotation_outcome(const struct cli_lifecycle *lc,
+				    const struct kc_rotation_pending *p)
+{
+	for (int i = 0; i < lc->n_after; i++)
+		if (lc->after[i].token_id == p->token_id)
+			return "pending";
+	return p->verified ? "completed" : "rolled back";
+}
+
+/* Rotations still pending, and those this command just resolved. */
+static void for_each_rotation(const struct cli_lifecycle *lc,
+			      void (*fn)(const struct kc_rotation_pending *p, const char *outcome,
+					 void *data), void *data)
+{
+	for (int i = 0; i < lc->n_before; i++)
+		fn(&lc->before[i], rotation_outcome(lc, &lc->before[i]), data);
+	for (int i = 0; i < lc->n_after; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < lc->n_before && !seen; j++)
+			seen = lc->before[j].token_id == lc->after[i].token_id;
+		if (!seen)
+			fn(&lc->after[i], "pending", data);
+	}
+}
+
+static void rotation_text(const struct kc_rotation_pending *p, const char *outcome, void *data)
+{
+	(void)data;
+	printf("  token %d replacing token %d, new token %s: %s\n", p->token_id,
+	       p->from_token_id, p->verified ? "verified" : "not verified",
+	       !strcmp(outcome, "pending") ? (p->verified ?
+		"pending (the next writable kekcrypt command completes it)" :
+		"pending (the next writable kekcrypt command rolls it back)") :
+	       !strcmp(outcome, "completed") ? "interrupted; completed now" :
+	       "interrupted; rolled back now");
+}
+
+void cli_lifecycle_text(const struct cli_lifecycle *lc)
+{
+	printf("Recovery keys:\n");
+	if (!lc->n_rec)
+		printf("  (none)\n");
+	for (int i = 0; i < lc->n_rec; i++)
+		printf("  %d: keyslot %d, created %s\n", lc->rec[i].token_id, lc->rec[i].keyslot,
+		       lc->rec[i].created[0] ? lc->rec[i].created : "?");
+	if (lc->n_before || lc->n_after) {
+		printf("KEK rotations:\n");
+		for_each_rotation(lc, rotation_text, NULL);
+	}
+}
+
+static void rotation_json(const struct kc_rotation_pending *p, const char *outcome, void *data)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "token", json_object_new_int(p->token_id));
+	json_object_object_add(o, "from_token", json_object_new_int(p->from_token_id));
+	json_object_object_add(o, "verified", json_object_new_boolean(p->verified));
+	json_object_object_add(o, "state", json_object_new_string(outcome));
+	json_object_array_add(data, o);
+}
+
+void cli_lifecycle_json(json_object *obj, const struct cli_lifecycle *lc)
+{
+	json_object *rec = json_object_new_array(), *rot = json_object_new_array();
+
+	for (int i = 0; i < lc->n_rec; i++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "token", json_object_new_int(lc->rec[i].token_id));
+		json_object_object_add(o, "keyslot", json_object_new_int(lc->rec[i].keyslot));
+		json_object_object_add(o, "created", json_object_new_string(lc->rec[i].created));
+		json_object_array_add(rec, o);
+	}
+	for_each_rotation(lc, rotation_json, rot);
+	json_object_object_add(obj, "recovery_keys", rec);
+	json_object_object_add(obj, "rotations", rot);
+}

@@ -1,0 +1,188 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Crash safety of kek rotate, with file KEKs.
+#  1. The library's test hook KC_TEST_CRASH_AT=N (lib/rotate.c) raises SIGKILL right after the
+#     Nth header write. For every N of a rotation (until one runs to the end): after the kill
+#     the header holds the marked new token and never two unmarked ones; dump shows the
+#     interrupted rotation; the volume verifies; the next command completes it (new token
+#     verified) or rolls it back (not verified), leaving one unmarked token, one keyslot and
+#     the unchanged DEK. Also a kill in the middle of that recovery.
+#  2. A few hundred rotations killed with SIGKILL at random times (timeout -s KILL): after
+#     each, before anything recovers it, at most one unmarked token and at least one token;
+#     then `kekcrypt verify` succeeds and leaves no mark.
+. "$(dirname "$0")/lib.sh"
+
+T=$T_DIR
+IMG=$T/disk.img
+K0=$T/kek0.bin
+K1=$T/kek1.bin
+new_kek "$K0"
+new_kek "$K1"
+need timeout
+
+# run_killed CMD...: `run`, for a command that is expected to die of SIGKILL (keeps the
+# shell's "Killed" notice out of the TAP output).
+run_killed() {
+	RC=0
+	( "$@" >"$OUT" 2>"$ERR"; exit $? ) 2>/dev/null || RC=$?
+}
+
+# state: the raw header as "unmarked=U marked=M keyslots=S kek=KEK-of-unmarked" (cryptsetup
+# reads it, so nothing of kekcrypt recovers it first).
+state() {
+	cryptsetup luksDump --dump-json-metadata "$IMG" >"$T/meta.json"
+	python3 - "$T/meta.json" "$K0" "$K1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+toks = [t for t in d["tokens"].values() if t["type"] == "kekcrypt"]
+marked = [t for t in toks if "kekcrypt-rotating-from" in t]
+unmarked = [t for t in toks if "kekcrypt-rotating-from" not in t]
+names = {"file:" + sys.argv[2]: "K0", "file:" + sys.argv[3]: "K1"}
+kek = ",".join(names.get(t["kekcrypt-key-id"], "?") for t in unmarked) or "-"
+print("unmarked=%d marked=%d keyslots=%d kek=%s" % (len(unmarked), len(marked),
+      len(d["keyslots"]), kek))
+PY
+}
+
+# --- 1. every step ------------------------------------------------------------------------------
+steps=0
+for n in 1 2 3 4 5 6 7 8 9 10; do
+	new_img "$IMG"
+	format_img "$IMG" "$K0"
+	unwrap_dek "$IMG" 0 "$K0" "$T/dek"
+	run_killed env KC_TEST_CRASH_AT=$n "$KEKCRYPT" kek rotate "$IMG" --to "file:$K1"
+	if [ "$RC" = 0 ]; then
+		steps=$((n - 1))
+		assert_eq -m "a rotation with the hook set past its last write completes" \
+			"unmarked=1 marked=0 keyslots=1 kek=K1" "$(state)"
+		break
+	fi
+	assert_eq -m "crash after write $n: killed by SIGKILL (exit 137)" 137 "$RC"
+	s=$(state)
+	case $s in
+	*" marked=1 "*) ok "crash after write $n: the new token carries the mark ($s)" ;;
+	*"unmarked=1 marked=0"*) ok "crash after write $n: the rotation was already committed ($s)" ;;
+	*) not_ok "crash after write $n: unexpected header state" "$s" ;;
+	esac
+	case $s in
+	unmarked=0* | unmarked=1*) ok "crash after write $n: never two unmarked tokens" ;;
+	*) not_ok "crash after write $n: never two unmarked tokens" "$s" ;;
+	esac
+	pending=$(python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print(sum(1 for t in d["tokens"].values() if "kekcrypt-rotating-from" in t))' "$T/meta.json")
+	verified=$(python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print(sum(1 for t in d["tokens"].values() if t.get("kekcrypt-rotation-state") == "verified"))' "$T/meta.json")
+	if [ "$pending" = 1 ]; then
+		# A read-only view cannot recover it: dump shows it as pending.
+		loop_attach -r "$IMG"
+		assert_exit -m "crash after write $n: dump of a read-only view" 0 kc dump --json "$LOOP"
+		assert_eq -m "crash after write $n: dump shows the pending rotation" \
+			"pending" "$(json_get "$OUT" 'd["rotations"][0]["state"]')"
+		assert_exit -m "crash after write $n: the read-only view verifies" 0 kc verify "$LOOP"
+		loop_detach "$LOOP"
+		assert_eq -m "crash after write $n: ... and recovers nothing" "$s" "$(state)"
+		assert_exit -m "crash after write $n: dump recovers it" 0 kc dump --json "$IMG"
+		if [ "$verified" = 1 ]; then
+			expect=completed kek=K1
+		else
+			expect="rolled back" kek=K0
+		fi
+		assert_eq -m "crash after write $n: dump says '$expect'" "$expect" \
+			"$(json_get "$OUT" 'd["rotations"][0]["state"]')"
+	else
+		kek=K1
+	fi
+	assert_exit -m "crash after write $n: verify succeeds" 0 kc verify "$IMG"
+	assert_eq -m "crash after write $n: one unmarked token under $kek, one keyslot" \
+		"unmarked=1 marked=0 keyslots=1 kek=$kek" "$(state)"
+	tok=$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')
+	unwrap_dek "$IMG" "$tok" "$([ "$kek" = K0 ] && echo "$K0" || echo "$K1")" "$T/dek2"
+	assert_true -m "crash after write $n: the DEK is unchanged" cmp -s "$T/dek" "$T/dek2"
+	assert_exit -m "crash after write $n: a new rotation runs" 0 kc kek rotate "$IMG" --to "file:$K0"
+	assert_exit -m "crash after write $n: ... and verifies" 0 kc verify "$IMG"
+done
+assert_true -m "the rotation has several header writes ($steps), each one was interrupted" \
+	test "$steps" -ge 3
+
+# A crash in the middle of recovery: rotation killed once its new token is verified, then
+# the recovering command killed after its first write (the old token removed).
+new_img "$IMG"
+format_img "$IMG" "$K0"
+run_killed env KC_TEST_CRASH_AT=2 "$KEKCRYPT" kek rotate "$IMG" --to "file:$K1"
+assert_eq -m "rotation killed after the verified mark" 137 "$RC"
+run_killed env KC_TEST_CRASH_AT=1 "$KEKCRYPT" verify "$IMG"
+assert_eq -m "recovery killed after its first write" 137 "$RC"
+assert_eq -m "... the old token is gone, the new one still marked" \
+	"unmarked=0 marked=1 keyslots=1 kek=-" "$(state)"
+assert_exit -m "the next verify succeeds" 0 kc verify "$IMG"
+assert_eq -m "... and commits the rotation" "unmarked=1 marked=0 keyslots=1 kek=K1" "$(state)"
+
+# --- 2. random kills ---------------------------------------------------------------------------
+new_img "$IMG"
+format_img "$IMG" "$K0"
+unwrap_dek "$IMG" 0 "$K0" "$T/dek"
+# Calibrate: how long one rotation takes here, in ms.
+t0=$(date +%s%N)
+for i in 1 2 3 4 5; do
+	"$KEKCRYPT" kek rotate "$IMG" >/dev/null
+done
+t_ms=$(( ($(date +%s%N) - t0) / 5000000 + 1 ))
+diag "one rotation takes about $t_ms ms"
+ROUNDS=${KC_CRASH_ROUNDS:-300}
+# Bounded in time too: the machine may be shared and slow.
+deadline=$(( $(date +%s) + ${KC_CRASH_SECONDS:-75} ))
+killed=0 pendings=0 bad=0 done_rounds=0 to=$K1
+for ((i = 0; i < ROUNDS; i++)); do
+	[ "$(date +%s)" -lt "$deadline" ] || break
+	# kill somewhere between the start of the process and a bit after its usual end
+	d=$(( RANDOM % (t_ms * 12 / 10 + 1) ))
+	run_killed timeout -s KILL "$(printf '0.%03d' "$d")" "$KEKCRYPT" kek rotate "$IMG" \
+		--to "file:$to"
+	rc=$RC
+	done_rounds=$((done_rounds + 1))
+	if [ "$rc" = 137 ]; then
+		killed=$((killed + 1))
+	elif [ "$rc" != 0 ]; then
+		bad=$((bad + 1))
+		not_ok "round $i: rotation failed with exit $rc" "$(cat "$ERR")"
+		continue
+	fi
+	s=$(state)
+	case $s in
+	*" marked=1 "*) pendings=$((pendings + 1)) ;;
+	esac
+	case $s in
+	"unmarked=0 marked=1"* | "unmarked=1 marked=0"* | "unmarked=1 marked=1"*) ;;
+	*)
+		bad=$((bad + 1))
+		not_ok "round $i (killed after ${d} ms): bad header state" "$s"
+		;;
+	esac
+	if ! "$KEKCRYPT" verify "$IMG" >"$OUT" 2>"$ERR"; then
+		bad=$((bad + 1))
+		not_ok "round $i (killed after ${d} ms, state $s): verify failed" "$(cat "$ERR")"
+	fi
+	s2=$(state)
+	case $s2 in
+	"unmarked=1 marked=0 keyslots=1"*) ;;
+	*)
+		bad=$((bad + 1))
+		not_ok "round $i: verify did not recover the header" "$s -> $s2"
+		;;
+	esac
+	[ "$bad" -lt 5 ] || break
+	[ "$to" = "$K1" ] && to=$K0 || to=$K1
+done
+diag "$done_rounds rounds, $killed killed, $pendings left a pending rotation"
+assert_eq -m "random SIGKILLs: every state was safe and verify recovered it" 0 "$bad"
+assert_true -m "at least 100 rounds ran ($done_rounds)" test "$done_rounds" -ge 100
+assert_true -m "some kills hit the middle of a rotation ($pendings)" test "$pendings" -ge 1
+tok=$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')
+kek=$(json_get "$T/meta.json" '[v["kekcrypt-key-id"] for v in d["tokens"].values() if v["type"] == "kekcrypt"][0]')
+unwrap_dek "$IMG" "$tok" "${kek#file:}" "$T/dek2"
+assert_true -m "after all that, the DEK is unchanged" cmp -s "$T/dek" "$T/dek2"
+
+done_testing

@@ -1,0 +1,147 @@
+#!/bin/sh
+# Guest scenario: kekcrypt rekey (DEK rotation by LUKS2 re-encryption) with real dm-crypt.
+#   /dev/vda  the volume (formatted on the host: file KEK $KEK_DIR/a.bin + SoftHSM2 $P11_URI)
+#   /dev/vdb  64 MiB of random data made on the host; its SHA-256 is $WANT
+# PHASE=online: write the data through the mapping, rekey it while a reader keeps the mapping
+#   busy, stop the first run with SIGINT, finish it with a plain `rekey`, then check content,
+#   old DEK, KEKs and a reopen.
+# PHASE=crash: write the data, start an online rekey and cut the power (sysrq 'b': no sync,
+#   no shutdown) after $CRASH_AFTER progress lines.
+# PHASE=resume: after the crash: `rekey --resume` (offline), then open and check the content.
+# Prints "KC-OK <check>" per passed check; any failure exits non-zero.
+set -eu
+. /scenario.env 2>/dev/null || true
+
+fail() { echo "KC-FAIL $*"; exit 1; }
+ok() { echo "KC-OK $*"; }
+# Whole mapping content, SHA-256 (dd with 1 MiB blocks: pipes are slow under emulation).
+content_sha() {
+	dd if=/dev/mapper/"$1" of=/tmp/content bs=1M 2>/dev/null
+	sha256sum /tmp/content | cut -d' ' -f1
+	rm -f /tmp/content
+}
+digests() { cryptsetup luksDump /dev/vda | sed -n '/^Digests:/,$p'; }
+keks() { kekcrypt dump /dev/vda | grep -E '^  [0-9]+: ' | sed 's/^  [0-9]*: //' | sort; }
+# Wait until FILE has at least N lines (progress objects); fail after ~120 s.
+wait_lines() {
+	i=0
+	while [ "$(grep -c done "$1" 2>/dev/null || true)" -lt "$2" ]; do
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || fail "no progress in $1"
+		sleep 0.1
+	done
+}
+fill() {
+	kekcrypt open /dev/vda v >/dev/null
+	dd if=/dev/vdb of=/dev/mapper/v bs=1M conv=fsync 2>/dev/null
+	[ "$(content_sha v)" = "$WANT" ] || fail "data written through the mapping reads back wrong"
+}
+# A reader keeps the mapping in use during the re-encryption.
+start_reader() {
+	rm -f /tmp/stop-reader
+	( while [ ! -e /tmp/stop-reader ]; do
+		dd if=/dev/mapper/v of=/dev/null bs=1M count=8 2>/dev/null || true
+	done ) &
+	READER=$!
+}
+stop_reader() { touch /tmp/stop-reader; wait "$READER" || true; }
+
+phase_online() {
+	fill
+	ok "data-written"
+	cryptsetup token export --token-id 0 /dev/vda >/tmp/old-token.json
+	digests >/tmp/digests.before
+	keks >/tmp/keks.before
+	[ "$(wc -l </tmp/keks.before)" -eq 2 ] || fail "expected two KEKs before"
+	start_reader
+
+	# First run: stopped by SIGINT after a few chunks; resumable.
+	kekcrypt rekey /dev/vda --progress-json >/tmp/p1 2>/tmp/e1 &
+	pid=$!
+	wait_lines /tmp/p1 3
+	kill -INT "$pid"
+	set +e; wait "$pid"; rc=$?; set -e
+	cat /tmp/e1
+	[ "$rc" -eq 17 ] || fail "interrupted rekey exited $rc, expected 17"
+	grep -q "kekcrypt rekey --resume /dev/vda" /tmp/e1 || fail "no resume hint"
+	tail -n 1 /tmp/p1
+	grep -q '"total":67108864' /tmp/p1 || fail "progress JSON total"
+	cryptsetup luksDump /dev/vda | grep -q online-reencrypt || fail "no re-encryption pending"
+	[ "$(content_sha v)" = "$WANT" ] || fail "content differs in the middle of the rekey"
+	ok "sigint-stops-cleanly"
+
+	# A plain rekey continues it, online, with the reader still busy.
+	kekcrypt rekey /dev/vda >/tmp/o2 2>/tmp/e2 || { cat /tmp/o2 /tmp/e2; fail "resume"; }
+	cat /tmp/o2
+	grep -q "(resumed), online through v" /tmp/o2 || fail "rekey did not resume online"
+	stop_reader
+	ok "resumed-online"
+
+	[ "$(content_sha v)" = "$WANT" ] || fail "content changed by the rekey"
+	ok "content-identical"
+	cryptsetup luksDump /dev/vda >/tmp/dump.after
+	if grep -q online-reencrypt /tmp/dump.after; then fail "re-encryption still pending"; fi
+	if grep -q kekcrypt-rekey /tmp/dump.after; then fail "rekey marks left"; fi
+	digests >/tmp/digests.after
+	if cmp -s /tmp/digests.before /tmp/digests.after; then fail "volume key digest unchanged"; fi
+	ok "volume-key-changed"
+
+	# The old token (old DEK under the same KEK) no longer opens the volume.
+	sed 's/"keyslots":\[[^]]*\]/"keyslots":[]/' /tmp/old-token.json >/tmp/old-token-nk.json
+	cryptsetup token import --token-id 20 --json-file /tmp/old-token-nk.json /dev/vda
+	set +e; kekcrypt verify /dev/vda --token 20 >/tmp/v.out 2>&1; rc=$?; set -e
+	cat /tmp/v.out
+	[ "$rc" -eq 8 ] || fail "old token verify exited $rc, expected 8 (wrong key)"
+	cryptsetup token remove --token-id 20 /dev/vda
+	ok "old-dek-rejected"
+
+	keks >/tmp/keks.after
+	cmp -s /tmp/keks.before /tmp/keks.after || fail "KEKs changed: $(cat /tmp/keks.after)"
+	for id in $(kekcrypt dump /dev/vda | grep -E '^  [0-9]+: ' | sed 's/^  \([0-9]*\):.*/\1/'); do
+		kekcrypt verify /dev/vda --token "$id" >/dev/null || fail "new token $id"
+	done
+	ok "same-keks-new-tokens"
+
+	kekcrypt close v
+	kekcrypt open /dev/vda v >/dev/null
+	[ "$(content_sha v)" = "$WANT" ] || fail "content after reopen"
+	kekcrypt close v
+	ok "reopen-new-dek"
+}
+
+phase_crash() {
+	fill
+	ok "data-written"
+	start_reader
+	kekcrypt rekey /dev/vda --progress-json >/tmp/p1 2>/tmp/e1 &
+	wait_lines /tmp/p1 "$CRASH_AFTER"
+	tail -n 1 /tmp/p1
+	echo "KC-CRASH-NOW"
+	# Power loss: reboot at once, without syncing or shutting anything down (QEMU runs
+	# with -no-reboot, so it exits; the disk image keeps what reached it).
+	echo b >/proc/sysrq-trigger
+	sleep 30
+	fail "still running after sysrq b"
+}
+
+phase_resume() {
+	cryptsetup luksDump /dev/vda | grep -q online-reencrypt || fail "no re-encryption pending"
+	ok "reencryption-pending"
+	kekcrypt rekey --resume /dev/vda --progress-json >/tmp/p2 2>/tmp/e2 ||
+		{ cat /tmp/e2; fail "resume failed"; }
+	head -n 1 /tmp/p2
+	tail -n 1 /tmp/p2
+	ok "resumed"
+	kekcrypt open /dev/vda v >/dev/null
+	[ "$(content_sha v)" = "$WANT" ] || fail "content differs after power loss and resume"
+	kekcrypt close v
+	ok "content-identical"
+}
+
+case "${PHASE:-}" in
+online) phase_online ;;
+crash) phase_crash ;;
+resume) phase_resume ;;
+*) fail "unknown PHASE '${PHASE:-}'" ;;
+esac
+echo "KC-SCENARIO-DONE"

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libcryptsetup external token plugin for tokens of type "kekcrypt", so that `cryptsetup open`
+ * and systemd-cryptsetup unlock kekcrypt volumes. Glue only: the work is libkekcrypt's.
+ *
+ * libcryptsetup finds this file as <token dir>/libcryptsetup-token-kekcrypt.so (the token
+ * dir is fixed when libcryptsetup is built: `cryptsetup --help` prints it) when a header holds
+ * a token of type "kekcrypt", and resolves the cryptsetup_token_* symbols below with
+ * dlvsym(..., "CRYPTSETUP_TOKEN_1.0"); open and version are mandatory.
+ *
+ * The token hands libcryptsetup the passphrase of the keyslot bound to it, derived from the
+ * DEK that the token's KEK unwraps; libcryptsetup then opens that keyslot.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <libcryptsetup.h>
+
+#include "kekcrypt.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+/* Prototypes of the ABI (libcryptsetup.h declares only the function types). */
+_public_ const char *cryptsetup_token_version(void);
+_public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer,
+				   size_t *buffer_len, void *usrptr);
+_public_ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len);
+_public_ int cryptsetup_token_validate(struct crypt_device *cd, const char *json);
+_public_ void cryptsetup_token_dump(struct crypt_device *cd, const char *json);
+
+_public_ const char *cryptsetup_token_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+/*
+ * The errno libcryptsetup gets from open() decides what happens next, in libcryptsetup
+ * (lib/luks2/luks2_token.c) and in its callers:
+ *  - the token loop of crypt_activate_by_token_pin(CRYPT_ANY_TOKEN) goes on to the next token
+ *    after -ENOENT, -EPERM, -EAGAIN and -ENOANO, and stops at once on any other error, so
+ *    another kekcrypt token (a second KMS region), or a token of another type, would never
+ *    be tried. The loop reports the most significant of the four: -ENOANO, -EAGAIN, -EPERM,
+ *    then -ENOENT;
+ *  - an external plugin's -EINVAL, -EPERM or positive value is rewritten to -ENOENT
+ *    (translate_errno(): only a keyslot that refuses the passphrase the token gave means
+ *    "wrong passphrase", -EPERM, and libcryptsetup says that itself);
+ *  - -ENOANO means "PIN missing or wrong": `cryptsetup open --token-only/--token-type` and
+ *    systemd-cryptsetup then prompt for a token PIN. kekcrypt has no PIN (credentials come
+ *    from kekcrypt.conf), so it must never be returned;
+ *  - -EAGAIN means "a resource the token needs is missing" (cryptsetup -v: "Token N requires
+ *    additional missing resource");
+ *  - `cryptsetup open` without --token-only asks for a passphrase after every failure but
+ *    -EEXIST; systemd-cryptsetup falls back to its password prompt likewise.
+ * Hence: whatever the KMS/HSM, the network or the credentials get wrong (retryable, or fixed
+ * outside the header) is -EAGAIN; what is wrong with this token or its key (wrong KEK,
+ * refused by the KMS, malformed, unknown provider, missing KEK file) is -ENOENT, "unusable";
+ * -ENOMEM stays. The reason goes to the log (kc_error_detail()).
+ */
+static int translate_errno(int r)
+{
+	switch (r) {
+	case -EAGAIN: case -ETIMEDOUT: case -EPROTO: case -EBADE:
+	case -ENOANO: case -EKEYREJECTED: case -EACCES:
+		return -EAGAIN;
+	case -ENOMEM:
+		return -ENOMEM;
+	default:
+		return -ENOENT;
+	}
+}
+
+_public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer,
+				   size_t *buffer_len, void *usrptr)
+{
+	struct kc_ctx *ctx = NULL;
+	int r;
+
+	if (!cd || token < 0 || !buffer || !buffer_len)
+		return -EINVAL;
+	r = kc_init_by_crypt_device(&ctx, cd, NULL);
+	if (r < 0) {
+		crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: cannot load the kekcrypt "
+			   "configuration: %s.", token, kc_strerror(r));
+		return translate_errno(r);
+	}
+	kc_log_to_crypt_device(ctx, cd);
+	r = kc_token_unlock_passphrase(ctx, cd, token, buffer, buffer_len);
+	if (r < 0) {
+		/* An error, not debug: without it `cryptsetup open` says nothing about why it
+		 * falls back to a passphrase, and the boot log nothing about the KMS. */
+		if (kc_error_detail(ctx)[0])
+			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: %s.", kc_error_detail(ctx));
+		else
+			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: %s.", token,
+				   kc_strerror(r));
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "kekcrypt token %d: error %d returned as %d.", token,
+			   r, translate_errno(r));
+		r = translate_errno(r);
+	} else
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "kekcrypt token %d: keyslot passphrase derived.",
+			   token);
+	kc_free(ctx);
+	return r;
+}
+
+_public_ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
+{
+	if (!buffer)
+		return;
+#if HAVE_EXPLICIT_BZERO
+	explicit_bzero(buffer, buffer_len);
+#endif
+	kc_token_passphrase_free(buffer, buffer_len);
+}
+
+/* Called before open() and by crypt_token_json_set() (cryptsetup token import): a token the
+ * library would refuse to read is refused here. */
+_public_ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
+{
+	struct kc_ctx *ctx = NULL;
+	int r;
+
+	/* A context only for the explanation; validating needs no configuration. */
+	if (kc_init_by_crypt_device(&ctx, cd, NULL) < 0)
+		ctx = NULL;
+	r = kc_token_validate_json(ctx, json, NULL);
+	if (r < 0)
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "kekcrypt token invalid: %s.",
+			   ctx ? kc_error_detail(ctx) : kc_strerror(r));
+	kc_free(ctx);
+	return r < 0 ? -EINVAL : 0;
+}
+
+/* luksDump: what the token names (nothing in it is secret). */
+_public_ void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
+{
+	struct kc_token_info ti;
+	struct kc_ctx *ctx = NULL;
+	int r;
+
+	if (kc_init_by_crypt_device(&ctx, cd, NULL) < 0)
+		ctx = NULL;
+	r = kc_token_validate_json(ctx, json, &ti);
+	if (r < 0) {
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tInvalid kekcrypt token: %s\n",
+			   ctx ? kc_error_detail(ctx) : kc_strerror(r));
+		kc_free(ctx);
+		return;
+	}
+	kc_free(ctx);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tProvider:    %s\n", ti.provider);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tKEK URI:     %s\n", ti.kek_uri);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tKey version: %s\n",
+		   ti.key_version[0] ? ti.key_version : "(none)");
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tWrap alg:    %s\n", ti.wrap_alg);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tWrapped key: %zu bytes\n", ti.wrapped_len);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tCreated:     %s\n", ti.created);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tFormat:      %u\n", ti.format_version);
+}
