@@ -53,6 +53,11 @@
 
 #include "internal.h"
 
+/* What to do when the header has no room for the new keyslots or the re-encryption metadata. */
+#define REKEY_ROOM_HINT \
+	"; rekey needs one free keyslot per kekcrypt token plus one, and room in the keyslot " \
+	"area: remove tokens or recovery keys no longer needed (kekcrypt kek remove, kekcrypt " \
+	"recovery remove) and run it again"
 #define REKEY_MARK "kekcrypt-rekey"
 #define REKEY_MARK_NEW "new"
 #define BRIDGE_TYPE "kekcrypt-rekey"
@@ -562,9 +567,10 @@ static int reencrypt(struct kc_ctx *ctx, struct crypt_device *cd, const char *na
 					       slot_old, slot_new, resume ? NULL : cipher,
 					       resume ? NULL : mode, &p);
 	if (r < 0)
-		return ctx_fail(ctx, r == -EBUSY ? -EBUSY : r == -ENOMEM ? r : -EIO,
-				"cannot %s the re-encryption%s%s (%s)", resume ? "resume" : "start",
-				name ? " of mapping " : "", name ?: "", strerror(-r));
+		return ctx_fail(ctx, r == -EBUSY || r == -ENOMEM || r == -ENOSPC ? r : -EIO,
+				"cannot %s the re-encryption%s%s (%s)%s", resume ? "resume" : "start",
+				name ? " of mapping " : "", name ?: "", strerror(-r),
+				r == -ENOSPC ? REKEY_ROOM_HINT : "");
 	log_dbg(ctx, "re-encryption %s (%s, %s)", resume ? "resumed" : "started",
 		name ? name : "offline", p.resilience ?: "resilience as stored");
 	r = crypt_reencrypt_run(cd, progress_cb, ps);
@@ -631,7 +637,7 @@ static int prepare(struct rekey_run *rr, const struct kc_secret *old_dek,
 
 		snprintf(detail, sizeof(detail), "%s", rr->ctx->detail);
 		(void)rollback(rr->ctx, rr->cd);
-		return ctx_fail(rr->ctx, e, "%s", detail);
+		return ctx_fail(rr->ctx, e, "%s%s", detail, e != -ENOSPC ? "" : REKEY_ROOM_HINT);
 	}
 	*r_bridge = r;
 	return first;
