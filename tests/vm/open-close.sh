@@ -16,6 +16,11 @@ for d in a b c; do truncate -s 96M "$VM_WORK/$d.img"; done
 mkdir -m 700 "$VM_WORK/guest-kek"
 cp -p "$VM_WORK/kek/a.bin" "$VM_WORK/guest-kek/a.bin"
 cp -p "$VM_WORK/kek/wrong-guest.bin" "$VM_WORK/guest-kek/wrong.bin"
+# c.img's KEK is not in the guest; its recovery key is (argon2id kept cheap for emulation).
+"$KEKCRYPT" recovery add -q "$VM_WORK/c.img" --pbkdf-memory 32 --pbkdf-force-iterations 4 \
+	--json >"$VM_WORK/rec.json"
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
+	"$VM_WORK/rec.json" >"$VM_WORK/guest-kek/recovery.key"
 
 log=$VM_WORK/guest.log
 rc=0
@@ -23,13 +28,14 @@ vm_run "$VM_TOP/tests/vm/scenario-open-close.sh" --log "$log" --timeout 600 \
 	--disk "$VM_WORK/a.img" --disk "$VM_WORK/b.img" --disk "$VM_WORK/c.img" \
 	--bin "$(command -v setpriv)" \
 	--file "$VM_WORK/guest-kek/a.bin:$VM_WORK/kek/a.bin" \
-	--file "$VM_WORK/guest-kek/wrong.bin:$VM_WORK/kek/wrong.bin" || rc=$?
+	--file "$VM_WORK/guest-kek/wrong.bin:$VM_WORK/kek/wrong.bin" \
+	--file "$VM_WORK/guest-kek/recovery.key:/recovery.key" || rc=$?
 vm_expect "$log" \
 	KC-OK\ roundtrip-vda-1MiB KC-OK\ roundtrip-vda-8MiB KC-OK\ roundtrip-vda-64MiB \
 	KC-OK\ roundtrip-vdb-1MiB KC-OK\ roundtrip-vdb-8MiB \
 	KC-OK\ raw-device-ciphertext KC-OK\ keyring-reference KC-OK\ status \
 	KC-OK\ name-and-device-in-use KC-OK\ busy-close-refused KC-OK\ readonly \
-	KC-OK\ wrong-kek-no-mapping KC-OK\ permission-denied KC-OK\ close-missing \
+	KC-OK\ wrong-kek-no-mapping KC-OK\ recovery-open KC-OK\ permission-denied KC-OK\ close-missing \
 	KC-SCENARIO-DONE || rc=1
 if [ "$rc" -ne 0 ]; then
 	echo "guest log:"; tail -n 60 "$log"

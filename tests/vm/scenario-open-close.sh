@@ -1,7 +1,8 @@
 #!/bin/sh
 # Guest scenario: open/close/status with real dm-crypt. Disks (formatted on the host):
 #   /dev/vda  file KEK $KEK_DIR/a.bin         /dev/vdb  SoftHSM2 AES KEK ($P11_URI)
-#   /dev/vdc  file KEK $KEK_DIR/wrong.bin, but the guest holds a different key at that path
+#   /dev/vdc  file KEK $KEK_DIR/wrong.bin, but the guest holds a different key at that path;
+#             its recovery key is in /recovery.key
 # Prints "KC-OK <check>" per passed check; any failure exits non-zero.
 set -eu
 . /scenario.env 2>/dev/null || true
@@ -103,6 +104,22 @@ grep -q "integrity check" /tmp/out || fail "wrong-KEK message"
 dmsetup ls >/tmp/ls.txt
 if grep -q bad /tmp/ls.txt; then fail "dmsetup lists a mapping for a wrong KEK"; fi
 ok "wrong-kek-no-mapping"
+
+# Break-glass: the recovery key opens /dev/vdc, whose KEK the guest lacks; a wrong one maps
+# nothing.
+echo cccccccc-cccccccc-cccccccc-cccccccc-cccccccc-cccccccc-cccccccc-cccccccc >/tmp/wrong.key
+expect_exit 8 kekcrypt open /dev/vdc rec --recovery --key-file /tmp/wrong.key
+[ ! -e /dev/mapper/rec ] || fail "mapping appeared with a wrong recovery key"
+kekcrypt open /dev/vdc rec --recovery --key-file /recovery.key >/tmp/open.out
+grep -q "with the recovery key" /tmp/open.out || fail "recovery open did not say so"
+dd if=/dev/urandom of=/tmp/data bs=1M count=2 2>/dev/null
+dd if=/tmp/data of=/dev/mapper/rec bs=1M conv=fsync 2>/dev/null
+kekcrypt close rec
+kekcrypt open /dev/vdc rec --recovery --key-file - </recovery.key >/dev/null
+dd if=/dev/mapper/rec of=/tmp/back bs=1M count=2 2>/dev/null
+[ "$(sha256sum </tmp/back)" = "$(sha256sum </tmp/data)" ] || fail "recovery round trip differs"
+kekcrypt close rec
+ok "recovery-open"
 
 # An unprivileged caller is told permission is denied (exit 14), and nothing is mapped.
 expect_exit 14 setpriv --reuid=65534 --regid=65534 --clear-groups kekcrypt open /dev/vda np
