@@ -254,6 +254,24 @@ assert_exit -m "format with a version pinned in the URI" 0 kc format -q --config
 assert_eq -m "pinned URI records its version" "$V1" "$(token_field "$IMG_PIN" 0 kekcrypt-key-version)"
 assert_exit -m "verify the pinned volume" 0 kc verify --config "$MI" "$IMG_PIN"
 
+# kek rotate without --to: rewrap under the vault's current version of the same key.
+IMG_ROT=$T/kek-rotate.img
+cp --sparse=always "$IMG" "$IMG_ROT"
+assert_eq -m "before kek rotate: the token records V1" "$V1" \
+	"$(token_field "$IMG_ROT" 0 kekcrypt-key-version)"
+assert_exit -m "kek rotate --json (same key, latest version)" 0 \
+	kc kek rotate --config "$MI" "$IMG_ROT" --json
+assert_exit -m "kek list --json after the rotation" 0 kc kek list "$IMG_ROT" --json
+assert_eq -m "one token, under kek-rsa at V2" "1 $URI_RSA $V2" "$(json_get "$OUT" \
+	'" ".join([str(len(d))] + [d[0][k] for k in ("kek", "key_version")])')"
+assert_eq -m "the last wrap used V2" "wrap kek-rsa $V2" \
+	"$(awk '$1 == "wrap" {l = $1 " " $2 " " $3} END {print l}' "$PLAIN")"
+assert_exit -m "the rotated volume verifies" 0 kc verify --config "$MI" "$IMG_ROT"
+assert_exit -m "kek rotate of the pinned volume" 0 kc kek rotate --config "$MI" "$IMG_PIN"
+assert_exit -m "dump --json" 0 kc dump "$IMG_PIN" --json
+assert_eq -m "... moves it off the pinned V1 to V2" "$V2" \
+	"$(json_get "$OUT" '[t["key_version"] for t in d["tokens"]][0]')"
+
 # --- one access token per command: kek add (unwrap via kek-rsa, wrap via kek-rsa2) --------
 
 IMG_ADD=$T/add.img
