@@ -30,20 +30,6 @@ void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd)
 	ctx->log_usrptr = cd;
 }
 
-/* vol_unlock() sums up failures as "device 'D': no token could unlock it: token N (URI):
- * why"; with one token asked for, "device 'D': token N (URI): why" says it better. */
-static void detail_one_token(struct kc_ctx *ctx, const char *device)
-{
-	char prefix[sizeof(ctx->detail)];
-	size_t n;
-
-	n = (size_t)snprintf(prefix, sizeof(prefix), "device '%s': no token could unlock it: ",
-			     device);
-	if (n < sizeof(prefix) && !strncmp(ctx->detail, prefix, n))
-		memmove(ctx->detail + n - strlen("no token could unlock it: "), ctx->detail + n,
-			strlen(ctx->detail + n) + 1);
-}
-
 int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
 			       char **r_buf, size_t *r_len)
 {
@@ -62,10 +48,8 @@ int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int 
 	ctx_deadline_start(ctx, 0);
 	r = vol_unlock(ctx, cd, device, token_id, &dek, NULL);
 	ctx_deadline_end(ctx);
-	if (r < 0) {
-		detail_one_token(ctx, device);
+	if (r < 0)
 		return r;
-	}
 	r = vol_keyslot_passphrase(dek, uuid, &pass);
 	if (r < 0)
 		return ctx_fail(ctx, r, "device '%s': cannot derive the keyslot passphrase", device);

@@ -183,8 +183,9 @@ int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, 
 					device, token_id);
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token", device);
 	}
-	return ctx_fail(ctx, us.best, "device '%s': no token could unlock it: %s", device,
-			us.summary);
+	/* With one token asked for, "device 'D': token N (URI): why" says it all. */
+	return ctx_fail(ctx, us.best, "device '%s': %s%s", device,
+			token_id >= 0 ? "" : "no token could unlock it: ", us.summary);
 }
 
 int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
