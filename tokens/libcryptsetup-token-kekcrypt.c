@@ -105,11 +105,7 @@ _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **bu
 
 _public_ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 {
-	if (!buffer)
-		return;
-#if HAVE_EXPLICIT_BZERO
-	explicit_bzero(buffer, buffer_len);
-#endif
+	/* Wipes it too. */
 	kc_token_passphrase_free(buffer, buffer_len);
 }
 
