@@ -18,7 +18,9 @@ static void on_signal(int sig)
 /* SIGINT/SIGTERM stop after the current chunk (the library's callback returns non-zero). */
 static void catch_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	/* SA_RESTART: a signal landing in one of libcryptsetup's reads or writes must not fail
+	 * that I/O with EINTR (seen as "re-encryption failed (Input/output error)"). */
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
