@@ -499,7 +499,20 @@ void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd);
 int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
 			       char **r_buf, size_t *r_len);
 
-/** Wipe and free a passphrase from kc_token_unlock_passphrase(); NULL-safe. */
+/**
+ * Like kc_token_unlock_passphrase(), for DEVICE (a path) and TOKEN_ID (-1: each kekcrypt
+ * token in order, as kc_verify()): for crypttab keyscripts, whose output libcryptsetup reads
+ * as the keyslot passphrase. Maps nothing, writes nothing (except finishing an interrupted
+ * KEK rotation, as every command does).
+ *
+ * @param r_result which token worked (may be NULL)
+ * @return as kc_verify(); the passphrase is freed with kc_token_passphrase_free()
+ */
+int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, char **r_buf,
+			  size_t *r_len, struct kc_unlock_result *r_result);
+
+/** Wipe and free a passphrase from kc_token_unlock_passphrase() or kc_keyslot_passphrase();
+ * NULL-safe. */
 void kc_token_passphrase_free(char *buf, size_t len);
 
 /**

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the libcryptsetup token plugin (tokens/) needs from the library: unlock through one
- * token of a handle libcryptsetup already holds and hand back the keyslot passphrase, parse a
- * token's JSON for validate() and dump(), and log through the handle.
+ * What the libcryptsetup token plugin (tokens/) and crypttab keyscripts need from the
+ * library: unlock through a token of a handle libcryptsetup already holds (or of a device)
+ * and hand back the keyslot passphrase, parse a token's JSON for validate() and dump(), and
+ * log through the handle.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -30,23 +31,21 @@ void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd)
 	ctx->log_usrptr = cd;
 }
 
-int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
-			       char **r_buf, size_t *r_len)
+/* Unlock CD through TOKEN_ID (-1: each kekcrypt token in order) and derive the passphrase
+ * of the keyslot bound to the token that worked. */
+static int unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			     int token_id, char **r_buf, size_t *r_len,
+			     struct kc_unlock_result *r_result)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
-	const char *device, *uuid;
+	const char *uuid = crypt_get_uuid(cd);
 	int r;
 
-	if (!ctx || !cd || token_id < 0 || !r_buf || !r_len)
-		return -EINVAL;
-	ctx_detail_clear(ctx);
-	device = crypt_get_device_name(cd) ?: "?";
-	uuid = crypt_get_uuid(cd);
 	if (!uuid || !crypt_get_type(cd) || strcmp(crypt_get_type(cd), CRYPT_LUKS2))
 		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume", device);
 	ctx_deadline_start(ctx, 0);
-	r = vol_unlock(ctx, cd, device, token_id, &dek, NULL);
+	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
 	ctx_deadline_end(ctx);
 	if (r < 0)
 		return r;
@@ -56,6 +55,31 @@ int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int 
 	*r_len = pass->len;
 	*r_buf = (char *)TAKE_PTR(pass)->data;
 	return 0;
+}
+
+int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
+			       char **r_buf, size_t *r_len)
+{
+	if (!ctx || !cd || token_id < 0 || !r_buf || !r_len)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	return unlock_passphrase(ctx, cd, crypt_get_device_name(cd) ?: "?", token_id, r_buf,
+				 r_len, NULL);
+}
+
+int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, char **r_buf,
+			  size_t *r_len, struct kc_unlock_result *r_result)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	if (!ctx || !device || !r_buf || !r_len)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	return unlock_passphrase(ctx, cd, device, token_id, r_buf, r_len, r_result);
 }
 
 void kc_token_passphrase_free(char *buf, size_t len)

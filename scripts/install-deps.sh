@@ -13,6 +13,10 @@ packages=(
 	util-linux xxd
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
+	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)
+	debootstrap
+	# kekcrypt doctor test: lsinitramfs lists initramfs images
+	initramfs-tools-core
 	# KMS protocol fixtures (tests/fixtures/*/server.js) and the vendors' SDKs that check them
 	nodejs npm curl
 	# benchmarks (Clevis/Tang are the peer measured in bench/kms-verify.sh)

@@ -37,6 +37,7 @@ enum {
 	EXIT_TLS = 21,
 	EXIT_BAD_RESPONSE = 22,
 	EXIT_OTHER_VOLUME = 23,
+	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail */
 };
 
 /* Options every verb accepts. */
@@ -96,7 +97,8 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 	"  -h, --help        this help\n"
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
-	verb_status, verb_recovery, verb_header, verb_rekey;
+	verb_status, verb_recovery, verb_header, verb_rekey, verb_keyscript_passphrase,
+	verb_doctor;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * argon2id cost options are for tests and not shown by --help. */

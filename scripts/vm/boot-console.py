@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Drive a booting guest's serial console (QEMU -nographic on stdin/stdout).
+
+Usage: boot-console.py --log FILE --timeout S --done REGEX [--answer REGEX=FILE ...]
+                       [--mark REGEX ...] -- COMMAND...
+
+Runs COMMAND, copies everything it prints to FILE, and answers each --answer REGEX, the first
+time it appears, with the first line of FILE (e.g. a recovery key typed at a prompt; read
+when needed, written only to the guest's stdin). Prints "seen <seconds> <regex>" for every
+--mark, --answer and --done regex when it first appears. Exits 0 once --done has appeared
+(the guest is left 60 s to power off, then killed), 124 on timeout, 1 if COMMAND ends first.
+"""
+import argparse
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--timeout", type=float, required=True)
+    ap.add_argument("--done", required=True)
+    ap.add_argument("--answer", action="append", default=[])
+    ap.add_argument("--mark", action="append", default=[])
+    ap.add_argument("command", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    answers = []
+    for spec in a.answer:
+        rx, _, path = spec.rpartition("=")
+        answers.append((re.compile(rx.encode()), path))
+    marks = [re.compile(m.encode()) for m in a.mark]
+    done = re.compile(a.done.encode())
+
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    seen = bytearray()
+    scanned = {}  # regex -> already reported
+    status = None
+    with open(a.log, "wb") as log:
+        while status is None:
+            left = a.timeout - (time.monotonic() - start)
+            if left <= 0:
+                status = 124
+                break
+            r, _, _ = select.select([proc.stdout], [], [], min(left, 1.0))
+            if not r:
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                status = 1
+                break
+            log.write(chunk)
+            log.flush()
+            seen += chunk
+            now = time.monotonic() - start
+            for rx in marks + [rx for rx, _ in answers] + [done]:
+                if rx in scanned or not rx.search(seen):
+                    continue
+                scanned[rx] = True
+                print(f"seen {now:.1f} {rx.pattern.decode()}", flush=True)
+                for arx, path in answers:
+                    if arx is rx:
+                        with open(path, "rb") as f:
+                            line = f.readline().strip()
+                        # A moment for the prompt to start reading.
+                        time.sleep(1)
+                        proc.stdin.write(line + b"\r")
+                        proc.stdin.flush()
+                if rx is done:
+                    status = 0
+        if status == 0:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        else:
+            # Whatever the guest printed last.
+            rest = proc.stdout.read()
+            if rest:
+                log.write(rest)
+    if status == 124:
+        print(f"boot-console: timed out after {a.timeout:.0f} s", file=sys.stderr)
+    elif status == 1:
+        print("boot-console: the guest stopped before the done marker", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * doctor: before a reboot, would the volumes that crypttab unlocks at boot through
+ * kekcrypt-keyscript unlock? For each: the device, whether a KEK answers now, a recovery key
+ * to fall back on, and whether the initramfs holds what the keyscript needs there.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <glob.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <blkid.h>
+
+#include "cli.h"
+
+extern char **environ;
+
+#define KEYSCRIPT_NAME "kekcrypt-keyscript"
+#define CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
+
+/* The initramfs's file list (paths without a leading slash), one per line. */
+struct listing {
+	char *text;
+	size_t len;
+};
+
+struct report {
+	json_object *volumes;
+	int errors, warnings;
+};
+
+/* Run `lsinitramfs FILE` and keep its output; lsinitrd (dracut) when that is missing. */
+static int list_initramfs(const char *file, struct listing *l)
+{
+	static const char *const tools[] = { "lsinitramfs", "lsinitrd" };
+	FILE *out = NULL;
+	int r = -ENOENT;
+
+	for (size_t i = 0; i < 2 && r == -ENOENT; i++) {
+		char *argv[] = { (char *)tools[i], (char *)file, NULL };
+		posix_spawn_file_actions_t fa;
+		int fd[2], status;
+		pid_t pid;
+
+		if (pipe(fd) < 0)
+			return -errno;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+		posix_spawn_file_actions_addclose(&fa, fd[0]);
+		posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", 1, 0);
+		r = posix_spawnp(&pid, tools[i], &fa, NULL, argv, environ) ? -ENOENT : 0;
+		posix_spawn_file_actions_destroy(&fa);
+		close(fd[1]);
+		if (r < 0) {
+			close(fd[0]);
+			continue;
+		}
+		out = open_memstream(&l->text, &l->len);
+		if (out) {
+			char buf[65536];
+			ssize_t n;
+
+			while ((n = read(fd[0], buf, sizeof(buf))) > 0)
+				fwrite(buf, 1, (size_t)n, out);
+			fclose(out);
+		}
+		close(fd[0]);
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
+		    !l->text)
+			r = -EBADMSG;
+	}
+	return r;
+}
+
+/* Whether PATH (absolute) is in the listing; usr-merged /lib and /bin paths match too. */
+static bool listed(const struct listing *l, const char *path)
+{
+	char want[PATH_MAX + 2];
+	const char *p;
+
+	if (!l->text)
+		return false;
+	snprintf(want, sizeof(want), "\n%s\n", path + (path[0] == '/'));
+	if (!strncmp(l->text, want + 1, strlen(want + 1)))
+		return true;
+	if (strstr(l->text, want))
+		return true;
+	p = path[0] == '/' ? path + 1 : path;
+	if (!strncmp(p, "usr/", 4))
+		return listed(l, p + 3);
+	return false;
+}
+
+/* Whether a kernel module NAME is in the listing (NAME.ko, also compressed). */
+static bool module_listed(const struct listing *l, const char *name)
+{
+	char want[256];
+
+	for (const char *s = l->text; s && (s = strstr(s, "/kernel/")); s++) {
+		const char *end = strchr(s, '\n'), *base;
+
+		end = end ?: s + strlen(s);
+		for (base = end; base > s && base[-1] != '/'; base--)
+			;
+		snprintf(want, sizeof(want), "%s.ko", name);
+		if ((size_t)(end - base) >= strlen(want) && !strncmp(base, want, strlen(want)))
+			return true;
+	}
+	return false;
+}
+
+static void problem(json_object *v, struct report *rep, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void problem(json_object *v, struct report *rep, bool error, const char *fmt, ...)
+{
+	json_object *list, *p = json_object_new_object();
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(p, "severity", json_object_new_string(error ? "error" : "warning"));
+	json_object_object_add(p, "message", json_object_new_string(msg));
+	json_object_object_get_ex(v, "problems", &list);
+	json_object_array_add(list, p);
+	if (error)
+		rep->errors++;
+	else
+		rep->warnings++;
+}
+
+/* The NIC drivers of this machine, for a remote KMS: at least one must be in the initramfs. */
+static void check_nic_drivers(json_object *v, struct report *rep, const struct listing *l)
+{
+	bool any = false, found = false;
+	glob_t g;
+
+	if (glob("/sys/class/net/*/device/driver/module", 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			char *mod = realpath(g.gl_pathv[i], NULL);
+
+			if (!mod)
+				continue;
+			any = true;
+			if (module_listed(l, strrchr(mod, '/') + 1))
+				found = true;
+			free(mod);
+		}
+		globfree(&g);
+	}
+	if (any && !found)
+		problem(v, rep, true, "the initramfs has no driver for this machine's network "
+			"cards, and a KEK is remote");
+}
+
+/* What the initramfs must hold for this volume's tokens. */
+static void check_initramfs(json_object *v, struct report *rep, const struct listing *l,
+			    const char *keyscript, const struct kc_volume_info *info)
+{
+	char self[PATH_MAX];
+	bool remote = false;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = 0;
+		if (!listed(l, self))
+			problem(v, rep, true, "the initramfs lacks kekcrypt (%s)", self);
+	}
+	if (!listed(l, keyscript))
+		problem(v, rep, true, "the initramfs lacks the keyscript %s", keyscript);
+	if (access(CONFIG_PATH, F_OK) == 0 && !listed(l, CONFIG_PATH))
+		problem(v, rep, true, "the initramfs lacks " CONFIG_PATH);
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		const struct kc_token_info *t = kc_volume_info_token(info, i);
+
+		if (t->valid < 0)
+			continue;
+		if (!strncmp(t->kek_uri, "file:", 5) && !listed(l, t->kek_uri + 5))
+			problem(v, rep, true, "the initramfs lacks the KEK file %s of token %d",
+				t->kek_uri + 5, t->id);
+		if (strstr(t->kek_uri, "+https://"))
+			remote = true;
+	}
+	if (remote)
+		check_nic_drivers(v, rep, l);
+}
+
+/* One crypttab volume. */
+static void check_volume(struct cli *cli, struct report *rep, const char *name,
+			 const char *source, const char *keyscript, const char *initramfs,
+			 const struct listing *l)
+{
+	json_object *v = json_object_new_object();
+	struct kc_volume_info *info = NULL;
+	struct kc_unlock_result res = { 0 };
+	struct kc_recovery_info rec[1];
+	char *dev = blkid_evaluate_spec(source, NULL);
+	int r, nrec = 0;
+
+	json_object_object_add(v, "name", json_object_new_string(name));
+	json_object_object_add(v, "source", json_object_new_string(source));
+	json_object_object_add(v, "problems", json_object_new_array());
+	json_object_array_add(rep->volumes, v);
+	if (!dev || access(dev, F_OK)) {
+		problem(v, rep, true, "device %s not found", source);
+		goto out;
+	}
+	json_object_object_add(v, "device", json_object_new_string(dev));
+	r = kc_volume_info_get(cli->ctx, dev, &info);
+	if (r < 0 || !kc_volume_info_n_tokens(info)) {
+		problem(v, rep, true, "%s", r < 0 ? kc_error_detail(cli->ctx) :
+			"the device has no kekcrypt token");
+		goto out;
+	}
+	nrec = kc_recovery_list(cli->ctx, dev, rec, 1);
+	json_object_object_add(v, "recovery_keys", json_object_new_int(nrec > 0 ? nrec : 0));
+	r = kc_verify(cli->ctx, dev, -1, &res);
+	if (r >= 0) {
+		json_object_object_add(v, "unlocks_with_token", json_object_new_int(res.token_id));
+	} else {
+		json_object_object_add(v, "unlocks_with_token", NULL);
+		problem(v, rep, nrec <= 0, "no KEK answers now: %s; %s",
+			kc_error_detail(cli->ctx), nrec > 0 ?
+			"the boot would wait for the deadline, then ask for the recovery key" :
+			"and there is no recovery key: the boot would fail");
+	}
+	if (l)
+		check_initramfs(v, rep, l, keyscript, info);
+	else
+		problem(v, rep, true, "cannot list the initramfs %s (lsinitramfs or lsinitrd "
+			"missing, or not an initramfs): its contents are not checked", initramfs);
+out:
+	json_object_object_add(v, "ok", json_object_new_boolean(
+		json_object_array_length(json_object_object_get(v, "problems")) == 0));
+	kc_volume_info_free(info);
+	free(dev);
+}
+
+/* The keyscript named in a crypttab options field, when it is ours. */
+static bool our_keyscript(const char *options, char *ks, size_t size)
+{
+	const char *p = strstr(options, "keyscript=");
+	size_t n;
+
+	if (!p)
+		return false;
+	p += strlen("keyscript=");
+	n = strcspn(p, ",");
+	if (n >= size || n < strlen(KEYSCRIPT_NAME) ||
+	    strncmp(p + n - strlen(KEYSCRIPT_NAME), KEYSCRIPT_NAME, strlen(KEYSCRIPT_NAME)))
+		return false;
+	memcpy(ks, p, n);
+	ks[n] = 0;
+	return true;
+}
+
+static int check_crypttab(struct cli *cli, FILE *tab, struct report *rep,
+			  const char *initramfs, const struct listing *l)
+{
+	char line[4096], name[256], source[1024], key[1024], options[2048], ks[PATH_MAX];
+	int n = 0;
+
+	while (fgets(line, sizeof(line), tab)) {
+		char *p = line + strspn(line, " \t");
+
+		if (*p == '#' || *p == '\n' || !*p)
+			continue;
+		options[0] = 0;
+		if (sscanf(p, "%255s %1023s %1023s %2047s", name, source, key, options) < 2 ||
+		    !our_keyscript(options, ks, sizeof(ks)))
+			continue;
+		check_volume(cli, rep, name, source, ks, initramfs, l);
+		n++;
+	}
+	return n;
+}
+
+static void print_text(const struct report *rep)
+{
+	for (size_t i = 0; i < json_object_array_length(rep->volumes); i++) {
+		json_object *v = json_object_array_get_idx(rep->volumes, i), *ps;
+
+		bool error = false, warning = false;
+
+		json_object_object_get_ex(v, "problems", &ps);
+		for (size_t j = 0; j < json_object_array_length(ps); j++) {
+			json_object *sev = json_object_object_get(json_object_array_get_idx(ps, j),
+								  "severity");
+
+			if (!strcmp(json_object_get_string(sev), "error"))
+				error = true;
+			else
+				warning = true;
+		}
+		printf("%s (%s): %s\n", json_object_get_string(json_object_object_get(v, "name")),
+		       json_object_get_string(json_object_object_get(v, "source")),
+		       error ? "WOULD FAIL" : warning ? "warnings" : "ok");
+		for (size_t j = 0; j < json_object_array_length(ps); j++) {
+			json_object *p = json_object_array_get_idx(ps, j);
+
+			printf("  %s: %s\n",
+			       json_object_get_string(json_object_object_get(p, "severity")),
+			       json_object_get_string(json_object_object_get(p, "message")));
+		}
+	}
+	printf("%d error(s), %d warning(s)\n", rep->errors, rep->warnings);
+}
+
+static int run_doctor(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "crypttab", required_argument, NULL, 0x200 },
+		{ "initramfs", required_argument, NULL, 0x201 },
+		{ 0 },
+	};
+	const char *crypttab = "/etc/crypttab", *initramfs = NULL;
+	char initramfs_buf[PATH_MAX];
+	struct report rep = { 0 };
+	struct listing l = { 0 };
+	struct utsname u;
+	int c, o, ex, n, lr;
+	FILE *tab;
+
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, &verb_doctor, &ex)) == 2)
+			return ex;
+		if (o)
+			continue;
+		if (c == 0x200)
+			crypttab = optarg;
+		else if (c == 0x201)
+			initramfs = optarg;
+	}
+	if (optind != argc)
+		return cli_usage_error(cli, "doctor takes no arguments");
+	if (!initramfs && uname(&u) == 0) {
+		snprintf(initramfs_buf, sizeof(initramfs_buf), "/boot/initrd.img-%s", u.release);
+		initramfs = initramfs_buf;
+	}
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	tab = fopen(crypttab, "re");
+	if (!tab) {
+		int e = errno;
+
+		fprintf(stderr, "kekcrypt doctor: cannot read %s: %s\n", crypttab, strerror(e));
+		return cli_exit_code(e == ENOENT ? -ENOENT : -EACCES);
+	}
+	lr = initramfs ? list_initramfs(initramfs, &l) : -ENOENT;
+	rep.volumes = json_object_new_array();
+	n = check_crypttab(cli, tab, &rep, initramfs ?: "(none)", lr == 0 ? &l : NULL);
+	fclose(tab);
+	if (cli->json) {
+		json_object *out = json_object_new_object();
+
+		json_object_object_add(out, "crypttab", json_object_new_string(crypttab));
+		json_object_object_add(out, "initramfs", initramfs ?
+				       json_object_new_string(initramfs) : NULL);
+		json_object_object_add(out, "initramfs_checked", json_object_new_boolean(lr == 0));
+		json_object_object_add(out, "volumes", rep.volumes);
+		json_object_object_add(out, "errors", json_object_new_int(rep.errors));
+		json_object_object_add(out, "warnings", json_object_new_int(rep.warnings));
+		json_object_object_add(out, "ok", json_object_new_boolean(!rep.errors && n));
+		cli_print_json(out);
+	} else {
+		if (!n)
+			printf("%s: no volume uses " KEYSCRIPT_NAME "\n", crypttab);
+		print_text(&rep);
+		json_object_put(rep.volumes);
+	}
+	free(l.text);
+	if (!n)
+		return cli_exit_code(-ENOENT);
+	return rep.errors ? EXIT_DOCTOR : EXIT_OK;
+}
+
+const struct verb verb_doctor = {
+	.name = "doctor",
+	.run = run_doctor,
+	.summary = "check before a reboot that boot-time unlock would work",
+	.usage = "doctor [--crypttab FILE] [--initramfs FILE] [--json]\n\n"
+		 "For every crypttab volume unlocked by " KEYSCRIPT_NAME ": the device exists\n"
+		 "and has kekcrypt tokens, a KEK answers now (unwrap and check, nothing mapped),\n"
+		 "a recovery key exists to fall back on, and the initramfs (default\n"
+		 "/boot/initrd.img-$(uname -r), listed with lsinitramfs or lsinitrd) holds\n"
+		 "kekcrypt, the keyscript, " CONFIG_PATH ", the KEK files and, for a\n"
+		 "remote KMS, a driver for this machine's network cards. Exit 0 when all is\n"
+		 "well, 24 when something would fail.\n\n"
+		 "      --crypttab FILE   instead of /etc/crypttab\n"
+		 "      --initramfs FILE  instead of the running kernel's initramfs\n",
+};

@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kekcrypt doctor on image files, a test crypttab and initramfs images (newc cpio archives
+# made with cpio and gzip, listed by the real lsinitramfs): all well (exit 0); the initramfs lacking
+# kekcrypt or a KEK file; a KEK that no longer answers, with a recovery key (a warning) and
+# without (an error); a volume without a kekcrypt token; a missing device; entries that do not
+# use the keyscript ignored; no volume at all (exit 3); --json.
+. "$(dirname "$0")/lib.sh"
+need lsinitramfs cpio
+
+T=$T_DIR
+KS=/usr/lib/kekcrypt/kekcrypt-keyscript
+A=$T/a.img
+B=$T/b.img
+P=$T/plain.img
+new_kek "$T/ka"
+new_kek "$T/kb"
+new_img "$A"
+new_img "$B"
+new_img "$P"
+format_img "$A" "$T/ka"
+format_img "$B" "$T/kb"
+assert_exit -m "recovery key for a.img" 0 kc recovery add -q "$A" --pbkdf-memory 32 \
+	--pbkdf-force-iterations 4
+echo -n "not a kekcrypt volume" | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \
+	--pbkdf-force-iterations 1000 "$P" -
+
+# initramfs NAME PATH...: a gzipped newc archive holding the files at their absolute paths.
+initramfs() {
+	local name=$1 f
+	shift
+	rm -rf "$T/tree"
+	mkdir -p "$T/tree"
+	for f in "$@"; do
+		mkdir -p "$T/tree$(dirname "$f")"
+		cp "$f" "$T/tree$f"
+	done
+	(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/$name.cpio")
+}
+# The binary the doctor runs as (/proc/self/exe): libtool's wrapper runs .libs/kekcrypt or
+# .libs/lt-kekcrypt; an installed one is itself.
+BINS=()
+for f in "$KEKCRYPT" "$(dirname "$KEKCRYPT")/.libs/kekcrypt" "$(dirname "$KEKCRYPT")/.libs/lt-kekcrypt"; do
+	[ -e "$f" ] && BINS+=("$(readlink -f "$f")")
+done
+KSFILE=$T/ks
+echo '#!/bin/sh' >"$KSFILE"
+# The keyscript at its installed path inside the archive.
+initramfs_with_ks() {
+	local name=$1
+	shift
+	initramfs "$name" "$@"
+	mkdir -p "$T/tree$(dirname "$KS")"
+	cp "$KSFILE" "$T/tree$KS"
+	(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/$name.cpio")
+}
+initramfs_with_ks good "${BINS[@]}" "$T/ka" "$T/kb"
+initramfs_with_ks nobin "$T/ka" "$T/kb"
+initramfs_with_ks nokek "${BINS[@]}" "$T/ka"
+
+cat >"$T/crypttab" <<EOF
+# comment
+a $A none luks,keyscript=$KS
+b $B timeout=30 luks,keyscript=$KS,initramfs
+other $P none luks
+EOF
+
+doctor() {
+	kc doctor --crypttab "$T/crypttab" "$@"
+}
+
+assert_exit -m "all well: exit 0" 0 doctor --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... a is ok" "a ($A): ok"
+assert_stdout_contains -m "... b is ok" "b ($B): ok"
+assert_stdout_contains -m "... no problems" "0 error(s), 0 warning(s)"
+assert_not_contains -m "... the entry without the keyscript is not checked" "$(cat "$OUT")" "other"
+assert_exit -m "all well, --json" 0 doctor --initramfs "$T/good.cpio" --json
+assert_eq -m "json: ok, initramfs checked, two volumes, each unlocking with token 0" \
+	"True True 2 [0, 0] [1, 0]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_checked"], len(d["volumes"]), [v["unlocks_with_token"] for v in d["volumes"]], [v["recovery_keys"] for v in d["volumes"]]])')"
+
+assert_exit -m "initramfs without kekcrypt: exit 24" 24 doctor --initramfs "$T/nobin.cpio"
+assert_stdout_contains -m "... names what is missing" "error: the initramfs lacks kekcrypt (/"
+assert_exit -m "initramfs without b's KEK file: exit 24" 24 doctor --initramfs "$T/nokek.cpio"
+assert_stdout_contains -m "... names the file and token" "the initramfs lacks the KEK file $T/kb of token 0"
+assert_stdout_contains -m "... and a is still ok" "a ($A): ok"
+
+mv "$T/ka" "$T/ka.away"
+assert_exit -m "a's KEK gone, but a has a recovery key: a warning, exit 0" 0 \
+	doctor --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... says the boot would ask for the recovery key" \
+	"warning: no KEK answers now"
+assert_stdout_contains -m "... naming the cause" "$T/ka"
+mv "$T/ka.away" "$T/ka"
+mv "$T/kb" "$T/kb.away"
+assert_exit -m "b's KEK gone and no recovery key: exit 24" 24 doctor --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... says the boot would fail" "there is no recovery key: the boot would fail"
+mv "$T/kb.away" "$T/kb"
+
+cat >"$T/crypttab2" <<EOF
+plain $P none luks,keyscript=$KS
+gone /nonexistent/disk none luks,keyscript=$KS
+EOF
+assert_exit -m "a volume without a token and a missing device: exit 24" 24 \
+	kc doctor --crypttab "$T/crypttab2" --initramfs "$T/good.cpio" --json
+assert_eq -m "json: the problems of each volume" \
+	"False|the device has no kekcrypt token|device /nonexistent/disk not found" \
+	"$(json_get "$OUT" '"|".join([str(d["ok"])] + [v["problems"][0]["message"] for v in d["volumes"][:2]])')"
+
+echo "none $A none luks" >"$T/crypttab3"
+assert_exit -m "no volume uses the keyscript: exit 3" 3 \
+	kc doctor --crypttab "$T/crypttab3" --initramfs "$T/good.cpio"
+assert_exit -m "a missing crypttab: exit 3" 3 kc doctor --crypttab "$T/none"
+echo "not an archive" >"$T/bad.img"
+assert_exit -m "an initramfs that cannot be listed: exit 24" 24 doctor --initramfs "$T/bad.img"
+assert_stdout_contains -m "... says so" "cannot list the initramfs $T/bad.img"
+assert_exit -m "an unknown flag: exit 2" 2 kc doctor --bogus
+assert_exit -m "an argument: exit 2" 2 kc doctor "$A"
+
+done_testing
