@@ -3,11 +3,11 @@
 # in a QEMU guest (tests/vm/scenario-rekey.sh):
 #   1. online: SIGINT mid-run, resume with a plain `rekey` while the mapping is busy; the
 #      content is unchanged, the old DEK is rejected, the KEKs are the same;
-#   2. power loss at two points: the guest is cut off (sysrq 'b', no sync) in the middle of
+#   2. power loss at three points: the guest is cut off (sysrq 'b', no sync) in the middle of
 #      the re-encryption, a second boot on the same disk image runs `rekey --resume`; the
 #      whole content is unchanged (SHA-256 of all 64 MiB), and the header, read on the host,
 #      is a plain LUKS2 volume again whose tokens open it with a new volume key.
-# Usage: rekey.sh [CRASH_AFTER...]  (progress lines before the power cut; default 3 6)
+# Usage: rekey.sh [CRASH_AFTER...]  (progress lines before the power cut; default 1 3 6)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -53,7 +53,7 @@ check "$VM_WORK/online.log" KC-OK\ data-written KC-OK\ sigint-stops-cleanly \
 
 # 2. Power loss in the middle of the re-encryption, at each point asked for.
 points=("$@")
-[ "${#points[@]}" -gt 0 ] || points=(3 6)
+[ "${#points[@]}" -gt 0 ] || points=(1 3 6)
 for n in "${points[@]}"; do
 	img=$VM_WORK/crash-$n.img
 	new_volume "$img"
