@@ -460,6 +460,12 @@ assert_exit -m "the SDK's DEK is the volume key (cryptsetup luksAddKey --volume-
 # SDK -> kekcrypt: the SDK wraps the DEK of a volume made by cryptsetup; a kekcrypt token
 # holding the SDK's wrapped key must unlock it.
 SDKIMG=$T/sdk.img
+# The previous case's token 0, if there is one (cryptsetup formatted the image without any).
+sdk_token_clear() {
+	if cryptsetup token export --token-id 0 "$SDKIMG" >/dev/null 2>&1; then
+		cryptsetup token remove --token-id 0 "$SDKIMG"
+	fi
+}
 new_img "$SDKIMG"
 head -c 64 /dev/urandom >"$T/sdk-vk.bin"
 cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
@@ -478,7 +484,7 @@ tok = {"type": "kekcrypt", "keyslots": ["0"], "kekcrypt-version": "1",
        "kekcrypt-wrapped-key": w["value"], "kekcrypt-created": "2024-01-01T00:00:00Z"}
 json.dump(tok, open(sys.argv[4], "w"))
 PY
-	cryptsetup token remove --token-id 0 "$SDKIMG" 2>/dev/null || true
+	sdk_token_clear
 	cryptsetup token import --json-file "$T/sdk-token.json" --token-id 0 "$SDKIMG"
 	assert_exit -m "kekcrypt unwraps the SDK's $alg wrapped DEK and it matches the volume" 0 \
 		kc verify --config "$MI" "$SDKIMG"
@@ -499,7 +505,7 @@ tok = {"type": "kekcrypt", "keyslots": ["0"], "kekcrypt-version": "1",
        "kekcrypt-wrapped-key": w["value"], "kekcrypt-created": "2024-01-01T00:00:00Z"}
 json.dump(tok, open(sys.argv[3], "w"))
 PY
-cryptsetup token remove --token-id 0 "$SDKIMG" 2>/dev/null || true
+sdk_token_clear
 cryptsetup token import --json-file "$T/sdk-token.json" --token-id 0 "$SDKIMG"
 assert_exit -m "kekcrypt (client-certificate auth) unwraps the SDK's wrapped DEK" 0 \
 	kc verify --config "$CC" "$SDKIMG"

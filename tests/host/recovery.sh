@@ -32,7 +32,7 @@ assert_true -m "stdout is exactly one key of 8 groups of 8 modhex characters" \
 assert_eq -m "... and nothing else" 1 "$(wc -l <"$T/key")"
 assert_stderr_contains -m "stderr says it is shown only now" "shown only now"
 assert_not_contains -m "the key is not on stderr" "$(cat "$ERR")" "${key:0:8}"
-# With --debug (libcryptsetup's early debug lines may reach stdout: take the key's line).
+# With --debug: the debug log goes to stderr; the key is the line of stdout shaped like one.
 assert_exit -m "recovery add --debug" 0 kc recovery add "$IMG" "${FAST[@]}" --debug
 dkey=$(grep -E "$RE" "$OUT" || true)
 assert_true -m "... prints a key" test -n "$dkey"
