@@ -511,6 +511,29 @@ int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int 
 int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, char **r_buf,
 			  size_t *r_len, struct kc_unlock_result *r_result);
 
+/**
+ * Like kc_token_unlock_passphrase(), retrying failures that time may cure (KMS unreachable,
+ * timed out, TLS or a bad answer: -EAGAIN, -ETIMEDOUT, -EPROTO, -EBADE) with backoff (1, 2,
+ * 4, 8, 8... s) until TIMEOUT_S seconds after the first call in this process (0: no limit).
+ * Each retry and the success are logged through CD at CRYPT_LOG_NORMAL. For the token plugin
+ * under systemd-cryptsetup, which tries a token once and keeps token-timeout= to itself.
+ *
+ * @return as kc_token_unlock_passphrase(), the last attempt's error past the deadline
+ */
+int kc_token_unlock_passphrase_retry(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
+				     unsigned timeout_s, char **r_buf, size_t *r_len);
+
+/**
+ * The token-timeout= of CD's volume in CRYPTTAB (NULL: /etc/crypttab), the entry found by its
+ * source (UUID= of the volume, PARTUUID=, LABEL=, PARTLABEL= or a path to the same device).
+ * Spans as systemd.time(7) writes them ("30", "30s", "1min"), in whole seconds.
+ *
+ * @param r_seconds set when the entry has the option, left alone otherwise
+ * @return 1 (an entry for the volume), 0 (none, or no crypttab), -EINVAL (a bad span), -errno
+ */
+int kc_crypttab_token_timeout(const char *crypttab, struct crypt_device *cd,
+			      unsigned *r_seconds);
+
 /** Wipe and free a passphrase from kc_token_unlock_passphrase() or kc_keyslot_passphrase();
  * NULL-safe. */
 void kc_token_passphrase_free(char *buf, size_t len);

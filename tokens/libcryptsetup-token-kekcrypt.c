@@ -12,6 +12,7 @@
  * DEK that the token's KEK unwraps; libcryptsetup then opens that keyslot.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <libcryptsetup.h>
@@ -69,9 +70,25 @@ static int translate_errno(int r)
 	}
 }
 
+/*
+ * systemd-cryptsetup tries the tokens once, at once, and falls back to its password prompt on
+ * -EAGAIN; its token-timeout= only waits for FIDO2/PKCS#11/TPM2 devices to appear. At boot
+ * the network may still be coming up and a KMS may be briefly away, so under
+ * systemd-cryptsetup the plugin itself retries until the token-timeout= of the volume's
+ * crypttab entry (systemd's default, 30 s, without one; 0: no limit). `cryptsetup open` has
+ * a person in front of it: one attempt.
+ */
+#define SYSTEMD_TOKEN_TIMEOUT_S 30
+
+static bool under_systemd_cryptsetup(void)
+{
+	return !strcmp(program_invocation_short_name, "systemd-cryptsetup");
+}
+
 _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer,
 				   size_t *buffer_len, void *usrptr)
 {
+	unsigned timeout = SYSTEMD_TOKEN_TIMEOUT_S;
 	struct kc_ctx *ctx = NULL;
 	int r;
 
@@ -84,7 +101,13 @@ _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **bu
 		return translate_errno(r);
 	}
 	kc_log_to_crypt_device(ctx, cd);
-	r = kc_token_unlock_passphrase(ctx, cd, token, buffer, buffer_len);
+	if (under_systemd_cryptsetup()) {
+		if (kc_crypttab_token_timeout(NULL, cd, &timeout) < 0)
+			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: bad token-timeout= in "
+				   "/etc/crypttab; using %u s.", token, timeout);
+		r = kc_token_unlock_passphrase_retry(ctx, cd, token, timeout, buffer, buffer_len);
+	} else
+		r = kc_token_unlock_passphrase(ctx, cd, token, buffer, buffer_len);
 	if (r < 0) {
 		/* An error, not debug: without it `cryptsetup open` says nothing about why it
 		 * falls back to a passphrase, and the boot log nothing about the KMS. */

@@ -21,6 +21,7 @@ if [ -z "${KC_PLUGIN_NS:-}" ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 need mount objdump
+FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 
 T=$T_DIR
 PLUGIN=${KC_PLUGIN:-$(cd "$(dirname "$0")/../.." && pwd)/.libs/libcryptsetup-token-kekcrypt.so}
@@ -177,6 +178,96 @@ assert_exit -m "vault unreachable: fallback to the passphrase; recovery passphra
 	cryptsetup open --test-passphrase "$VIMG" <"$T/recovery"
 assert_exit -m "vault unreachable: fallback with a wrong passphrase -> exit 2" 2 \
 	cryptsetup open --test-passphrase "$VIMG" <<<"not-the-passphrase"
+conf "# empty"
+
+# --- under systemd-cryptsetup: retries until the crypttab's token-timeout= ---------------------
+# systemd-cryptsetup tries a token once; the plugin, when its process is systemd-cryptsetup,
+# retries what time may cure until the token-timeout= of the volume's /etc/crypttab entry.
+# The plugin goes by the program's name, so a copy of cryptsetup named systemd-cryptsetup
+# stands in for it (systemd-cryptsetup calls the same libcryptsetup function).
+# assert_logged -m DESC TEXT: the last run's output (either stream) holds TEXT.
+assert_logged() { assert_contains -m "$2" "$(cat "$OUT" "$ERR")" "$3"; }
+SCS=$T/bin/systemd-cryptsetup
+mkdir "$T/bin"
+cp "$(command -v cryptsetup)" "$SCS"
+VUUID=$(cryptsetup luksUUID "$VIMG")
+printf 'vault-transit UUID=%s none luks,token-timeout=3\n' "$VUUID" >/etc/crypttab
+conf "[vault-transit]" "auth = token" "token-file = $T/vault-token"
+t0=$SECONDS
+assert_exit -m "systemd-cryptsetup, vault unreachable, token-timeout=3: gives up -> exit 1" 1 \
+	"$SCS" open --test-passphrase --token-only "$VIMG" </dev/null
+assert_true -m "... after retrying for about 3 s ($((SECONDS - t0)) s)" \
+	test $((SECONDS - t0)) -ge 3 -a $((SECONDS - t0)) -le 10
+assert_logged -m "... each retry is logged with its reason" \
+	"$VIMG: token 0: attempt 1 failed: "
+assert_logged -m "... with the backoff and the time left" "retrying in 1 s ("
+assert_true -m "... more than one attempt in the 3 s" grep -Eq \
+	'within the token-timeout of 3 s \([2-9] attempt\(s\)\)' "$OUT" "$ERR"
+assert_logged -m "... and the deadline is named" \
+	"kekcrypt: $VIMG: token 0: the KMS/HSM did not unlock it within the token-timeout of 3 s"
+assert_exit -m "plain cryptsetup with the same crypttab: one attempt" 1 \
+	cryptsetup open --test-passphrase --token-only "$VIMG" </dev/null
+assert_not_contains -m "... no retry" "$(cat "$OUT" "$ERR")" "retrying in"
+printf 'vault-transit /dev/null none luks,token-timeout=3\n%s\n' \
+	"other $VIMG none luks,token-timeout=1" >/etc/crypttab
+assert_exit -m "an entry naming the image by path is found (token-timeout=1)" 1 \
+	"$SCS" open --test-passphrase --token-only "$VIMG" </dev/null
+assert_logged -m "... its timeout applies" "within the token-timeout of 1 s"
+printf 'img UUID=%s none luks,token-timeout=soon\n' "$(cryptsetup luksUUID "$IMG")" >/etc/crypttab
+assert_exit -m "a bad token-timeout= value does not stop the unlock" 0 \
+	"$SCS" open --test-passphrase --token-only "$IMG" </dev/null
+assert_logged -m "... it is named, and systemd's default applies" \
+	"bad token-timeout= in /etc/crypttab; using 30 s."
+printf 'img UUID=%s none luks,token-timeout=20\n' "$(cryptsetup luksUUID "$IMG")" >/etc/crypttab
+mv "$KEK" "$T/kek.away"
+t0=$SECONDS
+assert_exit -m "systemd-cryptsetup, missing KEK file (retrying cannot help): exit 1" 1 \
+	"$SCS" open --test-passphrase --token-only --token-id 0 "$IMG" </dev/null
+assert_not_contains -m "... at once, without retrying" "$(cat "$OUT" "$ERR")" "retrying in"
+assert_true -m "... within a second or two" test $((SECONDS - t0)) -le 2
+mv "$T/kek.away" "$KEK"
+assert_exit -m "systemd-cryptsetup, KEK present: unlocks" 0 \
+	"$SCS" open --test-passphrase --token-only "$IMG" </dev/null
+assert_logged -m "... and logs when, for the boot bench" \
+	"kekcrypt: $IMG: token 0: unlocked after 1 attempt(s), "
+
+# A real Vault protocol fixture, sealed at first and unsealed 2.5 s later: the plugin keeps
+# retrying and unlocks without a prompt. (node and the fixture's modules: scripts/install-deps.sh)
+"$FIX/tls.sh" "$T/tls" >/dev/null
+VTOKEN=hvs.$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+(umask 077 && echo "$VTOKEN" >"$T/vault-token")
+node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 \
+	>"$T/vault.port" 2>"$T/vault.log" &
+VPID=$!
+for i in $(seq 100); do grep -q '^PORT' "$T/vault.port" && break; sleep 0.1; done
+VP=$(sed -n 's/^PORT //p' "$T/vault.port")
+conf "[vault-transit]" "auth = token" "token-file = $T/vault-token" "ca-file = $T/tls/ca.pem"
+SIMG=$T/sealed.img
+new_img "$SIMG"
+assert_exit -m "a volume with its KEK in the Vault fixture" 0 kc format -q "$SIMG" \
+	--kek "vault-transit+https://127.0.0.1:$VP/v1/transit/keys/k1"
+printf 'sealed UUID=%s none luks,token-timeout=30\n' "$(cryptsetup luksUUID "$SIMG")" \
+	>/etc/crypttab
+vseal() {
+	python3 - "$T/tls/ca.pem" "$VP" "$1" <<'PY'
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+req = urllib.request.Request(f"https://127.0.0.1:{sys.argv[2]}/_fixture/seal", method="POST",
+    data=('{"sealed": %s}' % sys.argv[3]).encode(), headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, context=ctx, timeout=10).read()
+PY
+}
+vseal true
+(sleep 2.5 && vseal false) &
+UNSEAL=$!
+assert_exit -m "systemd-cryptsetup, Vault sealed for 2.5 s: unlocks without a prompt" 0 \
+	"$SCS" open --test-passphrase --token-only "$SIMG" </dev/null
+assert_logged -m "... after saying the Vault is sealed" "Vault is sealed"
+assert_true -m "... on a later attempt" grep -Eq \
+	"kekcrypt: $SIMG: token 0: unlocked after [2-9] attempt\(s\), [0-9.]+ s since boot" "$OUT" "$ERR"
+wait "$UNSEAL"
+kill "$VPID"
+rm -f /etc/crypttab
 conf "# empty"
 
 # --- validate: malformed tokens are refused at import ----------------------------------------
