@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * doctor: before a reboot, would the volumes that crypttab unlocks at boot through
- * kekcrypt-keyscript unlock? For each: the device, whether a KEK answers now, a recovery key
- * to fall back on, and whether the initramfs holds what the keyscript needs there.
+ * doctor: before a reboot, would the volumes that crypttab unlocks at boot through kekcrypt
+ * unlock? Those with kekcrypt-keyscript (initramfs-tools), and those with no key file whose
+ * header holds kekcrypt tokens (systemd-cryptsetup and the token plugin; dracut). For each:
+ * the device, whether a KEK answers now, a recovery key to fall back on, and whether the
+ * initramfs (or, for a volume unlocked after it, the system) holds what the unlock needs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +28,13 @@ extern char **environ;
 
 #define KEYSCRIPT_NAME "kekcrypt-keyscript"
 #define CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
+#define PLUGIN_PATH KC_TOKENDIR "/libcryptsetup-token-kekcrypt.so"
+
+/* How crypttab has a volume unlocked. */
+struct method {
+	const char *keyscript;	/* kekcrypt-keyscript's path, or NULL: the token plugin */
+	bool in_initramfs;	/* plugin: x-initrd.attach, force or initramfs */
+};
 
 /* The initramfs's file list (paths without a leading slash), one per line. */
 struct listing {
@@ -37,6 +46,31 @@ struct report {
 	json_object *volumes;
 	int errors, warnings;
 };
+
+/* lsinitrd lists like `ls -l` ("-rw-r--r-- 1 root root 12 Nov 23 11:06 etc/crypttab", links
+ * with " -> TARGET"): keep the paths, one per line, as lsinitramfs prints them. */
+static void keep_paths(struct listing *l)
+{
+	char *out = l->text, *line = l->text;
+
+	while (line && *line) {
+		char *end = strchr(line, '\n'), *arrow, *path;
+
+		if (end)
+			*end = 0;
+		arrow = strstr(line, " -> ");
+		if (arrow)
+			*arrow = 0;
+		path = strrchr(line, ' ');
+		path = path ? path + 1 : line;
+		memmove(out, path, strlen(path));
+		out += strlen(path);
+		*out++ = '\n';
+		line = end ? end + 1 : NULL;
+	}
+	*out = 0;
+	l->len = (size_t)(out - l->text);
+}
 
 /* Run `lsinitramfs FILE` and keep its output; lsinitrd (dracut) when that is missing. */
 static int list_initramfs(const char *file, struct listing *l)
@@ -77,27 +111,35 @@ static int list_initramfs(const char *file, struct listing *l)
 		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
 		    !l->text)
 			r = -EBADMSG;
+		else if (i == 1)
+			keep_paths(l);
 	}
 	return r;
 }
 
-/* Whether PATH (absolute) is in the listing; usr-merged /lib and /bin paths match too. */
-static bool listed(const struct listing *l, const char *path)
+/* Whether PATH (absolute, or relative to the initramfs root) is in the listing. */
+static bool listed_exact(const struct listing *l, const char *path)
 {
 	char want[PATH_MAX + 2];
-	const char *p;
+
+	snprintf(want, sizeof(want), "\n%s\n", path);
+	return !strncmp(l->text, want + 1, strlen(want + 1)) || strstr(l->text, want);
+}
+
+/* Whether PATH is in the listing, also under usr/ or without it (usr-merged systems). */
+static bool listed(const struct listing *l, const char *path)
+{
+	char usr[PATH_MAX];
+	const char *p = path + (path[0] == '/');
 
 	if (!l->text)
 		return false;
-	snprintf(want, sizeof(want), "\n%s\n", path + (path[0] == '/'));
-	if (!strncmp(l->text, want + 1, strlen(want + 1)))
+	if (listed_exact(l, p))
 		return true;
-	if (strstr(l->text, want))
-		return true;
-	p = path[0] == '/' ? path + 1 : path;
 	if (!strncmp(p, "usr/", 4))
-		return listed(l, p + 3);
-	return false;
+		return listed_exact(l, p + 4);
+	snprintf(usr, sizeof(usr), "usr/%s", p);
+	return listed_exact(l, usr);
 }
 
 /* Whether a kernel module NAME is in the listing (NAME.ko, also compressed). */
@@ -165,19 +207,24 @@ static void check_nic_drivers(json_object *v, struct report *rep, const struct l
 
 /* What the initramfs must hold for this volume's tokens. */
 static void check_initramfs(json_object *v, struct report *rep, const struct listing *l,
-			    const char *keyscript, const struct kc_volume_info *info)
+			    const struct method *m, const struct kc_volume_info *info)
 {
 	char self[PATH_MAX];
 	bool remote = false;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
-	if (n > 0) {
-		self[n] = 0;
-		if (!listed(l, self))
-			problem(v, rep, true, "the initramfs lacks kekcrypt (%s)", self);
-	}
-	if (!listed(l, keyscript))
-		problem(v, rep, true, "the initramfs lacks the keyscript %s", keyscript);
+	if (m->keyscript) {
+		if (n > 0) {
+			self[n] = 0;
+			if (!listed(l, self))
+				problem(v, rep, true, "the initramfs lacks kekcrypt (%s)", self);
+		}
+		if (!listed(l, m->keyscript))
+			problem(v, rep, true, "the initramfs lacks the keyscript %s", m->keyscript);
+	} else if (!listed(l, PLUGIN_PATH))
+		problem(v, rep, true, "the initramfs lacks the token plugin " PLUGIN_PATH
+			" (with initramfs-tools, use keyscript=%s/" KEYSCRIPT_NAME ")",
+			KC_KEYSCRIPTDIR);
 	if (access(CONFIG_PATH, F_OK) == 0 && !listed(l, CONFIG_PATH))
 		problem(v, rep, true, "the initramfs lacks " CONFIG_PATH);
 	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
@@ -195,20 +242,37 @@ static void check_initramfs(json_object *v, struct report *rep, const struct lis
 		check_nic_drivers(v, rep, l);
 }
 
-/* One crypttab volume. */
-static void check_volume(struct cli *cli, struct report *rep, const char *name,
-			 const char *source, const char *keyscript, const char *initramfs,
+/* One crypttab volume; false (nothing reported) for a volume without a keyscript that turns
+ * out not to be kekcrypt's. */
+static bool check_volume(struct cli *cli, struct report *rep, const char *name,
+			 const char *source, const struct method *m, const char *initramfs,
 			 const struct listing *l)
 {
-	json_object *v = json_object_new_object();
+	json_object *v;
 	struct kc_volume_info *info = NULL;
 	struct kc_unlock_result res = { 0 };
 	struct kc_recovery_info rec[1];
 	char *dev = blkid_evaluate_spec(source, NULL);
 	int r, nrec = 0;
 
+	if (!m->keyscript) {
+		/* Ours only if its header says so; quietly, without our log. */
+		r = dev ? kc_volume_info_get(cli->ctx, dev, &info) : -ENOENT;
+		if (r < 0 || !kc_volume_info_n_tokens(info)) {
+			kc_volume_info_free(info);
+			free(dev);
+			return false;
+		}
+		kc_volume_info_free(info);
+		info = NULL;
+	}
+	v = json_object_new_object();
 	json_object_object_add(v, "name", json_object_new_string(name));
 	json_object_object_add(v, "source", json_object_new_string(source));
+	json_object_object_add(v, "method", json_object_new_string(m->keyscript ? "keyscript" :
+								   "token-plugin"));
+	json_object_object_add(v, "in_initramfs", json_object_new_boolean(m->keyscript ||
+									  m->in_initramfs));
 	json_object_object_add(v, "problems", json_object_new_array());
 	json_object_array_add(rep->volumes, v);
 	if (!dev || access(dev, F_OK)) {
@@ -234,8 +298,13 @@ static void check_volume(struct cli *cli, struct report *rep, const char *name,
 			"the boot would wait for the deadline, then ask for the recovery key" :
 			"and there is no recovery key: the boot would fail");
 	}
-	if (l)
-		check_initramfs(v, rep, l, keyscript, info);
+	if (!m->keyscript && !m->in_initramfs) {
+		/* Unlocked after the initramfs, by the system's own systemd-cryptsetup. */
+		if (access(PLUGIN_PATH, F_OK))
+			problem(v, rep, true, "the token plugin " PLUGIN_PATH " is not installed: "
+				"systemd-cryptsetup would ask for a passphrase");
+	} else if (l)
+		check_initramfs(v, rep, l, m, info);
 	else
 		problem(v, rep, true, "cannot list the initramfs %s (lsinitramfs or lsinitrd "
 			"missing, or not an initramfs): its contents are not checked", initramfs);
@@ -244,6 +313,18 @@ out:
 		json_object_array_length(json_object_object_get(v, "problems")) == 0));
 	kc_volume_info_free(info);
 	free(dev);
+	return true;
+}
+
+/* Whether the comma-separated OPTIONS hold OPT (exactly, or as OPT=...). */
+static bool has_option(const char *options, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = options; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '=' || !p[n]))
+			return true;
+	return false;
 }
 
 /* The keyscript named in a crypttab options field, when it is ours. */
@@ -272,15 +353,22 @@ static int check_crypttab(struct cli *cli, FILE *tab, struct report *rep,
 
 	while (fgets(line, sizeof(line), tab)) {
 		char *p = line + strspn(line, " \t");
+		struct method m = { 0 };
 
 		if (*p == '#' || *p == '\n' || !*p)
 			continue;
-		options[0] = 0;
-		if (sscanf(p, "%255s %1023s %1023s %2047s", name, source, key, options) < 2 ||
-		    !our_keyscript(options, ks, sizeof(ks)))
+		options[0] = key[0] = 0;
+		if (sscanf(p, "%255s %1023s %1023s %2047s", name, source, key, options) < 2)
 			continue;
-		check_volume(cli, rep, name, source, ks, initramfs, l);
-		n++;
+		if (our_keyscript(options, ks, sizeof(ks)))
+			m.keyscript = ks;
+		else if (has_option(options, "keyscript") ||
+			 (strcmp(key, "none") && strcmp(key, "-") && key[0]))
+			continue;	/* someone else's keyscript, or a key file */
+		m.in_initramfs = has_option(options, "x-initrd.attach") ||
+				 has_option(options, "force") || has_option(options, "initramfs");
+		if (check_volume(cli, rep, name, source, &m, initramfs, l))
+			n++;
 	}
 	return n;
 }
@@ -375,7 +463,8 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		cli_print_json(out);
 	} else {
 		if (!n)
-			printf("%s: no volume uses " KEYSCRIPT_NAME "\n", crypttab);
+			printf("%s: no kekcrypt volume (" KEYSCRIPT_NAME ", or no key file and "
+			       "kekcrypt tokens)\n", crypttab);
 		print_text(&rep);
 		json_object_put(rep.volumes);
 	}
@@ -390,13 +479,15 @@ const struct verb verb_doctor = {
 	.run = run_doctor,
 	.summary = "check before a reboot that boot-time unlock would work",
 	.usage = "doctor [--crypttab FILE] [--initramfs FILE] [--json]\n\n"
-		 "For every crypttab volume unlocked by " KEYSCRIPT_NAME ": the device exists\n"
-		 "and has kekcrypt tokens, a KEK answers now (unwrap and check, nothing mapped),\n"
-		 "a recovery key exists to fall back on, and the initramfs (default\n"
-		 "/boot/initrd.img-$(uname -r), listed with lsinitramfs or lsinitrd) holds\n"
-		 "kekcrypt, the keyscript, " CONFIG_PATH ", the KEK files and, for a\n"
-		 "remote KMS, a driver for this machine's network cards. Exit 0 when all is\n"
-		 "well, 24 when something would fail.\n\n"
+		 "For every crypttab volume unlocked by " KEYSCRIPT_NAME " (initramfs-tools),\n"
+		 "or with no key file and kekcrypt tokens (systemd-cryptsetup with the token\n"
+		 "plugin, e.g. dracut): the device exists and has kekcrypt tokens, a KEK answers\n"
+		 "now (unwrap and check, nothing mapped), a recovery key exists to fall back on,\n"
+		 "and the initramfs (default /boot/initrd.img-$(uname -r), listed with\n"
+		 "lsinitramfs or lsinitrd) holds kekcrypt and the keyscript, or the plugin (for\n"
+		 "x-initrd.attach volumes; the others need it installed), " CONFIG_PATH ",\n"
+		 "the KEK files and, for a remote KMS, a driver for this machine's network\n"
+		 "cards. Exit 0 when all is well, 24 when something would fail.\n\n"
 		 "      --crypttab FILE   instead of /etc/crypttab\n"
 		 "      --initramfs FILE  instead of the running kernel's initramfs\n",
 };

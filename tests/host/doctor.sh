@@ -5,7 +5,9 @@
 # made with cpio and gzip, listed by the real lsinitramfs): all well (exit 0); the initramfs lacking
 # kekcrypt or a KEK file; a KEK that no longer answers, with a recovery key (a warning) and
 # without (an error); a volume without a kekcrypt token; a missing device; entries that do not
-# use the keyscript ignored; no volume at all (exit 3); --json.
+# use the keyscript ignored; no volume at all (exit 3); --json. Volumes for the token plugin
+# (no key file, kekcrypt tokens): the plugin in the initramfs for x-initrd.attach ones,
+# installed for the others.
 . "$(dirname "$0")/lib.sh"
 need lsinitramfs cpio
 
@@ -107,10 +109,55 @@ assert_eq -m "json: the problems of each volume" \
 	"False|the device has no kekcrypt token|device /nonexistent/disk not found" \
 	"$(json_get "$OUT" '"|".join([str(d["ok"])] + [v["problems"][0]["message"] for v in d["volumes"][:2]])')"
 
-echo "none $A none luks" >"$T/crypttab3"
-assert_exit -m "no volume uses the keyscript: exit 3" 3 \
+echo "keyfile $A /etc/some.key luks" >"$T/crypttab3"
+assert_exit -m "no kekcrypt volume (a key file instead): exit 3" 3 \
 	kc doctor --crypttab "$T/crypttab3" --initramfs "$T/good.cpio"
 assert_exit -m "a missing crypttab: exit 3" 3 kc doctor --crypttab "$T/none"
+# --- volumes unlocked by systemd-cryptsetup through the token plugin (no key file) -----------
+# pa in the initramfs (x-initrd.attach, as the dracut module installs it), pb after it; the
+# plain LUKS volume with no key file is not kekcrypt's and is left alone.
+cat >"$T/crypttab4" <<EOF
+pa $A none luks,x-initrd.attach,token-timeout=20
+pb $B - luks
+plain $P none luks
+EOF
+# with_tokendir DIR CMD...: CMD with DIR mounted over libcryptsetup's token directory (in a
+# private mount namespace), so that the plugin is installed or not, whatever this host has.
+with_tokendir() {
+	local dir=$1
+	shift
+	unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
+		- "$dir" "$TOKENDIR" "$@"
+}
+assert_exit -m "plugin volumes, the initramfs without the plugin: exit 24" 24 \
+	kc doctor --crypttab "$T/crypttab4" --initramfs "$T/good.cpio" --json
+PLUGIN=$(json_get "$OUT" 'd["volumes"][0]["problems"][0]["message"]' |
+	sed -n 's/^the initramfs lacks the token plugin \([^ ]*\) (with initramfs-tools, use keyscript=.*/\1/p')
+assert_true -m "... the problem names the plugin's path" test -n "$PLUGIN"
+TOKENDIR=$(dirname "$PLUGIN")
+assert_eq -m "json: pa and pb are plugin volumes, pa in the initramfs; plain is not listed" \
+	"pa token-plugin True|pb token-plugin False" \
+	"$(json_get "$OUT" '"|".join(" ".join([v["name"], v["method"], str(v["in_initramfs"])]) for v in d["volumes"])')"
+mkdir "$T/tok-empty" "$T/tok-plugin"
+touch "$T/tok-plugin/${PLUGIN##*/}"
+initramfs plugin "$T/tok-plugin/${PLUGIN##*/}" "$T/ka" "$T/kb"
+# The plugin at its installed path inside the archive.
+mkdir -p "$T/tree$TOKENDIR"
+mv "$T/tree$T/tok-plugin/${PLUGIN##*/}" "$T/tree$PLUGIN"
+(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/plugin.cpio")
+assert_exit -m "the plugin in the initramfs and installed: exit 0" 0 \
+	with_tokendir "$T/tok-plugin" "$KEKCRYPT" doctor --crypttab "$T/crypttab4" \
+	--initramfs "$T/plugin.cpio"
+assert_stdout_contains -m "... pa ok" "pa ($A): ok"
+assert_stdout_contains -m "... pb ok" "pb ($B): ok"
+assert_not_contains -m "... the keyscript is not asked for" "$(cat "$OUT")" "keyscript"
+assert_exit -m "the plugin not installed: pb (unlocked after the initramfs) would fail: exit 24" 24 \
+	with_tokendir "$T/tok-empty" "$KEKCRYPT" doctor --crypttab "$T/crypttab4" \
+	--initramfs "$T/plugin.cpio"
+assert_stdout_contains -m "... says systemd-cryptsetup would ask for a passphrase" \
+	"error: the token plugin $PLUGIN is not installed: systemd-cryptsetup would ask for a passphrase"
+assert_stdout_contains -m "... pa still ok" "pa ($A): ok"
+
 echo "not an archive" >"$T/bad.img"
 assert_exit -m "an initramfs that cannot be listed: exit 24" 24 doctor --initramfs "$T/bad.img"
 assert_stdout_contains -m "... says so" "cannot list the initramfs $T/bad.img"
