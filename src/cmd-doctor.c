@@ -29,6 +29,7 @@ extern char **environ;
 #define KEYSCRIPT_NAME "kekcrypt-keyscript"
 #define CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
 #define PLUGIN_PATH KC_TOKENDIR "/libcryptsetup-token-kekcrypt.so"
+#define CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 /* How crypttab has a volume unlocked. */
 struct method {
@@ -205,10 +206,35 @@ static void check_nic_drivers(json_object *v, struct report *rep, const struct l
 			"cards, and a KEK is remote");
 }
 
+/* The files CONFIG names ("key = /absolute/path": credentials, CA files) must be in the
+ * initramfs; *R_CA_FILE tells whether one of them is a ca-file. */
+static void check_config_files(json_object *v, struct report *rep, const struct listing *l,
+			       const char *config, bool *r_ca_file)
+{
+	char line[4096], key[64], path[PATH_MAX];
+	FILE *f = fopen(config, "re");
+
+	*r_ca_file = false;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %63[a-z-] = %4095s", key, path) == 2 && path[0] == '/') {
+			if (!strcmp(key, "ca-file"))
+				*r_ca_file = true;
+			if (!listed(l, path))
+				problem(v, rep, true, "the initramfs lacks %s, named in %s (%s)", path,
+					config, key);
+		}
+	fclose(f);
+}
+
 /* What the initramfs must hold for this volume's tokens. */
 static void check_initramfs(json_object *v, struct report *rep, const struct listing *l,
-			    const struct method *m, const struct kc_volume_info *info)
+			    const struct method *m, const struct kc_volume_info *info,
+			    const char *config)
 {
+	bool ca_file = false;
+
 	char self[PATH_MAX];
 	bool remote = false;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -227,6 +253,7 @@ static void check_initramfs(json_object *v, struct report *rep, const struct lis
 			KC_KEYSCRIPTDIR);
 	if (access(CONFIG_PATH, F_OK) == 0 && !listed(l, CONFIG_PATH))
 		problem(v, rep, true, "the initramfs lacks " CONFIG_PATH);
+	check_config_files(v, rep, l, config, &ca_file);
 	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
 		const struct kc_token_info *t = kc_volume_info_token(info, i);
 
@@ -238,8 +265,12 @@ static void check_initramfs(json_object *v, struct report *rep, const struct lis
 		if (strstr(t->kek_uri, "+https://"))
 			remote = true;
 	}
-	if (remote)
+	if (remote) {
 		check_nic_drivers(v, rep, l);
+		if (!ca_file && !listed(l, CA_BUNDLE))
+			problem(v, rep, true, "the initramfs lacks the CA bundle " CA_BUNDLE
+				" (a KEK is remote and %s names no ca-file)", config);
+	}
 }
 
 /* One crypttab volume; false (nothing reported) for a volume without a keyscript that turns
@@ -304,7 +335,7 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 			problem(v, rep, true, "the token plugin " PLUGIN_PATH " is not installed: "
 				"systemd-cryptsetup would ask for a passphrase");
 	} else if (l)
-		check_initramfs(v, rep, l, m, info);
+		check_initramfs(v, rep, l, m, info, cli->config ?: CONFIG_PATH);
 	else
 		problem(v, rep, true, "cannot list the initramfs %s (lsinitramfs or lsinitrd "
 			"missing, or not an initramfs): its contents are not checked", initramfs);
@@ -485,9 +516,11 @@ const struct verb verb_doctor = {
 		 "now (unwrap and check, nothing mapped), a recovery key exists to fall back on,\n"
 		 "and the initramfs (default /boot/initrd.img-$(uname -r), listed with\n"
 		 "lsinitramfs or lsinitrd) holds kekcrypt and the keyscript, or the plugin (for\n"
-		 "x-initrd.attach volumes; the others need it installed), " CONFIG_PATH ",\n"
+		 "x-initrd.attach volumes; the others need it installed), " CONFIG_PATH "\n"
+		 "and the files it names (credentials, CA files; --config: another file's),\n"
 		 "the KEK files and, for a remote KMS, a driver for this machine's network\n"
-		 "cards. Exit 0 when all is well, 24 when something would fail.\n\n"
+		 "cards and the CA bundle (unless a ca-file is named). Exit 0 when all is\n"
+		 "well, 24 when something would fail.\n\n"
 		 "      --crypttab FILE   instead of /etc/crypttab\n"
 		 "      --initramfs FILE  instead of the running kernel's initramfs\n",
 };

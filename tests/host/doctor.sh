@@ -158,6 +158,39 @@ assert_stdout_contains -m "... says systemd-cryptsetup would ask for a passphras
 	"error: the token plugin $PLUGIN is not installed: systemd-cryptsetup would ask for a passphrase"
 assert_stdout_contains -m "... pa still ok" "pa ($A): ok"
 
+# --- a remote KEK: the credentials named in the configuration and the CA bundle --------------
+# r.img: a copy of a.img whose token 0 names a Vault that does not answer (a warning: a.img
+# has a recovery key), with a configuration naming a token file and no ca-file.
+R=$T/r.img
+cp --sparse=always "$A" "$R"
+VPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+token_edit "$R" 0 "t.update({'kekcrypt-provider': 'vault-transit',
+ 'kekcrypt-key-id': 'vault-transit+https://127.0.0.1:$VPORT/v1/transit/keys/k1',
+ 'kekcrypt-key-version': '1', 'kekcrypt-wrap-alg': 'vault-transit',
+ 'kekcrypt-wrapped-key': base64.b64encode(b'vault:v1:' + base64.b64encode(os.urandom(80))).decode()})"
+(umask 077 && echo "hvs.doctor-test" >"$T/vtoken" &&
+	printf '[vault-transit]\nauth = token\ntoken-file = %s\n' "$T/vtoken" >"$T/vault.conf")
+echo "r $R none luks,keyscript=$KS" >"$T/crypttab5"
+assert_exit -m "remote KEK, the initramfs without the token file and the CA bundle: exit 24" 24 \
+	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... names the credential file and where it is named" \
+	"error: the initramfs lacks $T/vtoken, named in $T/vault.conf (token-file)"
+assert_stdout_contains -m "... and the CA bundle" \
+	"error: the initramfs lacks the CA bundle /etc/ssl/certs/ca-certificates.crt (a KEK is remote and $T/vault.conf names no ca-file)"
+assert_stdout_contains -m "... the Vault not answering is a warning (recovery key)" \
+	"warning: no KEK answers now"
+initramfs_with_ks remote "${BINS[@]}" "$T/vtoken"
+mkdir -p "$T/tree/etc/ssl/certs"
+echo "# CA bundle" >"$T/tree/etc/ssl/certs/ca-certificates.crt"
+(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/remote.cpio")
+assert_exit -m "... with both in the initramfs: exit 0 (a warning only)" 0 \
+	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote.cpio"
+assert_stdout_contains -m "... one warning, no error" "0 error(s), 1 warning(s)"
+printf 'ca-file = %s\n' "$T/ka" >>"$T/vault.conf"
+initramfs_with_ks remote-ca "${BINS[@]}" "$T/vtoken" "$T/ka"
+assert_exit -m "a ca-file in the configuration instead of the bundle: exit 0" 0 \
+	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote-ca.cpio"
+
 echo "not an archive" >"$T/bad.img"
 assert_exit -m "an initramfs that cannot be listed: exit 24" 24 doctor --initramfs "$T/bad.img"
 assert_stdout_contains -m "... says so" "cannot list the initramfs $T/bad.img"
