@@ -1,8 +1,9 @@
 #!/bin/bash
 # Unpack a minimal Debian 12 root filesystem into DIR, for the boot tests (tests/vm/boot*.sh).
 #
-# Usage: scripts/vm/debian-root.sh [--variant initramfs-tools] DIR
-#   --variant V  initramfs-tools (default): cryptsetup-initramfs + initramfs-tools
+# Usage: scripts/vm/debian-root.sh [--variant initramfs-tools|dracut] DIR
+#   --variant V  initramfs-tools (default): initramfs-tools + cryptsetup-initramfs;
+#                dracut: dracut + dracut-network (the two conflict, hence two roots)
 #
 # The first run builds the root with debootstrap --variant=minbase from the mirror in this
 # machine's apt configuration (read now, never stored in the repo), with the Debian cloud
@@ -14,8 +15,8 @@ set -euo pipefail
 CACHE=${KEKCRYPT_VM_CACHE:-/var/cache/kekcrypt-vm}
 SUITE=bookworm
 VARIANT=initramfs-tools
-COMMON=(systemd-sysv udev kmod linux-image-cloud-amd64 cryptsetup e2fsprogs ca-certificates
-	libcryptsetup12 libjson-c5 libcurl4 libp11-kit0 libdevmapper1.02.1 libblkid1 libssl3
+KERNEL=linux-image-cloud-amd64
+COMMON=(systemd-sysv udev kmod cryptsetup e2fsprogs ca-certificates libcryptsetup12 libjson-c5 libcurl4 libp11-kit0 libdevmapper1.02.1 libblkid1 libssl3
 	util-linux iproute2)
 
 die() {
@@ -46,16 +47,19 @@ while [ $# -gt 1 ]; do
 	*) die "unknown option $1" ;;
 	esac
 done
-[ $# -eq 1 ] || die "usage: $0 [--variant initramfs-tools] DIR"
+[ $# -eq 1 ] || die "usage: $0 [--variant initramfs-tools|dracut] DIR"
 DIR=$1
 [ ! -e "$DIR" ] || die "$DIR exists"
 [ "$(id -u)" -eq 0 ] || die "run as root"
 
+# The kernel is installed by apt in the chroot, not by debootstrap: debootstrap takes the
+# first alternative of its "initramfs-tools | linux-initramfs-tool", which conflicts with dracut.
 case $VARIANT in
 initramfs-tools) PKGS=("${COMMON[@]}" initramfs-tools cryptsetup-initramfs) ;;
+dracut) PKGS=("${COMMON[@]}" dracut dracut-network dbus procps) ;;	# dbus: networkd; procps: pgrep for dracut's network module
 *) die "unknown variant $VARIANT" ;;
 esac
-key=$(printf '%s\n' "$SUITE" "${PKGS[@]}" | sha256sum | cut -c1-16)
+key=$(printf '%s\n' "$SUITE" "${PKGS[@]}" "$KERNEL" | sha256sum | cut -c1-16)
 tarball=$CACHE/debian-root-$VARIANT-$key.tar
 
 if [ ! -s "$tarball" ]; then
@@ -71,6 +75,20 @@ if [ ! -s "$tarball" ]; then
 		tail -n 30 "$build/log" >&2
 		die "debootstrap failed"
 	fi
+	# /proc and /sys for the kernel's postinst (it builds an initramfs); the chroot's
+	# sources.list is debootstrap's, with the same mirror.
+	r=$build/root
+	cp /etc/resolv.conf "$r/etc/resolv.conf"
+	mount -t proc proc "$r/proc" && mount -t sysfs sys "$r/sys" && mount --bind /dev "$r/dev"
+	trap 'umount "$r/dev" "$r/sys" "$r/proc" 2>/dev/null; rm -rf "$build"' EXIT
+	if ! chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends "$KERNEL" >>"$build/log" 2>&1; then
+		tail -n 30 "$build/log" >&2
+		die "installing $KERNEL in the chroot failed"
+	fi
+	umount "$r/dev" "$r/sys" "$r/proc"
+	: >"$r/etc/resolv.conf"
+	trap 'rm -rf "$build"' EXIT
 	rm -rf "$build/root/var/cache/apt/archives/"*.deb "$build/root/var/lib/apt/lists/"*
 	tar -C "$build/root" -cf "$tarball.tmp" .
 	mv "$tarball.tmp" "$tarball"

@@ -17,7 +17,17 @@
 #           the recovery keys typed on the serial console boot it;
 #   slow    every KMS answer 3 s late, inside the deadline: boots unattended;
 #   refused the KMS refuses (403): the keyscript says retrying cannot help and prompts at
-#           once; the recovery key boots it.
+#           once; the recovery key boots it;
+#   file    a root of its own whose disks have a file KEK (in the root filesystem, copied
+#           into the initramfs by the hook, which reads the tokens from header copies put
+#           where the chroot's /dev/disk/by-uuid would have the disks): boots with no network.
+# The same with dracut (a second root, scripts/vm/debian-root.sh --variant dracut: dracut and
+# initramfs-tools conflict): crypttab without a keyscript, root marked x-initrd.attach, the
+# initramfs built by dracut in the chroot with our module (90kekcrypt), so systemd-cryptsetup
+# unlocks root in the initramfs and the data disk after switch-root through the token plugin:
+#   dracut-up    KMS up: boots unattended (kekcrypt doctor in it: ok);
+#   dracut-down  KMS down: the plugin retries until token-timeout=, then systemd-cryptsetup's
+#                password prompt takes the recovery keys.
 # Usage: tests/vm/boot.sh [SCENARIO...]   (default: all; needs root)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -25,12 +35,15 @@ set -euo pipefail
 PORT=8443
 URI="azure-kv+https://10.0.2.2:$PORT/keys/kek-rsa"
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down slow refused)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down slow refused file dracut-up dracut-down)
+VARIANTS=()
+case " ${SCENARIOS[*]} " in *" up "* | *" down "* | *" slow "* | *" refused "*) VARIANTS+=(initramfs-tools) ;; esac
+case " ${SCENARIOS[*]} " in *" file "*) VARIANTS+=(file) ;; esac
+case " ${SCENARIOS[*]} " in *" dracut-"*) VARIANTS+=(dracut) ;; esac
 
 vm_setup	# VM_WORK, removed on exit; vm_run for the builder guest
 W=$VM_WORK/boot
 mkdir "$W"
-ROOT=$W/root
 TAP=0
 fails=0
 ok() { TAP=$((TAP + 1)); echo "ok $TAP - $*"; }
@@ -43,20 +56,35 @@ fixture() {	# the fixture command line, with extra arguments
 		"--cert '$W/tls/server.pem' --key '$W/tls/server.key' --rsa-key kek-rsa" \
 		"--state '$W/kv-state.json' $*"
 }
-
-step "root filesystem"
-"$VM_TOP/scripts/vm/debian-root.sh" "$ROOT"
+# In a PID namespace too (here and for the boots): when its first process ends, the kernel
+# kills whatever is left in it (the fixture, QEMU), whatever way this test ends.
+ns() { unshare --net --pid --mount --fork --mount-proc --kill-child -- "$@"; }
 
 step "kekcrypt: distdir, --prefix=/usr build, make install DESTDIR=root"
 make -C "$VM_TOP" -s distdir distdir="$W/src" >"$W/dist.log" 2>&1 ||
 	{ tail "$W/dist.log"; die "make distdir failed"; }
 (cd "$W/src" && ./configure -q --prefix=/usr --sysconfdir=/etc >"$W/build.log" 2>&1 &&
-	make -s -j"$(nproc)" >>"$W/build.log" 2>&1 &&
-	make -s install DESTDIR="$ROOT" >>"$W/build.log" 2>&1) ||
-	{ tail -n 30 "$W/build.log"; die "build or install failed"; }
-
-step "KMS credentials, disks formatted on the host (fixture in a private namespace)"
+	make -s -j"$(nproc)" >>"$W/build.log" 2>&1) ||
+	{ tail -n 30 "$W/build.log"; die "build failed"; }
 "$VM_TOP/tests/fixtures/tls.sh" "$W/tls" IP:10.0.2.2 >/dev/null
+
+# prepare VARIANT: $W/VARIANT/ gets root.img and data.img (kekcrypt volumes holding the
+# root filesystem of a Debian 12 with kekcrypt installed and the initramfs of VARIANT, and a
+# data filesystem), vmlinuz, initrd.img, the recovery keys rec-root.key and rec-data.key,
+# and uuid-root / uuid-data.
+prepare() {
+local V=$1
+local D=$W/$1
+local ROOT=$D/root
+local kek=$URI
+mkdir "$D"
+step "$V: root filesystem"
+# file: the initramfs-tools root with a file KEK (no KMS, no network).
+"$VM_TOP/scripts/vm/debian-root.sh" --variant "${V/#file/initramfs-tools}" "$ROOT"
+make -C "$W/src" -s install DESTDIR="$ROOT" >>"$W/build.log" 2>&1 ||
+	{ tail -n 30 "$W/build.log"; die "make install failed"; }
+
+step "$V: KMS credentials, disks formatted on the host (fixture in a private namespace)"
 conf() {	# conf CA-PATH
 	printf '[azure-kv]\nauth = managed-identity\nallowed-hosts = 10.0.2.2\nca-file = %s\n' "$1"
 	printf 'imds-endpoint = https://10.0.2.2:%s/metadata/identity/oauth2/token\n' "$PORT"
@@ -66,37 +94,65 @@ conf /etc/kekcrypt/ca.pem >"$ROOT/etc/kekcrypt/kekcrypt.conf"
 cp "$W/tls/ca.pem" "$ROOT/etc/kekcrypt/ca.pem"
 chmod 600 "$ROOT/etc/kekcrypt/kekcrypt.conf"
 (umask 077 && conf "$W/tls/ca.pem" >"$W/host.conf")
-truncate -s 640M "$W/root.img"
-truncate -s 64M "$W/data.img"
-cat >"$W/host.sh" <<SH
+if [ "$V" = file ]; then
+	# The KEK at the same path on the host (in host.sh's private /etc) and in the root.
+	kek=file:/etc/kekcrypt/kek.bin
+	echo "# file KEKs need no credentials" >"$ROOT/etc/kekcrypt/kekcrypt.conf"
+	rm "$ROOT/etc/kekcrypt/ca.pem"
+	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
+	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
+fi
+truncate -s 640M "$D/root.img"
+truncate -s 64M "$D/data.img"
+cat >"$D/host.sh" <<SH
 set -euo pipefail
 ip link set lo up
 ip addr add 10.0.2.2/32 dev lo
-$(fixture --bind 10.0.2.2) >"$W/fixture.port" 2>"$W/fixture.log" &
-for i in \$(seq 100); do grep -q '^PORT' "$W/fixture.port" && break; sleep 0.1; done
+$(fixture --bind 10.0.2.2) >"$D/fixture.port" 2>"$D/fixture.log" &
+for i in \$(seq 100); do grep -q '^PORT' "$D/fixture.port" && break; sleep 0.1; done
+mkdir "$D/etc-up" "$D/etc-work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc-up,workdir=$D/etc-work" /etc
+mkdir -p -m 700 /etc/kekcrypt
+[ ! -e "$D/kek.bin" ] || cp -p "$D/kek.bin" /etc/kekcrypt/kek.bin
 k() { "$KEKCRYPT" "\$@" --config "$W/host.conf"; }
-k format -q "$W/root.img" --kek "$URI" --label kc-root
-k format -q "$W/data.img" --kek "$URI" --label kc-data
+k format -q "$D/root.img" --kek "$kek" --label kc-root
+k format -q "$D/data.img" --kek "$kek" --label kc-data
 # Cheap argon2id: the guest is emulated (a real one benchmarks on the machine itself).
-k recovery add -q "$W/root.img" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$W/rec-root.json"
-k recovery add -q "$W/data.img" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$W/rec-data.json"
+k recovery add -q "$D/root.img" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$D/rec-root.json"
+k recovery add -q "$D/data.img" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$D/rec-data.json"
 kill %1
 SH
-unshare --net bash "$W/host.sh" || die "formatting on the host failed"
+ns bash "$D/host.sh" || die "formatting on the host failed"
+local d uuid_root uuid_data
 for d in root data; do
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
-		"$W/rec-$d.json" >"$W/rec-$d.key"
+		"$D/rec-$d.json" >"$D/rec-$d.key"
 done
-uuid_root=$(cryptsetup luksUUID "$W/root.img")
-uuid_data=$(cryptsetup luksUUID "$W/data.img")
-ok "root and data disks formatted with the Azure KEK and a recovery key each"
+uuid_root=$(cryptsetup luksUUID "$D/root.img")
+uuid_data=$(cryptsetup luksUUID "$D/data.img")
+echo "$uuid_root" >"$D/uuid-root"
+echo "$uuid_data" >"$D/uuid-data"
+ok "$V: root and data disks formatted with $kek and a recovery key each"
+# The headers where the chroot's /dev/disk/by-uuid would have the disks: the initramfs hook
+# and the dracut module read the tokens (KEK files, remote KMSs) as on a real machine.
+mkdir -p "$ROOT/dev/disk/by-uuid"
+dd if="$D/root.img" of="$ROOT/dev/disk/by-uuid/$uuid_root" bs=1M count=16 status=none
+dd if="$D/data.img" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
 
-step "crypttab, fstab, the marker unit, update-initramfs in the chroot"
+step "$V: crypttab, fstab, the marker unit, the initramfs built in the chroot"
 KS=/usr/lib/kekcrypt/kekcrypt-keyscript
-cat >"$ROOT/etc/crypttab" <<EOF
+if [ "$V" = dracut ]; then
+	# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs.
+	cat >"$ROOT/etc/crypttab" <<EOF
+root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=20
+data UUID=$uuid_data none luks,token-timeout=10
+EOF
+else
+	cat >"$ROOT/etc/crypttab" <<EOF
 root UUID=$uuid_root timeout=20 luks,keyscript=$KS,initramfs
 data UUID=$uuid_data timeout=10 luks,keyscript=$KS,initramfs
 EOF
+fi
 cat >"$ROOT/etc/fstab" <<EOF
 /dev/mapper/root / ext4 defaults 0 1
 /dev/mapper/data /data ext4 defaults 0 2
@@ -127,24 +183,81 @@ ln -sf /etc/systemd/system/kc-boot-marker.service \
 	"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
 # The serial console is the only console: no getty fighting the askpass prompt on it.
 ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
-chroot "$ROOT" update-initramfs -u -k all >"$W/initramfs.log" 2>&1 ||
-	{ tail -n 30 "$W/initramfs.log"; die "update-initramfs failed"; }
-initrd=$(ls "$ROOT"/boot/initrd.img-*)
-kernel=$(ls "$ROOT"/boot/vmlinuz-*)
-chroot "$ROOT" lsinitramfs "/boot/${initrd##*/}" >"$W/initrd.list"
-for f in usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf \
-	etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/libkekcrypt.so.0; do
-	if grep -qx "$f" "$W/initrd.list"; then ok "the initramfs holds $f"; else not_ok "the initramfs holds $f"; fi
+local kver f want rc
+kver=$(ls "$ROOT/lib/modules")
+if [ "$V" = dracut ]; then
+	# A generic (not hostonly) image, as Debian's dracut builds by default; our module adds
+	# the x-initrd.attach entries of crypttab.
+	chroot "$ROOT" dracut --force --no-hostonly --kver "$kver" "/boot/initrd.img-$kver" \
+		>"$D/initramfs.log" 2>&1 || { tail -n 30 "$D/initramfs.log"; die "dracut failed"; }
+	chroot "$ROOT" lsinitrd "/boot/initrd.img-$kver" >"$D/initrd.list"
+	chroot "$ROOT" lsinitrd -f etc/crypttab "/boot/initrd.img-$kver" >"$D/initrd.crypttab"
+	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=20" "$D/initrd.crypttab" &&
+		! grep -q '^data' "$D/initrd.crypttab"; then
+		ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
+	else
+		not_ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
+		sed 's/^/# /' "$D/initrd.crypttab"
+	fi
+	want="usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-kekcrypt.so usr/bin/kekcrypt
+		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/libkekcrypt.so.0
+		usr/lib/systemd/systemd-cryptsetup usr/lib/systemd/systemd-networkd"
+	# lsinitrd lists like ls -l: the path is the last field (or before " -> ").
+	sed -e 's/ -> .*//' -e 's/.* //' "$D/initrd.list" >"$D/initrd.paths"
+else
+	chroot "$ROOT" update-initramfs -u -k all >"$D/initramfs.log" 2>&1 ||
+		{ tail -n 30 "$D/initramfs.log"; die "update-initramfs failed"; }
+	chroot "$ROOT" lsinitramfs "/boot/initrd.img-$kver" >"$D/initrd.paths"
+	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
+		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/libkekcrypt.so.0"
+fi
+# A file a volume needs, missing: the build fails and says which (then put back).
+local hide=/etc/kekcrypt/ca.pem
+[ "$V" != file ] || hide=/etc/kekcrypt/kek.bin
+mv "$ROOT$hide" "$D/hidden"
+if [ "$V" = dracut ]; then
+	chroot "$ROOT" dracut --force --no-hostonly --kver "$kver" /tmp/broken.img >"$D/broken.log" 2>&1
+else
+	chroot "$ROOT" mkinitramfs -o /tmp/broken.img "$kver" >"$D/broken.log" 2>&1
+fi && rc=0 || rc=$?
+if [ "$rc" -ne 0 ] && grep -Eq "kekcrypt: .*: $hide is missing" "$D/broken.log"; then
+	ok "$V: with $hide missing the initramfs build fails and names it"
+else
+	not_ok "$V: with $hide missing the initramfs build fails and names it (exit $rc)"
+	tail -n 5 "$D/broken.log" | sed 's/^/# /'
+fi
+mv "$D/hidden" "$ROOT$hide"
+rm -f "$ROOT/tmp/broken.img"
+rm -rf "$ROOT/dev/disk"
+if grep -q 'cannot read the tokens' "$D/initramfs.log"; then
+	not_ok "$V: the initramfs build read the volumes' tokens"
+else
+	ok "$V: the initramfs build read the volumes' tokens"
+fi
+[ "$V" != file ] || want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript
+	etc/kekcrypt/kekcrypt.conf etc/kekcrypt/kek.bin cryptroot/crypttab"
+cp "$ROOT/boot/initrd.img-$kver" "$D/initrd.img"
+cp "$ROOT/boot/vmlinuz-$kver" "$D/vmlinuz"
+for f in $want; do
+	if grep -qx "$f" "$D/initrd.paths"; then ok "$V: the initramfs holds $f"; else not_ok "$V: the initramfs holds $f"; fi
 done
-if grep -q 'virtio_net.ko' "$W/initrd.list"; then ok "the initramfs holds virtio_net"; else not_ok "the initramfs holds virtio_net"; fi
+# A remote KEK needs the NIC driver (the file KEK none; MODULES=most brings them anyway).
+if [ "$V" != file ]; then
+	if grep -q 'virtio_net.ko' "$D/initrd.paths"; then
+		ok "$V: the initramfs holds virtio_net"
+	else
+		not_ok "$V: the initramfs holds virtio_net"
+	fi
+fi
 
-step "the filesystems, written through dm-crypt in a builder guest"
-mkdir "$W/data-dir"
-echo "data-disk-$uuid_data" >"$W/data-dir/marker"
-mke2fs -q -t ext4 -d "$ROOT" -L root "$W/root.ext4" 600M
-mke2fs -q -t ext4 -d "$W/data-dir" -L data "$W/data.ext4" 40M
-cp "$ROOT/etc/kekcrypt/kekcrypt.conf" "$W/guest.conf"
-cat >"$W/builder.sh" <<'SH'
+step "$V: the filesystems, written through dm-crypt in a builder guest"
+mkdir "$D/data-dir"
+echo "data-disk-$uuid_data" >"$D/data-dir/marker"
+mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.ext4" 600M
+mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.ext4" 40M
+cp "$ROOT/etc/kekcrypt/kekcrypt.conf" "$D/guest.conf"
+rm -rf "$ROOT"
+cat >"$D/builder.sh" <<'SH'
 set -eu
 kekcrypt open /dev/vda root
 dd if=/dev/vdc of=/dev/mapper/root bs=4M conv=fsync 2>/dev/null
@@ -154,25 +267,36 @@ dd if=/dev/vdd of=/dev/mapper/data bs=4M conv=fsync 2>/dev/null
 kekcrypt close data
 echo "KC-OK written"
 SH
-rc=0
-vm_run "$W/builder.sh" --log "$W/builder.log" --timeout 900 \
-	--disk "$W/root.img" --disk "$W/data.img" --disk "$W/root.ext4" --disk "$W/data.ext4" \
-	--file "$W/guest.conf:/etc/kekcrypt/kekcrypt.conf" \
+local rc=0 kek_file=""
+[ "$V" != file ] || kek_file=$D/kek.bin
+vm_run "$D/builder.sh" --log "$D/builder.log" --timeout 900 \
+	--disk "$D/root.img" --disk "$D/data.img" --disk "$D/root.ext4" --disk "$D/data.ext4" \
+	--file "$D/guest.conf:/etc/kekcrypt/kekcrypt.conf" \
 	--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" \
+	${kek_file:+--file "$kek_file:/etc/kekcrypt/kek.bin"} \
 	--netns-setup "$(fixture)" --netns-wait-port "$PORT" || rc=$?
-if [ "$rc" -eq 0 ] && grep -q '^KC-OK written' "$W/builder.log"; then
-	ok "root and data filesystems written through dm-crypt"
+if [ "$rc" -eq 0 ] && grep -q '^KC-OK written' "$D/builder.log"; then
+	ok "$V: root and data filesystems written through dm-crypt"
 else
-	tail -n 30 "$W/builder.log"
+	tail -n 30 "$D/builder.log"
 	die "the builder guest failed ($rc)"
 fi
-rm -f "$W/root.ext4" "$W/data.ext4"
+rm -f "$D/root.ext4" "$D/data.ext4"
+}
 
-# boot NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks in a fresh
-# namespace; the console log is $W/NAME.log, the driver's "seen" lines $W/NAME.seen.
+for v in "${VARIANTS[@]}"; do
+	prepare "$v"
+done
+
+# boot NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks of variant $V
+# ($D) in a fresh namespace; the console log is $W/NAME.log, the driver's "seen" lines
+# $W/NAME.seen.
 boot() {
-	local name=$1 fx=$2
+	local name=$1 fx=$2 append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
 	shift 2
+	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
+	[ "$V" != dracut ] ||
+		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 	cat >"$W/$name.ns.sh" <<SH
 set -eu
 ip link set lo up
@@ -183,13 +307,12 @@ fi
 exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
 	--done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
 	qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \\
-	-kernel "$kernel" -initrd "$initrd" \\
-	-append "root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0" \\
-	-drive file="$W/root.img",if=virtio,format=raw \\
-	-drive file="$W/data.img",if=virtio,format=raw \\
+	-kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
+	-drive file="$D/root.img",if=virtio,format=raw \\
+	-drive file="$D/data.img",if=virtio,format=raw \\
 	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
 SH
-	if unshare --net bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1; then
+	if ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1; then
 		ok "$name: the guest reached the done marker"
 	else
 		not_ok "$name: the guest reached the done marker (exit $?)"
@@ -213,11 +336,47 @@ has() {	# has NAME DESC REGEX
 hasnt() {
 	if grep -Eq -- "$3" "$W/$1.log"; then not_ok "$1: $2"; else ok "$1: $2"; fi
 }
+# in_order NAME DESC REGEX...: each REGEX first appears after the one before it.
+in_order() {
+	local name=$1 desc=$2 last=0 n re
+	shift 2
+	for re in "$@"; do
+		n=$(grep -En -m 1 -- "$re" "$W/$name.log" | cut -d: -f1)
+		if [ -z "$n" ] || [ "$n" -le "$last" ]; then
+			not_ok "$name: $desc ('$re' at line '${n:-none}', after line $last)"
+			return
+		fi
+		last=$n
+	done
+	ok "$name: $desc"
+}
+# after_deadline NAME DEADLINE-REGEX PROMPT-REGEX: the prompt was seen (boot-console.py's
+# clock) after the deadline message and within 5 s of it.
+after_deadline() {
+	local t_dead t_ask
+	t_dead=$(awk -v p="$2" '$1 == "seen" && index($0, p) { print int($2); exit }' "$W/$1.seen")
+	t_ask=$(awk -v p="$3" '$1 == "seen" && index($0, p) { print int($2); exit }' "$W/$1.seen")
+	if [ -n "$t_dead" ] && [ -n "$t_ask" ] && [ "$t_ask" -ge "$t_dead" ] &&
+		[ "$t_ask" -le $((t_dead + 5)) ]; then
+		ok "$1: the prompt came right after the deadline (${t_dead} s, ${t_ask} s)"
+	else
+		not_ok "$1: the prompt came right after the deadline ('$t_dead' s, '$t_ask' s)"
+	fi
+}
 
 PROMPT_ROOT='recovery key or passphrase for root'
 PROMPT_DATA='recovery key or passphrase for data'
+# systemd-cryptsetup's prompt (systemd 252), and the plugin's messages on the console.
+SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
+SD_PROMPT_DATA='Please enter passphrase for disk .*data'
 for s in "${SCENARIOS[@]}"; do
 	step "boot: $s"
+	case $s in dracut-*) V=dracut ;; file) V=file ;; *) V=initramfs-tools ;; esac
+	D=$W/$V
+	uuid_root=$(cat "$D/uuid-root")
+	uuid_data=$(cat "$D/uuid-data")
+	by_root="kekcrypt: /dev/disk/by-uuid/$uuid_root: token 0:"
+	by_data="kekcrypt: /dev/disk/by-uuid/$uuid_data: token 0:"
 	case $s in
 	up)
 		boot up "" --mark 'kekcrypt: root: unlocked'
@@ -232,20 +391,13 @@ for s in "${SCENARIOS[@]}"; do
 		;;
 	down)
 		boot down down --mark 'did not unlock it within 20 s' \
-			--answer "$PROMPT_ROOT=$W/rec-root.key" --answer "$PROMPT_DATA=$W/rec-data.key"
+			--answer "$PROMPT_ROOT=$D/rec-root.key" --answer "$PROMPT_DATA=$D/rec-data.key"
 		booted down
 		has down "it said the KMS did not answer in time" 'kekcrypt: root: the KMS/HSM did not unlock it within 20 s'
 		has down "after retrying with backoff" 'kekcrypt: root: retrying in [0-9]+ s'
 		has down "the data disk too" 'kekcrypt: data: the KMS/HSM did not unlock it within 10 s'
 		# The prompt comes after the deadline, not before, and not long after.
-		t_dead=$(awk '$1 == "seen" && /did not unlock it within 20 s/ { print int($2) }' "$W/down.seen")
-		t_ask=$(awk -v p="$PROMPT_ROOT" '$1 == "seen" && index($0, p) { print int($2) }' "$W/down.seen")
-		if [ -n "$t_dead" ] && [ -n "$t_ask" ] && [ "$t_ask" -ge "$t_dead" ] &&
-			[ "$t_ask" -le $((t_dead + 5)) ]; then
-			ok "down: the prompt came right after the deadline (${t_dead} s, ${t_ask} s)"
-		else
-			not_ok "down: the prompt came right after the deadline ('$t_dead' s, '$t_ask' s)"
-		fi
+		after_deadline down 'did not unlock it within 20 s' "$PROMPT_ROOT"
 		has down "cryptroot set up root from the recovery key" 'root: set up successfully'
 		has down "kekcrypt doctor: no KEK answers, a recovery key exists (a warning)" \
 			'KC-DOCTOR:   warning: no KEK answers now: .*ask for the recovery key'
@@ -259,16 +411,57 @@ for s in "${SCENARIOS[@]}"; do
 		;;
 	refused)
 		boot refused "--fault '{\"mode\":\"403\",\"count\":1000,\"target\":\"vault\"}'" \
-			--answer "$PROMPT_ROOT=$W/rec-root.key" --answer "$PROMPT_DATA=$W/rec-data.key"
+			--answer "$PROMPT_ROOT=$D/rec-root.key" --answer "$PROMPT_DATA=$D/rec-data.key"
 		booted refused
 		has refused "the refusal is named" 'kekcrypt: root: attempt 1 failed \(exit [0-9]+\)'
 		has refused "retrying is not attempted" 'kekcrypt: root: retrying cannot fix this'
 		hasnt refused "no retry loop" 'kekcrypt: root: retrying in'
 		;;
+	file)
+		# No key server at all: the KEK file is in the initramfs.
+		boot file down --mark 'kekcrypt: root: unlocked'
+		booted file
+		has file "the keyscript unlocked root with the file KEK" \
+			"kekcrypt: root: unlocked after 1 attempt\\(s\\).*file:/etc/kekcrypt/kek.bin"
+		has file "and data" 'kekcrypt: data: unlocked after 1 attempt'
+		hasnt file "no recovery prompt" "$PROMPT_ROOT"
+		has file "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
+		has file "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
+		;;
+	dracut-up)
+		boot dracut-up "" --mark "$by_root unlocked after"
+		booted dracut-up
+		has dracut-up "the plugin unlocked root through the KMS, logging the time since boot" \
+			"$by_root unlocked after [0-9]+ attempt\\(s\\), [0-9.]+ s since boot"
+		has dracut-up "and data" "$by_data unlocked after"
+		in_order dracut-up "root in the initramfs, data after switch-root" \
+			"$by_root unlocked after" 'Switch Root' "$by_data unlocked after"
+		hasnt dracut-up "no password prompt" 'Please enter passphrase'
+		has dracut-up "kekcrypt doctor in the booted system: root (plugin, initramfs) ok" \
+			"KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
+		has dracut-up "... data (plugin, after the initramfs) ok" "KC-DOCTOR: data \\(UUID=$uuid_data\\): ok"
+		has dracut-up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
+		;;
+	dracut-down)
+		boot dracut-down down --mark 'within the token-timeout of 20 s' \
+			--answer "$SD_PROMPT_ROOT=$D/rec-root.key" --answer "$SD_PROMPT_DATA=$D/rec-data.key"
+		booted dracut-down
+		has dracut-down "the plugin retried root with backoff" \
+			"$by_root attempt 1 failed: .*retrying in 1 s"
+		has dracut-down "until root's token-timeout (20 s)" \
+			"$by_root the KMS/HSM did not unlock it within the token-timeout of 20 s"
+		has dracut-down "and data's (10 s)" \
+			"$by_data the KMS/HSM did not unlock it within the token-timeout of 10 s"
+		after_deadline dracut-down 'within the token-timeout of 20 s' "$SD_PROMPT_ROOT"
+		in_order dracut-down "root's prompt in the initramfs, data's after switch-root" \
+			"$SD_PROMPT_ROOT" 'Switch Root' "$SD_PROMPT_DATA"
+		;;
 	*) die "unknown scenario $s" ;;
 	esac
-	hasnt "$s" "no shell was offered" '\(initramfs\)|BusyBox .* built-in shell'
-	hasnt "$s" "nothing but the keyscript tried the tokens" "kekcrypt: device '/dev/vd"
+	hasnt "$s" "no shell was offered" \
+		'\(initramfs\)|BusyBox .* built-in shell|[Ee]mergency shell|dracut:/#|Entering emergency mode'
+	[ "$V" = dracut ] ||
+		hasnt "$s" "nothing but the keyscript tried the tokens" "kekcrypt: device '/dev/vd"
 	[ -z "${KC_BOOT_LOGS:-}" ] || cp "$W/$s.log" "$KC_BOOT_LOGS/$s-$TAP.log"
 done
 echo "1..$TAP"
