@@ -217,7 +217,9 @@ static void check_config_files(json_object *v, struct report *rep, const struct 
 	*r_ca_file = false;
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f))
+	/* The file may hold secrets: no stdio buffer keeps a copy, and the line is wiped. */
+	setvbuf(f, NULL, _IONBF, 0);
+	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, " %63[a-z-] = %4095s", key, path) == 2 && path[0] == '/') {
 			if (!strcmp(key, "ca-file"))
 				*r_ca_file = true;
@@ -225,6 +227,9 @@ static void check_config_files(json_object *v, struct report *rep, const struct 
 				problem(v, rep, true, "the initramfs lacks %s, named in %s (%s)", path,
 					config, key);
 		}
+		explicit_bzero(line, sizeof(line));
+		explicit_bzero(path, sizeof(path));
+	}
 	fclose(f);
 }
 
@@ -286,16 +291,12 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 	char *dev = blkid_evaluate_spec(source, NULL);
 	int r, nrec = 0;
 
-	if (!m->keyscript) {
-		/* Ours only if its header says so; quietly, without our log. */
-		r = dev ? kc_volume_info_get(cli->ctx, dev, &info) : -ENOENT;
-		if (r < 0 || !kc_volume_info_n_tokens(info)) {
-			kc_volume_info_free(info);
-			free(dev);
-			return false;
-		}
+	/* The header, read once: a volume without our keyscript is ours only if it says so. */
+	r = dev && !access(dev, F_OK) ? kc_volume_info_get(cli->ctx, dev, &info) : -ENOENT;
+	if (!m->keyscript && (r < 0 || !kc_volume_info_n_tokens(info))) {
 		kc_volume_info_free(info);
-		info = NULL;
+		free(dev);
+		return false;
 	}
 	v = json_object_new_object();
 	json_object_object_add(v, "name", json_object_new_string(name));
@@ -311,7 +312,6 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 		goto out;
 	}
 	json_object_object_add(v, "device", json_object_new_string(dev));
-	r = kc_volume_info_get(cli->ctx, dev, &info);
 	if (r < 0 || !kc_volume_info_n_tokens(info)) {
 		problem(v, rep, true, "%s", r < 0 ? kc_error_detail(cli->ctx) :
 			"the device has no kekcrypt token");
