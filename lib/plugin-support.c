@@ -184,15 +184,15 @@ static int parse_timespan(const char *s, unsigned *r_seconds)
 	return 0;
 }
 
-/* Whether crypttab's SOURCE (UUID=, PARTUUID=, LABEL=, a path) names the volume CD holds. */
-static bool crypttab_source_matches(const char *source, struct crypt_device *cd)
+/* Whether crypttab's SOURCE (UUID=, PARTUUID=, LABEL=, a path) names the volume with UUID
+ * whose device resolves to DEVICE (a realpath, or NULL). */
+static bool crypttab_source_matches(const char *source, const char *uuid, const char *device)
 {
 	static const struct { const char *tag, *dir; } tags[] = {
 		{ "PARTUUID=", "/dev/disk/by-partuuid/" }, { "LABEL=", "/dev/disk/by-label/" },
 		{ "PARTLABEL=", "/dev/disk/by-partlabel/" },
 	};
-	const char *uuid = crypt_get_uuid(cd), *device = crypt_get_device_name(cd);
-	_cleanup_(freep) char *a = NULL, *b = NULL;
+	_cleanup_(freep) char *a = NULL;
 	char path[PATH_MAX];
 
 	if (!strncasecmp(source, "UUID=", 5))
@@ -205,20 +205,21 @@ static bool crypttab_source_matches(const char *source, struct crypt_device *cd)
 	if (!device || path[0] != '/')
 		return false;
 	a = realpath(path, NULL);
-	b = realpath(device, NULL);
-	return a && b && !strcmp(a, b);
+	return a && !strcmp(a, device);
 }
 
 int kc_crypttab_token_timeout(const char *crypttab, struct crypt_device *cd,
 			      unsigned *r_seconds)
 {
-	_cleanup_(freep) char *line = NULL;
+	_cleanup_(freep) char *line = NULL, *device = NULL;
 	size_t cap = 0;
 	FILE *f;
 	int r = 0;
 
 	if (!cd || !r_seconds)
 		return -EINVAL;
+	if (crypt_get_device_name(cd))
+		device = realpath(crypt_get_device_name(cd), NULL);
 	f = fopen(crypttab ?: "/etc/crypttab", "re");
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
@@ -231,7 +232,7 @@ int kc_crypttab_token_timeout(const char *crypttab, struct crypt_device *cd,
 			continue;
 		(void)strtok_r(NULL, " \t\n", &save);	/* the key file */
 		options = strtok_r(NULL, " \t\n", &save);
-		if (!crypttab_source_matches(source, cd))
+		if (!crypttab_source_matches(source, crypt_get_uuid(cd), device))
 			continue;
 		r = 1;	/* this volume's entry; the default applies unless it says otherwise */
 		for (opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save))
