@@ -17,6 +17,8 @@
 #   --disks N              number of virtio disks /init waits for (vda, vdb, ...); default 0
 #   --timeout SECONDS      in-guest limit for the scenario (default 240); on expiry the
 #                          scenario's process group is killed and the exit code is 124
+#   --trace                run the scenario with bash -x, each command on the console as
+#                          "KC-GUEST-TRACE: <command>" (the stall watchdog names the last one)
 #   --no-cache             do not use or fill the cache of base archives
 #
 # The image is two concatenated cpio archives (the kernel unpacks them in order):
@@ -33,7 +35,10 @@
 # /usr/lib/x86_64-linux-gnu in the guest, where the loader finds them without a cache.
 #
 # The generated /init prints on the console: KC-GUEST-BEGIN, then the scenario's output,
-# then KC-GUEST-EXIT=<code> and KC-GUEST-END, and powers off. Failures of the harness itself
+# then KC-GUEST-EXIT=<code> and KC-GUEST-END, and powers off. While the scenario runs, a
+# heartbeat line "KC-GUEST-HB <sectors> <jiffies>" every 5 s gives the sectors read and
+# written on the virtio disks and the CPU time used (user, nice, system, irq, softirq) so
+# far: run-guest.sh's stall watchdog tells a guest at work from a stuck one by them. Failures of the harness itself
 # (module load, missing disk) print KC-GUEST-SETUP-FAILED: <reason> and no KC-GUEST-EXIT.
 set -euo pipefail
 
@@ -66,6 +71,7 @@ KVER=
 SCENARIO=
 DISKS=0
 TIMEOUT=240
+TRACE=0
 USE_CACHE=1
 EXTRA_MODULES=()
 BINS=()
@@ -386,8 +392,17 @@ write_init() {
 
 		[ ! -s /scenario.env ] || . /scenario.env || setup_failed "cannot read /scenario.env"
 		cd /tmp
-		# bash -e -o pipefail; the scenario runs in its own session and process group so that the watchdog can
-		# kill it together with everything it started.
+		# The heartbeat: I/O and CPU counters, for the host's stall watchdog.
+		(
+			while sleep 5; do
+				io=$(awk '$3 ~ /^vd[a-z]+$/ { s += $6 + $10 } END { print s + 0 }' /proc/diskstats)
+				cpu=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat)
+				echo "KC-GUEST-HB $io $cpu"
+			done
+		) &
+		heartbeat=$!
+		# bash -e -o pipefail; the scenario runs in its own session and process group so that
+		# the in-guest timeout can kill it together with everything it started.
 		setsid bash -e -o pipefail /scenario.sh </dev/null &
 		pid=$!
 		(
@@ -399,7 +414,7 @@ write_init() {
 		watchdog=$!
 		wait "$pid"
 		rc=$?
-		kill "$watchdog" 2>/dev/null
+		kill "$watchdog" "$heartbeat" 2>/dev/null
 		[ ! -e /run/kc-timeout ] || rc=124
 		# Stray background processes of the scenario must not write after the markers.
 		kill -KILL -- "-$pid" 2>/dev/null
@@ -499,7 +514,13 @@ write_scenario_config() {
 			die "--env '$e': expected NAME=VALUE"
 		printf 'export %s=%s\n' "$name" "$(shquote "$value")" >>"$ROOT/scenario.env"
 	done
-	cp "$SCENARIO" "$ROOT/scenario.sh"
+	# --trace: bash takes no PS4 from the environment when run as root, so the scenario
+	# starts by setting it.
+	if [ "$TRACE" = 1 ]; then
+		printf '%s\n' "PS4='KC-GUEST-TRACE: '; set -x" | cat - "$SCENARIO" >"$ROOT/scenario.sh"
+	else
+		cp "$SCENARIO" "$ROOT/scenario.sh"
+	fi
 	chmod 0755 "$ROOT/scenario.sh"
 }
 
@@ -558,6 +579,11 @@ parse_args() {
 		case $1 in
 		--no-cache)
 			USE_CACHE=0
+			shift
+			continue
+			;;
+		--trace)
+			TRACE=1
 			shift
 			continue
 			;;

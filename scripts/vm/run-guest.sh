@@ -13,6 +13,13 @@
 #                          SECONDS/2, so that a hung scenario is still reported by the guest
 #   --memory MB            guest memory (default 512)
 #   --smp N                guest CPUs (default 1)
+#   --machine TYPE         QEMU machine type (default: see README.md, "Stalls")
+#   --drive-opts OPTS      -drive options for every --disk (default: see README.md, "Stalls")
+#   --stall SECONDS        stall watchdog: when the guest shows no progress (no console output,
+#                          no block I/O, no CPU work) for SECONDS, dump its blocked tasks into
+#                          the log and fail at once with 124 (default 45; 0 turns it off)
+#   --trace                trace the scenario's commands on the console (bash -x), so that a
+#                          stall or timeout names the command it happened in
 #   --netns-setup CMD      run CMD (bash -c) in the background inside the private network
 #                          namespace before QEMU starts, e.g. a key server on 127.0.0.1:PORT
 #                          that the guest reaches as 10.0.2.2:PORT; killed afterwards
@@ -23,11 +30,12 @@
 #                          success and kept (path printed) on failure
 #
 # Exit status: the scenario's exit code (KC-GUEST-EXIT=<code> on the console), 124 if the
-# run timed out, 125 if the harness failed or the guest's markers are missing.
+# run timed out or stalled, 125 if the harness failed or the guest's markers are missing.
 # Must run as root (it creates network, PID and mount namespaces with unshare).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/qemu-config.sh"
 readonly EXIT_TIMEOUT=124
 readonly EXIT_HARNESS=125
 
@@ -38,6 +46,11 @@ WAIT_PORTS=()
 TIMEOUT=300
 MEMORY=512
 SMP=1
+# The guest configuration that does not lose block I/O (qemu-config.sh).
+MACHINE=$KC_VM_MACHINE
+DRIVE_OPTS=$KC_VM_DRIVE_OPTS
+STALL=45
+TRACE=0
 NETNS_SETUP=
 LOG=
 LOG_IS_TEMP=0
@@ -46,6 +59,8 @@ SCENARIO=
 
 TMP=
 NS_PID=
+WATCH_PID=
+TRACE_ARG=
 
 die() {
 	echo "run-guest: error: $*" >&2
@@ -118,10 +133,18 @@ qemu_pid=
 exit "$rc"
 '
 
+stop_watchdog() {
+	[ -n "$WATCH_PID" ] || return 0
+	kill "$WATCH_PID" 2>/dev/null || : # it ends by itself when it sees KC-GUEST-END
+	wait "$WATCH_PID" 2>/dev/null || : # its status is in $TMP/stall
+	WATCH_PID=
+}
+
 cleanup() {
 	local rc=$?
 
 	set +e
+	stop_watchdog
 	if [ -n "$NS_PID" ]; then
 		# unshare --kill-child: its child (PID 1 of the namespace) dies with it, and the
 		# kernel then kills everything else in the PID namespace.
@@ -140,6 +163,7 @@ parse_args() {
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-h | --help) usage && exit 0 ;;
+		--trace) TRACE=1 && shift && continue ;;
 		--) shift && break ;;
 		-*) [ $# -ge 2 ] || die "$1 needs an argument (see --help)" ;;
 		*) break ;;
@@ -153,6 +177,9 @@ parse_args() {
 		--timeout) TIMEOUT=$2 ;;
 		--memory) MEMORY=$2 ;;
 		--smp) SMP=$2 ;;
+		--machine) MACHINE=$2 ;;
+		--drive-opts) DRIVE_OPTS=$2 ;;
+		--stall) STALL=$2 ;;
 		--netns-setup) NETNS_SETUP=$2 ;;
 		--netns-wait-port)
 			[[ $2 =~ ^[0-9]+$ ]] || die "--netns-wait-port '$2' is not a port number"
@@ -170,6 +197,9 @@ parse_args() {
 	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive integer"
 	[[ $MEMORY =~ ^[1-9][0-9]*$ ]] || die "--memory must be a positive integer (MB)"
 	[[ $SMP =~ ^[1-9][0-9]*$ ]] || die "--smp must be a positive integer"
+	[[ $STALL =~ ^[0-9]+$ ]] || die "--stall must be a number of seconds (0: off)"
+	[ "$TRACE" = 0 ] || TRACE_ARG=--trace
+	[[ $MACHINE =~ ^[a-z0-9.,=_-]+$ ]] || die "--machine '$MACHINE' is not a machine type"
 	[ "${#DISKS[@]}" -le 26 ] || die "at most 26 disks"
 }
 
@@ -193,7 +223,7 @@ report_failure() {
 	local what=$1
 
 	echo "run-guest: $what; last lines of the guest console:" >&2
-	tail -n 40 "$LOG" | sed 's/^/  | /' >&2
+	grep -av '^KC-GUEST-HB ' "$LOG" | tail -n "${2:-40}" | sed 's/^/  | /' >&2
 	if [ -n "$NETNS_SETUP" ] && [ -s "$SETUP_LOG" ]; then
 		echo "run-guest: last lines of the --netns-setup output ($SETUP_LOG):" >&2
 		tail -n 20 "$SETUP_LOG" | sed 's/^/  | /' >&2
@@ -202,7 +232,7 @@ report_failure() {
 }
 
 main() {
-	local kenv vmlinuz d drive rc=0 ns_rc=0 exit_line start end
+	local kenv vmlinuz d rc=0 ns_rc=0 exit_line start end
 
 	parse_args "$@"
 	[ "$(id -u)" = 0 ] || die "must run as root (unshare --net/--pid)"
@@ -227,19 +257,21 @@ main() {
 	"$HERE/mkinitrd.sh" --output "$TMP/initrd.cpio.gz" \
 		--modules "$(sed -n 's/^KEKCRYPT_VM_MODULES=//p' <<<"$kenv")" \
 		--disks "${#DISKS[@]}" --timeout "$(guest_timeout)" \
-		"${INITRD_ARGS[@]}" "$SCENARIO" || die "mkinitrd.sh failed"
+		"${INITRD_ARGS[@]}" ${TRACE_ARG:+"$TRACE_ARG"} "$SCENARIO" || die "mkinitrd.sh failed"
 
-	# No iPXE option ROM for the NIC (romfile=): it only costs boot time.
+	# No iPXE option ROM for the NIC (romfile=): it only costs boot time. QMP on a socket
+	# and sysrq enabled: the stall watchdog dumps the guest's blocked tasks through them.
 	# shellcheck disable=SC2054 # the commas are QEMU's option syntax
-	local qemu=(qemu-system-x86_64 -accel tcg -cpu max -m "$MEMORY" -smp "$SMP"
-		-nographic -no-reboot
+	local qemu=(qemu-system-x86_64)
+	mapfile -t -O 1 qemu < <(KC_VM_MACHINE=$MACHINE vm_qemu_machine_args)
+	qemu+=(-m "$MEMORY" -smp "$SMP" -nographic -no-reboot
 		-kernel "$vmlinuz" -initrd "$TMP/initrd.cpio.gz"
-		-append "console=ttyS0 panic=-1 quiet"
+		-append "console=ttyS0 panic=-1 quiet sysrq_always_enabled"
+		-qmp "unix:$TMP/qmp.sock,server=on,wait=off"
 		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=
 		-device virtio-rng-pci)
 	for d in "${DISKS[@]}"; do
-		drive=${d//,/,,} # QEMU option syntax escapes commas by doubling
-		qemu+=(-drive "file=$drive,if=virtio,format=raw")
+		qemu+=(-drive "$(vm_qemu_drive "$d" "$DRIVE_OPTS")")
 	done
 	qemu+=("${QEMU_EXTRA[@]}")
 
@@ -249,13 +281,22 @@ main() {
 		bash "$TMP/netns-main.sh" "$TIMEOUT" "$LOG" "$NETNS_SETUP" "$SETUP_LOG" \
 		"${WAIT_PORTS[*]}" "${qemu[@]}" &
 	NS_PID=$!
+	if [ "$STALL" -gt 0 ]; then
+		python3 "$HERE/qemu_watch.py" --log "$LOG" --qmp "$TMP/qmp.sock" --stall "$STALL" \
+			--status "$TMP/stall" --name "$(basename "$SCENARIO")" &
+		WATCH_PID=$!
+	fi
 	wait "$NS_PID" || ns_rc=$?
 	NS_PID=
+	stop_watchdog
 	end=${EPOCHREALTIME/./}
 	clean_log "$LOG"
 
 	exit_line=$(grep -aoE 'KC-GUEST-EXIT=[0-9]+$' "$LOG" | tail -n 1) || true
-	if [ -n "$exit_line" ] && grep -aq 'KC-GUEST-END$' "$LOG"; then
+	if [ -s "$TMP/stall" ]; then
+		rc=$EXIT_TIMEOUT
+		report_failure "$(cat "$TMP/stall")" 150
+	elif [ -n "$exit_line" ] && grep -aq 'KC-GUEST-END$' "$LOG"; then
 		rc=${exit_line#KC-GUEST-EXIT=}
 		if [ "$rc" -eq "$EXIT_TIMEOUT" ] && grep -aq '^KC-GUEST-TIMEOUT' "$LOG"; then
 			report_failure "the scenario timed out in the guest"

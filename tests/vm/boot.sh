@@ -267,18 +267,29 @@ dd if=/dev/vdd of=/dev/mapper/data bs=4M conv=fsync 2>/dev/null
 kekcrypt close data
 echo "KC-OK written"
 SH
-local rc=0 kek_file=""
+local rc=0 kek_file="" try
 [ "$V" != file ] || kek_file=$D/kek.bin
-vm_run "$D/builder.sh" --log "$D/builder.log" --timeout 900 \
-	--disk "$D/root.img" --disk "$D/data.img" --disk "$D/root.ext4" --disk "$D/data.ext4" \
-	--file "$D/guest.conf:/etc/kekcrypt/kekcrypt.conf" \
-	--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" \
-	${kek_file:+--file "$kek_file:/etc/kekcrypt/kek.bin"} \
-	--netns-setup "$(fixture)" --netns-wait-port "$PORT" || rc=$?
+# The stall watchdog ends a builder that makes no progress for 30 s (it normally writes tens
+# of MiB a second) with its blocked tasks in the log; a stall is QEMU's, not kekcrypt's (the
+# builder only copies data), so it is retried once, and said so.
+for try in 1 2; do
+	rc=0
+	vm_run "$D/builder.sh" --log "$D/builder.log" --timeout 600 --stall 30 --trace \
+		--disk "$D/root.img" --disk "$D/data.img" --disk "$D/root.ext4" --disk "$D/data.ext4" \
+		--file "$D/guest.conf:/etc/kekcrypt/kekcrypt.conf" \
+		--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" \
+		${kek_file:+--file "$kek_file:/etc/kekcrypt/kek.bin"} \
+		--netns-setup "$(fixture)" --netns-wait-port "$PORT" || rc=$?
+	[ "$rc" -eq 124 ] && grep -q '^KC-GUEST-STALL' "$D/builder.log" && [ "$try" = 1 ] || break
+	echo "# $V: the builder guest stalled; its blocked tasks (kept in $D/builder-stall.log):"
+	grep -v '^KC-GUEST-HB' "$D/builder.log" | grep -A 60 '^KC-GUEST-STALL' | sed 's/^/#   /'
+	cp "$D/builder.log" "$D/builder-stall.log"
+	[ -z "${KC_BOOT_LOGS:-}" ] || cp "$D/builder.log" "$KC_BOOT_LOGS/$V-builder-stall.log"
+done
 if [ "$rc" -eq 0 ] && grep -q '^KC-OK written' "$D/builder.log"; then
-	ok "$V: root and data filesystems written through dm-crypt"
+	ok "$V: root and data filesystems written through dm-crypt$([ "$try" = 1 ] || echo " (after a stall)")"
 else
-	tail -n 30 "$D/builder.log"
+	grep -v '^KC-GUEST-HB' "$D/builder.log" | tail -n 60
 	die "the builder guest failed ($rc)"
 fi
 rm -f "$D/root.ext4" "$D/data.ext4"
@@ -292,7 +303,10 @@ done
 # ($D) in a fresh namespace; the console log is $W/NAME.log, the driver's "seen" lines
 # $W/NAME.seen.
 boot() {
-	local name=$1 fx=$2 append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
+	local name=$1 fx=$2
+	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
+	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall).
+	append+=" sysrq_always_enabled"
 	shift 2
 	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
 	[ "$V" != dracut ] ||
@@ -305,11 +319,11 @@ if [ "$fx" != down ]; then
 	for i in \$(seq 100); do grep -q '^PORT' "$W/$name.fixture.port" && break; sleep 0.1; done
 fi
 exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
-	--done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
-	qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \\
-	-kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
-	-drive file="$D/root.img",if=virtio,format=raw \\
-	-drive file="$D/data.img",if=virtio,format=raw \\
+	--stall 120 --qmp "$W/$name.qmp" --done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
+	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 2 -m 1024 -nographic \\
+	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
+	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
+	-drive "$(vm_qemu_drive "$D/root.img")" -drive "$(vm_qemu_drive "$D/data.img")" \\
 	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
 SH
 	if ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1; then

@@ -2,6 +2,8 @@
 # QEMU guest with the built kekcrypt. Sourced by tests/vm/*.sh; run from the source tree.
 
 VM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# vm_qemu_machine_args, vm_qemu_drive: the QEMU settings of every guest.
+. "$VM_TOP/scripts/vm/qemu-config.sh"
 KEKCRYPT=${KEKCRYPT:-$VM_TOP/kekcrypt}
 VM_WORK=
 

@@ -1,0 +1,21 @@
+# The QEMU settings every guest of the project runs with (tests, demo, benchmarks): sourced by
+# scripts/vm/run-guest.sh and tests/vm/lib.sh (tests/vm/boot.sh's whole-system boots). Why
+# these, and what was measured: scripts/vm/README.md, "Stalls".
+
+# Software emulation (ENVIRONMENT.md: KVM is not usable here).
+KC_VM_MACHINE=${KC_VM_MACHINE:-pc}
+# Options of every virtio disk.
+KC_VM_DRIVE_OPTS=${KC_VM_DRIVE_OPTS:-}
+
+# vm_qemu_machine_args: the machine, accelerator and CPU options, one per line.
+vm_qemu_machine_args() {
+	printf '%s\n' -machine "$KC_VM_MACHINE" -accel tcg -cpu max
+}
+
+# vm_qemu_drive FILE [OPTS]: the -drive value of a raw virtio disk (commas in FILE doubled, as
+# QEMU's option syntax wants); OPTS replace KC_VM_DRIVE_OPTS.
+vm_qemu_drive() {
+	local opts=${2-$KC_VM_DRIVE_OPTS}
+
+	printf 'file=%s,if=virtio,format=raw%s\n' "${1//,/,,}" "${opts:+,$opts}"
+}

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Run one test of `make check` under a time limit, so that a hung test fails by itself instead
+# of taking the whole CI budget (automake's LOG_COMPILER; see tests/Makemodule.am).
+#
+# Usage: tests/bounded.sh TEST [ARGS...]
+# The limit: $KC_TEST_TIMEOUT seconds if set, else 2400 for tests/vm/boot.sh (eight Debian
+# boots and three builder guests), 1200 for the other guest tests, 600 for the rest. The guest
+# harness's own watchdogs end a stalled guest within a minute or two; this is the backstop.
+# On expiry the test's whole process group gets TERM, then KILL 30 s later (QEMU and the key
+# servers live in PID namespaces that die with their unshare process), and the exit status
+# is 124.
+set -u
+
+test=$1
+case ${KC_TEST_TIMEOUT:-} in
+'')
+	case $test in
+	*/tests/vm/boot.sh | tests/vm/boot.sh) limit=2400 ;;
+	*/tests/vm/* | tests/vm/*) limit=1200 ;;
+	*) limit=600 ;;
+	esac
+	;;
+*[!0-9]* | 0) echo "bounded: KC_TEST_TIMEOUT='$KC_TEST_TIMEOUT' is not a number of seconds" >&2
+	exit 99 ;;
+*) limit=$KC_TEST_TIMEOUT ;;
+esac
+start=$SECONDS
+timeout --kill-after=30 "$limit" "$@"
+rc=$?
+if [ $((SECONDS - start)) -ge "$limit" ]; then
+	echo "bounded: $test did not finish within its limit of $limit s; killed" >&2
+	exit 124
+fi
+exit "$rc"
