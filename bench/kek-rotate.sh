@@ -46,6 +46,9 @@ for k in k1 k2; do (umask 077 && head -c 32 /dev/urandom >"$work/$k"); done
 mkdir -m 700 "$work/hsm"
 eval "$("$fix/softhsm-setup.sh" "$work/hsm")"
 p11() { echo "pkcs11:token=kekcrypt-test;object=$1;type=secret-key?module-path=$KC_P11_MODULE&pin-source=file:$KC_P11_PIN_FILE"; }
+# Local policy: the config lets the URIs name the SoftHSM2 module and its PIN file.
+(umask 077 && printf '[pkcs11]\nallowed-modules = %s\nallowed-pin-files = %s\n' \
+	"$KC_P11_MODULE" "$KC_P11_PIN_FILE" >"$work/p11.conf")
 
 "$fix/tls.sh" "$work/tls" >/dev/null
 node "$fix/azure-kv/server.js" --cert "$work/tls/server.pem" --key "$work/tls/server.key" \
@@ -59,7 +62,7 @@ port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$work/az.out")
 
 for v in file hsm az cs; do truncate -s 32M "$work/$v.img"; done
 kc format -q "$work/file.img" --kek "file:$work/k1" >/dev/null
-kc format -q "$work/hsm.img" --kek "$(p11 kek-aes)" >/dev/null
+kc format -q --config "$work/p11.conf" "$work/hsm.img" --kek "$(p11 kek-aes)" >/dev/null
 kc format -q --config "$work/az.conf" "$work/az.img" \
 	--kek "azure-kv+https://localhost:$port/keys/kek-rsa" >/dev/null
 printf 'old' >"$work/pass-a"
@@ -74,7 +77,7 @@ exec "$kekcrypt" kek rotate "$work/file.img" --to "file:\$to"
 SH
 cat >"$work/hsm.sh" <<SH
 if "$kekcrypt" kek list "$work/hsm.img" | grep -q "object=kek-aes;"; then to='$(p11 kek-aes-2)'; else to='$(p11 kek-aes)'; fi
-exec "$kekcrypt" kek rotate "$work/hsm.img" --to "\$to"
+exec "$kekcrypt" kek rotate --config "$work/p11.conf" "$work/hsm.img" --to "\$to"
 SH
 cat >"$work/cs.sh" <<SH
 if cryptsetup open --test-passphrase --key-file "$work/pass-a" "$work/cs.img" 2>/dev/null; then
@@ -92,7 +95,8 @@ hyperfine -N --runs "$runs" --warmup 2 --export-json "$work/h.json" \
 	{ cat "$work/h.txt"; die "hyperfine failed"; }
 
 kc verify "$work/file.img" >/dev/null || die "the file volume no longer verifies"
-kc verify "$work/hsm.img" >/dev/null || die "the SoftHSM2 volume no longer verifies"
+kc verify --config "$work/p11.conf" "$work/hsm.img" >/dev/null ||
+	die "the SoftHSM2 volume no longer verifies"
 kc verify --config "$work/az.conf" "$work/az.img" >/dev/null || die "the Azure volume no longer verifies"
 python3 - "$work/h.json" <<'PY'
 import json, sys

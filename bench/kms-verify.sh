@@ -113,6 +113,7 @@ pids+=($!)
 vault_port=$(wait_port vault "$work/vault.out" "$!")
 {
 	echo "[vault-transit]"
+	echo "allowed-hosts = 127.0.0.1"
 	echo "auth = approle"
 	echo "role-id-file = $work/role-id"
 	echo "secret-id-file = $work/secret-id"

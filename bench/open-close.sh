@@ -12,8 +12,8 @@ iters=${1:-15}
 vm_setup
 head -c 32 /dev/urandom >"$VM_WORK/kek/a.bin" && chmod 600 "$VM_WORK/kek/a.bin"
 for d in file p11 argon pbkdf2; do truncate -s 64M "$VM_WORK/$d.img"; done
-"$KEKCRYPT" format -q "$VM_WORK/file.img" --kek "file:$VM_WORK/kek/a.bin"
-"$KEKCRYPT" format -q "$VM_WORK/p11.img" --kek "$P11_URI"
+kc_host format -q "$VM_WORK/file.img" --kek "file:$VM_WORK/kek/a.bin"
+kc_host format -q "$VM_WORK/p11.img" --kek "$P11_URI"
 
 cat >"$VM_WORK/bench.sh" <<SH
 set -eu

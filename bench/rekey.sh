@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 vm_setup
 head -c 32 /dev/urandom >"$VM_WORK/kek/a.bin" && chmod 600 "$VM_WORK/kek/a.bin"
 truncate -s 80M "$VM_WORK/v.img"
-"$KEKCRYPT" format -q "$VM_WORK/v.img" --kek "file:$VM_WORK/kek/a.bin" >/dev/null
+kc_host format -q "$VM_WORK/v.img" --kek "file:$VM_WORK/kek/a.bin" >/dev/null
 
 cat >"$VM_WORK/bench.sh" <<'SH'
 set -eu

@@ -17,16 +17,19 @@ eval "$(tests/fixtures/softhsm-setup.sh "$work")"
 head -c 32 /dev/urandom >"$work/kek" && chmod 600 "$work/kek"
 printf 'bench-passphrase' >"$work/pass"
 p11="pkcs11:token=kekcrypt-test;object=kek-aes;type=secret-key?module-path=$KC_P11_MODULE&pin-source=file:$KC_P11_PIN_FILE"
+# Local policy: the config lets the URI name the SoftHSM2 module and its PIN file.
+(umask 077 && printf '[pkcs11]\nallowed-modules = %s\nallowed-pin-files = %s\n' \
+	"$KC_P11_MODULE" "$KC_P11_PIN_FILE" >"$work/kc.conf")
 for img in file p11 argon pbkdf2; do truncate -s 32M "$work/$img.img"; done
 "$kekcrypt" format -q "$work/file.img" --kek "file:$work/kek" >/dev/null
-"$kekcrypt" format -q "$work/p11.img" --kek "$p11" >/dev/null
+"$kekcrypt" format -q --config "$work/kc.conf" "$work/p11.img" --kek "$p11" >/dev/null
 cryptsetup luksFormat -q --type luks2 "$work/argon.img" "$work/pass"
 cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 	"$work/pbkdf2.img" "$work/pass"
 
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/r.json" \
 	-n "kekcrypt verify (file KEK)" "$kekcrypt verify $work/file.img" \
-	-n "kekcrypt verify (SoftHSM2 AES KEK)" "$kekcrypt verify $work/p11.img" \
+	-n "kekcrypt verify (SoftHSM2 AES KEK)" "$kekcrypt verify --config $work/kc.conf $work/p11.img" \
 	-n "cryptsetup --test-passphrase (LUKS2 default argon2id)" \
 	"cryptsetup open --test-passphrase --key-file $work/pass $work/argon.img" \
 	-n "cryptsetup --test-passphrase (pbkdf2-1000)" \

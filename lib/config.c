@@ -20,6 +20,7 @@ struct config_entry {
 struct kc_config {
 	struct config_entry *entries;
 	size_t n;
+	char *path;
 };
 
 void config_free(struct kc_config *config)
@@ -34,6 +35,7 @@ void config_free(struct kc_config *config)
 		free(config->entries[i].value);
 	}
 	free(config->entries);
+	free(config->path);
 	free(config);
 }
 
@@ -108,29 +110,27 @@ static int config_parse(struct kc_ctx *ctx, const char *path, char *text,
 int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
 		struct kc_config **r_config)
 {
-	_cleanup_(freep) unsigned char *text = NULL;
+	_cleanup_(kc_secret_freep) struct kc_secret *text = NULL;
 	struct kc_config *config;
-	size_t len;
 	int r;
 
 	config = calloc(1, sizeof(*config));
 	if (!config)
 		return -ENOMEM;
-	r = util_check_private_file(ctx, path, "config file");
+	config->path = strdup(path);
+	if (!config->path) {
+		config_free(config);
+		return -ENOMEM;
+	}
+	/* Read into secret memory: a config may hold credentials. */
+	r = policy_read_secret(ctx, path, "config file", CONFIG_MAX, &text);
 	if (r == -ENOENT && !explicit_path) {
 		ctx_detail_clear(ctx);
 		*r_config = config;
 		return 0;
 	}
-	if (r >= 0) {
-		r = util_read_file(path, CONFIG_MAX, &text, &len);
-		if (r < 0)
-			r = ctx_fail(ctx, r, "config file '%s': %s", path, strerror(-r));
-	}
 	if (r >= 0)
-		r = config_parse(ctx, path, (char *)text, config);
-	if (text)
-		secret_wipe(text, len);
+		r = config_parse(ctx, path, (char *)text->data, config);
 	if (r < 0) {
 		config_free(config);
 		return r;
@@ -146,6 +146,21 @@ const char *config_get(const struct kc_config *config, const char *section, cons
 	for (size_t i = config->n; i-- > 0;)
 		if (!strcmp(config->entries[i].section, section) &&
 		    !strcmp(config->entries[i].key, key))
+			return config->entries[i].value;
+	return NULL;
+}
+
+const char *config_path(const struct kc_config *config)
+{
+	return config && config->path ? config->path : "the configuration";
+}
+
+const char *config_get_nth(const struct kc_config *config, const char *section, const char *key,
+			   size_t n)
+{
+	for (size_t i = 0; config && i < config->n; i++)
+		if (!strcmp(config->entries[i].section, section) &&
+		    !strcmp(config->entries[i].key, key) && n-- == 0)
 			return config->entries[i].value;
 	return NULL;
 }

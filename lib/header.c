@@ -86,6 +86,7 @@ static int check_same_volume(struct kc_ctx *ctx, struct crypt_device *cd, const 
 int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, bool force)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
 	char uuid[40];
 	int r;
 
@@ -95,6 +96,9 @@ int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, 
 	r = backup_uuid(ctx, file, uuid);
 	if (r >= 0)
 		r = vol_check_writable(ctx, device, false);
+	/* The writers' lock, not vol_load_for_write(): the header there may be anything. */
+	if (r >= 0)
+		r = vol_lock(ctx, device, &lock);
 	if (r >= 0) {
 		r = crypt_init(&cd, device);
 		if (r < 0)

@@ -96,11 +96,16 @@ int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_o
 	if (!o.client_cert != !o.client_key)
 		return ctx_fail(ctx, -EINVAL, "configuration [%s]: client-cert and client-key go "
 				"together", section);
-	if (o.client_key) {
-		r = util_check_private_file(ctx, o.client_key, "client key");
-		if (r < 0)
-			return r;
-	}
+	/* libcurl opens these by path: check them here (the key private, the others safe from
+	 * other users), so that nobody but root decides whom we trust or present. */
+	if (o.client_key)
+		r = policy_check_path(ctx, o.client_key, "client key", POLICY_PRIVATE);
+	if (r >= 0 && o.client_cert)
+		r = policy_check_path(ctx, o.client_cert, "client certificate", 0);
+	if (r >= 0 && o.ca_file)
+		r = policy_check_path(ctx, o.ca_file, "CA file", 0);
+	if (r < 0)
+		return r;
 	*r_opts = o;
 	return 0;
 }

@@ -49,9 +49,6 @@ void kc_secret_freep(struct kc_secret **s);
 void secret_wipe(void *buf, size_t len);
 /* Constant-time comparison; 0 when equal. */
 int secret_memeq(const void *a, const void *b, size_t len);
-/* Read a whole small private file (at most MAX bytes) into a secret; -EACCES if group or
- * others have access; a trailing newline is kept. */
-int secret_read_file(const char *path, size_t max, struct kc_secret **r_secret);
 
 /* Wipe a stack array when it goes out of scope. */
 struct secret_erase_ctx {
@@ -121,12 +118,49 @@ int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
 void config_free(struct kc_config *config);
 /* The value of KEY in SECTION, or NULL. */
 const char *config_get(const struct kc_config *config, const char *section, const char *key);
+/* The Nth (from 0) value of KEY in SECTION, for keys that may be given on several lines
+ * (lists such as allowed-hosts), or NULL. */
+const char *config_get_nth(const struct kc_config *config, const char *section, const char *key,
+			   size_t n);
+/* The file the configuration came from (for messages). */
+const char *config_path(const struct kc_config *config);
+
+/* ---------------------------------------------------------------------------------------- */
+/* policy.c: local policy over what a header names (see the top of policy.c).               */
+
+/* What using one KEK touches, as its provider's needs() reports it. */
+struct kek_needs {
+	const char *section;	/* the provider's section of the config */
+	char host[256];		/* remote endpoint (IPv6 in brackets), "" when local */
+	unsigned port;
+	const char *key_file;	/* a KEK file to read, or NULL */
+	const char *pin_file;	/* a PIN file to read, or NULL */
+	const char *module;	/* a shared object to load, or NULL */
+};
+
+/* policy_*() flags: the file holds a secret (no access by group or others at all). */
+#define POLICY_PRIVATE 1u
+
+/* -EACCES (detail: what, and the config line that would allow it) unless the config and the
+ * files' ownership allow everything in NEEDS. */
+int policy_kek(struct kc_ctx *ctx, const struct kek_needs *needs);
+/* Check an open file FD (opened as PATH): regular, owned by root or the caller, not writable
+ * (POLICY_PRIVATE: not accessible) by group or others, in directories safe from others. */
+int policy_check_fd(struct kc_ctx *ctx, int fd, const char *path, const char *what,
+		    unsigned flags);
+/* Open PATH read-only and check it as policy_check_fd() does. */
+int policy_open(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags,
+		int *r_fd);
+/* The same for a file another library opens by path (CA bundle, client certificate). */
+int policy_check_path(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags);
+/* Read a private file of at most MAX bytes into a secret (NUL-terminated, len excludes it);
+ * -EFBIG when larger; every refusal with a detail naming WHAT and PATH. */
+int policy_read_secret(struct kc_ctx *ctx, const char *path, const char *what, size_t max,
+		       struct kc_secret **r_secret);
 
 /* ---------------------------------------------------------------------------------------- */
 /* util.c                                                                                   */
 
-/* Check that PATH is a regular file not readable by group or others; -EACCES otherwise. */
-int util_check_private_file(struct kc_ctx *ctx, const char *path, const char *what);
 /* Read a whole file of at most MAX bytes (not secret). */
 int util_read_file(const char *path, size_t max, unsigned char **r_buf, size_t *r_len);
 /* Base64 (RFC 4648, padded, no line breaks). */
@@ -218,9 +252,13 @@ struct kc_provider_ops {
 	 * key without the DEK leaving the KMS (Vault Transit "rewrap"). */
 	int (*rewrap)(struct kc_ctx *ctx, void *state, const unsigned char *wrapped,
 		      size_t wrapped_len, struct kc_wrapped *r_wrapped);
+	/* What the KEK touches (endpoint, files, modules), for local policy; kek_open() checks
+	 * it before anything is read or loaded. Mandatory for a provider that touches any. */
+	void (*needs)(void *state, struct kek_needs *r_needs);
 };
 
-/* Look up the provider for URI's scheme, check its vtable, and init it. */
+/* Look up the provider for URI's scheme, check its vtable, init it, and check what it
+ * needs against local policy (policy_kek(): -EACCES). */
 int kek_open(struct kc_ctx *ctx, const char *uri, struct kc_kek **r_kek);
 void kek_close(struct kc_kek *kek);
 void kek_closep(struct kc_kek **kek);
@@ -230,9 +268,22 @@ const struct kc_provider_ops *provider_find(const char *name);
 /* ---------------------------------------------------------------------------------------- */
 /* volume.c, unlock.c: LUKS2 devices.                                                       */
 
-/* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. */
+/* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. Never writes:
+ * what a read verb loads stays byte-identical (interrupted operations included). */
 int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 void vol_freep(struct crypt_device **cd);
+/* Take DEVICE's writer lock (one per device, for every verb that writes its header): -EBUSY
+ * when another process holds it. Release with close(), or vol_unlockp(). */
+int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd);
+void vol_unlockp(int *fd);
+/* vol_load_for_write() flags: the caller is rekey, which deals with its own leftovers. */
+#define VOL_WRITE_REKEY 1u
+/* For writers: check DEVICE is writable, take its lock, load the header, refuse while an
+ * interrupted rekey's state is there (-EBUSY, unless VOL_WRITE_REKEY), and finish or undo
+ * interrupted KEK rotations (returns how many). The caller keeps *R_LOCK until its last
+ * write. */
+int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
+		       struct crypt_device **r_cd, int *r_lock);
 /* Fail early with -EROFS/-EBUSY/-EACCES rather than halfway through a header update;
  * EXCLUSIVE also refuses a block device that is open elsewhere (format). */
 int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive);
@@ -246,13 +297,25 @@ int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct t
 /* Wrap DEK under KEK and store it as a new token bound to a new keyslot; returns its id. */
 int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
 		  const struct kc_wrapped *wrapped, const struct kc_secret *dek);
+/* How many ways to unlock CD remain without the tokens in EXCLUDE (a bit per token id):
+ * kekcrypt tokens whose KEK unwraps DEK now (WORKING: one known to, or -1), and keyslots that
+ * no kekcrypt token holds and that are not kekcrypt's own derived ones (recovery keys,
+ * passphrases). DEK may be NULL (unknown): then no other token counts. */
+int vol_usable_paths(struct kc_ctx *ctx, struct crypt_device *cd, uint64_t exclude,
+		     const struct kc_secret *dek, int working);
+/* -EBUSY, naming WHAT, unless a usable path remains without the tokens in EXCLUDE. */
+int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			 uint64_t exclude, const char *what);
 /* Unwrap the DEK through the tokens (or only TOKEN_ID) and check it against the digest. */
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
 
-/* rotate.c: complete or roll back a KEK rotation interrupted by a crash (best effort; never
- * fails the caller). vol_load() calls it. */
-void rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd);
+/* rotate.c: complete or roll back KEK rotations a crash interrupted (returns how many); the
+ * caller holds the device's lock (vol_load_for_write()). */
+int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd);
+/* rekey.c: true when the header holds what an interrupted rekey left (marked tokens, the
+ * bridge, re-encryption metadata). */
+bool rekey_leftovers(struct crypt_device *cd);
 
 /* dm.c: 0 if device-mapper can be used; -ENOTSUP (no driver) or -EACCES otherwise. Also
  * silences libdevmapper's own stderr logging. */

@@ -237,6 +237,9 @@ int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool for
 enum kc_rotate_flags {
 	/** check that the old KEK unwraps and the new one wraps; write nothing */
 	KC_ROTATE_DRY_RUN = 1 << 0,
+	/** TOKEN_ID must be -1: rotate the volume's only kekcrypt token (as it is once an
+	 * interrupted rotation is finished or undone); -ENOTUNIQ when it has several */
+	KC_ROTATE_ONLY_TOKEN = 1 << 1,
 };
 
 /** What kc_kek_rotate() did to one token (nothing secret). */
@@ -256,17 +259,19 @@ struct kc_rotate_result {
  * it; file: and pkcs11: KEKs wrap again under the same key). The DEK and the data do not
  * change. Crash-safe: the new token is written, read back and verified (unwrap through it,
  * digest and keyslot check) before the old one is removed, and until it is committed it
- * carries a mark that the next call loading the volume uses to complete or roll back an
- * interrupted rotation (see lib/rotate.c). The new token takes the lowest free token id and
- * shares the old token's keyslot.
+ * carries a mark that the next call writing the header (kc_repair() or any other writer)
+ * uses to complete or roll back an interrupted rotation (see lib/rotate.c). The new token
+ * takes the lowest free token id and shares the old token's keyslot.
  *
- * @param to_uri    the new KEK, or NULL; only with one token (TOKEN_ID >= 0, or a volume
- *                  that has a single kekcrypt token)
+ * @param to_uri    the new KEK, or NULL; only with one token (TOKEN_ID >= 0, or
+ *                  KC_ROTATE_ONLY_TOKEN)
  * @param flags     KC_ROTATE_*
  * @param r_results filled for each rotated token, in order (may be NULL)
  * @return the number of tokens rotated (checked, in a dry run); -EINVAL (bad arguments, TO_URI
- *         with several tokens, malformed URI), -ENOENT (no such kekcrypt token), -EBUSY
- *         (another process is rotating this device), -EROFS, -EACCES, -EMEDIUMTYPE, -ENOSPC,
+ *         with several tokens, malformed URI), -ENOENT (no such kekcrypt token), -ENOTUNIQ
+ *         (KC_ROTATE_ONLY_TOKEN and several tokens), -EBUSY (another process is writing this
+ *         device's header, or an interrupted rekey must be resumed first), -EROFS, -EACCES
+ *         (also: the new KEK is not allowed by local policy), -EMEDIUMTYPE, -ENOSPC,
  *         -EIO (a header write failed), the errors of kc_verify() for the old token and of the
  *         new KEK's wrap and unwrap (-EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED, -EBADMSG,
  *         -EPROTONOSUPPORT, -ETIMEDOUT...). On failure the token being rotated is left in
@@ -286,14 +291,26 @@ struct kc_rotation_pending {
 };
 
 /**
- * List the interrupted KEK rotations in DEVICE's header, as they are: unlike every other call
- * that loads a volume, this one does not complete or roll them back.
+ * List the interrupted KEK rotations in DEVICE's header, as they are (no call that only reads
+ * a header changes it; kc_repair() completes or rolls them back).
  *
  * @param r_pending up to MAX entries
  * @return the number of pending rotations (may exceed MAX), -EMEDIUMTYPE, -EACCES, -EINVAL
  */
 int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 			    struct kc_rotation_pending *r_pending, size_t max);
+
+/**
+ * Finish or undo what interrupted operations left in DEVICE's header, under the device's
+ * writer lock: KEK rotations (kc_kek_rotation_pending()). Every other call that writes the
+ * header does the same first; calls that only read it never do. An interrupted rekey is not
+ * touched: it is finished by kc_rekey() with KC_REKEY_RESUME.
+ *
+ * @return the number of interrupted rotations finished or undone; -EBUSY (another process is
+ *         writing the header, or an interrupted rekey must be resumed first: kc_error_detail()
+ *         says so), -EROFS, -EACCES, -EMEDIUMTYPE, -EIO
+ */
+int kc_repair(struct kc_ctx *ctx, const char *device);
 
 /* ---------------------------------------------------------------------------------------- */
 /* DEK rotation (re-encryption)                                                             */

@@ -20,10 +20,11 @@
 #include "internal.h"
 
 /* libcryptsetup drops CRYPT_LOG_DEBUG messages unless debugging is on (cryptsetup --debug),
- * so everything may go there; the debug level itself is the application's to set. */
+ * so debug messages may go there; the debug level itself is the application's to set. What
+ * the library says at INFO (a warning: a token skipped by local policy) is shown. */
 static void crypt_device_log(int level, const char *msg, void *usrptr)
 {
-	crypt_logf(usrptr, level == KC_LOG_DEBUG ? CRYPT_LOG_DEBUG : CRYPT_LOG_VERBOSE,
+	crypt_logf(usrptr, level == KC_LOG_DEBUG ? CRYPT_LOG_DEBUG : CRYPT_LOG_ERROR,
 		   "kekcrypt: %s", msg);
 }
 

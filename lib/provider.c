@@ -74,12 +74,16 @@ int kek_open(struct kc_ctx *ctx, const char *uri, struct kc_kek **r_kek)
 		kek_close(kek);
 		return -ENOMEM;
 	}
-	if (ops->init) {
-		r = ops->init(ctx, uri, &kek->state);
-		if (r < 0) {
-			kek_close(kek);
-			return r;
-		}
+	r = ops->init ? ops->init(ctx, uri, &kek->state) : 0;
+	if (r >= 0 && ops->needs) {
+		struct kek_needs needs = { .section = ops->name };
+
+		ops->needs(kek->state, &needs);
+		r = policy_kek(ctx, &needs);
+	}
+	if (r < 0) {
+		kek_close(kek);
+		return r;
 	}
 	*r_kek = kek;
 	return 0;

@@ -51,15 +51,6 @@ static bool is_recovery(struct crypt_device *cd, int id)
 	       !strcmp(type, RECOVERY_TYPE);
 }
 
-static bool is_kekcrypt(struct crypt_device *cd, int id)
-{
-	const char *type = NULL;
-	crypt_token_info ti = crypt_token_status(cd, id, &type);
-
-	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
-	       !strcmp(type, TOKEN_TYPE);
-}
-
 /* 64 modhex characters (any case, any dashes or blanks) -> the printed form, in a secret. */
 static int key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
 			 struct kc_secret **r_key)
@@ -191,6 +182,7 @@ int kc_recovery_add(struct kc_ctx *ctx, const char *device, const struct kc_reco
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *key = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
 	int r;
 
 	if (!ctx || !device || !r_key)
@@ -199,9 +191,7 @@ int kc_recovery_add(struct kc_ctx *ctx, const char *device, const struct kc_reco
 	if (p && p->max_memory_kb && p->max_memory_kb < ARGON2_MIN_MEMORY_KB)
 		return ctx_fail(ctx, -EINVAL, "argon2id needs at least %d KiB of memory",
 				ARGON2_MIN_MEMORY_KB);
-	r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = vol_load(ctx, device, &cd);
+	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
 		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
@@ -282,30 +272,6 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 	return n;
 }
 
-/* Unlock paths left if the recovery tokens in REMOVE (bit per token) go: kekcrypt tokens and
- * keyslots that neither a kekcrypt token nor a removed recovery token holds. */
-static int paths_left(struct crypt_device *cd, uint64_t remove)
-{
-	int n = 0, ntok = crypt_token_max(CRYPT_LUKS2);
-
-	for (int t = 0; t < ntok; t++)
-		if (is_kekcrypt(cd, t))
-			n++;
-	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
-		bool held = false;
-
-		if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
-			continue;
-		for (int t = 0; t < ntok && !held; t++)
-			held = (is_kekcrypt(cd, t) || (remove & (1ull << t))) &&
-			       crypt_token_is_assigned(cd, t, s) == 0;
-		if (!held)
-			n++;
-	}
-	return n;
-}
-
 static int recovery_remove_one(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
 	int slot = token_keyslot(cd, id), r = 0;
@@ -324,27 +290,27 @@ static int recovery_remove_one(struct kc_ctx *ctx, struct crypt_device *cd, int 
 int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
 	uint64_t remove = 0;
 	int r, n = 0;
 
 	if (!ctx || !device)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = vol_load(ctx, device, &cd);
+	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r < 0)
 		return r;
-	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && id < 64; id++)
 		if (is_recovery(cd, id) && (token_id < 0 || id == token_id))
 			remove |= 1ull << id;
 	if (!remove)
 		return ctx_fail(ctx, -ENOENT, token_id < 0 ? "device '%s' has no recovery key" :
 				"device '%s' has no recovery token %d", device, token_id);
-	if (!force && paths_left(cd, remove) == 0)
-		return ctx_fail(ctx, -EBUSY, "device '%s': the recovery key is the last way to "
-				"unlock it; add a KEK first, or use --force to make the volume "
-				"unopenable", device);
+	if (!force) {
+		r = vol_check_paths_left(ctx, cd, device, remove, "the recovery key");
+		if (r < 0)
+			return r;
+	}
 	for (int id = 0; r >= 0 && id < 64; id++)
 		if (remove & (1ull << id)) {
 			r = recovery_remove_one(ctx, cd, id);

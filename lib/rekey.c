@@ -62,7 +62,6 @@
 #define REKEY_MARK_NEW "new"
 #define BRIDGE_TYPE "kekcrypt-rekey"
 #define RECOVERY_TYPE "kekcrypt-recovery"
-#define LOCK_DIR "/run/kekcrypt"
 #define MAX_TOKENS 32
 #define HOTZONE_BYTES (8u << 20)
 
@@ -150,7 +149,24 @@ static bool slot_has_token(struct crypt_device *cd, int slot)
 	return false;
 }
 
-/* Remove token ID, then its keyslot unless another token still names it. */
+/* true when SLOT holds a key of the data segment and no other keyslot does. */
+static bool last_bound_slot(struct crypt_device *cd, int slot)
+{
+	crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
+
+	if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+		return false;
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+		ki = crypt_keyslot_status(cd, s);
+		if (s != slot && (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST))
+			return false;
+	}
+	return true;
+}
+
+/* Remove token ID, then its keyslot unless another token still names it, or it is the last
+ * keyslot of the data (a header may be forged to mark any token: nothing here may make the
+ * data unopenable). */
 static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
 	int slot = -1, r;
@@ -161,6 +177,11 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 	r = crypt_token_json_set(cd, id, NULL);
 	if (r < 0)
 		return ctx_fail(ctx, r, "cannot remove token %d (%s)", id, strerror(-r));
+	if (slot >= 0 && last_bound_slot(cd, slot)) {
+		log_info(ctx, "warning: token %d removed; its keyslot %d is the last of the data, "
+			 "kept", id, slot);
+		return 0;
+	}
 	if (slot >= 0 && slot_in_use(cd, slot) && !slot_has_token(cd, slot)) {
 		r = crypt_keyslot_destroy(cd, slot);
 		if (r < 0)
@@ -172,31 +193,7 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Locking and the active mapping                                                           */
-
-/* Serialise kekcrypt rekeys of one volume (libcryptsetup locks only the re-encryption
- * itself, not our header writes around it). */
-static int rekey_lock(struct kc_ctx *ctx, const char *uuid, int *r_fd)
-{
-	char path[128];
-	int fd;
-
-	(void)mkdir(LOCK_DIR, 0700);
-	snprintf(path, sizeof(path), LOCK_DIR "/rekey-%s.lock", uuid);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		/* No writable /run (an unusual rescue system): go on unlocked. */
-		log_dbg(ctx, "cannot open lock '%s' (%s), ignoring", path, strerror(errno));
-		*r_fd = -1;
-		return 0;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return ctx_fail(ctx, -EBUSY, "another kekcrypt rekey of this volume is running");
-	}
-	*r_fd = fd;
-	return 0;
-}
+/* The active mapping                                                                       */
 
 static int read_sysfs(const char *path, char *buf, size_t size)
 {
@@ -384,6 +381,17 @@ static int rollback(struct kc_ctx *ctx, struct crypt_device *cd)
 				strerror(-r));
 	log_dbg(ctx, "unstarted rekey rolled back");
 	return 0;
+}
+
+/* Roll back after a failure whose explanation must stay the detail. */
+static void rollback_keep_detail(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	char detail[sizeof(ctx->detail)];
+
+	snprintf(detail, sizeof(detail), "%s", ctx->detail);
+	if (rollback(ctx, cd) < 0)
+		log_info(ctx, "warning: %s", ctx->detail);
+	snprintf(ctx->detail, sizeof(ctx->detail), "%s", detail);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -632,12 +640,13 @@ static int prepare(struct rekey_run *rr, const struct kc_secret *old_dek,
 	if (r >= 0)
 		r = add_bridge(rr->ctx, rr->cd, old_dek, pass);
 	if (r < 0) {
-		int e = r;
 		char detail[sizeof(rr->ctx->detail)];
 
+		rollback_keep_detail(rr->ctx, rr->cd);
+		if (r != -ENOSPC)
+			return r;
 		snprintf(detail, sizeof(detail), "%s", rr->ctx->detail);
-		(void)rollback(rr->ctx, rr->cd);
-		return ctx_fail(rr->ctx, e, "%s%s", detail, e != -ENOSPC ? "" : REKEY_ROOM_HINT);
+		return ctx_fail(rr->ctx, r, "%s" REKEY_ROOM_HINT, detail);
 	}
 	*r_bridge = r;
 	return first;
@@ -660,17 +669,71 @@ static int wrap_all(struct rekey_run *rr, const struct kc_secret *dek, struct kc
 	return r;
 }
 
+/* true when token T's KEK unwraps DEK (the current data key) now. */
+static int unwraps_to(struct kc_ctx *ctx, const struct token *t, const struct kc_secret *dek)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *got = NULL;
+	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+	int r;
+
+	r = kek_open(ctx, t->uri, &kek);
+	if (r >= 0)
+		r = kek->ops->unwrap(ctx, kek->state, t->alg, t->key_version, t->wrapped,
+				     t->wrapped_len, &got);
+	if (r >= 0 && (got->len != dek->len || secret_memeq(got->data, dek->data, dek->len)))
+		r = ctx_fail(ctx, -EBADMSG, "its KEK does not unwrap the current data key");
+	return r;
+}
+
+/*
+ * The new DEK is wrapped under the KEK of every old token (they are carried forward), so
+ * each must prove now that it holds the current DEK: a forged token (a header anyone can
+ * write) would otherwise be handed the new one, e.g. a file: KEK of the attacker's. A token
+ * that cannot (forged, refused by local policy, KMS unreachable) stops the rekey, named:
+ * dropping it silently would lose an unlock path, keeping it would leak the key.
+ */
+static int check_carried(struct rekey_run *rr, const struct kc_secret *old_dek, int used)
+{
+	char bad[sizeof(rr->ctx->detail)] = "";
+	int first = 0;
+
+	for (size_t i = 0; i < rr->old.n; i++) {
+		const struct token *t = rr->old.t[i];
+		size_t n = strlen(bad);
+		int r;
+
+		if (t->id == used)
+			continue;	/* it just unwrapped the DEK */
+		ctx_detail_clear(rr->ctx);
+		r = unwraps_to(rr->ctx, t, old_dek);
+		if (r >= 0)
+			continue;
+		first = first ?: r;
+		snprintf(bad + n, sizeof(bad) - n, "%stoken %d (%s): %s", n ? "; " : "", t->id,
+			 t->uri, rr->ctx->detail[0] ? rr->ctx->detail : kc_strerror(r));
+	}
+	if (!first)
+		return 0;
+	return ctx_fail(rr->ctx, first, "not re-keyed: the new data key would be wrapped under "
+			"every KEK of the volume, and these did not unwrap the current one just "
+			"now: %s; fix them or remove them (kekcrypt kek remove --token N), then run "
+			"rekey again", bad);
+}
+
 static int start(struct rekey_run *rr)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *old_dek = NULL, *dek = NULL, *pass = NULL;
 	struct kc_wrapped w[MAX_TOKENS] = { 0 };
+	struct kc_unlock_result used = { .token_id = -1 };
 	int r, first, bridge = -1;
 
 	r = check_other_slots(rr->ctx, rr->cd, &rr->old, rr->flags);
 	if (r < 0)
 		return r;
 	ctx_deadline_start(rr->ctx, 0);
-	r = vol_unlock(rr->ctx, rr->cd, rr->device, -1, &old_dek, NULL);
+	r = vol_unlock(rr->ctx, rr->cd, rr->device, -1, &old_dek, &used);
+	if (r >= 0)
+		r = check_carried(rr, old_dek, used.token_id);
 	if (r >= 0 && !(dek = kc_secret_alloc(old_dek->len)))
 		r = -ENOMEM;
 	if (r >= 0 && RAND_priv_bytes(dek->data, (int)dek->len) != 1)
@@ -685,6 +748,12 @@ static int start(struct rekey_run *rr)
 		r = first < 0 ? first :
 			reencrypt(rr->ctx, rr->cd, rr->name[0] ? rr->name : NULL, pass, bridge,
 				  first, false, rr->flags, &rr->ps);
+		/* Never started (no re-encryption metadata, the new keyslots still unbound):
+		 * leave the header as it was, not with the new tokens and the bridge. */
+		if (r < 0 && first >= 0 && crypt_load(rr->cd, CRYPT_LUKS2, NULL) >= 0 &&
+		    crypt_reencrypt_status(rr->cd, NULL) == CRYPT_REENCRYPT_NONE &&
+		    crypt_keyslot_status(rr->cd, first) == CRYPT_SLOT_UNBOUND)
+			rollback_keep_detail(rr->ctx, rr->cd);
 	}
 	for (size_t i = 0; i < rr->old.n; i++)
 		wrapped_clear(&w[i]);
@@ -752,6 +821,19 @@ static bool has_bridge(struct crypt_device *cd)
 		const char *type = token_type(cd, id);
 
 		if (type && !strcmp(type, BRIDGE_TYPE))
+			return true;
+	}
+	return false;
+}
+
+bool rekey_leftovers(struct crypt_device *cd)
+{
+	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE || has_bridge(cd))
+		return true;
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+		const char *type = token_type(cd, id);
+
+		if (type && !strcmp(type, TOKEN_TYPE) && token_marked(cd, id))
 			return true;
 	}
 	return false;
@@ -825,25 +907,17 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 		.ctx = ctx, .device = device, .flags = flags,
 		.ps = { .ctx = ctx, .fn = fn, .usrptr = usrptr },
 	};
-	int r, lock = -1;
+	_cleanup_(vol_unlockp) int lock = -1;
+	int r;
 
 	if (!ctx || !device || (flags & ~(uint32_t)(KC_REKEY_RESUME | KC_REKEY_JOURNAL |
 						   KC_REKEY_CHECKSUM | KC_REKEY_FORCE)) ||
 	    ((flags & KC_REKEY_JOURNAL) && (flags & KC_REKEY_CHECKSUM)))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = vol_load(ctx, device, &cd);
-	if (r >= 0)
-		r = rekey_lock(ctx, crypt_get_uuid(cd), &lock);
-	if (r >= 0) {
-		rr.cd = cd;
-		/* Reload under the lock: another rekey may have changed the header. */
-		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-		if (r < 0)
-			r = ctx_fail(ctx, -EMEDIUMTYPE, "cannot reload its header");
-	}
+	/* The device's writer lock for the whole run. */
+	r = vol_load_for_write(ctx, device, VOL_WRITE_REKEY, &cd, &lock);
+	rr.cd = cd;
 	if (r >= 0)
 		r = find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
 	if (r >= 0)
@@ -859,7 +933,5 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 	}
 	token_set_clear(&rr.old);
 	token_set_clear(&rr.new);
-	if (lock >= 0)
-		close(lock);
 	return r;
 }

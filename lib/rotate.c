@@ -22,16 +22,17 @@
  * instant O or a verified N opens the volume; until W4, N carries the mark, so the header
  * never holds two unmarked tokens of one rotation.
  *
- * Recovery after a crash (rotate_recover(), from vol_load(), i.e. every command that loads
- * the volume), for each kekcrypt token N marked "kekcrypt-rotating-from": "O":
+ * Recovery after a crash (rotate_recover(), from vol_load_for_write(), i.e. every command that
+ * writes the header, under the device's lock), for each kekcrypt token N marked
+ * "kekcrypt-rotating-from": "O":
  *   - state "verified": remove O if it is still there, then drop N's marks (W3, W4);
  *   - otherwise, O present: remove N (rollback: the rotation must be run again);
  *   - otherwise (O gone, which kekcrypt never does to an unverified N): keep N, the only
  *     copy left, and drop its marks.
- * It decides from the header alone and needs no KMS. It runs under the device's rotation
- * lock (a flock in /run/kekcrypt), so it never touches a rotation running in another
- * process; when it cannot run (lock held, read-only device), the state stays and `dump`
- * shows it (kc_kek_rotation_pending()).
+ * It decides from the header alone and needs no KMS. It runs under the device's writer lock
+ * (vol_lock()), so it never touches a rotation running in another process. Read verbs never
+ * run it: they leave the header as it is, and `dump` shows the state
+ * (kc_kek_rotation_pending()); a header anyone can write must not make a reader write.
  *
  * Test hook: KC_TEST_CRASH_AT=N, read with secure_getenv() in this file only, makes the
  * process raise SIGKILL right after the Nth header write of the rotation and recovery code
@@ -41,9 +42,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -55,7 +54,6 @@
 #define MARK_STATE "kekcrypt-rotation-state"
 #define STATE_PREPARED "prepared"
 #define STATE_VERIFIED "verified"
-#define LOCK_DIR "/run/kekcrypt"
 
 static unsigned header_writes;
 
@@ -67,44 +65,6 @@ static void header_written(void)
 	header_writes++;
 	if (s && *s && strtoul(s, NULL, 10) == header_writes)
 		raise(SIGKILL);
-}
-
-/* Serialise rotations and recoveries of one device across processes. The key is the device
- * number of a block device, or device and inode of an image file. */
-static int rotate_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
-{
-	char path[128];
-	struct stat st;
-	int fd;
-
-	if (stat(device, &st) < 0)
-		return ctx_fail(ctx, -errno, "device '%s': %s", device, strerror(errno));
-	if (mkdir(LOCK_DIR, 0700) < 0 && errno != EEXIST)
-		return ctx_fail(ctx, -EACCES, "cannot create " LOCK_DIR ": %s", strerror(errno));
-	if (S_ISBLK(st.st_mode))
-		snprintf(path, sizeof(path), LOCK_DIR "/rotate-b%u:%u", major(st.st_rdev),
-			 minor(st.st_rdev));
-	else
-		snprintf(path, sizeof(path), LOCK_DIR "/rotate-f%llx-%llx",
-			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return ctx_fail(ctx, -EACCES, "cannot open the lock '%s': %s", path,
-				strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return ctx_fail(ctx, -EBUSY, "device '%s': another kekcrypt process is rotating "
-				"its KEKs", device);
-	}
-	*r_fd = fd;
-	return 0;
-}
-
-static void unlockp(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);	/* releases the flock */
-	*fd = -1;
 }
 
 static bool is_kekcrypt(struct crypt_device *cd, int id)
@@ -236,15 +196,18 @@ static int recover_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *
 	return r;
 }
 
+/* The number of rotations finished or undone, or a negative errno. */
 static int recover_all(struct kc_ctx *ctx, struct crypt_device *cd, const char *device)
 {
 	struct kc_rotation_pending m;
-	int r = 0, max = crypt_token_max(CRYPT_LUKS2);
+	int r = 0, n = 0, max = crypt_token_max(CRYPT_LUKS2);
 
 	for (int id = 0; id < max && r >= 0; id++)
-		if (mark_read(cd, id, &m))
+		if (mark_read(cd, id, &m)) {
 			r = recover_one(ctx, cd, device, &m);
-	return r;
+			n++;
+		}
+	return r < 0 ? r : n;
 }
 
 static bool pending_any(struct crypt_device *cd)
@@ -257,27 +220,17 @@ static bool pending_any(struct crypt_device *cd)
 	return false;
 }
 
-void rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd)
+int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd)
 {
-	_cleanup_(unlockp) int fd = -1;
-	char saved[sizeof(ctx->detail)];
 	int r;
 
 	if (!pending_any(cd))
-		return;
-	snprintf(saved, sizeof(saved), "%s", ctx->detail);
-	r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = rotate_lock(ctx, device, &fd);
-	/* Re-read under the lock: the rotation we saw may have finished meanwhile. */
-	if (r >= 0)
-		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-	if (r >= 0)
-		r = recover_all(ctx, cd, device);
+		return 0;
+	r = recover_all(ctx, cd, device);
 	if (r < 0)
-		log_dbg(ctx, "device '%s': interrupted KEK rotation left as it is (%s), ignoring.",
-			device, ctx->detail[0] ? ctx->detail : strerror(-r));
-	snprintf(ctx->detail, sizeof(ctx->detail), "%s", saved);
+		ctx_detail_prefix(ctx, "device '%s': finishing an interrupted KEK rotation failed",
+				  device);
+	return r;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -472,6 +425,9 @@ static int rotate_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *d
 		r = to_uri ? ((uri = strdup(to_uri)) ? 0 : -ENOMEM) : current_key_uri(old, &uri);
 	if (r >= 0)
 		r = kek_open(ctx, uri, &kek);
+	if (r < 0 && old)
+		ctx_detail_prefix(ctx, "token %d ('%s') not rotated, left in place", id,
+				  old->uri);
 	if (r < 0)
 		return r;
 	rot.old = old;
@@ -492,47 +448,69 @@ static int rotate_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *d
 	return r;
 }
 
-/* The tokens to rotate: TOKEN_ID, or every kekcrypt token. */
+/* The tokens to rotate: TOKEN_ID, or every kekcrypt token (ONLY: there must be one). A
+ * token still marked by an interrupted rotation (a dry run reads the header as it is) is
+ * not one to rotate. */
 static int rotation_targets(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
-			    int token_id, int *ids, size_t *r_n)
+			    int token_id, bool only, int *ids, size_t *r_n)
 {
+	struct kc_rotation_pending m;
 	size_t n = 0;
 
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
-		if (is_kekcrypt(cd, id) && (token_id < 0 || id == token_id))
+		if (is_kekcrypt(cd, id) && (token_id < 0 || id == token_id) &&
+		    !mark_read(cd, id, &m))
 			ids[n++] = id;
 	if (!n && token_id >= 0)
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token %d", device,
 				token_id);
 	if (!n)
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token", device);
+	if (only && n > 1)
+		return ctx_fail(ctx, -ENOTUNIQ, "device '%s' has %zu kekcrypt tokens: name one "
+				"with --token ID, or use --all", device, n);
 	*r_n = n;
 	return 0;
 }
 
+int kc_repair(struct kc_ctx *ctx, const char *device)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
+	int r;
+
+	if (!ctx || !device)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	/* What every writer does first. */
+	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	return r;
+}
 int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
 		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	_cleanup_(unlockp) int fd = -1;
+	_cleanup_(vol_unlockp) int fd = -1;
 	int ids[64];
 	size_t n = 0, done = 0;
 	char sum[sizeof(ctx->detail)] = "";
 	int r;
 
-	if (!ctx || !device || (token_id < 0 && to_uri) || (flags & ~KC_ROTATE_DRY_RUN))
+	if (!ctx || !device || (flags & ~(uint32_t)(KC_ROTATE_DRY_RUN | KC_ROTATE_ONLY_TOKEN)) ||
+	    (token_id < 0 && to_uri && !(flags & KC_ROTATE_ONLY_TOKEN)) ||
+	    (token_id >= 0 && (flags & KC_ROTATE_ONLY_TOKEN)))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = (flags & KC_ROTATE_DRY_RUN) ? 0 : vol_check_writable(ctx, device, false);
-	if (r >= 0 && !(flags & KC_ROTATE_DRY_RUN))
-		r = rotate_lock(ctx, device, &fd);
-	if (r >= 0)
+	/* A dry run writes nothing: it reads the header as it is. */
+	if (flags & KC_ROTATE_DRY_RUN)
 		r = vol_load(ctx, device, &cd);
-	/* vol_load() could not recover under our own lock: do it now, before rotating. */
-	if (r >= 0 && fd >= 0)
-		r = recover_all(ctx, cd, device);
+	else
+		r = vol_load_for_write(ctx, device, 0, &cd, &fd);
 	if (r >= 0)
-		r = rotation_targets(ctx, cd, device, token_id, ids,  &n);
+		r = rotation_targets(ctx, cd, device, token_id, flags & KC_ROTATE_ONLY_TOKEN, ids,
+				     &n);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = rotate_one(ctx, cd, device, ids[i], to_uri, flags,
 			       i < n_results && r_results ? &r_results[i] : NULL);

@@ -129,6 +129,7 @@ struct unlock_state {
 	int best;		/* error to report so far */
 	int tried;
 	char summary[sizeof(((struct kc_ctx *)0)->detail)];
+	char refused[sizeof(((struct kc_ctx *)0)->detail)]; /* tokens local policy refused */
 };
 
 static int unlock_one(struct kc_ctx *ctx, struct crypt_device *cd, int id,
@@ -160,6 +161,9 @@ static int unlock_one(struct kc_ctx *ctx, struct crypt_device *cd, int id,
 	log_dbg(ctx, "token %d failed: %s", id, ctx->detail);
 	summary_add(us->summary, sizeof(us->summary), id, t ? t->uri : NULL,
 		    ctx->detail[0] ? ctx->detail : kc_strerror(r));
+	if (r == -EACCES)
+		summary_add(us->refused, sizeof(us->refused), id, t ? t->uri : NULL,
+			    ctx->detail[0] ? ctx->detail : kc_strerror(r));
 	if (error_rank(r) < error_rank(us->best))
 		us->best = r;
 	return r;
@@ -172,8 +176,15 @@ int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, 
 	int max = crypt_token_max(CRYPT_LUKS2);
 
 	for (int id = token_id >= 0 ? token_id : 0; id < max; id++) {
-		if (unlock_one(ctx, cd, id, &us, r_dek, r_result) == 0)
+		if (unlock_one(ctx, cd, id, &us, r_dek, r_result) == 0) {
+			/* Unlocked all the same: a token that names what local policy refuses is
+			 * a sign that someone wrote the header; say so. */
+			if (us.refused[0])
+				log_info(ctx, "warning: device '%s': skipped (not allowed by local "
+					 "policy; was the header tampered with?): %s", device,
+					 us.refused);
 			return 0;
+		}
 		if (token_id >= 0)
 			break;
 	}
@@ -212,6 +223,7 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
 	struct kc_wrapped wrapped = { 0 };
 	int r;
 
@@ -220,9 +232,7 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	ctx_detail_clear(ctx);
 	r = kek_open(ctx, kek_uri, &kek);
 	if (r >= 0)
-		r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = vol_load(ctx, device, &cd);
+		r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
 		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
@@ -240,49 +250,129 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	return r;
 }
 
-/* Ways to unlock other than token ID: other kekcrypt tokens and unbound keyslots. */
-static int count_other_paths(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+/* true when token T's KEK unwraps DEK now. */
+static bool token_unwraps(struct kc_ctx *ctx, const struct token *t, const struct kc_secret *dek)
 {
-	int n = 0, nslots = crypt_keyslot_max(CRYPT_LUKS2), ntok = crypt_token_max(CRYPT_LUKS2);
+	_cleanup_(kc_secret_freep) struct kc_secret *got = NULL;
+	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
 
-	for (int t = 0; t < ntok; t++)
-		if (t != id && token_is_ours(cd, t))
-			n++;
-	for (int s = 0; s < nslots; s++) {
-		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
-		bool bound = false;
+	return kek_open(ctx, t->uri, &kek) >= 0 &&
+	       kek->ops->unwrap(ctx, kek->state, t->alg, t->key_version, t->wrapped,
+				t->wrapped_len, &got) >= 0 &&
+	       got->len == dek->len && !secret_memeq(got->data, dek->data, dek->len);
+}
 
-		if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+/* true when keyslot SLOT is one of kekcrypt's own (opened by the passphrase derived from the
+ * DEK, e.g. an orphan a crash left), not a path of its own. kekcrypt gives its keyslots the
+ * minimal KDF (vol_token_add()), so only those are tried (a person's passphrase or recovery
+ * key has a costly one); without the DEK, the KDF alone decides. */
+static bool slot_is_derived(struct crypt_device *cd, int slot, const struct kc_secret *dek)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+	struct crypt_pbkdf_type pbkdf;
+
+	if (crypt_keyslot_get_pbkdf(cd, slot, &pbkdf) < 0 || !pbkdf.type ||
+	    strcmp(pbkdf.type, CRYPT_KDF_PBKDF2) || pbkdf.iterations > 1000)
+		return false;
+	if (!dek)
+		return true;
+	return vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass) >= 0 &&
+	       crypt_activate_by_passphrase(cd, NULL, slot, (const char *)pass->data, pass->len,
+					    0) == slot;
+}
+
+static bool slot_held_by(struct crypt_device *cd, int slot, uint64_t tokens)
+{
+	for (int t = 0; t < crypt_token_max(CRYPT_LUKS2) && t < 64; t++)
+		if ((tokens & (1ull << t)) && crypt_token_is_assigned(cd, t, slot) == 0)
+			return true;
+	return false;
+}
+
+int vol_usable_paths(struct kc_ctx *ctx, struct crypt_device *cd, uint64_t exclude,
+		     const struct kc_secret *dek, int working)
+{
+	uint64_t ours = 0;
+	int n = 0, ntok = crypt_token_max(CRYPT_LUKS2);
+
+	for (int id = 0; id < ntok && id < 64; id++) {
+		_cleanup_(token_freep) struct token *t = NULL;
+
+		if (!token_is_ours(cd, id))
 			continue;
-		for (int t = 0; t < ntok && !bound; t++)
-			bound = token_is_ours(cd, t) && crypt_token_is_assigned(cd, t, s) == 0;
-		if (!bound)
+		ours |= 1ull << id;
+		if (exclude & (1ull << id))
+			continue;
+		if (id == working ||
+		    (dek && vol_token_read(ctx, cd, id, &t) >= 0 && token_unwraps(ctx, t, dek)))
 			n++;
 	}
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
+
+		if ((ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST) &&
+		    !slot_held_by(cd, s, ours | exclude) && !slot_is_derived(cd, s, dek))
+			n++;
+	}
+	ctx_detail_clear(ctx);
 	return n;
+}
+
+/* The volume key through any token (also the one about to go), for vol_usable_paths(); NULL
+ * and WORKING -1 when none unwraps it now. */
+static void current_dek(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			struct kc_secret **r_dek, int *r_working)
+{
+	struct kc_unlock_result res = { .token_id = -1 };
+
+	ctx_deadline_start(ctx, 0);
+	if (vol_unlock(ctx, cd, device, -1, r_dek, &res) < 0)
+		*r_dek = NULL;
+	ctx_deadline_end(ctx);
+	*r_working = *r_dek ? res.token_id : -1;
+	ctx_detail_clear(ctx);
+}
+
+/* -EBUSY unless the volume keeps a usable unlock path without the tokens in EXCLUDE. */
+int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			 uint64_t exclude, const char *what)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	int working;
+
+	current_dek(ctx, cd, device, &dek, &working);
+	if (working >= 0 && working < 64 && (exclude & (1ull << working)))
+		working = -1;
+	if (vol_usable_paths(ctx, cd, exclude, dek, working) > 0)
+		return 0;
+	return ctx_fail(ctx, -EBUSY, "device '%s': %s is the last way to unlock it that works "
+			"now (other tokens or keyslots are unusable or only derived from it); "
+			"add another KEK or a recovery key first, or use --force to make the "
+			"volume unopenable", device, what);
 }
 
 int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
+	char what[32];
 	int r, slot = -1, ntok;
 
 	if (!ctx || !device || token_id < 0)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = vol_load(ctx, device, &cd);
+	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r < 0)
 		return r;
-	if (!token_is_ours(cd, token_id))
+	if (!token_is_ours(cd, token_id) || token_id >= 64)
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token %d", device,
 				token_id);
-	if (!force && count_other_paths(ctx, cd, token_id) == 0)
-		return ctx_fail(ctx, -EBUSY,
-				"device '%s': token %d is the last way to unlock it; add another "
-				"KEK first, or use --force to make the volume unopenable",
-				device, token_id);
+	snprintf(what, sizeof(what), "token %d", token_id);
+	if (!force) {
+		r = vol_check_paths_left(ctx, cd, device, 1ull << token_id, what);
+		if (r < 0)
+			return r;
+	}
 	ntok = crypt_token_max(CRYPT_LUKS2);
 	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && slot < 0; s++)
 		if (crypt_token_is_assigned(cd, token_id, s) == 0)

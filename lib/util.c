@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Small helpers: private files, base64, time, HKDF. */
+/* Small helpers: files, base64, time, HKDF. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,21 +11,6 @@
 #include <openssl/kdf.h>
 
 #include "internal.h"
-
-int util_check_private_file(struct kc_ctx *ctx, const char *path, const char *what)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return ctx_fail(ctx, -errno, "%s '%s': %s", what, path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return ctx_fail(ctx, -EINVAL, "%s '%s' is not a regular file", what, path);
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		return ctx_fail(ctx, -EACCES,
-				"%s '%s' is accessible by group or others (mode %04o); "
-				"chmod 600 it", what, path, (unsigned)(st.st_mode & 07777));
-	return 0;
-}
 
 int util_read_file(const char *path, size_t max, unsigned char **r_buf, size_t *r_len)
 {

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
@@ -19,6 +21,7 @@
 #define KEYSLOT_PASS_INFO "kekcrypt keyslot passphrase v1"
 #define DEFAULT_CIPHER "aes-xts-plain64"
 #define DEFAULT_KEY_BITS 512
+#define LOCK_DIR "/run/kekcrypt"
 
 static void cryptsetup_log(int level, const char *msg, void *usrptr)
 {
@@ -78,10 +81,73 @@ int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 		return ctx_fail(ctx, -EMEDIUMTYPE,
 				"device '%s' is not a LUKS2 volume or its header is corrupt", device);
 	log_dbg(ctx, "device '%s': LUKS2 header loaded (UUID %s)", device, crypt_get_uuid(cd));
-	/* Finish or undo a KEK rotation a crash interrupted (lib/rotate.c). */
-	rotate_recover(ctx, device, cd);
 	*r_cd = TAKE_PTR(cd);
 	return 0;
+}
+
+/* One lock per device for every writer, a flock on a file in LOCK_DIR named after the device
+ * number of a block device, or the device and inode of an image file. */
+int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
+{
+	char path[128];
+	struct stat st;
+	int fd;
+
+	if (stat(device, &st) < 0)
+		return ctx_fail(ctx, -errno, "device '%s': %s", device, strerror(errno));
+	if (mkdir(LOCK_DIR, 0700) < 0 && errno != EEXIST)
+		return ctx_fail(ctx, -EACCES, "cannot create " LOCK_DIR ": %s", strerror(errno));
+	if (S_ISBLK(st.st_mode))
+		snprintf(path, sizeof(path), LOCK_DIR "/b%u:%u", major(st.st_rdev),
+			 minor(st.st_rdev));
+	else
+		snprintf(path, sizeof(path), LOCK_DIR "/f%llx-%llx",
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ctx_fail(ctx, -EACCES, "cannot open the lock '%s': %s", path,
+				strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return ctx_fail(ctx, -EBUSY, "device '%s': another kekcrypt process is changing "
+				"its header (lock '%s')", device, path);
+	}
+	*r_fd = fd;
+	return 0;
+}
+
+void vol_unlockp(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);	/* releases the flock */
+	*fd = -1;
+}
+
+int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
+		       struct crypt_device **r_cd, int *r_lock)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int fd = -1;
+	int r;
+
+	r = vol_check_writable(ctx, device, false);
+	if (r >= 0)
+		r = vol_lock(ctx, device, &fd);
+	/* Loaded under the lock: what another writer did before is on the disk now. */
+	if (r >= 0)
+		r = vol_load(ctx, device, &cd);
+	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_leftovers(cd))
+		r = ctx_fail(ctx, -EBUSY, "device '%s': an interrupted rekey left its state in the "
+			     "header; run 'kekcrypt rekey --resume %s' first", device, device);
+	/* Finish or undo a KEK rotation a crash interrupted (rotate.c). */
+	if (r >= 0)
+		r = rotate_recover(ctx, device, cd);
+	if (r < 0)
+		return r;
+	*r_cd = TAKE_PTR(cd);
+	*r_lock = fd;
+	fd = -1;
+	return r;
 }
 
 int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
@@ -269,6 +335,7 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
 	struct format_keks fk = { 0 };
 	int r;
 
@@ -284,6 +351,8 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 		goto out;
 	}
 	r = vol_check_writable(ctx, device, true);
+	if (r >= 0)
+		r = vol_lock(ctx, device, &lock);
 	if (r >= 0 && !p->force)
 		r = probe_empty(ctx, device);
 	if (r >= 0) {

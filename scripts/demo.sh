@@ -37,6 +37,10 @@ kek1=$(uri kek-aes)
 kek2=$(uri kek-aes-2)
 echo "KEK #1: $kek1"
 echo "KEK #2: $kek2"
+# Local policy: the header may only name the HSM's module and PIN file the config allows.
+(umask 077 && printf '[pkcs11]\nallowed-modules = %s\nallowed-pin-files = %s\n' \
+	"$KC_P11_MODULE" "$KC_P11_PIN_FILE" >"$work/kekcrypt.conf")
+kc="$kc --config $work/kekcrypt.conf"
 
 step "3. provision a 128 MiB disk wrapped by KEK #1"
 truncate -s 128M "$work/disk.img"
@@ -51,6 +55,7 @@ guest() {
 		< <(find "$work/tokens" "$work/softhsm2.conf" "$work/pin" -type f -print0)
 	LD_LIBRARY_PATH=$top/.libs scripts/vm/run-guest.sh --timeout 600 \
 		--bin "$top/.libs/kekcrypt:/bin/kekcrypt" --lib "$KC_P11_MODULE" "${files[@]}" \
+		--file "$work/kekcrypt.conf:/etc/kekcrypt/kekcrypt.conf" \
 		--env "SOFTHSM2_CONF=$SOFTHSM2_CONF" --disk "$work/disk.img" --log "$work/$1.log" \
 		"$2"
 	cat "$work/$1.log" | grep -E '^(demo|kekcrypt|/dev/mapper|/dev/vd|  )' || true

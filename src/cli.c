@@ -58,9 +58,14 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The library's INFO messages (repairs, warnings such as a token skipped by local policy)
+ * always; its DEBUG messages with --debug. */
 static void log_stderr(int level, const char *msg, void *usrptr)
 {
-	fprintf(stderr, "# %s\n", msg);
+	if (level <= KC_LOG_INFO)
+		fprintf(stderr, "kekcrypt: %s\n", msg);
+	else
+		fprintf(stderr, "# %s\n", msg);
 }
 
 int cli_ctx(struct cli *cli)
@@ -72,15 +77,17 @@ int cli_ctx(struct cli *cli)
 		/* kc_init() leaves no context: say what the config problem was ourselves. */
 		fprintf(stderr, "kekcrypt %s: configuration '%s': %s\n", cli->verb,
 			cli->config ?: "/etc/kekcrypt/kekcrypt.conf",
-			r == -EACCES ? "accessible by group or others; chmod 600 it" :
+			r == -EACCES ? "not private: it must be owned by root, not accessible by "
+				       "group or others (chmod 600), in directories only root can "
+				       "write" :
 			r == -ENOENT ? "no such file" :
 			r == -EINVAL ? "not a regular file, or not of [section] key = value lines" :
 			kc_strerror(r));
 		return cli_exit_code(r);
 	}
 	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
-	if (cli->debug || secure_getenv("KC_DEBUG"))
-		kc_set_log(cli->ctx, log_stderr, KC_LOG_DEBUG, NULL);
+	kc_set_log(cli->ctx, log_stderr,
+		   cli->debug || secure_getenv("KC_DEBUG") ? KC_LOG_DEBUG : KC_LOG_INFO, NULL);
 	return 0;
 }
 

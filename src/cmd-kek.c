@@ -130,35 +130,6 @@ static int kek_remove(struct cli *cli, const struct kek_args *a)
 	return EXIT_OK;
 }
 
-/* Without --token or --all, a volume with a single kekcrypt token rotates that one. */
-static int rotate_pick(struct cli *cli, const struct kek_args *a, int *r_token)
-{
-	struct kc_volume_info *info = NULL;
-	size_t n;
-	int r;
-
-	if (a->all || a->token >= 0) {
-		*r_token = a->all ? -1 : a->token;
-		return -1;
-	}
-	r = kc_volume_info_get(cli->ctx, a->device, &info);
-	if (r < 0)
-		return cli_fail(cli, r);
-	n = kc_volume_info_n_tokens(info);
-	if (n == 1)
-		*r_token = kc_volume_info_token(info, 0)->id;
-	kc_volume_info_free(info);
-	if (n == 1)
-		return -1;
-	if (!n) {
-		fprintf(stderr, "kekcrypt %s: device '%s' has no kekcrypt token\n", cli->verb,
-			a->device);
-		return EXIT_NOENT;
-	}
-	return cli_usage_error(cli, "'%s' has %zu kekcrypt tokens: name one with --token ID, "
-			       "or use --all", a->device, n);
-}
-
 static void rotate_print(struct cli *cli, const struct kek_args *a,
 			 const struct kc_rotate_result *res, int n)
 {
@@ -212,6 +183,7 @@ static void rotate_print(struct cli *cli, const struct kek_args *a,
 static int kek_rotate(struct cli *cli, const struct kek_args *a)
 {
 	struct kc_rotate_result res[32];
+	uint32_t flags = a->dry_run ? KC_ROTATE_DRY_RUN : 0;
 	int ex, r, token = -1;
 
 	if (a->all && a->token >= 0)
@@ -220,10 +192,15 @@ static int kek_rotate(struct cli *cli, const struct kek_args *a)
 		return cli_usage_error(cli, "--to moves one token; name it with --token ID");
 	if ((ex = cli_ctx(cli)))
 		return ex;
-	if ((ex = rotate_pick(cli, a, &token)) >= 0)
-		return ex;
-	r = kc_kek_rotate(cli->ctx, a->device, token, a->to, a->dry_run ? KC_ROTATE_DRY_RUN : 0,
-			  res, 32);
+	/* Without --token or --all, a volume with a single kekcrypt token rotates that one (the
+	 * library decides, once an interrupted rotation is finished or undone). */
+	if (a->all || a->token >= 0)
+		token = a->all ? -1 : a->token;
+	else
+		flags |= KC_ROTATE_ONLY_TOKEN;
+	r = kc_kek_rotate(cli->ctx, a->device, token, a->to, flags, res, 32);
+	if (r == -ENOTUNIQ)
+		return cli_usage_error(cli, "%s", kc_error_detail(cli->ctx));
 	if (r < 0)
 		return cli_fail(cli, r);
 	rotate_print(cli, a, res, r < 32 ? r : 32);

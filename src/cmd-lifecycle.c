@@ -460,3 +460,52 @@ void cli_lifecycle_json(json_object *obj, const struct cli_lifecycle *lc)
 	json_object_object_add(obj, "recovery_keys", rec);
 	json_object_object_add(obj, "rotations", rot);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* repair                                                                                   */
+
+static int run_repair(struct cli *cli, int argc, char **argv)
+{
+	struct cli_lifecycle lc;
+	const char *device;
+	json_object *o;
+	int ex, r;
+
+	ex = cli_parse_common_only(cli, argc, argv, &verb_repair);
+	if (ex >= 0)
+		return ex;
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, "expected one DEVICE");
+	device = argv[optind];
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	cli_lifecycle_before(cli, device, &lc);
+	r = kc_repair(cli->ctx, device);
+	if (r < 0)
+		return cli_fail(cli, r);
+	cli_lifecycle_after(cli, device, &lc);
+	if (cli->json) {
+		o = json_object_new_object();
+		json_object_object_add(o, "device", json_object_new_string(device));
+		json_object_object_add(o, "repaired", json_object_new_int(r));
+		cli_lifecycle_json(o, &lc);
+		cli_print_json(o);
+	} else if (!r) {
+		printf("%s: nothing to repair\n", device);
+	} else {
+		printf("%s: %d interrupted KEK rotation(s) finished or undone\n", device, r);
+		cli_lifecycle_text(&lc);
+	}
+	return EXIT_OK;
+}
+
+const struct verb verb_repair = {
+	.name = "repair",
+	.run = run_repair,
+	.summary = "finish or undo what an interrupted KEK rotation left in the header",
+	.usage = "repair DEVICE [--json]\n\n"
+		 "Under the device's lock, complete an interrupted KEK rotation whose new token\n"
+		 "was verified, or roll it back (`dump` shows them as pending). Every command\n"
+		 "that writes the header does this first; commands that only read never write.\n"
+		 "An interrupted rekey is finished by 'kekcrypt rekey --resume' instead.\n",
+};

@@ -60,7 +60,8 @@
 #define TOKEN_CACHE_SLOTS 4
 #define DEK_MAX 128
 
-/* Azure domains a token may be sent to without further configuration. */
+/* Azure's key vault domains, which tell the access token's audience (resource). A domain says
+ * nothing about whose vault it is: only allowed-hosts lets a token go to a host. */
 static const char *const azure_suffixes[] = {
 	".vault.azure.net", ".managedhsm.azure.net", ".vault.azure.cn", ".managedhsm.azure.cn",
 	".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net", NULL,
@@ -136,27 +137,6 @@ static bool name_ok(const char *s, size_t n)
 
 /* ---------------------------------------------------------------------------------------- */
 /* init: URI and configuration                                                              */
-
-static bool host_allowed(struct kc_ctx *ctx, const char *hostname)
-{
-	const char *allowed = config_get(ctx->config, SECTION, "allowed-hosts");
-	size_t n = strlen(hostname), m;
-
-	for (size_t i = 0; azure_suffixes[i]; i++) {
-		m = strlen(azure_suffixes[i]);
-		if (n > m && !strcasecmp(hostname + n - m, azure_suffixes[i]))
-			return true;
-	}
-	/* allowed-hosts: a comma/space separated list of exact host names. */
-	while (allowed && *allowed) {
-		allowed += strspn(allowed, ", \t");
-		m = strcspn(allowed, ", \t");
-		if (m && m == n && !strncasecmp(allowed, hostname, n))
-			return true;
-		allowed += m;
-	}
-	return false;
-}
 
 static int parse_uri(struct kc_ctx *ctx, const char *uri, struct azure_state *st)
 {
@@ -250,11 +230,6 @@ static int azure_init(struct kc_ctx *ctx, const char *uri, void **r_state)
 	if (!st)
 		return -ENOMEM;
 	r = parse_uri(ctx, uri, st);
-	if (r >= 0 && !host_allowed(ctx, st->hostname))
-		r = ctx_fail(ctx, -EINVAL, "KEK URI '%s': host '%s' is not an Azure Key Vault "
-			     "or Managed HSM domain; add it to allowed-hosts in [" SECTION "] of "
-			     "the configuration to trust it with access tokens", uri,
-			     st->hostname);
 	if (r >= 0)
 		r = parse_config(ctx, st);
 	if (r < 0) {
@@ -414,13 +389,9 @@ static int read_client_secret(struct kc_ctx *ctx, const char *path, struct kc_se
 	struct kc_secret *s = NULL;
 	int r;
 
-	r = util_check_private_file(ctx, path, "client secret file");
+	r = policy_read_secret(ctx, path, "client secret file", SECRET_FILE_MAX, &s);
 	if (r < 0)
-		return r;
-	r = secret_read_file(path, SECRET_FILE_MAX, &s);
-	if (r < 0)
-		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "client secret file '%s': %s",
-				path, strerror(r == -EFBIG ? EINVAL : -r));
+		return r == -EFBIG ? -EINVAL : r;
 	while (s->len && (s->data[s->len - 1] == '\n' || s->data[s->len - 1] == '\r'))
 		s->len--;
 	if (!s->len) {
@@ -576,13 +547,9 @@ static int read_client_key(struct kc_ctx *ctx, const char *path, X509 *cert,
 	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
 	int r;
 
-	r = util_check_private_file(ctx, path, "client certificate key file");
+	r = policy_read_secret(ctx, path, "client certificate key file", KEY_FILE_MAX, &pem);
 	if (r < 0)
-		return r;
-	r = secret_read_file(path, KEY_FILE_MAX, &pem);
-	if (r < 0)
-		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "client certificate key file "
-				"'%s': %s", path, strerror(-r));
+		return r == -EFBIG ? -EINVAL : r;
 	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
 	if (!bio)
 		return -ENOMEM;
@@ -1076,6 +1043,17 @@ static int azure_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* The vault's host: an access token for https://vault.azure.net is good on every vault, so
+ * it goes only where allowed-hosts says. */
+static void azure_needs(void *state, struct kek_needs *r_needs)
+{
+	const struct azure_state *st = state;
+	const char *colon = strchr(st->host, ':');
+
+	snprintf(r_needs->host, sizeof(r_needs->host), "%s", st->hostname);
+	r_needs->port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 443;
+}
+
 const struct kc_provider_ops provider_azure = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "azure-kv",
@@ -1085,4 +1063,5 @@ const struct kc_provider_ops provider_azure = {
 	.unwrap = azure_unwrap,
 	.validate = azure_validate,
 	.free = azure_free,
+	.needs = azure_needs,
 };

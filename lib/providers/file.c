@@ -61,13 +61,12 @@ static int file_load_kek(struct kc_ctx *ctx, const struct file_state *st,
 	_cleanup_(kc_secret_freep) struct kc_secret *kek = NULL;
 	int r;
 
-	r = util_check_private_file(ctx, st->path, "KEK file");
+	r = policy_read_secret(ctx, st->path, "KEK file", KEK_LEN, &kek);
+	if (r == -EFBIG)
+		r = ctx_fail(ctx, -EINVAL, "KEK file '%s' is larger than %d bytes", st->path,
+			     KEK_LEN);
 	if (r < 0)
 		return r;
-	r = secret_read_file(st->path, KEK_LEN + 1, &kek);
-	if (r < 0)
-		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "KEK file '%s': %s", st->path,
-				r == -EFBIG ? "larger than 32 bytes" : strerror(-r));
 	if (kek->len != KEK_LEN)
 		return ctx_fail(ctx, -EINVAL, "KEK file '%s' holds %zu bytes, expected %d",
 				st->path, kek->len, KEK_LEN);
@@ -162,6 +161,13 @@ static int file_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+static void file_needs(void *state, struct kek_needs *r_needs)
+{
+	const struct file_state *st = state;
+
+	r_needs->key_file = st->path;
+}
+
 const struct kc_provider_ops provider_file = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "file",
@@ -171,4 +177,5 @@ const struct kc_provider_ops provider_file = {
 	.unwrap = file_unwrap,
 	.validate = file_validate,
 	.free = file_free,
+	.needs = file_needs,
 };

@@ -436,16 +436,11 @@ static int pin_read(struct kc_ctx *ctx, const struct p11_state *st, struct kc_se
 	struct kc_secret *pin = NULL;
 	int r;
 
-	r = util_check_private_file(ctx, st->pin_path, "PIN file");
+	r = policy_read_secret(ctx, st->pin_path, "PIN file", PIN_MAX, &pin);
 	if (r < 0) {
 		ctx_detail_prefix(ctx, "%s", st->what);
-		return r;
+		return r == -EFBIG ? -EINVAL : r;
 	}
-	r = secret_read_file(st->pin_path, PIN_MAX, &pin);
-	if (r < 0)
-		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "%s: cannot read PIN file '%s': %s",
-				st->what, st->pin_path,
-				r == -EFBIG ? "larger than 256 bytes" : strerror(-r));
 	while (pin->len && (pin->data[pin->len - 1] == '\n' || pin->data[pin->len - 1] == '\r'))
 		pin->len--;
 	*r_pin = pin;
@@ -1000,6 +995,16 @@ static int p11_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* The URI may name a module to load and a PIN file to read: local policy decides. Without
+ * module-path, the modules are p11-kit's root-owned registry's. */
+static void p11_needs(void *state, struct kek_needs *r_needs)
+{
+	const struct p11_state *st = state;
+
+	r_needs->module = p11_kit_uri_get_module_path(st->uri);
+	r_needs->pin_file = st->pin_path;
+}
+
 const struct kc_provider_ops provider_pkcs11 = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "pkcs11",
@@ -1009,4 +1014,5 @@ const struct kc_provider_ops provider_pkcs11 = {
 	.unwrap = p11_unwrap,
 	.validate = p11_validate,
 	.free = p11_free,
+	.needs = p11_needs,
 };

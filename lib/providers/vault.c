@@ -300,16 +300,12 @@ static int cred_read(struct kc_ctx *ctx, const struct vault_state *st, const cha
 	_cleanup_(kc_secret_freep) struct kc_secret *s = NULL;
 	int r;
 
-	r = util_check_private_file(ctx, path, what);
+	r = policy_read_secret(ctx, path, what, CRED_MAX + 2, &s);
 	if (r == -ENOENT)
 		return ctx_fail(ctx, -ENOANO, "%s: %s '%s' does not exist", st->server, what,
 				path);
 	if (r < 0)
-		return r;
-	r = secret_read_file(path, CRED_MAX + 2, &s);
-	if (r < 0)
-		return ctx_fail(ctx, r == -EFBIG ? -EINVAL : r, "%s '%s': %s", what, path,
-				r == -EFBIG ? "too large" : strerror(-r));
+		return r == -EFBIG ? -EINVAL : r;
 	secret_rstrip(s);
 	if (s->len == 0 || s->len > CRED_MAX)
 		return ctx_fail(ctx, -EINVAL, "%s '%s' is empty or too large", what, path);
@@ -997,6 +993,18 @@ static int vault_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* The Vault server of the URI: credentials go only where allowed-hosts says. */
+static void vault_needs(void *state, struct kek_needs *r_needs)
+{
+	const struct vault_state *st = state;
+	const char *auth = st->base + strlen("https://");
+	size_t host_len = auth[0] == '[' ? strcspn(auth, "]") + 1 : strcspn(auth, ":");
+
+	snprintf(r_needs->host, sizeof(r_needs->host), "%.*s", (int)host_len, auth);
+	r_needs->port = auth[host_len] == ':' ? (unsigned)strtoul(auth + host_len + 1, NULL, 10)
+					      : 443;
+}
+
 const struct kc_provider_ops provider_vault = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "vault-transit",
@@ -1007,4 +1015,5 @@ const struct kc_provider_ops provider_vault = {
 	.validate = vault_validate,
 	.free = vault_free,
 	.rewrap = vault_transit_rewrap,
+	.needs = vault_needs,
 };

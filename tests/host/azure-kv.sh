@@ -387,7 +387,10 @@ conf "$NOHOST" managed-identity
 sed -i '/^allowed-hosts/d' "$NOHOST"
 fx_reset
 new_img "$NEW"
-assert_exit -m "a host that is not Azure nor allowed -> 9" 9 kc format -q --config "$NOHOST" "$NEW" --kek "$URI_RSA"
+assert_exit -m "a host allowed-hosts does not name -> 14 (local policy)" 14 \
+	kc format -q --config "$NOHOST" "$NEW" --kek "$URI_RSA"
+assert_stderr_contains -m "... naming the config line that would allow it" \
+	"add the line 'allowed-hosts = localhost:$PORT' to [azure-kv]"
 assert_eq -m "no token was requested for it" 0 "$(fx_count token_imds)"
 for bad in "azure-kv+https://localhost:$PORT/secrets/x" "azure-kv+https://localhost:$PORT/keys/" \
 	"azure-kv+https://localhost:$PORT/keys/a_b" "azure-kv+https://localhost:$PORT/keys/k/v/x" \

@@ -169,7 +169,8 @@ token_edit "$R" 0 "t.update({'kekcrypt-provider': 'vault-transit',
  'kekcrypt-key-version': '1', 'kekcrypt-wrap-alg': 'vault-transit',
  'kekcrypt-wrapped-key': base64.b64encode(b'vault:v1:' + base64.b64encode(os.urandom(80))).decode()})"
 (umask 077 && echo "hvs.doctor-test" >"$T/vtoken" &&
-	printf '[vault-transit]\nauth = token\ntoken-file = %s\n' "$T/vtoken" >"$T/vault.conf")
+	printf '[vault-transit]\nauth = token\ntoken-file = %s\nallowed-hosts = 127.0.0.1\n' \
+		"$T/vtoken" >"$T/vault.conf")
 echo "r $R none luks,keyscript=$KS" >"$T/crypttab5"
 assert_exit -m "remote KEK, the initramfs without the token file and the CA bundle: exit 24" 24 \
 	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/good.cpio"

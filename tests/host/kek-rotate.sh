@@ -76,6 +76,9 @@ head -c 20 /dev/urandom | base64 >"$T/vault-token"
 chmod 0600 "$T/vault-token"
 printf '[vault-transit]\ntoken-file = %s\nmax-attempts = 1\n' "$T/vault-token" >"$T/kc.conf"
 chmod 0600 "$T/kc.conf"
+fails_in_place "KMS the config does not allow" 14 "allowed-hosts = 127.0.0.1:1" \
+	--config "$T/kc.conf" --to "vault-transit+https://127.0.0.1:1/v1/transit/keys/kek"
+echo "allowed-hosts = 127.0.0.1:1" >>"$T/kc.conf"
 fails_in_place "unreachable KMS" 4 "unreachable" --config "$T/kc.conf" \
 	--to "vault-transit+https://127.0.0.1:1/v1/transit/keys/kek"
 sum=$(header_sum "$IMG")
@@ -130,6 +133,7 @@ fi
 if [ "$src" = 0 ]; then
 	cp "$KC_P11_PIN_FILE" "$T/pin"
 	chmod 0600 "$T/pin"
+	policy_allow pkcs11 allowed-pin-files "$T/pin"
 	P11="pkcs11:token=kekcrypt-test;object=kek-aes?module-path=$KC_P11_MODULE&pin-source=file:$T/pin"
 	P11RSA="pkcs11:token=kekcrypt-test;object=kek-rsa?module-path=$KC_P11_MODULE&pin-source=file:$T/pin"
 	P=$T/p11.img
@@ -173,7 +177,7 @@ if command -v node >/dev/null 2>&1; then
 	"$FIX/tls.sh" "$T/tls" >/dev/null
 	VTOKEN=hvs.$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 	(umask 077 && echo "$VTOKEN" >"$T/vtoken" &&
-		printf '[vault-transit]\nauth = token\ntoken-file = %s\nca-file = %s\n' \
+		printf '[vault-transit]\nauth = token\ntoken-file = %s\nca-file = %s\nallowed-hosts = 127.0.0.1\n' \
 			"$T/vtoken" "$T/tls/ca.pem" >"$T/vault.conf")
 	node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 --key k2 \
 		>"$T/vault.port" 2>"$T/vault.log" &

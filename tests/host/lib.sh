@@ -9,6 +9,7 @@
 # It gives the test:
 #  - $KEKCRYPT (absolute; default ./kekcrypt), $T_DIR (a private temporary directory removed on
 #    exit), loop devices attached with loop_attach and always detached on exit;
+#  - $T_CONF, the config `kc` runs with, and policy_allow to let URIs name things in it;
 #  - TAP-ish output: each assertion prints "ok N - what" or "not ok N - what" followed by
 #    "# " diagnostics; assertions never abort the script, done_testing exits 1 if any failed;
 #  - setup steps are plain commands under `set -e`: if one fails the script stops, prints
@@ -142,9 +143,25 @@ run() {
 	return 0
 }
 
-# kc ARGS...: run kekcrypt.
+# Local policy (lib/policy.c): URIs may name only the modules, PIN files and endpoints the
+# config allows. $T_CONF is the test's own config (private, in $T_DIR); `kc` passes it unless
+# the command names a config itself; policy_allow adds an allowance to it.
+T_CONF=$T_DIR/.kc-test.conf
+(umask 077 && : >"$T_CONF")
+
+# policy_allow SECTION KEY VALUE: add the line "KEY = VALUE" to [SECTION] of $T_CONF (list
+# keys such as allowed-hosts may be given on several lines).
+policy_allow() {
+	printf '[%s]\n%s = %s\n' "$1" "$2" "$3" >>"$T_CONF"
+}
+
+# kc ARGS...: run kekcrypt (with --config $T_CONF unless ARGS have a --config).
 kc() {
-	"$KEKCRYPT" "$@"
+	local a
+	for a in "$@"; do
+		case $a in --config | --config=*) "$KEKCRYPT" "$@"; return ;; esac
+	done
+	"$KEKCRYPT" "$@" --config "$T_CONF"
 }
 
 # assert_exit [-m DESC] CODE CMD...
@@ -490,4 +507,6 @@ softhsm_setup() {
 	setup=$("$fixtures/softhsm-setup.sh" "$1") || rc=$?
 	[ "$rc" = 0 ] || return "$rc"
 	eval "$setup"
+	policy_allow pkcs11 allowed-modules "$KC_P11_MODULE"
+	policy_allow pkcs11 allowed-pin-files "$KC_P11_PIN_FILE"
 }

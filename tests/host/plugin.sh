@@ -50,10 +50,11 @@ mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-up,workdir=$T/etc-wor
 mkdir -p -m 700 /etc/kekcrypt
 diag "plugin in $TOKDIR (private mount namespace)"
 
-# conf LINE...: /etc/kekcrypt/kekcrypt.conf, the file the plugin reads.
+# conf LINE...: /etc/kekcrypt/kekcrypt.conf, the file the plugin reads (and kc too).
 conf() {
 	(umask 077 && printf '%s\n' "$@" >/etc/kekcrypt/kekcrypt.conf)
 }
+T_CONF=/etc/kekcrypt/kekcrypt.conf
 conf "# empty"
 
 IMG=$T/disk.img
@@ -159,6 +160,15 @@ assert_stdout_contains -m "vault token: dump names the provider" "Provider:    v
 assert_stdout_contains -m "vault token: dump names the URI" "KEK URI:     $VURI"
 assert_stdout_contains -m "vault token: dump gives the key version" "Key version: 1"
 
+# Local policy first: a Vault the config does not name gets nothing, not even a connection.
+assert_exit -m "vault not in allowed-hosts: open --token-only -> exit 1" 1 \
+	cryptsetup open --test-passphrase --token-only --token-type kekcrypt -v "$VIMG" </dev/null
+assert_stderr_contains -m "vault not in allowed-hosts: the reason names the config line" \
+	"add the line 'allowed-hosts = 127.0.0.1:$PORT' to [vault-transit]"
+assert_stdout_contains -m "vault not in allowed-hosts: the token is unusable (-ENOENT), not retryable" \
+	"No usable token (type kekcrypt) is available."
+
+conf "[vault-transit]" "allowed-hosts = 127.0.0.1"
 assert_exit -m "vault, no credentials: open --token-only -> exit 1" 1 \
 	cryptsetup open --test-passphrase --token-only --token-type kekcrypt -v "$VIMG" </dev/null
 assert_stderr_contains -m "vault, no credentials: the reason" "no Vault credentials configured"
@@ -168,7 +178,7 @@ assert_not_contains -m "vault, no credentials: no token PIN prompt" "$(cat "$OUT
 
 printf 'hvs.test-token' >"$T/vault-token"
 chmod 600 "$T/vault-token"
-conf "[vault-transit]" "auth = token" "token-file = $T/vault-token"
+conf "[vault-transit]" "auth = token" "token-file = $T/vault-token" "allowed-hosts = 127.0.0.1"
 assert_exit -m "vault unreachable (closed port): open --token-only -> exit 1" 1 \
 	cryptsetup open --test-passphrase --token-only --debug "$VIMG" </dev/null
 assert_stderr_contains -m "vault unreachable: the reason names the server" "127.0.0.1:$PORT"
@@ -192,7 +202,7 @@ mkdir "$T/bin"
 cp "$(command -v cryptsetup)" "$SCS"
 VUUID=$(cryptsetup luksUUID "$VIMG")
 printf 'vault-transit UUID=%s none luks,token-timeout=3\n' "$VUUID" >/etc/crypttab
-conf "[vault-transit]" "auth = token" "token-file = $T/vault-token"
+conf "[vault-transit]" "auth = token" "token-file = $T/vault-token" "allowed-hosts = 127.0.0.1"
 t0=$SECONDS
 assert_exit -m "systemd-cryptsetup, vault unreachable, token-timeout=3: gives up -> exit 1" 1 \
 	"$SCS" open --test-passphrase --token-only "$VIMG" </dev/null
@@ -241,7 +251,7 @@ node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 \
 VPID=$!
 for i in $(seq 100); do grep -q '^PORT' "$T/vault.port" && break; sleep 0.1; done
 VP=$(sed -n 's/^PORT //p' "$T/vault.port")
-conf "[vault-transit]" "auth = token" "token-file = $T/vault-token" "ca-file = $T/tls/ca.pem"
+conf "[vault-transit]" "auth = token" "token-file = $T/vault-token" "allowed-hosts = 127.0.0.1" "ca-file = $T/tls/ca.pem"
 SIMG=$T/sealed.img
 new_img "$SIMG"
 assert_exit -m "a volume with its KEK in the Vault fixture" 0 kc format -q "$SIMG" \

@@ -5,12 +5,14 @@
 #  1. The library's test hook KC_TEST_CRASH_AT=N (lib/rotate.c) raises SIGKILL right after the
 #     Nth header write. For every N of a rotation (until one runs to the end): after the kill
 #     the header holds the marked new token and never two unmarked ones; dump shows the
-#     interrupted rotation; the volume verifies; the next command completes it (new token
+#     interrupted rotation; the volume verifies; reading (dump, verify, kek list) leaves the
+#     header byte for byte as it is (a header anyone can write must not make a reader write);
+#     `kekcrypt repair` (as every writing command does first) completes it (new token
 #     verified) or rolls it back (not verified), leaving one unmarked token, one keyslot and
-#     the unchanged DEK. Also a kill in the middle of that recovery.
+#     the unchanged DEK. Also a kill in the middle of that repair.
 #  2. A few hundred rotations killed with SIGKILL at random times (timeout -s KILL): after
 #     each, before anything recovers it, at most one unmarked token and at least one token;
-#     then `kekcrypt verify` succeeds and leaves no mark.
+#     then `kekcrypt verify` succeeds, and `kekcrypt repair` leaves no mark.
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
@@ -84,18 +86,29 @@ print(sum(1 for t in d["tokens"].values() if t.get("kekcrypt-rotation-state") ==
 		assert_exit -m "crash after write $n: the read-only view verifies" 0 kc verify "$LOOP"
 		loop_detach "$LOOP"
 		assert_eq -m "crash after write $n: ... and recovers nothing" "$s" "$(state)"
-		assert_exit -m "crash after write $n: dump recovers it" 0 kc dump --json "$IMG"
+		sum=$(header_sum "$IMG")
+		assert_exit -m "crash after write $n: dump of the writable image" 0 \
+			kc dump --json "$IMG"
+		assert_eq -m "crash after write $n: dump shows it pending" "pending" \
+			"$(json_get "$OUT" 'd["rotations"][0]["state"]')"
+		assert_exit -m "crash after write $n: verify succeeds" 0 kc verify "$IMG"
+		assert_exit -m "crash after write $n: kek list" 0 kc kek list "$IMG"
+		assert_eq -m "crash after write $n: reading left the header byte-identical" \
+			"$sum" "$(header_sum "$IMG")"
+		assert_exit -m "crash after write $n: repair" 0 kc repair --json "$IMG"
 		if [ "$verified" = 1 ]; then
 			expect=completed kek=K1
 		else
 			expect="rolled back" kek=K0
 		fi
-		assert_eq -m "crash after write $n: dump says '$expect'" "$expect" \
+		assert_eq -m "crash after write $n: repair says '$expect'" "$expect" \
 			"$(json_get "$OUT" 'd["rotations"][0]["state"]')"
+		assert_eq -m "crash after write $n: ... one repaired" 1 \
+			"$(json_get "$OUT" 'd["repaired"]')"
 	else
 		kek=K1
 	fi
-	assert_exit -m "crash after write $n: verify succeeds" 0 kc verify "$IMG"
+	assert_exit -m "crash after write $n: verify succeeds after the repair" 0 kc verify "$IMG"
 	assert_eq -m "crash after write $n: one unmarked token under $kek, one keyslot" \
 		"unmarked=1 marked=0 keyslots=1 kek=$kek" "$(state)"
 	tok=$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')
@@ -108,17 +121,22 @@ assert_true -m "the rotation has several header writes ($steps), each one was in
 	test "$steps" -ge 3
 
 # A crash in the middle of recovery: rotation killed once its new token is verified, then
-# the recovering command killed after its first write (the old token removed).
+# the repairing command killed after its first write (the old token removed).
 new_img "$IMG"
 format_img "$IMG" "$K0"
 run_killed env KC_TEST_CRASH_AT=2 "$KEKCRYPT" kek rotate "$IMG" --to "file:$K1"
 assert_eq -m "rotation killed after the verified mark" 137 "$RC"
-run_killed env KC_TEST_CRASH_AT=1 "$KEKCRYPT" verify "$IMG"
-assert_eq -m "recovery killed after its first write" 137 "$RC"
+run_killed env KC_TEST_CRASH_AT=1 "$KEKCRYPT" repair "$IMG"
+assert_eq -m "repair killed after its first write" 137 "$RC"
 assert_eq -m "... the old token is gone, the new one still marked" \
 	"unmarked=0 marked=1 keyslots=1 kek=-" "$(state)"
-assert_exit -m "the next verify succeeds" 0 kc verify "$IMG"
-assert_eq -m "... and commits the rotation" "unmarked=1 marked=0 keyslots=1 kek=K1" "$(state)"
+assert_exit -m "verify succeeds through the marked token" 0 kc verify "$IMG"
+assert_exit -m "a writing command (kek rotate) repairs first, then rotates the one token" 0 \
+	kc kek rotate "$IMG" --to "file:$K0"
+assert_eq -m "... the rotation committed and the new one too" \
+	"unmarked=1 marked=0 keyslots=1 kek=K0" "$(state)"
+assert_exit -m "repair: nothing left" 0 kc repair --json "$IMG"
+assert_eq -m "... it says 0" 0 "$(json_get "$OUT" 'd["repaired"]')"
 
 # --- 2. random kills ---------------------------------------------------------------------------
 new_img "$IMG"
@@ -165,19 +183,27 @@ for ((i = 0; i < ROUNDS; i++)); do
 		bad=$((bad + 1))
 		not_ok "round $i (killed after ${d} ms, state $s): verify failed" "$(cat "$ERR")"
 	fi
+	if [ "$(state)" != "$s" ]; then
+		bad=$((bad + 1))
+		not_ok "round $i: verify changed the header" "$s -> $(state)"
+	fi
+	if ! "$KEKCRYPT" repair "$IMG" >"$OUT" 2>"$ERR"; then
+		bad=$((bad + 1))
+		not_ok "round $i (killed after ${d} ms, state $s): repair failed" "$(cat "$ERR")"
+	fi
 	s2=$(state)
 	case $s2 in
 	"unmarked=1 marked=0 keyslots=1"*) ;;
 	*)
 		bad=$((bad + 1))
-		not_ok "round $i: verify did not recover the header" "$s -> $s2"
+		not_ok "round $i: repair did not recover the header" "$s -> $s2"
 		;;
 	esac
 	[ "$bad" -lt 5 ] || break
 	[ "$to" = "$K1" ] && to=$K0 || to=$K1
 done
 diag "$done_rounds rounds, $killed killed, $pendings left a pending rotation"
-assert_eq -m "random SIGKILLs: every state was safe and verify recovered it" 0 "$bad"
+assert_eq -m "random SIGKILLs: every state was safe, verify read it, repair recovered it" 0 "$bad"
 assert_true -m "at least 100 rounds ran ($done_rounds)" test "$done_rounds" -ge 100
 assert_true -m "some kills hit the middle of a rotation ($pendings)" test "$pendings" -ge 1
 tok=$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')

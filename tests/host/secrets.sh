@@ -186,7 +186,7 @@ else
 		assert_exit -m "pkcs11 verify under gdb" 0 kc_tool gdb -nx -batch -q \
 			-ex 'set breakpoint pending on' -ex 'set debuginfod enabled off' \
 			-ex 'break crypt_volume_key_verify' -ex run -ex "source $T/gdb.py" -ex kill \
-			--args -- verify "$PIMG" --token 0
+			--args -- verify "$PIMG" --token 0 --config "$T_CONF"
 		unset KC_SECRETS_TEST
 		assert_no_secret -m "no PIN in /proc/PID/cmdline or environ" "$T/pin" "$T/proc.cmdline" "$T/proc.environ"
 	fi

@@ -29,6 +29,7 @@ diag "SOFTHSM2_CONF=$SOFTHSM2_CONF module=$KC_P11_MODULE"
 PIN=$T/pin
 cp "$KC_P11_PIN_FILE" "$PIN"
 chmod 0600 "$PIN"
+policy_allow pkcs11 allowed-pin-files "$PIN"
 p11() { # p11 OBJECT [PIN-SOURCE-PATH | ""]
 	local u="pkcs11:token=kekcrypt-test;object=$1?module-path=$KC_P11_MODULE"
 	[ -z "${2-$PIN}" ] || u+="&pin-source=file:${2-$PIN}"

@@ -94,7 +94,8 @@ private() {
 conf() {
 	local f=$1
 	shift
-	(umask 077 && { echo "[vault-transit]"; printf '%s\n' "$@"; } >"$f")
+	(umask 077 && { echo "[vault-transit]"; echo "allowed-hosts = 127.0.0.1"
+		printf '%s\n' "$@"; } >"$f")
 }
 
 # Credentials: random, so that a leak check can look for them.

@@ -99,30 +99,31 @@ static const char *uri_std(char *buf, size_t size, const char *object)
 		       "&pin-source=file:%s", object, module, pin_file);
 }
 
+/* Through kek_open(), as the library uses a KEK: local policy included. */
 static int do_wrap(const char *uri, const struct kc_secret *dek, struct kc_wrapped *w)
 {
-	void *state = NULL;
+	struct kc_kek *kek = NULL;
 	int r;
 
 	ctx_detail_clear(ctx);
-	r = provider_pkcs11.init(ctx, uri, &state);
+	r = kek_open(ctx, uri, &kek);
 	if (r >= 0)
-		r = provider_pkcs11.wrap(ctx, state, dek, w);
-	provider_pkcs11.free(state);
+		r = kek->ops->wrap(ctx, kek->state, dek, w);
+	kek_close(kek);
 	return r;
 }
 
 static int do_unwrap(const char *uri, const char *alg, const unsigned char *blob, size_t len,
 		     struct kc_secret **r_dek)
 {
-	void *state = NULL;
+	struct kc_kek *kek = NULL;
 	int r;
 
 	ctx_detail_clear(ctx);
-	r = provider_pkcs11.init(ctx, uri, &state);
+	r = kek_open(ctx, uri, &kek);
 	if (r >= 0)
-		r = provider_pkcs11.unwrap(ctx, state, alg, NULL, blob, len, r_dek);
-	provider_pkcs11.free(state);
+		r = kek->ops->unwrap(ctx, kek->state, alg, NULL, blob, len, r_dek);
+	kek_close(kek);
 	return r;
 }
 
@@ -208,7 +209,7 @@ static CK_RV raw_open(struct raw *raw)
 		    !memcmp(ti.label, TOKEN_LABEL, strlen(TOKEN_LABEL)))
 			raw->session = raw->m->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL,
 							     NULL, &raw->s) == CKR_OK;
-	if (!raw->session || secret_read_file(pin_file, 256, &pin) < 0)
+	if (!raw->session || policy_read_secret(ctx, pin_file, "PIN file", 256, &pin) < 0)
 		return CKR_GENERAL_ERROR;
 	while (pin->len && pin->data[pin->len - 1] == '\n')
 		pin->len--;
@@ -376,6 +377,16 @@ static void test_pin(void)
 	uri_fmt(u, sizeof(u), "pkcs11:object=kek-aes?module-path=%s&pin-source=%%7Ccat", module);
 	CHECK_R(do_wrap(u, dek, &w), -EINVAL, "PIN: command pin-source is -EINVAL");
 
+	/* Local policy: a PIN file the config does not name is never read. */
+	snprintf(path, sizeof(path), "%s/unlisted-pin", dir);
+	CHECK_R(write_file(path, "1234\n", 0600), 0, "PIN: write an unlisted PIN file");
+	uri_fmt(u, sizeof(u), "pkcs11:token=" TOKEN_LABEL ";object=kek-aes?module-path=%s"
+		"&pin-source=file:%s", module, path);
+	CHECK_R(do_wrap(u, dek, &w), -EACCES, "PIN: a PIN file not in allowed-pin-files is "
+		"-EACCES");
+	CHECK(strstr(kc_error_detail(ctx), "allowed-pin-files") != NULL,
+	      "PIN: ... and the detail names allowed-pin-files");
+
 	snprintf(path, sizeof(path), "/%s", pin_file);	/* "//dir/pin": same file */
 	uri_fmt(u, sizeof(u), "pkcs11:token=" TOKEN_LABEL ";object=kek-aes?module-path=%s"
 		"&pin-source=%s", module, path);
@@ -396,16 +407,24 @@ static void test_lookup(void)
 	CHECK_R(do_wrap(u, dek, &w), -ENOENT, "lookup: unknown token is -ENOENT");
 	uri_fmt(u, sizeof(u), "pkcs11:object=kek-aes?module-path=/nonexistent/libnope.so"
 		"&pin-source=file:%s", pin_file);
-	CHECK_R(do_wrap(u, dek, &w), -ENOENT, "lookup: bad module path is -ENOENT");
+	CHECK_R(do_wrap(u, dek, &w), -ENOENT, "lookup: bad (allowed) module path is -ENOENT");
 	CHECK(strstr(kc_error_detail(ctx), "/nonexistent/libnope.so") != NULL,
 	      "lookup: the detail names the module");
+	/* Local policy: a module the config does not name is never loaded, however safe. */
+	uri_fmt(u, sizeof(u), "pkcs11:object=kek-aes?module-path=/usr/lib/x86_64-linux-gnu/"
+		"libc.so.6&pin-source=file:%s", pin_file);
+	CHECK_R(do_wrap(u, dek, &w), -EACCES, "lookup: a module not in allowed-modules is "
+		"-EACCES");
+	CHECK(strstr(kc_error_detail(ctx), "allowed-modules = ") != NULL,
+	      "lookup: ... and the detail gives the config line that would allow it");
 	uri_std(u, sizeof(u), "kek-aes-ecb-only");
 	CHECK_R(do_wrap(u, dek, &w), -EPERM, "lookup: key not allowed to wrap is -EPERM");
 	uri_fmt(u, sizeof(u), "pkcs11:objekt=kek-aes?module-path=%s", module);
 	CHECK_R(do_wrap(u, dek, &w), -EINVAL, "lookup: unknown path attribute is -EINVAL");
 	CHECK_R(do_wrap("pkcs11:object=kek-aes;type=cert", dek, &w), -EINVAL,
 		"lookup: type=cert is -EINVAL");
-	CHECK_R(do_wrap("pkcs12:object=x", dek, &w), -EINVAL, "lookup: wrong scheme is -EINVAL");
+	CHECK_R(do_wrap("pkcs12:object=x", dek, &w), -EPROTONOSUPPORT,
+		"lookup: wrong scheme is -EPROTONOSUPPORT");
 	uri_fmt(u, sizeof(u), "pkcs11:token=" TOKEN_LABEL ";id=%%01?module-path=%s"
 		"&pin-source=file:%s", module, pin_file);
 	CHECK_R(do_wrap(u, dek, &w), 0, "lookup: by id");
@@ -496,7 +515,7 @@ static void test_no_pin_in_logs(void)
 	struct kc_secret *pin = NULL;
 	bool clean;
 
-	if (secret_read_file(pin_file, 256, &pin) < 0)
+	if (policy_read_secret(ctx, pin_file, "PIN file", 256, &pin) < 0)
 		abort();
 	while (pin->len && pin->data[pin->len - 1] == '\n')
 		pin->len--;
@@ -510,7 +529,7 @@ static void test_no_pin_in_logs(void)
 static int setup(void)
 {
 	const char *slash;
-	char conf[4200];
+	char conf[4200], text[16384];
 	int r;
 
 	module = getenv("KC_P11_MODULE") ?: DEFAULT_MODULE;
@@ -526,9 +545,12 @@ static int setup(void)
 		return 1;
 	}
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - pin_file), pin_file);
-	/* An empty private config, so that the host's /etc/kekcrypt plays no part. */
+	/* A private config of our own, so that the host's /etc/kekcrypt plays no part: it lets
+	 * the URIs name the SoftHSM2 module and the token's PIN file (local policy). */
 	snprintf(conf, sizeof(conf), "%s/kekcrypt.conf", dir);
-	r = write_file(conf, "", 0600);
+	snprintf(text, sizeof(text), "[pkcs11]\nallowed-modules = %s /nonexistent/libnope.so\n"
+		 "allowed-pin-files = %s %s/wrong-pin %s/open-pin\n", module, pin_file, dir, dir);
+	r = write_file(conf, text, 0600);
 	if (r >= 0)
 		r = kc_init(&ctx, conf);
 	if (r < 0) {

@@ -20,6 +20,16 @@ vm_setup() {
 	mkdir -m 700 "$VM_WORK/kek" "$VM_WORK/softhsm"
 	eval "$("$VM_TOP/tests/fixtures/softhsm-setup.sh" "$VM_WORK/softhsm")"
 	P11_URI="pkcs11:token=kekcrypt-test;object=kek-aes;type=secret-key?module-path=$KC_P11_MODULE&pin-source=file:$KC_P11_PIN_FILE"
+	# Local policy: the config (on the host, and in the guest's /etc/kekcrypt) lets the
+	# URIs name the SoftHSM2 module and the token's PIN file.
+	VM_CONF=$VM_WORK/kekcrypt.conf
+	(umask 077 && printf '[pkcs11]\nallowed-modules = %s\nallowed-pin-files = %s\n' \
+		"$KC_P11_MODULE" "$KC_P11_PIN_FILE" >"$VM_CONF")
+}
+
+# kc_host ARGS...: kekcrypt on the host with the tests' config.
+kc_host() {
+	"$KEKCRYPT" "$@" --config "$VM_CONF"
 }
 
 # vm_files SRC_DIR DEST_DIR: --file arguments for every file below SRC_DIR.
@@ -44,6 +54,7 @@ vm_run() {
 		--lib "$KC_P11_MODULE" \
 		"${files[@]}" \
 		--env "KEK_DIR=$VM_WORK/kek" --env "P11_URI=$P11_URI" \
+		--file "$VM_CONF:/etc/kekcrypt/kekcrypt.conf" \
 		--env "SOFTHSM2_CONF=$SOFTHSM2_CONF" \
 		"$@" "$scenario"
 }

@@ -9,15 +9,15 @@ vm_setup
 for k in a wrong wrong-guest; do head -c 32 /dev/urandom >"$VM_WORK/kek/$k.bin"; done
 chmod 600 "$VM_WORK"/kek/*.bin
 for d in a b c; do truncate -s 96M "$VM_WORK/$d.img"; done
-"$KEKCRYPT" format -q "$VM_WORK/a.img" --kek "file:$VM_WORK/kek/a.bin"
-"$KEKCRYPT" format -q "$VM_WORK/b.img" --kek "$P11_URI"
-"$KEKCRYPT" format -q "$VM_WORK/c.img" --kek "file:$VM_WORK/kek/wrong.bin"
+kc_host format -q "$VM_WORK/a.img" --kek "file:$VM_WORK/kek/a.bin"
+kc_host format -q "$VM_WORK/b.img" --kek "$P11_URI"
+kc_host format -q "$VM_WORK/c.img" --kek "file:$VM_WORK/kek/wrong.bin"
 # The guest's copy of the KEK directory holds another key under wrong.bin.
 mkdir -m 700 "$VM_WORK/guest-kek"
 cp -p "$VM_WORK/kek/a.bin" "$VM_WORK/guest-kek/a.bin"
 cp -p "$VM_WORK/kek/wrong-guest.bin" "$VM_WORK/guest-kek/wrong.bin"
 # c.img's KEK is not in the guest; its recovery key is (argon2id kept cheap for emulation).
-"$KEKCRYPT" recovery add -q "$VM_WORK/c.img" --pbkdf-memory 32 --pbkdf-force-iterations 4 \
+kc_host recovery add -q "$VM_WORK/c.img" --pbkdf-memory 32 --pbkdf-force-iterations 4 \
 	--json >"$VM_WORK/rec.json"
 python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
 	"$VM_WORK/rec.json" >"$VM_WORK/guest-kek/recovery.key"

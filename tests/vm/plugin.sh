@@ -16,8 +16,8 @@ vm_setup
 for k in a b; do head -c 32 /dev/urandom >"$VM_WORK/kek/$k.bin"; done
 chmod 600 "$VM_WORK"/kek/*.bin
 for d in a b; do truncate -s 64M "$VM_WORK/$d.img"; done
-"$KEKCRYPT" format -q "$VM_WORK/a.img" --kek "file:$VM_WORK/kek/a.bin"
-"$KEKCRYPT" format -q "$VM_WORK/b.img" --kek "file:$VM_WORK/kek/b.bin"
+kc_host format -q "$VM_WORK/a.img" --kek "file:$VM_WORK/kek/a.bin"
+kc_host format -q "$VM_WORK/b.img" --kek "file:$VM_WORK/kek/b.bin"
 
 log=$VM_WORK/guest.log
 rc=0

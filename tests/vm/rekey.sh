@@ -22,7 +22,7 @@ rc=0
 new_volume() {
 	rm -f "$1"
 	truncate -s 80M "$1"
-	"$KEKCRYPT" format -q "$1" --kek "file:$VM_WORK/kek/a.bin" --kek "$P11_URI" >/dev/null
+	kc_host format -q "$1" --kek "file:$VM_WORK/kek/a.bin" --kek "$P11_URI" >/dev/null
 }
 
 guest() {
@@ -79,7 +79,7 @@ for n in "${points[@]}"; do
 		echo "not ok - crash-$n: re-encryption state left in the header"; rc=1
 	elif [ "$(sed -n '/^Digests:/,$p' <<<"$dump")" = "$digest0" ]; then
 		echo "not ok - crash-$n: volume key unchanged"; rc=1
-	elif ! "$KEKCRYPT" verify "$img" >/dev/null; then
+	elif ! kc_host verify "$img" >/dev/null; then
 		echo "not ok - crash-$n: the tokens do not open the volume"; rc=1
 	else
 		echo "ok - crash-$n: header clean, new volume key, tokens verify"
