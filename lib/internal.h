@@ -171,6 +171,10 @@ int util_base64_decode(const char *str, unsigned char **r_buf, size_t *r_len);
 uint64_t util_now_ms(void);
 /* UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void util_utc_now(char buf[32]);
+/* Test hook after each header write of a multi-write operation (KEK rotation, rekey): with
+ * KC_TEST_CRASH_AT=N in the environment (secure_getenv), the Nth call of the process raises
+ * SIGKILL, as a crash or power loss would stop it there. Unset, nothing. */
+void util_crash_point(void);
 /* HKDF-SHA256 of IKM with SALT and INFO into OUT_LEN bytes. */
 int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
 		     const char *info, unsigned char *out, size_t out_len);
@@ -297,6 +301,10 @@ int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct t
 /* Wrap DEK under KEK and store it as a new token bound to a new keyslot; returns its id. */
 int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
 		  const struct kc_wrapped *wrapped, const struct kc_secret *dek);
+/* true when keyslot SLOT is one kekcrypt made for a token or a rekey bridge: its passphrase
+ * is derived from a DEK, so it has the minimal KDF (a person's passphrase or recovery key
+ * has a costly one). */
+bool vol_slot_is_ours(struct crypt_device *cd, int slot);
 /* How many ways to unlock CD remain without the tokens in EXCLUDE (a bit per token id):
  * kekcrypt tokens whose KEK unwraps DEK now (WORKING: one known to, or -1), and keyslots that
  * no kekcrypt token holds and that are not kekcrypt's own derived ones (recovery keys,

@@ -37,6 +37,13 @@
  * Keyslots of the old DEK that no kekcrypt token holds (recovery keys, passphrases added
  * with cryptsetup) are destroyed by libcryptsetup at the end of W3 and cannot be re-created
  * without their secret: rekey refuses such a volume unless KC_REKEY_FORCE.
+ *
+ * The whole run holds the device's writer lock (vol_load_for_write()); other writers refuse
+ * to touch a header with rekey leftovers, and readers never change it.
+ *
+ * Test hook: KC_TEST_CRASH_AT=N (util_crash_point()) kills the process right after the Nth
+ * header write kekcrypt makes here (the keyslot and token writes of W1, W2 and W4, and those
+ * of a rollback; not libcryptsetup's own during W3).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -177,6 +184,7 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 	r = crypt_token_json_set(cd, id, NULL);
 	if (r < 0)
 		return ctx_fail(ctx, r, "cannot remove token %d (%s)", id, strerror(-r));
+	util_crash_point();
 	if (slot >= 0 && last_bound_slot(cd, slot)) {
 		log_info(ctx, "warning: token %d removed; its keyslot %d is the last of the data, "
 			 "kept", id, slot);
@@ -187,6 +195,7 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 		if (r < 0)
 			return ctx_fail(ctx, r, "token %d removed but not its keyslot %d (%s)", id,
 					slot, strerror(-r));
+		util_crash_point();
 	}
 	log_dbg(ctx, "token %d removed (keyslot %d)", id, slot);
 	return 0;
@@ -315,6 +324,7 @@ static int add_new_token(struct kc_ctx *ctx, struct crypt_device *cd, const stru
 	if (slot < 0)
 		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
 				"no room for a new keyslot (%s)", strerror(-slot));
+	util_crash_point();
 	t.keyslot = slot;
 	r = marked_json(ctx, &t, &json);
 	if (r >= 0) {
@@ -322,6 +332,8 @@ static int add_new_token(struct kc_ctx *ctx, struct crypt_device *cd, const stru
 		if (r < 0)
 			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
 				     "cannot write a token (%s)", strerror(-r));
+		else
+			util_crash_point();
 	}
 	if (r < 0)
 		crypt_keyslot_destroy(cd, slot);
@@ -348,6 +360,7 @@ static int add_bridge(struct kc_ctx *ctx, struct crypt_device *cd,
 	if (slot < 0)
 		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
 				"no room for the bridge keyslot (%s)", strerror(-slot));
+	util_crash_point();
 	snprintf(json, sizeof(json), "{\"type\":\"" BRIDGE_TYPE "\",\"keyslots\":[\"%d\"]}", slot);
 	r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
 	if (r < 0) {
@@ -355,13 +368,16 @@ static int add_bridge(struct kc_ctx *ctx, struct crypt_device *cd,
 		return ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
 				"cannot write the bridge token (%s)", strerror(-r));
 	}
+	util_crash_point();
 	log_dbg(ctx, "bridge keyslot %d, token %d", slot, r);
 	return slot;
 }
 
 /* Roll back W1/W2 (re-encryption never began): marked tokens with their keyslots, the
- * bridge, and unbound keyslots no token names (left by a crash between a keyslot write and
- * its token's; kekcrypt makes no other unbound keyslots). */
+ * bridge, unbound keyslots no token names (left by a crash between a keyslot write and its
+ * token's; kekcrypt makes no other unbound keyslots), and a bridge keyslot whose token a
+ * crash kept from being written (one of kekcrypt's keyslots that no token holds), never the
+ * last keyslot of the data. */
 static int rollback(struct kc_ctx *ctx, struct crypt_device *cd)
 {
 	int r = 0;
@@ -373,9 +389,15 @@ static int rollback(struct kc_ctx *ctx, struct crypt_device *cd)
 			     !strcmp(type, BRIDGE_TYPE)))
 			r = token_remove_with_slot(ctx, cd, id);
 	}
-	for (int s = 0; r >= 0 && s < crypt_keyslot_max(CRYPT_LUKS2); s++)
-		if (crypt_keyslot_status(cd, s) == CRYPT_SLOT_UNBOUND && !slot_has_token(cd, s))
-			r = crypt_keyslot_destroy(cd, s);
+	for (int s = 0; r >= 0 && s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
+
+		if (slot_has_token(cd, s) || last_bound_slot(cd, s) ||
+		    (ki != CRYPT_SLOT_UNBOUND && !(slot_in_use(cd, s) && vol_slot_is_ours(cd, s))))
+			continue;
+		r = crypt_keyslot_destroy(cd, s);
+		util_crash_point();
+	}
 	if (r < 0)
 		return ctx_fail(ctx, r, "rolling back an unstarted rekey failed (%s)",
 				strerror(-r));
@@ -411,6 +433,7 @@ static int unmark(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 		r = crypt_token_json_set(cd, id, json_object_to_json_string_ext(
 			obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(obj);
+		util_crash_point();
 	}
 	return r < 0 ? ctx_fail(ctx, r, "cannot rewrite token %d (%s)", id, strerror(-r)) : 0;
 }

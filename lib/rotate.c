@@ -34,12 +34,11 @@
  * run it: they leave the header as it is, and `dump` shows the state
  * (kc_kek_rotation_pending()); a header anyone can write must not make a reader write.
  *
- * Test hook: KC_TEST_CRASH_AT=N, read with secure_getenv() in this file only, makes the
- * process raise SIGKILL right after the Nth header write of the rotation and recovery code
- * in this file (tests/host/rotate-crash.sh). Unset, it has no effect.
+ * Test hook: KC_TEST_CRASH_AT=N (util_crash_point()) makes the process raise SIGKILL right
+ * after the Nth header write of the rotation and recovery code in this file
+ * (tests/host/rotate-crash.sh). Unset, it has no effect.
  */
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,16 +54,10 @@
 #define STATE_PREPARED "prepared"
 #define STATE_VERIFIED "verified"
 
-static unsigned header_writes;
-
-/* Called after every header write here; the test hook. */
+/* Called after every header write here; the test hook (util_crash_point()). */
 static void header_written(void)
 {
-	const char *s = secure_getenv("KC_TEST_CRASH_AT");
-
-	header_writes++;
-	if (s && *s && strtoul(s, NULL, 10) == header_writes)
-		raise(SIGKILL);
+	util_crash_point();
 }
 
 static bool is_kekcrypt(struct crypt_device *cd, int id)

@@ -266,13 +266,19 @@ static bool token_unwraps(struct kc_ctx *ctx, const struct token *t, const struc
  * DEK, e.g. an orphan a crash left), not a path of its own. kekcrypt gives its keyslots the
  * minimal KDF (vol_token_add()), so only those are tried (a person's passphrase or recovery
  * key has a costly one); without the DEK, the KDF alone decides. */
+bool vol_slot_is_ours(struct crypt_device *cd, int slot)
+{
+	struct crypt_pbkdf_type pbkdf;
+
+	return crypt_keyslot_get_pbkdf(cd, slot, &pbkdf) >= 0 && pbkdf.type &&
+	       !strcmp(pbkdf.type, CRYPT_KDF_PBKDF2) && pbkdf.iterations <= 1000;
+}
+
 static bool slot_is_derived(struct crypt_device *cd, int slot, const struct kc_secret *dek)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
-	struct crypt_pbkdf_type pbkdf;
 
-	if (crypt_keyslot_get_pbkdf(cd, slot, &pbkdf) < 0 || !pbkdf.type ||
-	    strcmp(pbkdf.type, CRYPT_KDF_PBKDF2) || pbkdf.iterations > 1000)
+	if (!vol_slot_is_ours(cd, slot))
 		return false;
 	if (!dek)
 		return true;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Small helpers: files, base64, time, HKDF. */
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -134,4 +135,16 @@ int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t s
 		r = 0;
 	EVP_KDF_CTX_free(kctx);
 	return r;
+}
+
+/* Not thread-safe, like the header writes it counts: one operation at a time per process. */
+static unsigned crash_writes;
+
+void util_crash_point(void)
+{
+	const char *s = secure_getenv("KC_TEST_CRASH_AT");
+
+	crash_writes++;
+	if (s && *s && strtoul(s, NULL, 10) == crash_writes)
+		raise(SIGKILL);
 }

@@ -510,3 +510,42 @@ softhsm_setup() {
 	policy_allow pkcs11 allowed-modules "$KC_P11_MODULE"
 	policy_allow pkcs11 allowed-pin-files "$KC_P11_PIN_FILE"
 }
+
+# The built token plugin (KC_PLUGIN names another); fails the test when it is missing.
+plugin_path() {
+	local p=${KC_PLUGIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.libs/libcryptsetup-token-kekcrypt.so}
+	[ -f "$p" ] || { echo "not ok 1 - plugin '$p' not built (make)"; T_DONE=1; exit 1; }
+	echo "$p"
+}
+
+# plugin_namespace: for a test that re-executed itself under `unshare --mount --propagation
+# private` (libcryptsetup 2.6 loads plugins only from its compiled-in directory): a copy of
+# the built plugin bind-mounted over that directory, /etc an overlay (so that the test may
+# write /etc/kekcrypt/kekcrypt.conf, /etc/crypttab, /etc/hosts), and $T_CONF the config the
+# plugin reads. conf LINE... writes it. Nothing outside the namespace changes.
+plugin_namespace() {
+	local tokdir plugin
+
+	plugin=$(plugin_path)
+	tokdir=$(cryptsetup --help | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
+	[ -n "$tokdir" ] && [ -d "$tokdir" ] || {
+		echo "not ok 1 - cryptsetup has no external token directory ('$tokdir')"
+		T_DONE=1
+		exit 1
+	}
+	mkdir -m 755 "$T_DIR/.tokens" "$T_DIR/.etc-up" "$T_DIR/.etc-work"
+	cp "$plugin" "$T_DIR/.tokens/libcryptsetup-token-kekcrypt.so"
+	mount --bind "$T_DIR/.tokens" "$tokdir"
+	mount -t overlay overlay \
+		-o "lowerdir=/etc,upperdir=$T_DIR/.etc-up,workdir=$T_DIR/.etc-work" /etc
+	mkdir -p -m 700 /etc/kekcrypt
+	T_CONF=/etc/kekcrypt/kekcrypt.conf
+	: >"$T_CONF"
+	chmod 600 "$T_CONF"
+	diag "plugin in $tokdir (private mount namespace)"
+}
+
+# conf LINE...: replace $T_CONF with these lines.
+conf() {
+	(umask 077 && printf '%s\n' "$@" >"$T_CONF")
+}

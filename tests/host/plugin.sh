@@ -24,8 +24,7 @@ need mount objdump
 FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 
 T=$T_DIR
-PLUGIN=${KC_PLUGIN:-$(cd "$(dirname "$0")/../.." && pwd)/.libs/libcryptsetup-token-kekcrypt.so}
-[ -f "$PLUGIN" ] || { echo "not ok 1 - plugin '$PLUGIN' not built (make)"; T_DONE=1; exit 1; }
+PLUGIN=$(plugin_path)
 
 # --- the plugin's exports -------------------------------------------------------------------
 objdump -T "$PLUGIN" | awk '$2 == "g" && $4 != "*UND*" { print $6, $7 }' | sort >"$T/exports"
@@ -37,24 +36,7 @@ CRYPTSETUP_TOKEN_1.0 cryptsetup_token_validate
 CRYPTSETUP_TOKEN_1.0 cryptsetup_token_version" "$(grep -v -E '^(CRYPTSETUP_TOKEN_1.0 )?CRYPTSETUP_TOKEN_1.0$' "$T/exports")"
 
 # --- the namespace: plugin in libcryptsetup's token dir, kekcrypt.conf in /etc/kekcrypt --------
-TOKDIR=$(cryptsetup --help | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
-[ -n "$TOKDIR" ] && [ -d "$TOKDIR" ] || {
-	echo "not ok 1 - cryptsetup has no external token directory ('$TOKDIR')"
-	T_DONE=1
-	exit 1
-}
-mkdir -m 755 "$T/tokens" "$T/etc-up" "$T/etc-work"
-cp "$PLUGIN" "$T/tokens/libcryptsetup-token-kekcrypt.so"
-mount --bind "$T/tokens" "$TOKDIR"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-up,workdir=$T/etc-work" /etc
-mkdir -p -m 700 /etc/kekcrypt
-diag "plugin in $TOKDIR (private mount namespace)"
-
-# conf LINE...: /etc/kekcrypt/kekcrypt.conf, the file the plugin reads (and kc too).
-conf() {
-	(umask 077 && printf '%s\n' "$@" >/etc/kekcrypt/kekcrypt.conf)
-}
-T_CONF=/etc/kekcrypt/kekcrypt.conf
+plugin_namespace
 conf "# empty"
 
 IMG=$T/disk.img
