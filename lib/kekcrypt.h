@@ -75,6 +75,23 @@ typedef void (*kc_log_fn)(int level, const char *msg, void *usrptr);
 int kc_init(struct kc_ctx **r_ctx, const char *config_path);
 
 /**
+ * Create a library context without a configuration (kc_config_load() gives it one), so that
+ * a configuration problem can be explained through kc_error_detail().
+ *
+ * @return 0, -EINVAL (r_ctx NULL), -ENOMEM
+ */
+int kc_new(struct kc_ctx **r_ctx);
+
+/**
+ * Load the configuration CONFIG_PATH (NULL: the default, which may be absent) into CTX,
+ * replacing the one it has. On failure CTX keeps its configuration and kc_error_detail() says
+ * what is wrong.
+ *
+ * @return 0, or as kc_init()
+ */
+int kc_config_load(struct kc_ctx *ctx, const char *config_path);
+
+/**
  * Create a context that reuses a libcryptsetup handle (for the token plugin). The handle is
  * borrowed: it must outlive the context and is not freed by kc_free().
  *

@@ -108,6 +108,9 @@ int policy_open(struct kc_ctx *ctx, const char *path, const char *what, unsigned
 		return ctx_fail(ctx, -EINVAL, "%s '%s': not an absolute path", what, path ?: "");
 	/* O_NONBLOCK: a FIFO put in place of the file must not block the open. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 && (errno == EACCES || errno == EPERM))
+		return ctx_fail(ctx, -EACCES, "%s '%s': permission denied%s", what, path,
+				geteuid() ? " (kekcrypt runs as root)" : "");
 	if (fd < 0)
 		return ctx_fail(ctx, -errno, "%s '%s': %s", what, path, strerror(errno));
 	r = policy_check_fd(ctx, fd, path, what, flags);

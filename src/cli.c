@@ -72,19 +72,14 @@ int cli_ctx(struct cli *cli)
 {
 	int r;
 
-	r = kc_init(&cli->ctx, cli->config);
+	r = kc_new(&cli->ctx);
 	if (r < 0) {
-		/* kc_init() leaves no context: say what the config problem was ourselves. */
-		fprintf(stderr, "kekcrypt %s: configuration '%s': %s\n", cli->verb,
-			cli->config ?: "/etc/kekcrypt/kekcrypt.conf",
-			r == -EACCES ? "not private: it must be owned by root, not accessible by "
-				       "group or others (chmod 600), in directories only root can "
-				       "write" :
-			r == -ENOENT ? "no such file" :
-			r == -EINVAL ? "not a regular file, or not of [section] key = value lines" :
-			kc_strerror(r));
+		fprintf(stderr, "kekcrypt %s: %s\n", cli->verb, kc_strerror(r));
 		return cli_exit_code(r);
 	}
+	r = kc_config_load(cli->ctx, cli->config);
+	if (r < 0)
+		return cli_fail(cli, r);
 	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
 	kc_set_log(cli->ctx, log_stderr,
 		   cli->debug || secure_getenv("KC_DEBUG") ? KC_LOG_DEBUG : KC_LOG_INFO, NULL);

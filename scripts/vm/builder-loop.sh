@@ -11,6 +11,7 @@
 #   --drive-opts OPTS  extra -drive options for every disk, e.g. cache=none,aio=native
 #   --dd-args ARGS     dd options for the copy (default "bs=4M conv=fsync", as boot.sh had)
 #   --stall SECONDS    the watchdog's limit (default: run-guest.sh's)
+#   --qemu-arg ARG     extra QEMU argument (repeatable), e.g. -global, virtio-blk-pci.ioeventfd=off
 #   --fresh            before every run, copy a few hundred MiB of the host's /usr into a
 #                      directory, make the ext4 image from it and delete the copy, as
 #                      boot.sh does (the host is busy writing back when the guest starts)
@@ -32,7 +33,7 @@ die() { echo "builder-loop: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-	--memory | --smp | --machine | --drive-opts | --stall)
+	--memory | --smp | --machine | --drive-opts | --stall | --qemu-arg)
 		[ $# -ge 2 ] || die "$1 needs an argument"
 		GUEST_ARGS+=("$1" "$2")
 		shift 2
