@@ -14,7 +14,8 @@
  * Headers that carry a bearer token are built in secret memory by the caller.
  *
  * API summary (details at each declaration):
- *   struct http_opts, http_opts_from_config()      TLS/timing options, from a config section
+ *   http_global_init(), http_ssl_ctx_harden()      libcurl's wiping heap; TLS contexts
+ *   struct http_opts, http_opts_from_config()      TLS/timing options, from the config
  *   struct http_request, struct http_response      one request and its answer
  *   http_send(), http_response_clear()             send with retries; free the answer
  *   http_status_errno()                            final HTTP status -> library errno
@@ -80,6 +81,14 @@ void http_response_clear(struct http_response *resp);
 /* Map a final HTTP status to the library's errno: 401 -EKEYREJECTED, 403 -EPERM,
  * 404 -ENOENT, 429/5xx -EAGAIN, other 4xx -EBADE; 2xx 0. */
 int http_status_errno(long status);
+
+/* Initialise libcurl once per process, with hygiene.h's wiping heap functions; every use of
+ * libcurl in the library comes after it. 0 or -ENOMEM. */
+int http_global_init(void);
+
+/* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION): no key log callback (so
+ * SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL SSL_CTX. */
+void http_ssl_ctx_harden(void *ssl_ctx);
 
 /* Free the context's client (connection cache); called by kc_free(). */
 void http_client_free(struct kc_ctx *ctx);
