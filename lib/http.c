@@ -10,8 +10,11 @@
  * keeps its own send buffers; we wipe the slist copies, and libcurl's whole heap is wiped on
  * free: the library initialises libcurl once, with hygiene.h's wiping functions.
  *
- * Every TLS context gets its key log callback removed (libcurl installs one when
- * SSLKEYLOGFILE is set) and SSL_OP_CLEANSE_PLAINTEXT set (DESIGN.md, "Process hygiene").
+ * Nothing is taken from the environment (DESIGN.md, "Process hygiene"): every request sets
+ * CURLOPT_PROXY (the configured proxy, or "" for none, which also stops libcurl from reading
+ * https_proxy, ALL_PROXY and the like) and CURLOPT_NOPROXY (so NO_PROXY is ignored too), and
+ * every TLS context gets its key log callback removed (libcurl installs one when SSLKEYLOGFILE
+ * is set) and SSL_OP_CLEANSE_PLAINTEXT set.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -49,7 +52,7 @@ struct http_call {
 	struct curl_slist *headers;
 	unsigned connect_ms, request_ms, max_attempts;
 	size_t max_response;
-	const char *ca_file, *ca_path, *client_cert, *client_key;
+	const char *ca_file, *ca_path, *client_cert, *client_key, *proxy;
 	bool local;			/* loopback or link-local host: never via a proxy */
 	char host[256];			/* host[:port], for details */
 	char log_url[512];		/* URL without query, for debug logs */
@@ -112,6 +115,42 @@ static int parse_uint(struct kc_ctx *ctx, const char *section, const char *key,
 	return 0;
 }
 
+/* A proxy URL: http://, https:// or socks5h:// (the proxy resolves names), a host, maybe a
+ * port, nothing else; credentials do not belong in a URL. */
+static int check_proxy(struct kc_ctx *ctx, const char *section, const char *proxy)
+{
+	char scheme[16], host[256], user[8], pass[8], path[8], query[8];
+	CURLU *u;
+	int r = 0;
+
+	if (http_global_init() < 0)
+		return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		r = -EINVAL;
+		goto out;
+	}
+	url_part(u, CURLUPART_SCHEME, scheme, sizeof(scheme));
+	url_part(u, CURLUPART_HOST, host, sizeof(host));
+	url_part(u, CURLUPART_USER, user, sizeof(user));
+	url_part(u, CURLUPART_PASSWORD, pass, sizeof(pass));
+	url_part(u, CURLUPART_PATH, path, sizeof(path));
+	url_part(u, CURLUPART_QUERY, query, sizeof(query));
+	if ((strcmp(scheme, "http") && strcmp(scheme, "https") && strcmp(scheme, "socks5h")) ||
+	    !host[0] || user[0] || pass[0] || (path[0] && strcmp(path, "/")) || query[0] ||
+	    strpbrk(proxy, "@#"))
+		r = -EINVAL;
+out:
+	curl_url_cleanup(u);
+	if (r == -EINVAL)
+		/* Not echoed: a rejected value might hold a password. */
+		return ctx_fail(ctx, r, "configuration [%s] proxy: expected http://, https:// or "
+				"socks5h://HOST[:PORT] without credentials", section);
+	return r;
+}
+
 int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts)
 {
 	struct http_opts o = { 0 };
@@ -121,7 +160,10 @@ int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_o
 	o.ca_path = config_get(ctx->config, section, "ca-path");
 	o.client_cert = config_get(ctx->config, section, "client-cert");
 	o.client_key = config_get(ctx->config, section, "client-key");
-	r = parse_uint(ctx, section, "connect-timeout-ms", 1, 600000, &o.connect_timeout_ms);
+	o.proxy = config_get(ctx->config, section, "proxy");
+	r = o.proxy && *o.proxy ? check_proxy(ctx, section, o.proxy) : 0;
+	if (r >= 0)
+		r = parse_uint(ctx, section, "connect-timeout-ms", 1, 600000, &o.connect_timeout_ms);
 	if (r >= 0)
 		r = parse_uint(ctx, section, "request-timeout-ms", 1, 3600000,
 			       &o.request_timeout_ms);
@@ -444,8 +486,10 @@ static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_m
 	}
 	/* A libcurl built without OpenSSL refuses this option, and so the request. */
 	SETOPT(e, curl, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-	if (c->local)
-		SETOPT(e, curl, CURLOPT_NOPROXY, "*");
+	/* The configured proxy or none: "" stops libcurl from reading https_proxy and the
+	 * like, and an explicit NOPROXY from reading NO_PROXY. */
+	SETOPT(e, curl, CURLOPT_PROXY, c->proxy ? c->proxy : "");
+	SETOPT(e, curl, CURLOPT_NOPROXY, c->local ? "*" : "");
 	SETOPT(e, curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	SETOPT(e, curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	SETOPT(e, curl, CURLOPT_USERAGENT, "kekcrypt/" PACKAGE_VERSION);
@@ -702,6 +746,7 @@ static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http
 		c->ca_path = o->ca_path;
 		c->client_cert = o->client_cert;
 		c->client_key = o->client_key;
+		c->proxy = o->proxy;
 	}
 	c->retry_after = -1;
 }

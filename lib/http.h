@@ -15,7 +15,7 @@
  *
  * API summary (details at each declaration):
  *   http_global_init(), http_ssl_ctx_harden()      libcurl's wiping heap; TLS contexts
- *   struct http_opts, http_opts_from_config()      TLS/timing options, from the config
+ *   struct http_opts, http_opts_from_config()      TLS/timing/proxy options, from the config
  *   struct http_request, struct http_response      one request and its answer
  *   http_send(), http_response_clear()             send with retries; free the answer
  *   http_status_errno()                            final HTTP status -> library errno
@@ -37,6 +37,9 @@ struct http_opts {
 	const char *ca_path;		/* hashed directory of CA certificates */
 	const char *client_cert;	/* PEM client certificate (mTLS, Vault cert auth) */
 	const char *client_key;		/* its private key (file, must be private) */
+	const char *proxy;		/* http://, https:// or socks5h://HOST[:PORT]; NULL or
+					 * "": none (the environment's proxies are never used);
+					 * loopback and link-local hosts never go through it */
 	unsigned connect_timeout_ms;	/* default 5000 */
 	unsigned request_timeout_ms;	/* per attempt, default 10000 */
 	unsigned max_attempts;		/* default 4 */
@@ -94,10 +97,10 @@ void http_ssl_ctx_harden(void *ssl_ctx);
 void http_client_free(struct kc_ctx *ctx);
 
 /*
- * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key,
+ * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key, proxy,
  * connect-timeout-ms, request-timeout-ms, max-attempts (unset keys stay 0: default). The
  * strings point into the context's configuration (valid as long as CTX). client-key must be
- * a private file. Returns 0, -EINVAL (bad number), -EACCES/-ENOENT (client-key).
+ * a private file. Returns 0, -EINVAL (bad number or proxy URL), -EACCES/-ENOENT (client-key).
  */
 int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts);
 
