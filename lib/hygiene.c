@@ -74,8 +74,8 @@ static void ossl_free(void *ptr, const char *file, int line)
 	hygiene_free(ptr);
 }
 
-/* Not dumpable: no core file, and /proc/PID/mem, /proc/PID/environ and ptrace are closed to
- * processes without CAP_SYS_PTRACE, even of the same user. RLIMIT_CORE 0 as well: with
+/* Not dumpable: no core file, and /proc/PID/mem and ptrace are closed to processes without
+ * CAP_SYS_PTRACE, even of the same user. RLIMIT_CORE 0 as well: with
  * fs.suid_dumpable = 2 the kernel dumps a non-dumpable process anyway (to a pipe or as root),
  * and core_pattern helpers such as systemd-coredump are given the limit. */
 static int no_core(void)
