@@ -147,4 +147,10 @@ const char *http_json_get_string(struct json_object *obj, const char *parent, co
 int http_json_take_secret(struct json_object *obj, const char *key, bool decode_b64,
 			  struct kc_secret **r_secret);
 
+/* Fuzzing entry points (tests/fuzz/fuzz-kms-response.c), one per remote provider (in its
+ * file): each runs every parser of that KMS's answers on RESP, as if a request had got it back
+ * (RESP->body NUL-terminated, as http_send() makes it). They make no request, read no file. */
+void azure_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp);
+void vault_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp);
+
 #endif

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build a fuzz target with clang's libFuzzer + ASan/UBSan and run it for a while.
-# Usage: tests/fuzz/run-libfuzzer.sh [token|kms-response] [SECONDS]
+# Usage: tests/fuzz/run-libfuzzer.sh [token|kms-response|kek-uri] [SECONDS]
 #   (from a configured source tree; needs clang and libclang-rt-14-dev)
 # Every library source is compiled (lib/*.c, lib/providers/*.c: what lib/Makemodule.am
 # lists), with the flags of the dependencies configure.ac asks pkg-config for, so that the
@@ -12,6 +12,7 @@ secs=${2:-60}
 case $target in
 token) corpus=token ;;
 kms-response) corpus=kms ;;
+kek-uri) corpus=kek-uri ;;
 *) echo "unknown target '$target'" >&2; exit 2 ;;
 esac
 [ -f config.h ] || { echo "run ./configure first (config.h is missing)" >&2; exit 2; }
