@@ -116,7 +116,9 @@ static void test_blocks(void)
 	CHECK_EQ(n_frees, 1);
 	CHECK_EQ(n_unwiped, 0);
 	hygiene_free(p);
-	CHECK(hygiene_realloc(NULL, 0) != NULL);
+	p = hygiene_realloc(NULL, 0);
+	CHECK(p != NULL);
+	hygiene_free(p);
 
 	s = hygiene_strdup("Authorization: Bearer x");
 	CHECK(s && !strcmp(s, "Authorization: Bearer x"));
@@ -127,7 +129,6 @@ static void test_blocks(void)
 	p = hygiene_calloc(4, 8);
 	CHECK(p && !p[0] && !p[31]);
 	hygiene_free(p);
-	CHECK(hygiene_calloc(SIZE_MAX, 2) == NULL);
 }
 
 /* libcurl allocates through hygiene.c once the library has initialised it. */
