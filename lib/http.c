@@ -7,10 +7,18 @@
  * connection. Bodies never pass through a buffer libcurl allocates for us: responses are
  * appended to a kc_secret by our write callback, request bodies are sent from the caller's
  * kc_secret with CURLOPT_POSTFIELDS (no copy). libcurl does copy header strings (slist) and
- * keeps its own send buffers; we wipe the slist copies, the rest is beyond our reach.
+ * keeps its own send buffers; we wipe the slist copies, and libcurl's whole heap is wiped on
+ * free: the library initialises libcurl once, with hygiene.h's wiping functions.
+ *
+ * Nothing is taken from the environment (DESIGN.md, "Process hygiene"): every request sets
+ * CURLOPT_PROXY (the configured proxy, or "" for none, which also stops libcurl from reading
+ * https_proxy, ALL_PROXY and the like) and CURLOPT_NOPROXY (so NO_PROXY is ignored too), and
+ * every TLS context gets its key log callback removed (libcurl installs one when SSLKEYLOGFILE
+ * is set) and SSL_OP_CLEANSE_PLAINTEXT set.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -19,8 +27,10 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "http.h"
+#include "hygiene.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000u
@@ -42,7 +52,7 @@ struct http_call {
 	struct curl_slist *headers;
 	unsigned connect_ms, request_ms, max_attempts;
 	size_t max_response;
-	const char *ca_file, *ca_path, *client_cert, *client_key;
+	const char *ca_file, *ca_path, *client_cert, *client_key, *proxy;
 	bool local;			/* loopback or link-local host: never via a proxy */
 	char host[256];			/* host[:port], for details */
 	char log_url[512];		/* URL without query, for debug logs */
@@ -53,6 +63,36 @@ struct http_call {
 	char www_auth[512];
 	long retry_after;		/* seconds, -1 when absent */
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* libcurl's global state                                                                   */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_FAILED_INIT;
+
+static void curl_init(void)
+{
+	/* Had the application initialised libcurl before, this keeps its functions. */
+	curl_init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, hygiene_malloc, hygiene_free,
+						hygiene_realloc, hygiene_strdup, hygiene_calloc);
+}
+
+int http_global_init(void)
+{
+	pthread_once(&curl_once, curl_init);
+	return curl_init_result == CURLE_OK ? 0 : -ENOMEM;
+}
+
+static void url_part(CURLU *u, CURLUPart what, char *buf, size_t size)
+{
+	char *s = NULL;
+
+	if (curl_url_get(u, what, &s, 0) == CURLUE_OK && s)
+		snprintf(buf, size, "%s", s);
+	else
+		buf[0] = '\0';
+	curl_free(s);
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Options                                                                                  */
@@ -75,6 +115,42 @@ static int parse_uint(struct kc_ctx *ctx, const char *section, const char *key,
 	return 0;
 }
 
+/* A proxy URL: http://, https:// or socks5h:// (the proxy resolves names), a host, maybe a
+ * port, nothing else; credentials do not belong in a URL. */
+static int check_proxy(struct kc_ctx *ctx, const char *section, const char *proxy)
+{
+	char scheme[16], host[256], user[8], pass[8], path[8], query[8];
+	CURLU *u;
+	int r = 0;
+
+	if (http_global_init() < 0)
+		return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		r = -EINVAL;
+		goto out;
+	}
+	url_part(u, CURLUPART_SCHEME, scheme, sizeof(scheme));
+	url_part(u, CURLUPART_HOST, host, sizeof(host));
+	url_part(u, CURLUPART_USER, user, sizeof(user));
+	url_part(u, CURLUPART_PASSWORD, pass, sizeof(pass));
+	url_part(u, CURLUPART_PATH, path, sizeof(path));
+	url_part(u, CURLUPART_QUERY, query, sizeof(query));
+	if ((strcmp(scheme, "http") && strcmp(scheme, "https") && strcmp(scheme, "socks5h")) ||
+	    !host[0] || user[0] || pass[0] || (path[0] && strcmp(path, "/")) || query[0] ||
+	    strpbrk(proxy, "@#"))
+		r = -EINVAL;
+out:
+	curl_url_cleanup(u);
+	if (r == -EINVAL)
+		/* Not echoed: a rejected value might hold a password. */
+		return ctx_fail(ctx, r, "configuration [%s] proxy: expected http://, https:// or "
+				"socks5h://HOST[:PORT] without credentials", section);
+	return r;
+}
+
 int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts)
 {
 	struct http_opts o = { 0 };
@@ -84,7 +160,10 @@ int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_o
 	o.ca_path = config_get(ctx->config, section, "ca-path");
 	o.client_cert = config_get(ctx->config, section, "client-cert");
 	o.client_key = config_get(ctx->config, section, "client-key");
-	r = parse_uint(ctx, section, "connect-timeout-ms", 1, 600000, &o.connect_timeout_ms);
+	o.proxy = config_get(ctx->config, section, "proxy");
+	r = o.proxy && *o.proxy ? check_proxy(ctx, section, o.proxy) : 0;
+	if (r >= 0)
+		r = parse_uint(ctx, section, "connect-timeout-ms", 1, 600000, &o.connect_timeout_ms);
 	if (r >= 0)
 		r = parse_uint(ctx, section, "request-timeout-ms", 1, 3600000,
 			       &o.request_timeout_ms);
@@ -134,24 +213,15 @@ static bool host_is_local(const char *host)
 	       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
 }
 
-static void url_part(CURLU *u, CURLUPart what, char *buf, size_t size)
-{
-	char *s = NULL;
-
-	if (curl_url_get(u, what, &s, 0) == CURLUE_OK && s)
-		snprintf(buf, size, "%s", s);
-	else
-		buf[0] = '\0';
-	curl_free(s);
-}
-
 void http_url_host(const char *url, char *buf, size_t size)
 {
-	CURLU *u = curl_url();
 	char host[256], port[16];
+	CURLU *u;
 
 	snprintf(buf, size, "?");
-	if (!u)
+	/* Every use of libcurl comes after http_global_init(): a URL handle allocated by
+	 * malloc() must not be freed by hygiene_free() (or the other way round). */
+	if (http_global_init() < 0 || !(u = curl_url()))
 		return;
 	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
 		url_part(u, CURLUPART_HOST, host, sizeof(host));
@@ -164,10 +234,13 @@ void http_url_host(const char *url, char *buf, size_t size)
 /* Check the URL (scheme, no credentials in it) and fill c->host, c->log_url, c->local. */
 static int call_check_url(struct http_call *c)
 {
-	CURLU *u = curl_url();
 	char scheme[16], host[200], port[16], user[8];
+	CURLU *u;
 	int r = 0;
 
+	if (http_global_init() < 0)
+		return ctx_fail(c->ctx, -ENOMEM, "libcurl initialisation failed");
+	u = curl_url();
 	if (!u)
 		return -ENOMEM;
 	if (curl_url_set(u, CURLUPART_URL, c->req->url, 0) != CURLUE_OK) {
@@ -286,7 +359,7 @@ static int client_get(struct kc_ctx *ctx, CURL **r_curl)
 	struct http_client *cl = ctx->http;
 
 	if (!cl) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		if (http_global_init() < 0)
 			return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
 		cl = calloc(1, sizeof(*cl));
 		if (!cl)
@@ -362,6 +435,22 @@ static int headers_build(struct http_call *c)
 	return 0;
 }
 
+void http_ssl_ctx_harden(void *ssl_ctx)
+{
+	/* libcurl has installed its SSLKEYLOGFILE callback by the time it calls us (curl 7.88
+	 * lib/vtls/openssl.c, ossl_connect_step1(): the keylog callback, then the application's
+	 * CURLOPT_SSL_CTX_FUNCTION); a NULL callback logs nothing. CLEANSE_PLAINTEXT: OpenSSL 3
+	 * wipes the plaintext of each record once the application has read it. */
+	SSL_CTX_set_keylog_callback(ssl_ctx, NULL);
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+}
+
+static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata)
+{
+	http_ssl_ctx_harden(ssl_ctx);
+	return CURLE_OK;
+}
+
 #define SETOPT(e, curl, opt, val)                                                            \
 	do {                                                                                 \
 		if ((e) == CURLE_OK)                                                         \
@@ -400,8 +489,12 @@ static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_m
 		SETOPT(e, curl, CURLOPT_SSLKEY, c->client_key);
 		SETOPT(e, curl, CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	if (c->local)
-		SETOPT(e, curl, CURLOPT_NOPROXY, "*");
+	/* A libcurl built without OpenSSL refuses this option, and so the request. */
+	SETOPT(e, curl, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	/* The configured proxy or none: "" stops libcurl from reading https_proxy and the
+	 * like, and an explicit NOPROXY from reading NO_PROXY. */
+	SETOPT(e, curl, CURLOPT_PROXY, c->proxy ? c->proxy : "");
+	SETOPT(e, curl, CURLOPT_NOPROXY, c->local ? "*" : "");
 	SETOPT(e, curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	SETOPT(e, curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	SETOPT(e, curl, CURLOPT_USERAGENT, "kekcrypt/" PACKAGE_VERSION);
@@ -658,6 +751,7 @@ static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http
 		c->ca_path = o->ca_path;
 		c->client_cert = o->client_cert;
 		c->client_key = o->client_key;
+		c->proxy = o->proxy;
 	}
 	c->retry_after = -1;
 }

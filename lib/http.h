@@ -14,7 +14,8 @@
  * Headers that carry a bearer token are built in secret memory by the caller.
  *
  * API summary (details at each declaration):
- *   struct http_opts, http_opts_from_config()      TLS/timing options, from a config section
+ *   http_global_init(), http_ssl_ctx_harden()      libcurl's wiping heap; TLS contexts
+ *   struct http_opts, http_opts_from_config()      TLS/timing/proxy options, from the config
  *   struct http_request, struct http_response      one request and its answer
  *   http_send(), http_response_clear()             send with retries; free the answer
  *   http_status_errno()                            final HTTP status -> library errno
@@ -36,6 +37,9 @@ struct http_opts {
 	const char *ca_path;		/* hashed directory of CA certificates */
 	const char *client_cert;	/* PEM client certificate (mTLS, Vault cert auth) */
 	const char *client_key;		/* its private key (file, must be private) */
+	const char *proxy;		/* http://, https:// or socks5h://HOST[:PORT]; NULL or
+					 * "": none (the environment's proxies are never used);
+					 * loopback and link-local hosts never go through it */
 	unsigned connect_timeout_ms;	/* default 5000 */
 	unsigned request_timeout_ms;	/* per attempt, default 10000 */
 	unsigned max_attempts;		/* default 4 */
@@ -81,14 +85,22 @@ void http_response_clear(struct http_response *resp);
  * 404 -ENOENT, 429/5xx -EAGAIN, other 4xx -EBADE; 2xx 0. */
 int http_status_errno(long status);
 
+/* Initialise libcurl once per process, with hygiene.h's wiping heap functions; every use of
+ * libcurl in the library comes after it. 0 or -ENOMEM. */
+int http_global_init(void);
+
+/* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION): no key log callback (so
+ * SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL SSL_CTX. */
+void http_ssl_ctx_harden(void *ssl_ctx);
+
 /* Free the context's client (connection cache); called by kc_free(). */
 void http_client_free(struct kc_ctx *ctx);
 
 /*
- * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key,
+ * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key, proxy,
  * connect-timeout-ms, request-timeout-ms, max-attempts (unset keys stay 0: default). The
  * strings point into the context's configuration (valid as long as CTX). client-key must be
- * a private file. Returns 0, -EINVAL (bad number), -EACCES/-ENOENT (client-key).
+ * a private file. Returns 0, -EINVAL (bad number or proxy URL), -EACCES/-ENOENT (client-key).
  */
 int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts);
 
@@ -134,5 +146,11 @@ const char *http_json_get_string(struct json_object *obj, const char *parent, co
  * string), -EINVAL (not base64/base64url), -ENOMEM. */
 int http_json_take_secret(struct json_object *obj, const char *key, bool decode_b64,
 			  struct kc_secret **r_secret);
+
+/* Fuzzing entry points (tests/fuzz/fuzz-kms-response.c), one per remote provider (in its
+ * file): each runs every parser of that KMS's answers on RESP, as if a request had got it back
+ * (RESP->body NUL-terminated, as http_send() makes it). They make no request, read no file. */
+void azure_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp);
+void vault_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp);
 
 #endif

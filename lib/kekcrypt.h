@@ -125,6 +125,29 @@ void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
 /** The library version string. */
 const char *kc_version(void);
 
+/** Flags of kc_process_harden(). */
+enum kc_harden_flags {
+	/** Not dumpable (prctl PR_SET_DUMPABLE 0) and RLIMIT_CORE 0: no core dump holds a key,
+	 *  and processes without CAP_SYS_PTRACE cannot read the process's memory. */
+	KC_HARDEN_NO_CORE = 1 << 0,
+	/** Route OpenSSL's heap through functions that wipe every block they free. OpenSSL
+	 *  accepts this only before its first allocation: call it first thing in main(). */
+	KC_HARDEN_OPENSSL_MEM = 1 << 1,
+};
+
+/**
+ * Harden the calling process for handling keys (DESIGN.md, "Process hygiene"). For programs
+ * (the kekcrypt CLI) and plugins (the token plugin, inside cryptsetup or systemd-cryptsetup):
+ * what it changes is process-wide and is not undone. The library itself always wipes what
+ * libcurl frees and keeps TLS key logs (SSLKEYLOGFILE) and environment proxies out.
+ *
+ * @param flags a combination of enum kc_harden_flags; every flag is attempted
+ * @return 0; -EINVAL (unknown flag, nothing done); the -errno of a failed prctl() or
+ *         setrlimit(); else -EALREADY when OpenSSL had already allocated memory (its heap is
+ *         then not wiped; the rest is done)
+ */
+int kc_process_harden(uint32_t flags);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Volumes                                                                                  */
 

@@ -83,8 +83,10 @@ static int read_table(struct kc_ctx *ctx, const char *name, struct kc_status *st
 	dmt = dm_task_create(DM_DEVICE_TABLE);
 	if (!dmt)
 		return -ENOMEM;
-	/* The table holds the key when it is not in the keyring: never ask for it. */
-	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) || !dm_task_get_info(dmt, &info))
+	/* The table holds the key in hex when it is not in the keyring: the kernel and
+	 * libdevmapper wipe the buffers of a secure task. */
+	if (!dm_task_secure_data(dmt) || !dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
+	    !dm_task_get_info(dmt, &info))
 		return ctx_fail(ctx, -EIO, "mapping '%s': device-mapper query failed", name);
 	if (!info.exists)
 		return ctx_fail(ctx, -ENOENT, "no active mapping named '%s'", name);
@@ -151,7 +153,9 @@ static int is_crypt(const char *name)
 	uint64_t start, length;
 	char *type = NULL, *params = NULL;
 
-	if (!dmt || !dm_task_set_name(dmt, name) || !dm_task_run(dmt))
+	/* A table may hold a key: see read_table(). */
+	if (!dmt || !dm_task_secure_data(dmt) || !dm_task_set_name(dmt, name) ||
+	    !dm_task_run(dmt))
 		return 0;
 	dm_get_next_target(dmt, NULL, &start, &length, &type, &params);
 	return type && !strcmp(type, "crypt");

@@ -32,6 +32,12 @@ int main(int argc, char **argv)
 	struct cli cli = { 0 };
 	int r;
 
+	/* First thing, before OpenSSL allocates anything and before any key exists. When
+	 * OpenSSL has allocated already (-EALREADY), carry on without wiping its heap. */
+	r = kc_process_harden(KC_HARDEN_OPENSSL_MEM | KC_HARDEN_NO_CORE);
+	if (r < 0 && r != -EALREADY)
+		fprintf(stderr, "kekcrypt: warning: cannot disable core dumps: %s\n",
+			strerror(-r));
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -81,6 +81,23 @@ static int translate_errno(int r)
  */
 #define SYSTEMD_TOKEN_TIMEOUT_S 30
 
+/*
+ * No core dump of a process that is about to hold a volume key or a KMS credential. We run
+ * inside cryptsetup or systemd-cryptsetup and leave the process non-dumpable afterwards, which
+ * is what that process should have been anyway. OpenSSL's heap functions cannot be replaced
+ * here (libcryptsetup has already allocated with OpenSSL): libkekcrypt wipes libcurl's heap
+ * and sets SSL_OP_CLEANSE_PLAINTEXT on its TLS contexts, which wipes OpenSSL's record
+ * buffers; the rest of OpenSSL's heap is not wiped in the plugin.
+ */
+static void harden(struct crypt_device *cd)
+{
+	int r = kc_process_harden(KC_HARDEN_NO_CORE);
+
+	if (r < 0)
+		crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: cannot disable core dumps: %s.",
+			   strerror(-r));
+}
+
 static bool under_systemd_cryptsetup(void)
 {
 	return !strcmp(program_invocation_short_name, "systemd-cryptsetup");
@@ -95,6 +112,7 @@ _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **bu
 
 	if (!cd || token < 0 || !buffer || !buffer_len)
 		return -EINVAL;
+	harden(cd);
 	r = kc_init_by_crypt_device(&ctx, cd, NULL);
 	if (r < 0) {
 		crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: cannot load the kekcrypt "
@@ -140,6 +158,7 @@ _public_ int cryptsetup_token_validate(struct crypt_device *cd, const char *json
 	struct kc_ctx *ctx = NULL;
 	int r;
 
+	harden(cd);
 	/* A context only for the explanation; validating needs no configuration. */
 	if (kc_init_by_crypt_device(&ctx, cd, NULL) < 0)
 		ctx = NULL;

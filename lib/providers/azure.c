@@ -958,6 +958,24 @@ static int wrap_result(struct kc_ctx *ctx, const struct azure_state *st,
 	return 0;
 }
 
+/* The key in an unwrapKey answer. */
+static int unwrap_result(struct kc_ctx *ctx, struct json_object *obj, struct kc_secret **r_dek)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	int r;
+
+	r = http_json_take_secret(obj, "value", true, &dek);
+	if (r == -ENOENT || r == -EINVAL)
+		return ctx_fail(ctx, -EBADE, "the vault's unwrapped key is missing or not "
+				"base64url");
+	if (r < 0)
+		return r;
+	if (dek->len == 0 || dek->len > DEK_MAX)
+		return ctx_fail(ctx, -EBADE, "the vault returned a %zu-byte key", dek->len);
+	*r_dek = TAKE_PTR(dek);
+	return 0;
+}
+
 static int azure_wrap(struct kc_ctx *ctx, void *state, const struct kc_secret *dek,
 		      struct kc_wrapped *r_wrapped)
 {
@@ -1003,14 +1021,8 @@ static int azure_unwrap(struct kc_ctx *ctx, void *state, const char *alg_label,
 	r = op_body(alg, wrapped, wrapped_len, &body);
 	if (r >= 0)
 		r = vault_call(ctx, st, version, "unwrapkey", "unwrapKey", body, &obj);
-	if (r >= 0) {
-		r = http_json_take_secret(obj, "value", true, &dek);
-		if (r == -ENOENT || r == -EINVAL)
-			r = ctx_fail(ctx, -EBADE, "the vault's unwrapped key is missing or not "
-				     "base64url");
-	}
-	if (r >= 0 && (dek->len == 0 || dek->len > DEK_MAX))
-		r = ctx_fail(ctx, -EBADE, "the vault returned a %zu-byte key", dek->len);
+	if (r >= 0)
+		r = unwrap_result(ctx, obj, &dek);
 	if (r < 0)
 		return azure_fail_prefix(ctx, st, r);
 	log_dbg(ctx, "azure-kv: unwrapped with key '%s' version %s", st->name, version);
@@ -1065,3 +1077,28 @@ const struct kc_provider_ops provider_azure = {
 	.free = azure_free,
 	.needs = azure_needs,
 };
+
+/* Every parser of an answer from Entra ID or Key Vault on RESP, for the fuzz target
+ * tests/fuzz/fuzz-kms-response.c (http.h). No request, no file. */
+void azure_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp)
+{
+	struct azure_state st = { .host = "v.vault.azure.net", .hostname = "v.vault.azure.net",
+				  .name = "k" };
+	_cleanup_(kc_secret_freep) struct kc_secret *hdr = NULL, *dek = NULL;
+	struct kc_wrapped w = { 0 };
+	struct json_object *obj = NULL;
+
+	(void)token_header(ctx, "fuzz", resp, &hdr);
+	(void)vault_error(ctx, &st, "wrapKey", resp);
+	(void)vault_error(ctx, &st, "unwrapKey", resp);
+	if (http_json_parse(ctx, resp->body, "fuzz", &obj) >= 0) {
+		if (wrap_result(ctx, &st, obj, alg_find("RSA-OAEP-256"), &w) >= 0)
+			wrapped_clear(&w);
+		http_json_put_wipe(obj);
+	}
+	/* Parsed again: wrap_result() has wiped "value" in place. */
+	if (http_json_parse(ctx, resp->body, "fuzz", &obj) >= 0) {
+		(void)unwrap_result(ctx, obj, &dek);
+		http_json_put_wipe(obj);
+	}
+}

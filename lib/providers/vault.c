@@ -1017,3 +1017,24 @@ const struct kc_provider_ops provider_vault = {
 	.rewrap = vault_transit_rewrap,
 	.needs = vault_needs,
 };
+
+/* Every parser of an answer from Vault on RESP, for the fuzz target
+ * tests/fuzz/fuzz-kms-response.c (http.h). No request, no file. */
+void vault_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp)
+{
+	char base[] = "https://v", mount[] = "transit", key[] = "k";
+	struct vault_state st = { .base = base, .mount = mount, .key = key,
+				  .server = "Vault v", .what = "Vault v, key transit/k" };
+	_cleanup_(kc_secret_freep) struct kc_secret *hdr = NULL, *dek = NULL;
+	struct kc_wrapped w = { 0 };
+	struct vault_conf c = { 0 };
+
+	(void)health_says_sealed(resp);
+	for (c.auth = AUTH_TOKEN; c.auth <= AUTH_CERT; c.auth++)
+		for (enum vault_op op = OP_ENCRYPT; op <= OP_LOGIN; op++)
+			(void)vault_refused(ctx, &st, &c, op, resp);
+	(void)login_answer(ctx, &st, resp, &hdr);
+	if (wrapped_from_answer(ctx, &st, OP_REWRAP, resp, &w) >= 0)
+		wrapped_clear(&w);
+	(void)dek_from_answer(ctx, &st, resp, &dek);
+}

@@ -2,8 +2,10 @@
 /*
  * Fuzz target for KMS response parsing: a response body from secret memory through the json-c
  * parser, the field readers and the base64/base64url decoder into secret memory, the path
- * every remote provider's unwrap takes. With -fsanitize=fuzzer it is a libFuzzer target;
- * otherwise replay-main.c replays the files given on the command line
+ * every remote provider's unwrap takes; then, with the body as the answer under several
+ * HTTP statuses, every parser of each remote provider (azure_fuzz_answer(),
+ * vault_fuzz_answer(): access tokens, wrapped keys, DEKs, errors). With -fsanitize=fuzzer it
+ * is a libFuzzer target; otherwise replay-main.c replays the files given on the command line
  * (`make check`).
  */
 #include <stdio.h>
@@ -24,6 +26,19 @@ static void take(struct json_object *obj, const char *key, bool b64)
 	kc_secret_free(s);
 }
 
+/* Each provider's parsers on BODY as the answer with each status an answer can have. */
+static void providers(struct kc_ctx *ctx, struct kc_secret *body)
+{
+	static const long statuses[] = { 200, 400, 401, 403, 404, 429, 503 };
+	struct http_response resp = { .body = body };
+
+	for (size_t i = 0; i < ARRAY_SIZE(statuses); i++) {
+		resp.status = statuses[i];
+		azure_fuzz_answer(ctx, &resp);
+		vault_fuzz_answer(ctx, &resp);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct kc_ctx *ctx;
@@ -37,6 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(body->data, data, size);
 	body->len = size;
+	/* NUL-terminated, as http_send() hands it over (kc_secret_alloc() zeroes). */
+	providers(ctx, body);
 	if (http_json_parse(ctx, body, "fuzz", &obj) == 0) {
 		/* Azure: {"kid":..,"value":b64url}; Vault: {"data":{"plaintext":b64}}; tokens. */
 		(void)http_json_get_string(obj, NULL, "kid");

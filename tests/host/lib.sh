@@ -37,6 +37,7 @@ T_NAME=$(basename "$0" .sh)
 T_N=0
 T_FAILED=0
 T_LOOPS=()
+T_PIDS=()
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kc-$T_NAME.XXXXXX")
 chmod 0700 "$T_DIR"
 OUT=$T_DIR/.out
@@ -50,6 +51,9 @@ T_DONE=0
 _t_cleanup() {
 	local rc=$? dev
 	set +e
+	for dev in "${T_PIDS[@]}"; do
+		kill "$dev" 2>/dev/null && wait "$dev" 2>/dev/null
+	done
 	for dev in "${T_LOOPS[@]}"; do
 		[ -n "$dev" ] && losetup -d "$dev" 2>/dev/null
 	done
@@ -343,6 +347,23 @@ loop_attach() {
 		return 1
 	}
 	T_LOOPS+=("$LOOP")
+}
+
+# fixture_start NAME CMD...: start a server that prints "PORT n" as its first line on stdout
+# once it listens (the fixtures in tests/fixtures do); sets NAME_PORT. Its stderr goes to
+# $T_DIR/NAME.log. Stopped (TERM) on exit.
+fixture_start() {
+	local name=$1 i port=""
+	shift
+	"$@" >"$T_DIR/$name.port" 2>"$T_DIR/$name.log" &
+	T_PIDS+=($!)
+	for i in $(seq 100); do
+		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$T_DIR/$name.port")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { cat "$T_DIR/$name.log" >&2; return 1; }
+	printf -v "${name}_PORT" '%s' "$port"
 }
 
 # loop_detach DEV

@@ -23,35 +23,15 @@ VDIR=$FIX/vault
 }
 
 T=$T_DIR
-VAULT_PIDS=()
-# shellcheck disable=SC2317 # called from the EXIT trap
-vault_stop_all() {
-	local p
-	for p in "${VAULT_PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	return 0
-}
-# Stop the fixtures, then lib.sh's cleanup with the script's exit status.
-# shellcheck disable=SC2154
-trap '_rc=$?; vault_stop_all; (exit $_rc); _t_cleanup' EXIT
-
 "$FIX/tls.sh" "$T/tls" >/dev/null
 CA=$T/tls/ca.pem
 
-# vault_start NAME ARGS...: start a fixture; sets NAME_PORT. Its stderr goes to $T/NAME.log.
+# vault_start NAME ARGS...: start a fixture (stopped on exit); sets NAME_PORT. Its stderr
+# goes to $T/NAME.log.
 vault_start() {
-	local name=$1 i port=""
+	local name=$1
 	shift
-	node "$VDIR/server.js" --tls-dir "$T/tls" "$@" >"$T/$name.port" 2>"$T/$name.log" &
-	VAULT_PIDS+=($!)
-	for i in $(seq 100); do
-		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$T/$name.port")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { cat "$T/$name.log" >&2; return 1; }
-	printf -v "${name}_PORT" '%s' "$port"
+	fixture_start "$name" node "$VDIR/server.js" --tls-dir "$T/tls" "$@"
 }
 
 # vctl PORT METHOD PATH [JSON]: a control request to a fixture; prints the answer.
