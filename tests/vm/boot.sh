@@ -97,7 +97,8 @@ chmod 600 "$ROOT/etc/kekcrypt/kekcrypt.conf"
 if [ "$V" = file ]; then
 	# The KEK at the same path on the host (in host.sh's private /etc) and in the root.
 	kek=file:/etc/kekcrypt/kek.bin
-	echo "# file KEKs need no credentials" >"$ROOT/etc/kekcrypt/kekcrypt.conf"
+	# No credentials; the KEK file is allowed by name (the tokens' word is not enough).
+	printf '[file]\nallowed-paths = /etc/kekcrypt/kek.bin\n' >"$ROOT/etc/kekcrypt/kekcrypt.conf"
 	rm "$ROOT/etc/kekcrypt/ca.pem"
 	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
 	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
