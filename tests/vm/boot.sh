@@ -225,11 +225,14 @@ ln -sf /etc/systemd/system/kc-boot-marker.service \
 	"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
 # The serial console is the only console: no getty fighting the askpass prompt on it.
 ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
-local kver f want rc mode
+local kver f want rc mode had_image=no
 kver=$(ls "$ROOT/lib/modules")
 # The image the root already has (made when its kernel was installed), readable by all: the
 # build must leave it readable by root only, as it holds secrets (kekcrypt.conf, KEK file).
-[ ! -e "$ROOT/boot/initrd.img-$kver" ] || chmod 644 "$ROOT/boot/initrd.img-$kver"
+if [ -e "$ROOT/boot/initrd.img-$kver" ]; then
+	chmod 644 "$ROOT/boot/initrd.img-$kver"
+	had_image=yes
+fi
 if [ "$V" = dracut ]; then
 	# A generic (not hostonly) image, as Debian's dracut builds by default; our module adds
 	# the x-initrd.attach entries of crypttab.
@@ -295,6 +298,16 @@ if [ "$mode" = 600 ]; then
 	ok "$V: the initramfs (holding kekcrypt.conf$([ "$V" != file ] || echo " and the KEK file")) is mode 0600"
 else
 	not_ok "$V: the initramfs (holding kekcrypt.conf) is mode 0600 (it is $mode)"
+fi
+# dracut copies the new image over the existing one, which keeps its mode: the module made it
+# readable by root only. (update-initramfs writes a new file, created under UMASK.)
+if [ "$V" = dracut ] && [ "$had_image" = yes ]; then
+	if grep -q "kekcrypt: /boot/initrd.img-$kver holds .*: made it readable by root only" \
+		"$D/initramfs.log"; then
+		ok "$V: the module made the existing image readable by root only, and said so"
+	else
+		not_ok "$V: the module made the existing image readable by root only, and said so"
+	fi
 fi
 if [ "$V" = file ]; then
 	# mkinitramfs -o writes over an existing image, which keeps its mode: the hook makes it
