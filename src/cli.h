@@ -37,7 +37,7 @@ enum {
 	EXIT_TLS = 21,
 	EXIT_BAD_RESPONSE = 22,
 	EXIT_OTHER_VOLUME = 23,
-	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail */
+	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail, or a secret is exposed */
 };
 
 /* Options every verb accepts. */

@@ -4,7 +4,8 @@
  * unlock? Those with kekcrypt-keyscript (initramfs-tools), and those with no key file whose
  * header holds kekcrypt tokens (systemd-cryptsetup and the token plugin; dracut). For each:
  * the device, whether a KEK answers now, a recovery key to fall back on, and whether the
- * initramfs (or, for a volume unlocked after it, the system) holds what the unlock needs.
+ * initramfs (or, for a volume unlocked after it, the system) holds what the unlock needs;
+ * and that an initramfs holding secrets is readable by root only.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +48,7 @@ struct listing {
 struct report {
 	json_object *volumes;
 	int errors, warnings;
+	char secrets[2048];	/* the secret files found in the initramfs, ", "-separated */
 };
 
 /* lsinitrd lists like `ls -l` ("-rw-r--r-- 1 root root 12 Nov 23 11:06 etc/crypttab", links
@@ -206,31 +209,153 @@ static void check_nic_drivers(json_object *v, struct report *rep, const struct l
 			"cards, and a KEK is remote");
 }
 
-/* The files CONFIG names ("key = /absolute/path": credentials, CA files) must be in the
- * initramfs; *R_CA_FILE tells whether one of them is a ca-file. */
-static void check_config_files(json_object *v, struct report *rep, const struct listing *l,
-			       const char *config, bool *r_ca_file)
+/* Note PATH, found in the initramfs, as a secret it holds. */
+static void secret_add(struct report *rep, const char *path)
 {
-	char line[4096], key[64], path[PATH_MAX];
+	size_t n = strlen(rep->secrets), len = strlen(path);
+
+	for (const char *p = rep->secrets; (p = strstr(p, path)); p++)
+		if ((p == rep->secrets || p[-1] == ' ') && (!p[len] || p[len] == ','))
+			return;
+	snprintf(rep->secrets + n, sizeof(rep->secrets) - n, "%s%s", n ? ", " : "", path);
+}
+
+/* Whether the files KEY names hold secrets: all but CA files, client certificates and PKCS#11
+ * modules. The same rule as initramfs/boot-needs.sh, which has the hooks copy them. */
+static bool key_names_secret(const char *key, const char *path)
+{
+	static const char *const open_keys[] = { "ca-file", "ca-path", "client-cert",
+						 "client-certificate-file", "allowed-modules" };
+	size_t n = strlen(path);
+
+	for (size_t i = 0; i < sizeof(open_keys) / sizeof(open_keys[0]); i++)
+		if (!strcmp(key, open_keys[i]))
+			return false;
+	return !strstr(path, ".so.") && (n < 3 || strcmp(path + n - 3, ".so"));
+}
+
+/* Whether PATH is one of the words of LIST (separated by spaces or commas). */
+static bool in_list(const char *list, const char *path)
+{
+	size_t n = strlen(path), m;
+
+	for (const char *p = list; *p; p += m) {
+		p += strspn(p, " \t\r\n,");
+		m = strcspn(p, " \t\r\n,");
+		if (m && m == n && !strncmp(p, path, n))
+			return true;
+	}
+	return false;
+}
+
+/* One file CONFIG names with KEY. */
+static void config_file(json_object *v, struct report *rep, const struct listing *l,
+			const char *config, const char *key, const char *path, bool *ca_file)
+{
+	if (!strcmp(key, "ca-file"))
+		*ca_file = true;
+	if (listed(l, path)) {
+		if (key_names_secret(key, path))
+			secret_add(rep, path);
+	} else if (v) {
+		problem(v, rep, true, "the initramfs lacks %s, named in %s (%s)", path, config,
+			key);
+	}
+}
+
+/* The files CONFIG names: every absolute path in a value, lists split at spaces and commas, as
+ * initramfs/boot-needs.sh reads them (the hooks copy exactly these). Each must be in the
+ * initramfs (a problem of V, unless V is NULL); the secret ones there are noted in REP.
+ * *R_CA_FILE tells whether a ca-file is named; R_ALLOWED (SIZE bytes) gets [file]
+ * allowed-paths. */
+static void check_config_files(json_object *v, struct report *rep, const struct listing *l,
+			       const char *config, bool *r_ca_file, char *r_allowed, size_t size)
+{
+	char line[4096], section[64] = "", key[64];
 	FILE *f = fopen(config, "re");
 
 	*r_ca_file = false;
+	r_allowed[0] = 0;
 	if (!f)
 		return;
 	/* The file may hold secrets: no stdio buffer keeps a copy, and the line is wiped. */
 	setvbuf(f, NULL, _IONBF, 0);
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " %63[a-z-] = %4095s", key, path) == 2 && path[0] == '/') {
-			if (!strcmp(key, "ca-file"))
-				*r_ca_file = true;
-			if (!listed(l, path))
-				problem(v, rep, true, "the initramfs lacks %s, named in %s (%s)", path,
-					config, key);
+		char *save = NULL, *p;
+		int n = 0;
+
+		if (sscanf(line, " [ %63[^] \t] ]", section) == 1)
+			continue;
+		if (sscanf(line, " %63[a-z0-9-] =%n", key, &n) == 1 && n > 0) {
+			if (!strcmp(section, "file") && !strcmp(key, "allowed-paths"))
+				snprintf(r_allowed, size, "%s", line + n);
+			for (p = strtok_r(line + n, " \t\r\n,", &save); p;
+			     p = strtok_r(NULL, " \t\r\n,", &save))
+				if (p[0] == '/')
+					config_file(v, rep, l, config, key, p, r_ca_file);
 		}
 		explicit_bzero(line, sizeof(line));
-		explicit_bzero(path, sizeof(path));
 	}
 	fclose(f);
+}
+
+/* The path of a file: KEK URI (file:/PATH or file:///PATH). */
+static const char *kek_file_path(const char *uri)
+{
+	const char *path = uri + strlen("file:");
+
+	return strncmp(path, "///", 3) ? path : path + 2;
+}
+
+/* Token T's KEK file: in the initramfs if [file] allowed-paths (ALLOWED) names it; false
+ * (and a warning) if it does not. */
+static bool check_kek_file(json_object *v, struct report *rep, const struct listing *l,
+			   const struct kc_token_info *t, const char *config, const char *allowed)
+{
+	const char *path = kek_file_path(t->kek_uri);
+
+	if (listed(l, path))
+		secret_add(rep, path);
+	if (!in_list(allowed, path)) {
+		problem(v, rep, false, "the KEK file %s of token %d is not in [file] allowed-paths "
+			"of %s: not copied into the initramfs (a forged token, or add it there)",
+			path, t->id, config);
+		return false;
+	}
+	if (!listed(l, path))
+		problem(v, rep, true, "the initramfs lacks the KEK file %s of token %d", path,
+			t->id);
+	return true;
+}
+
+/* The tokens' KEK files: in the initramfs if [file] allowed-paths (ALLOWED) names them, else a
+ * warning: the hooks do not copy a file only a token names (a forged token, or one to add to
+ * allowed-paths); an error when no token is left to unlock in the initramfs. Whether a KEK is
+ * remote. */
+static bool check_tokens(json_object *v, struct report *rep, const struct listing *l,
+			 const struct kc_volume_info *info, const char *config, const char *allowed)
+{
+	bool remote = false;
+	int usable = 0, refused = 0;
+
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		const struct kc_token_info *t = kc_volume_info_token(info, i);
+
+		if (t->valid < 0)
+			continue;
+		if (!strncmp(t->kek_uri, "file:", 5) &&
+		    !check_kek_file(v, rep, l, t, config, allowed)) {
+			refused++;
+			continue;
+		}
+		if (strstr(t->kek_uri, "+https://"))
+			remote = true;
+		usable++;
+	}
+	if (refused && !usable)
+		problem(v, rep, true, "no token can unlock it in the initramfs: each names a KEK "
+			"file that %s does not allow", config);
+	return remote;
 }
 
 /* What the initramfs must hold for this volume's tokens. */
@@ -238,10 +363,8 @@ static void check_initramfs(json_object *v, struct report *rep, const struct lis
 			    const struct method *m, const struct kc_volume_info *info,
 			    const char *config)
 {
+	char self[PATH_MAX], allowed[4096];
 	bool ca_file = false;
-
-	char self[PATH_MAX];
-	bool remote = false;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (m->keyscript) {
@@ -258,24 +381,37 @@ static void check_initramfs(json_object *v, struct report *rep, const struct lis
 			KC_KEYSCRIPTDIR);
 	if (access(CONFIG_PATH, F_OK) == 0 && !listed(l, CONFIG_PATH))
 		problem(v, rep, true, "the initramfs lacks " CONFIG_PATH);
-	check_config_files(v, rep, l, config, &ca_file);
-	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
-		const struct kc_token_info *t = kc_volume_info_token(info, i);
-
-		if (t->valid < 0)
-			continue;
-		if (!strncmp(t->kek_uri, "file:", 5) && !listed(l, t->kek_uri + 5))
-			problem(v, rep, true, "the initramfs lacks the KEK file %s of token %d",
-				t->kek_uri + 5, t->id);
-		if (strstr(t->kek_uri, "+https://"))
-			remote = true;
-	}
-	if (remote) {
+	check_config_files(v, rep, l, config, &ca_file, allowed, sizeof(allowed));
+	if (check_tokens(v, rep, l, info, config, allowed)) {
 		check_nic_drivers(v, rep, l);
 		if (!ca_file && !listed(l, CA_BUNDLE))
 			problem(v, rep, true, "the initramfs lacks the CA bundle " CA_BUNDLE
 				" (a KEK is remote and %s names no ca-file)", config);
 	}
+}
+
+/* An initramfs that holds secrets (the configuration, credentials, KEK or PIN files) must be
+ * readable by root only: a problem of IMG otherwise. */
+static void check_image_mode(json_object *img, struct report *rep, const char *initramfs,
+			     const struct listing *l, const char *config)
+{
+	char allowed[4096];
+	struct stat st;
+	bool ca_file;
+
+	check_config_files(NULL, rep, l, config, &ca_file, allowed, sizeof(allowed));
+	if (listed(l, config))
+		secret_add(rep, config);
+	if (listed(l, CONFIG_PATH))
+		secret_add(rep, CONFIG_PATH);
+	if (!rep->secrets[0] || stat(initramfs, &st) < 0 || !(st.st_mode & 044))
+		return;
+	problem(img, rep, true, "the initramfs %s is readable by %s (mode %04o) and holds "
+		"secrets: %s; run chmod 600 %s, and build it with UMASK=0077 (initramfs-tools: "
+		"kekcrypt's conf-hook sets it; dracut writes new images 0600)", initramfs,
+		(st.st_mode & 040) && (st.st_mode & 004) ? "group and others" :
+		(st.st_mode & 040) ? "group" : "others", (unsigned)(st.st_mode & 07777),
+		rep->secrets, initramfs);
 }
 
 /* One crypttab volume; false (nothing reported) for a volume without a keyscript that turns
@@ -404,33 +540,47 @@ static int check_crypttab(struct cli *cli, FILE *tab, struct report *rep,
 	return n;
 }
 
-static void print_text(const struct report *rep)
+/* "NAME: ok|warnings|FAILURE" and the problems, one per line. */
+static void print_problems(const char *name, json_object *ps, const char *failure)
 {
+	bool error = false, warning = false;
+
+	for (size_t j = 0; j < json_object_array_length(ps); j++) {
+		json_object *sev = json_object_object_get(json_object_array_get_idx(ps, j),
+							  "severity");
+
+		if (!strcmp(json_object_get_string(sev), "error"))
+			error = true;
+		else
+			warning = true;
+	}
+	printf("%s: %s\n", name, error ? failure : warning ? "warnings" : "ok");
+	for (size_t j = 0; j < json_object_array_length(ps); j++) {
+		json_object *p = json_object_array_get_idx(ps, j);
+
+		printf("  %s: %s\n", json_object_get_string(json_object_object_get(p, "severity")),
+		       json_object_get_string(json_object_object_get(p, "message")));
+	}
+}
+
+static void print_text(const struct report *rep, const char *initramfs, json_object *img)
+{
+	json_object *ps;
+	char name[PATH_MAX + 600];
+
 	for (size_t i = 0; i < json_object_array_length(rep->volumes); i++) {
-		json_object *v = json_object_array_get_idx(rep->volumes, i), *ps;
+		json_object *v = json_object_array_get_idx(rep->volumes, i);
 
-		bool error = false, warning = false;
-
+		snprintf(name, sizeof(name), "%s (%s)",
+			 json_object_get_string(json_object_object_get(v, "name")),
+			 json_object_get_string(json_object_object_get(v, "source")));
 		json_object_object_get_ex(v, "problems", &ps);
-		for (size_t j = 0; j < json_object_array_length(ps); j++) {
-			json_object *sev = json_object_object_get(json_object_array_get_idx(ps, j),
-								  "severity");
-
-			if (!strcmp(json_object_get_string(sev), "error"))
-				error = true;
-			else
-				warning = true;
-		}
-		printf("%s (%s): %s\n", json_object_get_string(json_object_object_get(v, "name")),
-		       json_object_get_string(json_object_object_get(v, "source")),
-		       error ? "WOULD FAIL" : warning ? "warnings" : "ok");
-		for (size_t j = 0; j < json_object_array_length(ps); j++) {
-			json_object *p = json_object_array_get_idx(ps, j);
-
-			printf("  %s: %s\n",
-			       json_object_get_string(json_object_object_get(p, "severity")),
-			       json_object_get_string(json_object_object_get(p, "message")));
-		}
+		print_problems(name, ps, "WOULD FAIL");
+	}
+	json_object_object_get_ex(img, "problems", &ps);
+	if (json_object_array_length(ps)) {
+		snprintf(name, sizeof(name), "initramfs %s", initramfs);
+		print_problems(name, ps, "EXPOSES SECRETS");
 	}
 	printf("%d error(s), %d warning(s)\n", rep->errors, rep->warnings);
 }
@@ -447,6 +597,7 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	char initramfs_buf[PATH_MAX];
 	struct report rep = { 0 };
 	struct listing l = { 0 };
+	json_object *img;
 	struct utsname u;
 	int c, o, ex, n, lr;
 	FILE *tab;
@@ -480,6 +631,10 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	rep.volumes = json_object_new_array();
 	n = check_crypttab(cli, tab, &rep, initramfs ?: "(none)", lr == 0 ? &l : NULL);
 	fclose(tab);
+	img = json_object_new_object();
+	json_object_object_add(img, "problems", json_object_new_array());
+	if (n && lr == 0)
+		check_image_mode(img, &rep, initramfs, &l, cli->config ?: CONFIG_PATH);
 	if (cli->json) {
 		json_object *out = json_object_new_object();
 
@@ -487,6 +642,8 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		json_object_object_add(out, "initramfs", initramfs ?
 				       json_object_new_string(initramfs) : NULL);
 		json_object_object_add(out, "initramfs_checked", json_object_new_boolean(lr == 0));
+		json_object_object_add(out, "initramfs_problems",
+				       json_object_get(json_object_object_get(img, "problems")));
 		json_object_object_add(out, "volumes", rep.volumes);
 		json_object_object_add(out, "errors", json_object_new_int(rep.errors));
 		json_object_object_add(out, "warnings", json_object_new_int(rep.warnings));
@@ -496,9 +653,10 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		if (!n)
 			printf("%s: no kekcrypt volume (" KEYSCRIPT_NAME ", or no key file and "
 			       "kekcrypt tokens)\n", crypttab);
-		print_text(&rep);
+		print_text(&rep, initramfs, img);
 		json_object_put(rep.volumes);
 	}
+	json_object_put(img);
 	free(l.text);
 	if (!n)
 		return cli_exit_code(-ENOENT);
@@ -518,9 +676,12 @@ const struct verb verb_doctor = {
 		 "lsinitramfs or lsinitrd) holds kekcrypt and the keyscript, or the plugin (for\n"
 		 "x-initrd.attach volumes; the others need it installed), " CONFIG_PATH "\n"
 		 "and the files it names (credentials, CA files; --config: another file's),\n"
-		 "the KEK files and, for a remote KMS, a driver for this machine's network\n"
-		 "cards and the CA bundle (unless a ca-file is named). Exit 0 when all is\n"
-		 "well, 24 when something would fail.\n\n"
+		 "the KEK files it allows ([file] allowed-paths; a token naming another is\n"
+		 "a warning, an error if no token is left) and, for a remote KMS, a driver\n"
+		 "for this machine's network cards and the CA bundle (unless a ca-file is\n"
+		 "named); and that the initramfs, if it holds secrets (the configuration,\n"
+		 "credential or KEK files), is not readable by group or others. Exit 0 when\n"
+		 "all is well, 24 when something would fail or a secret is exposed.\n\n"
 		 "      --crypttab FILE   instead of /etc/crypttab\n"
 		 "      --initramfs FILE  instead of the running kernel's initramfs\n",
 };

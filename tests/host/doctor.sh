@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # kekcrypt doctor on image files, a test crypttab and initramfs images (newc cpio archives
-# made with cpio and gzip, listed by the real lsinitramfs): all well (exit 0); the initramfs lacking
+# made with cpio and gzip, listed by the real lsinitramfs): all well (exit 0); the initramfs
+# readable by group or others while it holds secrets (KEK files, credential files: an error)
+# and not (none); a forged token naming a KEK file not in [file] allowed-paths (a warning), and
+# a volume with no other token (an error); the initramfs lacking
 # kekcrypt or a KEK file; a KEK that no longer answers, with a recovery key (a warning) and
 # without (an error); a volume without a kekcrypt token; a missing device; entries that do not
 # use the keyscript ignored; no volume at all (exit 3); --json. Volumes for the token plugin
@@ -25,10 +28,18 @@ format_img "$A" "$T/ka"
 format_img "$B" "$T/kb"
 assert_exit -m "recovery key for a.img" 0 kc recovery add -q "$A" --pbkdf-memory 32 \
 	--pbkdf-force-iterations 4
+# The configuration allows the KEK files (kekcrypt's hooks copy nothing else).
+(umask 077 && printf '[file]\nallowed-paths = %s, %s\n' "$T/ka" "$T/kb" >"$T/kc.conf")
 echo -n "not a kekcrypt volume" | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \
 	--pbkdf-force-iterations 1000 "$P" -
 
-# initramfs NAME PATH...: a gzipped newc archive holding the files at their absolute paths.
+# pack NAME: $T/tree as $T/NAME.cpio, a gzipped newc archive readable by root only (as
+# kekcrypt's hooks build an initramfs that holds secrets).
+pack() {
+	(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/$1.cpio")
+	chmod 600 "$T/$1.cpio"
+}
+# initramfs NAME PATH...: an archive holding the files at their absolute paths.
 initramfs() {
 	local name=$1 f
 	shift
@@ -38,7 +49,7 @@ initramfs() {
 		mkdir -p "$T/tree$(dirname "$f")"
 		cp "$f" "$T/tree$f"
 	done
-	(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/$name.cpio")
+	pack "$name"
 }
 # The binary the doctor runs as (/proc/self/exe): libtool's wrapper runs .libs/kekcrypt or
 # .libs/lt-kekcrypt; an installed one is itself.
@@ -55,7 +66,7 @@ initramfs_with_ks() {
 	initramfs "$name" "$@"
 	mkdir -p "$T/tree$(dirname "$KS")"
 	cp "$KSFILE" "$T/tree$KS"
-	(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/$name.cpio")
+	pack "$name"
 }
 initramfs_with_ks good "${BINS[@]}" "$T/ka" "$T/kb"
 initramfs_with_ks nobin "$T/ka" "$T/kb"
@@ -69,7 +80,7 @@ other $P none luks
 EOF
 
 doctor() {
-	kc doctor --crypttab "$T/crypttab" "$@"
+	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab" "$@"
 }
 
 assert_exit -m "all well: exit 0" 0 doctor --initramfs "$T/good.cpio"
@@ -81,11 +92,68 @@ assert_exit -m "all well, --json" 0 doctor --initramfs "$T/good.cpio" --json
 assert_eq -m "json: ok, initramfs checked, two volumes, each unlocking with token 0" \
 	"True True 2 [0, 0] [1, 0]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_checked"], len(d["volumes"]), [v["unlocks_with_token"] for v in d["volumes"]], [v["recovery_keys"] for v in d["volumes"]]])')"
 
+
+# --- an initramfs that holds secrets must be readable by root only -----------------------------
+cp -p "$T/good.cpio" "$T/readable.cpio"
+chmod 644 "$T/readable.cpio"
+assert_exit -m "the initramfs readable by others, holding KEK files: exit 24" 24 \
+	doctor --initramfs "$T/readable.cpio"
+assert_stdout_contains -m "... an error of the image" "initramfs $T/readable.cpio: EXPOSES SECRETS"
+assert_stdout_contains -m "... naming the image, its mode, the secret files and the fix" \
+	"error: the initramfs $T/readable.cpio is readable by group and others (mode 0644) and holds secrets: $T/ka, $T/kb; run chmod 600 $T/readable.cpio, and build it with UMASK=0077 (initramfs-tools: kekcrypt's conf-hook sets it; dracut writes new images 0600)"
+assert_stdout_contains -m "... the volumes themselves are ok" "a ($A): ok"
+assert_stdout_contains -m "... one error" "1 error(s), 0 warning(s)"
+assert_exit -m "... --json: exit 24" 24 doctor --initramfs "$T/readable.cpio" --json
+assert_eq -m "json: not ok, the problem in initramfs_problems, none in the volumes" \
+	"False error True [0, 0]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_problems"][0]["severity"], "mode 0644" in d["initramfs_problems"][0]["message"], [len(v["problems"]) for v in d["volumes"]]])')"
+chmod 640 "$T/readable.cpio"
+assert_exit -m "readable by group only: exit 24" 24 doctor --initramfs "$T/readable.cpio"
+assert_stdout_contains -m "... says so" "is readable by group (mode 0640)"
+chmod 604 "$T/readable.cpio"
+assert_exit -m "readable by others only: exit 24" 24 doctor --initramfs "$T/readable.cpio"
+assert_stdout_contains -m "... says so" "is readable by others (mode 0604)"
+chmod 600 "$T/readable.cpio"
+assert_exit -m "the same image, mode 0600: exit 0" 0 doctor --initramfs "$T/readable.cpio" --json
+assert_eq -m "json: ok, no problem of the image" "True []" \
+	"$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_problems"]])')"
+initramfs_with_ks nosecret "${BINS[@]}"
+chmod 644 "$T/nosecret.cpio"
+assert_exit -m "a readable initramfs without KEK files: exit 24 (they are missing)" 24 \
+	doctor --initramfs "$T/nosecret.cpio" --json
+assert_eq -m "... but no problem of the image: it holds no secret" "[]" \
+	"$(json_get "$OUT" 'd["initramfs_problems"]')"
+
+# --- tokens naming KEK files the configuration does not allow ---------------------------------
+# f.img: a copy of a.img with a forged token naming a KEK file not in [file] allowed-paths (it
+# exists: only policy keeps it out); the hooks do not copy it, and a still unlocks.
+F=$T/f.img
+cp --sparse=always "$A" "$F"
+new_kek "$T/forged"
+cryptsetup token export --token-id 0 "$F" >"$T/forged.json"
+sed -i "s|\"file:$T/ka\"|\"file:$T/forged\"|" "$T/forged.json"
+cryptsetup --disable-external-tokens token import --json-file "$T/forged.json" "$F"
+echo "f $F none luks,keyscript=$KS" >"$T/crypttab6"
+assert_exit -m "a forged token naming a KEK file not allowed: a warning, exit 0" 0 \
+	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab6" --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... naming the file and the token" "warning: the KEK file $T/forged of token "
+assert_stdout_contains -m "... and the key that would allow it" \
+	"is not in [file] allowed-paths of $T/kc.conf: not copied into the initramfs (a forged token, or add it there)"
+assert_not_contains -m "... and not asking for it in the initramfs" "$(cat "$OUT")" "lacks"
+(umask 077 && printf '[file]\nallowed-paths = %s\n' "$T/ka" >"$T/ka-only.conf")
+assert_exit -m "b's only KEK file not allowed: exit 24" 24 \
+	kc doctor --config "$T/ka-only.conf" --crypttab "$T/crypttab" --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... a warning for the token" \
+	"warning: the KEK file $T/kb of token 0 is not in [file] allowed-paths of $T/ka-only.conf"
+assert_stdout_contains -m "... and an error: nothing unlocks b in the initramfs" \
+	"error: no token can unlock it in the initramfs: each names a KEK file that $T/ka-only.conf does not allow"
+assert_stdout_contains -m "... a is ok" "a ($A): ok"
+
 assert_exit -m "initramfs without kekcrypt: exit 24" 24 doctor --initramfs "$T/nobin.cpio"
 assert_stdout_contains -m "... names what is missing" "error: the initramfs lacks kekcrypt (/"
 assert_exit -m "initramfs without b's KEK file: exit 24" 24 doctor --initramfs "$T/nokek.cpio"
 assert_stdout_contains -m "... names the file and token" "the initramfs lacks the KEK file $T/kb of token 0"
-assert_stdout_contains -m "... and a is still ok" "a ($A): ok"
+assert_stdout_contains -m "... and that the configuration names it (allowed-paths)" \
+	"the initramfs lacks $T/kb, named in $T/kc.conf (allowed-paths)"
 
 mv "$T/ka" "$T/ka.away"
 assert_exit -m "a's KEK gone, but a has a recovery key: a warning, exit 0" 0 \
@@ -130,7 +198,7 @@ with_tokendir() {
 		- "$dir" "$TOKENDIR" "$@"
 }
 assert_exit -m "plugin volumes, the initramfs without the plugin: exit 24" 24 \
-	kc doctor --crypttab "$T/crypttab4" --initramfs "$T/good.cpio" --json
+	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab4" --initramfs "$T/good.cpio" --json
 PLUGIN=$(json_get "$OUT" 'd["volumes"][0]["problems"][0]["message"]' |
 	sed -n 's/^the initramfs lacks the token plugin \([^ ]*\) (with initramfs-tools, use keyscript=.*/\1/p')
 assert_true -m "... the problem names the plugin's path" test -n "$PLUGIN"
@@ -144,15 +212,15 @@ initramfs plugin "$T/tok-plugin/${PLUGIN##*/}" "$T/ka" "$T/kb"
 # The plugin at its installed path inside the archive.
 mkdir -p "$T/tree$TOKENDIR"
 mv "$T/tree$T/tok-plugin/${PLUGIN##*/}" "$T/tree$PLUGIN"
-(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/plugin.cpio")
+pack plugin
 assert_exit -m "the plugin in the initramfs and installed: exit 0" 0 \
-	with_tokendir "$T/tok-plugin" "$KEKCRYPT" doctor --crypttab "$T/crypttab4" \
+	with_tokendir "$T/tok-plugin" "$KEKCRYPT" doctor --config "$T/kc.conf" --crypttab "$T/crypttab4" \
 	--initramfs "$T/plugin.cpio"
 assert_stdout_contains -m "... pa ok" "pa ($A): ok"
 assert_stdout_contains -m "... pb ok" "pb ($B): ok"
 assert_not_contains -m "... the keyscript is not asked for" "$(cat "$OUT")" "keyscript"
 assert_exit -m "the plugin not installed: pb (unlocked after the initramfs) would fail: exit 24" 24 \
-	with_tokendir "$T/tok-empty" "$KEKCRYPT" doctor --crypttab "$T/crypttab4" \
+	with_tokendir "$T/tok-empty" "$KEKCRYPT" doctor --config "$T/kc.conf" --crypttab "$T/crypttab4" \
 	--initramfs "$T/plugin.cpio"
 assert_stdout_contains -m "... says systemd-cryptsetup would ask for a passphrase" \
 	"error: the token plugin $PLUGIN is not installed: systemd-cryptsetup would ask for a passphrase"
@@ -183,10 +251,15 @@ assert_stdout_contains -m "... the Vault not answering is a warning (recovery ke
 initramfs_with_ks remote "${BINS[@]}" "$T/vtoken"
 mkdir -p "$T/tree/etc/ssl/certs"
 echo "# CA bundle" >"$T/tree/etc/ssl/certs/ca-certificates.crt"
-(cd "$T/tree" && find . | cpio -o -H newc --quiet | gzip -n >"$T/remote.cpio")
+pack remote
 assert_exit -m "... with both in the initramfs: exit 0 (a warning only)" 0 \
 	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote.cpio"
 assert_stdout_contains -m "... one warning, no error" "0 error(s), 1 warning(s)"
+chmod 644 "$T/remote.cpio"
+assert_exit -m "... readable by others: exit 24" 24 \
+	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote.cpio"
+assert_stdout_contains -m "... the token file is a secret" "mode 0644) and holds secrets: $T/vtoken;"
+chmod 600 "$T/remote.cpio"
 printf 'ca-file = %s\n' "$T/ka" >>"$T/vault.conf"
 initramfs_with_ks remote-ca "${BINS[@]}" "$T/vtoken" "$T/ka"
 assert_exit -m "a ca-file in the configuration instead of the bundle: exit 0" 0 \

@@ -18,9 +18,14 @@
 #   slow    every KMS answer 3 s late, inside the deadline: boots unattended;
 #   refused the KMS refuses (403): the keyscript says retrying cannot help and prompts at
 #           once; the recovery key boots it;
-#   file    a root of its own whose disks have a file KEK (in the root filesystem, copied
-#           into the initramfs by the hook, which reads the tokens from header copies put
-#           where the chroot's /dev/disk/by-uuid would have the disks): boots with no network.
+#   file    a root of its own whose disks have a file KEK (in the root filesystem, allowed by
+#           [file] allowed-paths of kekcrypt.conf and so copied into the initramfs by the
+#           hook, which reads the tokens from header copies put where the chroot's
+#           /dev/disk/by-uuid would have the disks): boots with no network.
+# Every root's initramfs is built with forged tokens on root's header copy naming a KEK file,
+# a PKCS#11 module and a PIN file that exist but that the configuration does not allow: the
+# build warns about each and copies none; the image must be mode 0600 (it holds
+# kekcrypt.conf), also when it was 0644 before.
 # The same with dracut (a second root, scripts/vm/debian-root.sh --variant dracut: dracut and
 # initramfs-tools conflict): crypttab without a keyscript, root marked x-initrd.attach, the
 # initramfs built by dracut in the chroot with our module (90kekcrypt), so systemd-cryptsetup
@@ -68,6 +73,33 @@ make -C "$VM_TOP" -s distdir distdir="$W/src" >"$W/dist.log" 2>&1 ||
 	{ tail -n 30 "$W/build.log"; die "build failed"; }
 "$VM_TOP/tests/fixtures/tls.sh" "$W/tls" IP:10.0.2.2 >/dev/null
 
+# forge HEADER PROVIDER URI: add to the LUKS2 header HEADER a kekcrypt token naming URI
+# (bound to keyslot 0, random wrapped key), as anyone who can write the disk could.
+forge() {
+	python3 -c 'import base64, json, os, sys
+print(json.dumps({"type": "kekcrypt", "keyslots": ["0"], "kekcrypt-version": "1",
+	"kekcrypt-provider": sys.argv[1], "kekcrypt-key-id": sys.argv[2],
+	"kekcrypt-wrap-alg": "A256KWP", "kekcrypt-created": "2026-01-01T00:00:00Z",
+	"kekcrypt-wrapped-key": base64.b64encode(os.urandom(72)).decode()}))' "$2" "$3" >"$W/forged.json"
+	cryptsetup --disable-external-tokens token import --json-file "$W/forged.json" "$1" ||
+		die "cannot add a forged token to $1"
+}
+# forged_warns TEXT...: the initramfs build warned about root's forged tokens, each TEXT in a
+# warning that names root and a token, followed by "of /etc/kekcrypt/kekcrypt.conf: not copied
+# into the initramfs".
+forged_warns() {
+	local t
+	for t in "$@"; do
+		if grep -F "kekcrypt: UUID=$uuid_root: token " "$D/initramfs.log" |
+			grep -qF "$t of /etc/kekcrypt/kekcrypt.conf: not copied into the initramfs"; then
+			ok "$V: the build warned: ...${t#*): }"
+		else
+			not_ok "$V: the build warned: ...${t#*): }"
+			grep -i "kekcrypt" "$D/initramfs.log" | sed 's/^/# /'
+		fi
+	done
+}
+
 # prepare VARIANT: $W/VARIANT/ gets root.img and data.img (kekcrypt volumes holding the
 # root filesystem of a Debian 12 with kekcrypt installed and the initramfs of VARIANT, and a
 # data filesystem), vmlinuz, initrd.img, the recovery keys rec-root.key and rec-data.key,
@@ -97,7 +129,8 @@ chmod 600 "$ROOT/etc/kekcrypt/kekcrypt.conf"
 if [ "$V" = file ]; then
 	# The KEK at the same path on the host (in host.sh's private /etc) and in the root.
 	kek=file:/etc/kekcrypt/kek.bin
-	echo "# file KEKs need no credentials" >"$ROOT/etc/kekcrypt/kekcrypt.conf"
+	# No credentials; the KEK file is allowed by name (the tokens' word is not enough).
+	printf '[file]\nallowed-paths = /etc/kekcrypt/kek.bin\n' >"$ROOT/etc/kekcrypt/kekcrypt.conf"
 	rm "$ROOT/etc/kekcrypt/ca.pem"
 	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
 	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
@@ -138,6 +171,15 @@ ok "$V: root and data disks formatted with $kek and a recovery key each"
 mkdir -p "$ROOT/dev/disk/by-uuid"
 dd if="$D/root.img" of="$ROOT/dev/disk/by-uuid/$uuid_root" bs=1M count=16 status=none
 dd if="$D/data.img" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
+# Forged tokens on root's header copy (anyone who can write a disk can add them) naming a KEK
+# file, a PKCS#11 module and a PIN file that exist in the root but that the configuration does
+# not allow: the build of the image that boots below warns and copies none of them.
+(umask 077 && head -c 32 /dev/urandom >"$ROOT/etc/kekcrypt/forged-kek.bin" &&
+	echo 1234 >"$ROOT/etc/kekcrypt/forged.pin")
+cp "$ROOT/usr/lib/libkekcrypt.so.0" "$ROOT/usr/lib/forged-pkcs11.so"
+forge "$ROOT/dev/disk/by-uuid/$uuid_root" file file:/etc/kekcrypt/forged-kek.bin
+forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
+	"pkcs11:token=forged;object=kek?module-path=/usr/lib/forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin"
 
 step "$V: crypttab, fstab, the marker unit, the initramfs built in the chroot"
 KS=/usr/lib/kekcrypt/kekcrypt-keyscript
@@ -183,8 +225,14 @@ ln -sf /etc/systemd/system/kc-boot-marker.service \
 	"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
 # The serial console is the only console: no getty fighting the askpass prompt on it.
 ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
-local kver f want rc
+local kver f want rc mode had_image=no
 kver=$(ls "$ROOT/lib/modules")
+# The image the root already has (made when its kernel was installed), readable by all: the
+# build must leave it readable by root only, as it holds secrets (kekcrypt.conf, KEK file).
+if [ -e "$ROOT/boot/initrd.img-$kver" ]; then
+	chmod 644 "$ROOT/boot/initrd.img-$kver"
+	had_image=yes
+fi
 if [ "$V" = dracut ]; then
 	# A generic (not hostonly) image, as Debian's dracut builds by default; our module adds
 	# the x-initrd.attach entries of crypttab.
@@ -233,6 +281,48 @@ if grep -q 'cannot read the tokens' "$D/initramfs.log"; then
 	not_ok "$V: the initramfs build read the volumes' tokens"
 else
 	ok "$V: the initramfs build read the volumes' tokens"
+fi
+# The forged tokens: a warning each, naming the volume, the token's URI and the key.
+forged_warns \
+	"file:/etc/kekcrypt/forged-kek.bin): KEK file /etc/kekcrypt/forged-kek.bin is not in [file] allowed-paths" \
+	"forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin): PKCS#11 module /usr/lib/forged-pkcs11.so is not in [pkcs11] allowed-modules" \
+	"forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin): PIN file /etc/kekcrypt/forged.pin is not in [pkcs11] allowed-pin-files"
+if grep -q forged "$D/initrd.paths"; then
+	not_ok "$V: none of the files the forged tokens name is in the initramfs"
+	grep forged "$D/initrd.paths" | sed 's/^/# /'
+else
+	ok "$V: none of the files the forged tokens name is in the initramfs"
+fi
+mode=$(stat -c %a "$ROOT/boot/initrd.img-$kver")
+if [ "$mode" = 600 ]; then
+	ok "$V: the initramfs (holding kekcrypt.conf$([ "$V" != file ] || echo " and the KEK file")) is mode 0600"
+else
+	not_ok "$V: the initramfs (holding kekcrypt.conf) is mode 0600 (it is $mode)"
+fi
+# dracut copies the new image over the existing one, which keeps its mode: the module made it
+# readable by root only. (update-initramfs writes a new file, created under UMASK.)
+if [ "$V" = dracut ] && [ "$had_image" = yes ]; then
+	if grep -q "kekcrypt: /boot/initrd.img-$kver holds .*: made it readable by root only" \
+		"$D/initramfs.log"; then
+		ok "$V: the module made the existing image readable by root only, and said so"
+	else
+		not_ok "$V: the module made the existing image readable by root only, and said so"
+	fi
+fi
+if [ "$V" = file ]; then
+	# mkinitramfs -o writes over an existing image, which keeps its mode: the hook makes it
+	# readable by root only, and says so.
+	install -m 644 /dev/null "$ROOT/tmp/readable.img"
+	chroot "$ROOT" mkinitramfs -o /tmp/readable.img "$kver" >"$D/readable.log" 2>&1 ||
+		{ tail -n 30 "$D/readable.log"; die "mkinitramfs -o /tmp/readable.img failed"; }
+	mode=$(stat -c %a "$ROOT/tmp/readable.img")
+	if [ "$mode" = 600 ] && grep -q "^I: kekcrypt: /tmp/readable.img holds .*: made it readable by root only" "$D/readable.log"; then
+		ok "$V: an existing image readable by others, written again, is made 0600 and said so"
+	else
+		not_ok "$V: an existing image readable by others, written again, is made 0600 and said so (mode $mode)"
+		grep kekcrypt "$D/readable.log" | sed 's/^/# /'
+	fi
+	rm -f "$ROOT/tmp/readable.img"
 fi
 [ "$V" != file ] || want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript
 	etc/kekcrypt/kekcrypt.conf etc/kekcrypt/kek.bin cryptroot/crypttab"
