@@ -350,10 +350,10 @@ rm -rf "$ROOT"
 cat >"$D/builder.sh" <<'SH'
 set -eu
 kekcrypt open /dev/vda root
-dd if=/dev/vdc of=/dev/mapper/root bs=4M conv=fsync 2>/dev/null
+dd if=/dev/vdc of=/dev/mapper/root bs=1M oflag=direct 2>/dev/null
 kekcrypt close root
 kekcrypt open /dev/vdb data
-dd if=/dev/vdd of=/dev/mapper/data bs=4M conv=fsync 2>/dev/null
+dd if=/dev/vdd of=/dev/mapper/data bs=1M oflag=direct 2>/dev/null
 kekcrypt close data
 echo "KC-OK written"
 SH
@@ -364,7 +364,7 @@ local rc=0 kek_file="" try
 # builder only copies data), so it is retried once, and said so.
 for try in 1 2; do
 	rc=0
-	vm_run "$D/builder.sh" --log "$D/builder.log" --timeout 600 --stall 30 --trace \
+	vm_run "$D/builder.sh" --log "$D/builder.log" --timeout 600 --stall 30 --trace --memory 1024 \
 		--disk "$D/root.img" --disk "$D/data.img" --disk "$D/root.ext4" --disk "$D/data.ext4" \
 		--file "$D/guest.conf:/etc/kekcrypt/kekcrypt.conf" \
 		--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" \
