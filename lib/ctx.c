@@ -6,7 +6,6 @@
 #include <libcryptsetup.h>
 
 #include "internal.h"
-#include "http.h"
 
 #define DEFAULT_CONFIG "/etc/kekcrypt/kekcrypt.conf"
 
@@ -78,10 +77,10 @@ void kc_free(struct kc_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(ctx->cache); i++)
-		if (ctx->cache[i].data && ctx->cache[i].free)
-			ctx->cache[i].free(ctx->cache[i].data);
-	http_client_free(ctx);
+	for (size_t i = ctx->n_slots; i-- > 0;)
+		if (ctx->slots[i].free)
+			ctx->slots[i].free(ctx->slots[i].data);
+	free(ctx->slots);
 	config_free(ctx->config);
 	if (ctx->owns_default_log)
 		crypt_set_log_callback(NULL, NULL, NULL);
@@ -132,6 +131,27 @@ const char *kc_error_detail(const struct kc_ctx *ctx)
 const char *kc_version(void)
 {
 	return PACKAGE_VERSION;
+}
+
+void *ctx_slot(struct kc_ctx *ctx, const void *key)
+{
+	for (size_t i = 0; ctx && i < ctx->n_slots; i++)
+		if (ctx->slots[i].key == key)
+			return ctx->slots[i].data;
+	return NULL;
+}
+
+int ctx_slot_set(struct kc_ctx *ctx, const void *key, void *data, void (*free_fn)(void *))
+{
+	struct ctx_slot *s;
+
+	s = realloc(ctx->slots, (ctx->n_slots + 1) * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ctx->slots = s;
+	ctx->slots[ctx->n_slots++] = (struct ctx_slot){ .key = key, .data = data,
+							.free = free_fn };
+	return 0;
 }
 
 void ctx_log(struct kc_ctx *ctx, int level, const char *fmt, ...)

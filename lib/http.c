@@ -354,9 +354,19 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 /* ---------------------------------------------------------------------------------------- */
 /* Transfers                                                                                */
 
+/* The context's connection cache: freed with the context (ctx_slot()). */
+static void client_free(void *data)
+{
+	struct http_client *cl = data;
+
+	curl_easy_cleanup(cl->curl);
+	free(cl);
+}
+
 static int client_get(struct kc_ctx *ctx, CURL **r_curl)
 {
-	struct http_client *cl = ctx->http;
+	static const char key;	/* the slot's name: its address */
+	struct http_client *cl = ctx_slot(ctx, &key);
 
 	if (!cl) {
 		if (http_global_init() < 0)
@@ -365,23 +375,15 @@ static int client_get(struct kc_ctx *ctx, CURL **r_curl)
 		if (!cl)
 			return -ENOMEM;
 		cl->curl = curl_easy_init();
-		if (!cl->curl) {
+		if (!cl->curl || ctx_slot_set(ctx, &key, cl, client_free) < 0) {
+			if (cl->curl)
+				curl_easy_cleanup(cl->curl);
 			free(cl);
 			return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
 		}
-		ctx->http = cl;
 	}
 	*r_curl = cl->curl;
 	return 0;
-}
-
-void http_client_free(struct kc_ctx *ctx)
-{
-	if (!ctx || !ctx->http)
-		return;
-	curl_easy_cleanup(ctx->http->curl);
-	free(ctx->http);
-	ctx->http = NULL;
 }
 
 /* Wipe every header string (some hold bearer tokens) before freeing the list. */

@@ -19,7 +19,7 @@
  *   struct http_request, struct http_response      one request and its answer
  *   http_send(), http_response_clear()             send with retries; free the answer
  *   http_status_errno()                            final HTTP status -> library errno
- *   http_client_free()                             kc_free() releases the connection cache
+ *   (the connection cache is the context's: ctx_slot(), freed by kc_free())
  *   http_url_host()                                "host[:port]" of a URL, for error details
  *   http_sbuf_append(), _urlencoded(), _b64()      build request bodies/headers in a kc_secret
  *   http_b64_decode_secret()                       base64 or base64url text -> kc_secret
@@ -94,7 +94,6 @@ int http_global_init(void);
 void http_ssl_ctx_harden(void *ssl_ctx);
 
 /* Free the context's client (connection cache); called by kc_free(). */
-void http_client_free(struct kc_ctx *ctx);
 
 /*
  * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key, proxy,

@@ -69,7 +69,13 @@ static inline void secret_erasep(struct secret_erase_ctx *e)
 /* ctx.c: logging and error detail.                                                         */
 
 struct kc_config;
-struct http_client;
+
+/* State a part of the library keeps for the life of a context (see ctx_slot()). */
+struct ctx_slot {
+	const void *key;
+	void *data;
+	void (*free)(void *data);
+};
 
 struct kc_ctx {
 	kc_log_fn log_fn;
@@ -80,17 +86,18 @@ struct kc_ctx {
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
 	unsigned timeout_ms;	/* kc_set_timeout(); 0: CTX_DEFAULT_TIMEOUT_MS */
-	struct http_client *http; /* http.c: one connection cache per context */
-	/* Per-provider state that lives as long as the context (e.g. a KMS access token, so
-	 * one is fetched per process), indexed by enum provider_slot; kc_free() calls free. */
-	struct {
-		void *data;
-		void (*free)(void *data);
-	} cache[8];
+	struct ctx_slot *slots;	/* ctx_slot() */
+	size_t n_slots;
 	char detail[2048];
 };
 
 void ctx_log(struct kc_ctx *ctx, int level, const char *fmt, ...) _printf_(3, 4);
+/* What a part of the library keeps for the life of CTX (a provider's access tokens, the HTTP
+ * connection cache), found by KEY, the address of something of the owner's: the data, or
+ * NULL when none is set. */
+void *ctx_slot(struct kc_ctx *ctx, const void *key);
+/* Keep DATA under KEY (replacing nothing: KEY must be new); FREE_FN frees it with CTX. */
+int ctx_slot_set(struct kc_ctx *ctx, const void *key, void *data, void (*free_fn)(void *));
 /* Set the error detail shown to the user, log it at debug level, and return R. */
 int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...) _printf_(3, 4);
 /* Prefix the current detail with "PREFIX: ". */
@@ -212,12 +219,6 @@ int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json);
 /* provider.c: KEK providers.                                                                */
 
 #define KC_PROVIDER_ABI_VERSION 1u
-
-/* Slots of kc_ctx.cache. */
-enum provider_slot {
-	PROVIDER_SLOT_AZURE = 0,
-	PROVIDER_SLOT_VAULT = 1,
-};
 
 /* What a provider's wrap() produces; nothing here is secret. */
 struct kc_wrapped {

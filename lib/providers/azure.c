@@ -257,18 +257,24 @@ static void cache_free(void *data)
 	free(c);
 }
 
+/* The context's access tokens, kept under the provider's own address. */
 static struct azure_cache *cache_get(struct kc_ctx *ctx)
 {
-	if (!ctx->cache[PROVIDER_SLOT_AZURE].data) {
-		ctx->cache[PROVIDER_SLOT_AZURE].data = calloc(1, sizeof(struct azure_cache));
-		ctx->cache[PROVIDER_SLOT_AZURE].free = cache_free;
+	struct azure_cache *c = ctx_slot(ctx, &provider_azure);
+
+	if (c)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (c && ctx_slot_set(ctx, &provider_azure, c, cache_free) < 0) {
+		free(c);
+		c = NULL;
 	}
-	return ctx->cache[PROVIDER_SLOT_AZURE].data;
+	return c;
 }
 
 static const struct kc_secret *cache_lookup(struct kc_ctx *ctx, const char *resource)
 {
-	struct azure_cache *c = ctx->cache[PROVIDER_SLOT_AZURE].data;
+	struct azure_cache *c = ctx_slot(ctx, &provider_azure);
 
 	for (size_t i = 0; c && i < TOKEN_CACHE_SLOTS; i++)
 		if (c->slot[i].header && !strcmp(c->slot[i].resource, resource))

@@ -22,7 +22,7 @@
  *   namespace = NS                       sent as X-Vault-Namespace (Enterprise, HCP)
  *   ca-file, ca-path, connect-timeout-ms, request-timeout-ms, max-attempts  (see http.h)
  * AppRole and cert logins happen once per context and Vault server: the client token is
- * cached in ctx->cache[PROVIDER_SLOT_VAULT], in secret memory, wiped when the context is
+ * cached in the context (ctx_slot()), in secret memory, wiped when the context is
  * freed; so is a refused login, so that a volume with several tokens on one Vault does not
  * present a rejected secret_id once per token.
  *
@@ -537,17 +537,24 @@ static int vault_post(struct kc_ctx *ctx, const struct vault_state *st,
 /* ---------------------------------------------------------------------------------------- */
 /* Login                                                                                    */
 
+/* The context's logins, kept under the provider's own address (ctx_slot()). */
+struct vault_logins {
+	struct vault_login *head;
+};
+
 static void login_cache_free(void *data)
 {
-	struct vault_login *l = data, *next;
+	struct vault_logins *ls = data;
+	struct vault_login *l, *next;
 
-	for (; l; l = next) {
+	for (l = ls->head; l; l = next) {
 		next = l->next;
 		kc_secret_free(l->header);
 		free(l->scope);
 		free(l->detail);
 		free(l);
 	}
+	free(ls);
 }
 
 /* Tokens are cached per server, namespace, method, its mount and credential file. */
@@ -561,7 +568,8 @@ static int login_scope(const struct vault_state *st, const struct vault_conf *c,
 
 static const struct vault_login *login_cached(struct kc_ctx *ctx, const char *scope)
 {
-	struct vault_login *l = ctx->cache[PROVIDER_SLOT_VAULT].data;
+	struct vault_logins *ls = ctx_slot(ctx, &provider_vault);
+	struct vault_login *l = ls ? ls->head : NULL;
 
 	for (; l; l = l->next)
 		if (!strcmp(l->scope, scope))
@@ -573,8 +581,17 @@ static const struct vault_login *login_cached(struct kc_ctx *ctx, const char *sc
 static int login_remember(struct kc_ctx *ctx, char **scope, struct kc_secret **hdr,
 			  int error)
 {
-	struct vault_login *l = calloc(1, sizeof(*l));
+	struct vault_logins *ls = ctx_slot(ctx, &provider_vault);
+	struct vault_login *l;
 
+	if (!ls) {
+		ls = calloc(1, sizeof(*ls));
+		if (!ls || ctx_slot_set(ctx, &provider_vault, ls, login_cache_free) < 0) {
+			free(ls);
+			return -ENOMEM;
+		}
+	}
+	l = calloc(1, sizeof(*l));
 	if (!l || (!*hdr && !(l->detail = strdup(ctx->detail)))) {
 		free(l);
 		return -ENOMEM;
@@ -582,9 +599,8 @@ static int login_remember(struct kc_ctx *ctx, char **scope, struct kc_secret **h
 	l->scope = TAKE_PTR(*scope);
 	l->header = TAKE_PTR(*hdr);
 	l->error = error;
-	l->next = ctx->cache[PROVIDER_SLOT_VAULT].data;
-	ctx->cache[PROVIDER_SLOT_VAULT].data = l;
-	ctx->cache[PROVIDER_SLOT_VAULT].free = login_cache_free;
+	l->next = ls->head;
+	ls->head = l;
 	return 0;
 }
 
