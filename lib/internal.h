@@ -218,7 +218,7 @@ int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json);
 /* ---------------------------------------------------------------------------------------- */
 /* provider.c: KEK providers.                                                                */
 
-#define KC_PROVIDER_ABI_VERSION 1u
+#define KC_PROVIDER_ABI_VERSION 2u
 
 /* What a provider's wrap() produces; nothing here is secret. */
 struct kc_wrapped {
@@ -236,10 +236,20 @@ struct kc_kek {
 	void *state;		/* the provider's, from init() */
 };
 
+struct boot_list;
+
+/*
+ * A KEK provider: one file in lib/providers/ and one line in the table of provider.c. All
+ * that the rest of kekcrypt knows of a kind of KEK comes from here: the URI schemes and their
+ * syntax (usage texts, errors, the documentation check), what policy must allow (needs()),
+ * what a boot needs (boot_needs()), how to move to the KMS's current key (current_uri()).
+ */
 struct kc_provider_ops {
 	unsigned abi_version;	/* KC_PROVIDER_ABI_VERSION */
-	const char *name;	/* [a-z0-9_-]+, stored in the token */
-	const char *scheme;	/* URI scheme it serves, e.g. "file", "pkcs11" */
+	const char *name;	/* [a-z0-9_-]+, stored in the token; its config section too */
+	const char *const *schemes; /* the URI schemes it serves, NULL-terminated */
+	const char *syntax;	/* the URI's shape, e.g. "file:/PATH" (usage, errors, docs) */
+	const char *summary;	/* what the KEK is, in a few words */
 	/* Optional: parse URI and config into *r_state; -EINVAL for a malformed URI. */
 	int (*init)(struct kc_ctx *ctx, const char *uri, void **r_state);
 	/* Mandatory: wrap the DEK. */
@@ -260,6 +270,15 @@ struct kc_provider_ops {
 	/* What the KEK touches (endpoint, files, modules), for local policy; kek_open() checks
 	 * it before anything is read or loaded. Mandatory for a provider that touches any. */
 	void (*needs)(void *state, struct kek_needs *r_needs);
+	/* Optional (kek rotate without --to): the URI of the KMS's current version of the key
+	 * of URI, in a new string; without it, URI itself (the provider wraps under whatever
+	 * version the KMS has current). */
+	int (*current_uri)(struct kc_ctx *ctx, void *state, const char *uri, char **r_uri);
+	/* Optional: what an initramfs needs to unlock with this KEK (STATE), or what the
+	 * provider's section of the config names (STATE NULL: credential files, CA files), added
+	 * to LIST (boot.c). -EACCES with a detail: the KEK needs a file the config does not name
+	 * for copying. */
+	int (*boot_needs)(struct kc_ctx *ctx, void *state, struct boot_list *list);
 };
 
 /* Look up the provider for URI's scheme, check its vtable, init it, and check what it
@@ -269,6 +288,12 @@ void kek_close(struct kc_kek *kek);
 void kek_closep(struct kc_kek **kek);
 /* The provider with registry NAME, or NULL. */
 const struct kc_provider_ops *provider_find(const char *name);
+/* The built-in providers, in table order: the Ith, or NULL past the end. */
+const struct kc_provider_ops *provider_at(size_t i);
+/* The checks of token T that need its provider: known, the URI its scheme, its fields. */
+int kek_token_check(struct kc_ctx *ctx, const struct token *t);
+/* The URI of the KMS's current version of KEK's key (kek rotate), in a new string. */
+int kek_current_uri(struct kc_ctx *ctx, struct kc_kek *kek, char **r_uri);
 
 /* ---------------------------------------------------------------------------------------- */
 /* volume.c, unlock.c: LUKS2 devices.                                                       */

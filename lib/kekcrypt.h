@@ -125,6 +125,15 @@ void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
 /** The library version string. */
 const char *kc_version(void);
 
+/**
+ * The built-in KEK providers, in order: the name (also the config section) of the Ith, the
+ * shape of its KEK URIs (e.g. "file:/PATH") and what it is, in a few words; NULL past the
+ * last one. Usage texts and documentation take the list from here.
+ */
+const char *kc_provider_name(size_t i);
+const char *kc_provider_syntax(size_t i);
+const char *kc_provider_summary(size_t i);
+
 /** Flags of kc_process_harden(). */
 enum kc_harden_flags {
 	/** Not dumpable (prctl PR_SET_DUMPABLE 0) and RLIMIT_CORE 0: no core dump holds a key,

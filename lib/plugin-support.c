@@ -114,6 +114,8 @@ int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token
 		ctx = &bare;
 	ctx_detail_clear(ctx);
 	r = token_parse(ctx, json, &t);
+	if (r >= 0)
+		r = kek_token_check(ctx, t);
 	if (r < 0 || !r_info)
 		return r;
 	memset(r_info, 0, sizeof(*r_info));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The KEK provider registry and KEK URI dispatch. */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -23,8 +24,8 @@ void wrapped_clear(struct kc_wrapped *w)
 /* A provider is used only if its ABI matches and the mandatory members exist. */
 static bool provider_usable(const struct kc_provider_ops *ops)
 {
-	return ops->abi_version == KC_PROVIDER_ABI_VERSION && ops->name && ops->scheme &&
-	       ops->wrap && ops->unwrap;
+	return ops->abi_version == KC_PROVIDER_ABI_VERSION && ops->name && ops->schemes &&
+	       ops->schemes[0] && ops->syntax && ops->summary && ops->wrap && ops->unwrap;
 }
 
 const struct kc_provider_ops *provider_find(const char *name)
@@ -35,13 +36,70 @@ const struct kc_provider_ops *provider_find(const char *name)
 	return NULL;
 }
 
+const struct kc_provider_ops *provider_at(size_t i)
+{
+	for (size_t k = 0; providers[k]; k++)
+		if (provider_usable(providers[k]) && i-- == 0)
+			return providers[k];
+	return NULL;
+}
+
+static bool serves(const struct kc_provider_ops *ops, const char *scheme, size_t len)
+{
+	for (size_t i = 0; ops->schemes[i]; i++)
+		if (strlen(ops->schemes[i]) == len && !strncmp(ops->schemes[i], scheme, len))
+			return true;
+	return false;
+}
+
 static const struct kc_provider_ops *provider_for_scheme(const char *scheme, size_t len)
 {
-	for (size_t i = 0; providers[i]; i++)
-		if (strlen(providers[i]->scheme) == len &&
-		    !strncmp(providers[i]->scheme, scheme, len) && provider_usable(providers[i]))
-			return providers[i];
+	const struct kc_provider_ops *ops;
+
+	for (size_t i = 0; (ops = provider_at(i)); i++)
+		if (serves(ops, scheme, len))
+			return ops;
 	return NULL;
+}
+
+/* "file, pkcs11, ...": every scheme of the table, for messages. */
+static void schemes_list(char *buf, size_t size)
+{
+	const struct kc_provider_ops *ops;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; (ops = provider_at(i)); i++)
+		for (size_t k = 0; ops->schemes[k] && n < size; k++)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "",
+					      ops->schemes[k]);
+}
+
+int kek_token_check(struct kc_ctx *ctx, const struct token *t)
+{
+	const struct kc_provider_ops *ops = provider_find(t->provider);
+	size_t n = strcspn(t->uri, ":");
+
+	if (!ops)
+		return ctx_fail(ctx, -ENOENT, "provider '%s' is not known to this kekcrypt",
+				t->provider);
+	if (t->uri[n] != ':' || !serves(ops, t->uri, n))
+		return ctx_fail(ctx, -EINVAL, "KEK URI '%s' does not belong to provider '%s'",
+				t->uri, t->provider);
+	return ops->validate ? ops->validate(ctx, t) : 0;
+}
+
+int kek_current_uri(struct kc_ctx *ctx, struct kc_kek *kek, char **r_uri)
+{
+	char *uri;
+
+	if (kek->ops->current_uri)
+		return kek->ops->current_uri(ctx, kek->state, kek->uri, r_uri);
+	uri = strdup(kek->uri);
+	if (!uri)
+		return -ENOMEM;
+	*r_uri = uri;
+	return 0;
 }
 
 int kek_open(struct kc_ctx *ctx, const char *uri, struct kc_kek **r_kek)
@@ -60,11 +118,13 @@ int kek_open(struct kc_ctx *ctx, const char *uri, struct kc_kek **r_kek)
 		return ctx_fail(ctx, -EINVAL, "KEK URI '%s' has no scheme (e.g. file:, pkcs11:)",
 				uri);
 	ops = provider_for_scheme(uri, scheme_len);
-	if (!ops)
-		return ctx_fail(ctx, -EPROTONOSUPPORT,
-				"KEK URI '%s': unsupported scheme '%.*s' (supported: file, pkcs11, "
-				"vault-transit+https, azure-kv+https)",
-				uri, (int)scheme_len, uri);
+	if (!ops) {
+		char list[256];
+
+		schemes_list(list, sizeof(list));
+		return ctx_fail(ctx, -EPROTONOSUPPORT, "KEK URI '%s': unsupported scheme '%.*s' "
+				"(supported: %s)", uri, (int)scheme_len, uri, list);
+	}
 	kek = calloc(1, sizeof(*kek));
 	if (!kek)
 		return -ENOMEM;
@@ -103,4 +163,25 @@ void kek_closep(struct kc_kek **kek)
 {
 	kek_close(*kek);
 	*kek = NULL;
+}
+
+const char *kc_provider_name(size_t i)
+{
+	const struct kc_provider_ops *ops = provider_at(i);
+
+	return ops ? ops->name : NULL;
+}
+
+const char *kc_provider_syntax(size_t i)
+{
+	const struct kc_provider_ops *ops = provider_at(i);
+
+	return ops ? ops->syntax : NULL;
+}
+
+const char *kc_provider_summary(size_t i)
+{
+	const struct kc_provider_ops *ops = provider_at(i);
+
+	return ops ? ops->summary : NULL;
 }

@@ -229,24 +229,6 @@ int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *
 /* ---------------------------------------------------------------------------------------- */
 /* Rotation                                                                                 */
 
-/* The URI of the KMS's current version of token T's key: an Azure URI pinning a version
- * (.../keys/NAME/VERSION) loses it; others are unchanged. */
-static int current_key_uri(const struct token *t, char **r_uri)
-{
-	const char *keys = strstr(t->uri, "/keys/"), *ver;
-	char *uri;
-
-	ver = keys ? strchr(keys + 6, '/') : NULL;
-	if (strcmp(t->provider, "azure-kv") || !ver)
-		uri = strdup(t->uri);
-	else
-		uri = strndup(t->uri, (size_t)(ver - t->uri));
-	if (!uri)
-		return -ENOMEM;
-	*r_uri = uri;
-	return 0;
-}
-
 struct rotation {
 	struct crypt_device *cd;
 	const char *device;
@@ -414,10 +396,15 @@ static int rotate_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *d
 	r = vol_token_read(ctx, cd, id, &old);
 	if (r == -ENOENT)
 		return ctx_fail(ctx, -ENOENT, "no kekcrypt token %d", id);
+	/* Without --to: the KMS's current version of the same key (the provider says how). */
+	if (r >= 0 && !to_uri) {
+		r = kek_open(ctx, old->uri, &kek);
+		if (r >= 0)
+			r = kek_current_uri(ctx, kek, &uri);
+		kek_closep(&kek);
+	}
 	if (r >= 0)
-		r = to_uri ? ((uri = strdup(to_uri)) ? 0 : -ENOMEM) : current_key_uri(old, &uri);
-	if (r >= 0)
-		r = kek_open(ctx, uri, &kek);
+		r = kek_open(ctx, to_uri ?: uri, &kek);
 	if (r < 0 && old)
 		ctx_detail_prefix(ctx, "token %d ('%s') not rotated, left in place", id,
 				  old->uri);

@@ -159,22 +159,6 @@ static int parse_fields(struct kc_ctx *ctx, json_object *obj, struct token *t)
 	return 0;
 }
 
-/* Checks that need the provider: is it known, does the URI match it, are its fields sane. */
-static int validate_provider(struct kc_ctx *ctx, const struct token *t)
-{
-	const struct kc_provider_ops *ops = provider_find(t->provider);
-	size_t n;
-
-	if (!ops)
-		return ctx_fail(ctx, -ENOENT, "provider '%s' is not known to this kekcrypt",
-				t->provider);
-	n = strlen(ops->scheme);
-	if (strncmp(t->uri, ops->scheme, n) || t->uri[n] != ':')
-		return ctx_fail(ctx, -EINVAL, "KEK URI '%s' does not belong to provider '%s'",
-				t->uri, t->provider);
-	return ops->validate ? ops->validate(ctx, t) : 0;
-}
-
 int token_parse(struct kc_ctx *ctx, const char *json, struct token **r_token)
 {
 	_cleanup_(token_freep) struct token *t = NULL;
@@ -195,8 +179,6 @@ int token_parse(struct kc_ctx *ctx, const char *json, struct token **r_token)
 	r = parse_keyslots(ctx, obj, t);
 	if (r >= 0)
 		r = parse_fields(ctx, obj, t);
-	if (r >= 0)
-		r = validate_provider(ctx, t);
 	if (r >= 0)
 		*r_token = TAKE_PTR(t);
 out:

@@ -28,6 +28,8 @@ int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct t
 	if (r < 0)
 		return ctx_fail(ctx, -EINVAL, "token %d cannot be read", id);
 	r = token_parse(ctx, json, &t);
+	if (r >= 0)
+		r = kek_token_check(ctx, t);
 	if (r < 0)
 		return r;
 	t->id = id;

@@ -9,7 +9,8 @@
 	"kek add DEVICE --kek URI\n"                                                         \
 	"       kekcrypt kek remove DEVICE --token ID [--force]\n"                          \
 	"       kekcrypt kek list DEVICE [--json]\n"                                         \
-	"       kekcrypt kek rotate DEVICE [--token ID | --all] [--to URI] [--dry-run]\n\n"   \
+	"       kekcrypt kek rotate DEVICE [--token ID | --all] [--to URI] [--dry-run]\n"     \
+	"       kekcrypt kek providers [--json]\n\n"                                         \
 	"add     unwrap the data key through an existing token and store it wrapped by\n"    \
 	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere)\n"       \
 	"remove  remove a token and its keyslot; refuses the last way to unlock unless\n"     \
@@ -17,7 +18,9 @@
 	"list    list the kekcrypt tokens\n"                                                 \
 	"rotate  store the data key wrapped under the KMS's current version of the same\n"    \
 	"        key (or under --to URI) in a new token, verify it, then remove the old\n"    \
-	"        token; the data key and the data do not change; crash-safe\n\n"             \
+	"        token; the data key and the data do not change; crash-safe\n"               \
+	"providers  the kinds of KEK this kekcrypt knows: name (the config section), URI\n"  \
+	"        syntax and what it is\n\n"                                                    \
 	"  -k, --kek URI    the KEK to add\n"                                                \
 	"  -t, --token ID   the token to remove or rotate (rotate: needed when the volume\n"  \
 	"                   has several tokens, unless --all)\n"                             \
@@ -80,11 +83,41 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		else if (c == 't' && (a->token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
+	if (optind + 1 == argc && !strcmp(argv[optind], "providers")) {
+		a->sub = argv[optind];
+		return -1;
+	}
 	if (optind + 2 != argc)
-		return cli_usage_error(cli, "expected 'kek add|remove|list|rotate DEVICE'");
+		return cli_usage_error(cli, "expected 'kek add|remove|list|rotate DEVICE' or "
+				       "'kek providers'");
 	a->sub = argv[optind];
 	a->device = argv[optind + 1];
 	return -1;
+}
+
+/* The table of providers, as the library has it (usage texts and docs come from it). */
+static int kek_providers(struct cli *cli)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; kc_provider_name(i); i++) {
+		json_object *o = json_object_new_object();
+
+		if (!cli->json)
+			printf("%-14s %s\n%14s %s\n", kc_provider_name(i), kc_provider_summary(i),
+			       "", kc_provider_syntax(i));
+		json_object_object_add(o, "name", json_object_new_string(kc_provider_name(i)));
+		json_object_object_add(o, "syntax",
+				       json_object_new_string(kc_provider_syntax(i)));
+		json_object_object_add(o, "summary",
+				       json_object_new_string(kc_provider_summary(i)));
+		json_object_array_add(arr, o);
+	}
+	if (cli->json)
+		cli_print_json(arr);
+	else
+		json_object_put(arr);
+	return EXIT_OK;
 }
 
 static int kek_add(struct cli *cli, const struct kek_args *a)
@@ -227,6 +260,10 @@ static int kek_run(struct cli *cli, int argc, char **argv)
 	if (!strcmp(a.sub, "list")) {
 		cli->verb = "kek list";
 		return cmd_show(cli, a.device, true);
+	}
+	if (!strcmp(a.sub, "providers")) {
+		cli->verb = "kek providers";
+		return kek_providers(cli);
 	}
 	if (!strcmp(a.sub, "rotate")) {
 		cli->verb = "kek rotate";

@@ -18,13 +18,11 @@ static void usage(FILE *f)
 		"Verbs:\n");
 	for (size_t i = 0; verbs[i]; i++)
 		fprintf(f, "  %-8s %s\n", verbs[i]->name, verbs[i]->summary);
-	fprintf(f, "\nKEK URIs:\n"
-		"  file:/PATH                                      local 32-byte AES key file\n"
-		"  pkcs11:token=T;object=O?module-path=M&pin-source=file:P      PKCS#11 HSM\n"
-		"  azure-kv+https://VAULT.vault.azure.net/keys/NAME[/VERSION]  Azure Key Vault\n"
-		"  vault-transit+https://HOST:PORT/v1/MOUNT/keys/NAME     Vault/OpenBao Transit\n"
-		"\n'kekcrypt VERB --help' describes a verb; kekcrypt(8) the configuration and exit "
-		"codes.\n");
+	fprintf(f, "\nKEK URIs:\n");
+	for (size_t i = 0; kc_provider_name(i); i++)
+		fprintf(f, "  %s\n      %s\n", kc_provider_syntax(i), kc_provider_summary(i));
+	fprintf(f, "\n'kekcrypt VERB --help' describes a verb; kekcrypt(8) the configuration and "
+		"exit codes.\n");
 }
 
 int main(int argc, char **argv)

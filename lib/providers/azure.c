@@ -1061,6 +1061,23 @@ static int azure_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* kek rotate: a URI pinning a version (.../keys/NAME/VERSION) loses it, so that the vault's
+ * current version wraps. */
+static int azure_current_uri(struct kc_ctx *ctx, void *state, const char *uri, char **r_uri)
+{
+	const struct azure_state *st = state;
+	size_t n = strlen(uri);
+	char *out;
+
+	if (st->version[0])
+		n -= strlen(st->version) + 1;
+	out = strndup(uri, n);
+	if (!out)
+		return -ENOMEM;
+	*r_uri = out;
+	return 0;
+}
+
 /* The vault's host: an access token for https://vault.azure.net is good on every vault, so
  * it goes only where allowed-hosts says. */
 static void azure_needs(void *state, struct kek_needs *r_needs)
@@ -1075,13 +1092,16 @@ static void azure_needs(void *state, struct kek_needs *r_needs)
 const struct kc_provider_ops provider_azure = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "azure-kv",
-	.scheme = "azure-kv+https",
+	.schemes = (const char *const[]){ "azure-kv+https", NULL },
+	.syntax = "azure-kv+https://VAULT.vault.azure.net/keys/NAME[/VERSION]",
+	.summary = "an Azure Key Vault or Managed HSM key",
 	.init = azure_init,
 	.wrap = azure_wrap,
 	.unwrap = azure_unwrap,
 	.validate = azure_validate,
 	.free = azure_free,
 	.needs = azure_needs,
+	.current_uri = azure_current_uri,
 };
 
 /* Every parser of an answer from Entra ID or Key Vault on RESP, for the fuzz target

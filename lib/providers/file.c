@@ -171,7 +171,9 @@ static void file_needs(void *state, struct kek_needs *r_needs)
 const struct kc_provider_ops provider_file = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "file",
-	.scheme = "file",
+	.schemes = (const char *const[]){ "file", NULL },
+	.syntax = "file:/PATH",
+	.summary = "a local 32-byte AES-256 key file",
 	.init = file_init,
 	.wrap = file_wrap,
 	.unwrap = file_unwrap,

@@ -1008,7 +1008,9 @@ static void p11_needs(void *state, struct kek_needs *r_needs)
 const struct kc_provider_ops provider_pkcs11 = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "pkcs11",
-	.scheme = "pkcs11",
+	.schemes = (const char *const[]){ "pkcs11", NULL },
+	.syntax = "pkcs11:token=T;object=O?module-path=M&pin-source=file:P",
+	.summary = "a key in a PKCS#11 HSM or token (RFC 7512)",
 	.init = p11_init,
 	.wrap = p11_wrap,
 	.unwrap = p11_unwrap,

@@ -1024,7 +1024,9 @@ static void vault_needs(void *state, struct kek_needs *r_needs)
 const struct kc_provider_ops provider_vault = {
 	.abi_version = KC_PROVIDER_ABI_VERSION,
 	.name = "vault-transit",
-	.scheme = "vault-transit+https",
+	.schemes = (const char *const[]){ "vault-transit+https", NULL },
+	.syntax = "vault-transit+https://HOST[:PORT]/v1/MOUNT/keys/NAME",
+	.summary = "a HashiCorp Vault or OpenBao Transit key",
 	.init = vault_init,
 	.wrap = vault_wrap,
 	.unwrap = vault_unwrap,

@@ -505,7 +505,7 @@ static void test_validate(void)
 	t.alg = NULL;
 	CHECK_R(provider_pkcs11.validate(ctx, &t), -EINVAL, "validate: refuses no algorithm");
 	CHECK(provider_pkcs11.abi_version == KC_PROVIDER_ABI_VERSION &&
-	      !strcmp(provider_pkcs11.name, "pkcs11") && !strcmp(provider_pkcs11.scheme, "pkcs11"),
+	      !strcmp(provider_pkcs11.name, "pkcs11") && !strcmp(provider_pkcs11.schemes[0], "pkcs11"),
 	      "provider: name, scheme and ABI");
 }
 

@@ -27,6 +27,8 @@ static int parse(struct kc_ctx *ctx, const char *json)
 	struct token *t = NULL;
 	int r = token_parse(ctx, json, &t);
 
+	if (r >= 0)
+		r = kek_token_check(ctx, t);	/* what needs the provider */
 	token_free(t);
 	return r;
 }
