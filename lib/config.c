@@ -164,3 +164,11 @@ const char *config_get_nth(const struct kc_config *config, const char *section, 
 			return config->entries[i].value;
 	return NULL;
 }
+
+bool config_section_used(const struct kc_config *config, const char *section)
+{
+	for (size_t i = 0; config && i < config->n; i++)
+		if (!strcmp(config->entries[i].section, section))
+			return true;
+	return false;
+}

@@ -189,6 +189,27 @@ int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_o
 	return 0;
 }
 
+int http_boot_needs(struct kc_ctx *ctx, const char *section, struct boot_list *list)
+{
+	const char *ca_file = config_get(ctx->config, section, "ca-file");
+	const char *ca_path = config_get(ctx->config, section, "ca-path");
+	int r;
+
+	r = boot_add(list, KC_BOOT_NETWORK, NULL, "a KMS reached over HTTPS ([%s])", section);
+	if (r >= 0 && !ca_file && !ca_path)
+		r = boot_add(list, KC_BOOT_FILE, HTTP_SYSTEM_CA_BUNDLE, "the system's CA bundle "
+			     "([%s] names no ca-file)", section);
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_FILE, section, "ca-file");
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_FILE, section, "ca-path");
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_FILE, section, "client-cert");
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_SECRET, section, "client-key");
+	return r;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* URLs                                                                                     */
 

@@ -103,6 +103,11 @@ void http_ssl_ctx_harden(void *ssl_ctx);
  */
 int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts);
 
+#define HTTP_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+/* What a boot through SECTION's HTTPS settings needs (boot.c): the network, the CA file
+ * (the system bundle without one), the client certificate and its key. */
+int http_boot_needs(struct kc_ctx *ctx, const char *section, struct boot_list *list);
+
 /* "host" or "host:port" of URL into BUF (for error details; never user info or query).
  * BUF gets "?" when URL cannot be parsed. */
 void http_url_host(const char *url, char *buf, size_t size);

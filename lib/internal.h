@@ -129,6 +129,8 @@ const char *config_get(const struct kc_config *config, const char *section, cons
  * (lists such as allowed-hosts), or NULL. */
 const char *config_get_nth(const struct kc_config *config, const char *section, const char *key,
 			   size_t n);
+/* Whether the configuration has any key in SECTION. */
+bool config_section_used(const struct kc_config *config, const char *section);
 /* The file the configuration came from (for messages). */
 const char *config_path(const struct kc_config *config);
 
@@ -144,6 +146,10 @@ struct kek_needs {
 	const char *pin_file;	/* a PIN file to read, or NULL */
 	const char *module;	/* a shared object to load, or NULL */
 };
+
+/* Whether KEY of SECTION (on any of its lines) names the file PATH (the same string, or the
+ * same file once resolved). */
+bool policy_names(struct kc_ctx *ctx, const char *section, const char *key, const char *path);
 
 /* policy_*() flags: the file holds a secret (no access by group or others at all). */
 #define POLICY_PRIVATE 1u
@@ -294,6 +300,16 @@ const struct kc_provider_ops *provider_at(size_t i);
 int kek_token_check(struct kc_ctx *ctx, const struct token *t);
 /* The URI of the KMS's current version of KEK's key (kek rotate), in a new string. */
 int kek_current_uri(struct kc_ctx *ctx, struct kc_kek *kek, char **r_uri);
+
+/* ---------------------------------------------------------------------------------------- */
+/* boot.c: what an initramfs needs (kc_boot_needs()), as providers add it.                  */
+
+/* Add a need of KIND (KC_BOOT_*) for PATH (NULL for KC_BOOT_NETWORK), the reason as FMT. */
+int boot_add(struct boot_list *b, int kind, const char *path, const char *fmt, ...)
+	_printf_(4, 5);
+/* Add, as KIND, every file that KEY of SECTION names (lists on one or several lines). */
+int boot_add_listed(struct kc_ctx *ctx, struct boot_list *b, int kind, const char *section,
+		    const char *key);
 
 /* ---------------------------------------------------------------------------------------- */
 /* volume.c, unlock.c: LUKS2 devices.                                                       */

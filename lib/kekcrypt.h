@@ -362,6 +362,39 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 int kc_repair(struct kc_ctx *ctx, const char *device);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Boot                                                                                     */
+
+/** What kc_boot_needs() reports. */
+enum kc_boot_kind {
+	KC_BOOT_SECRET = 0,	/**< a file that holds a secret: the image must be private */
+	KC_BOOT_FILE = 1,	/**< a file without secrets (a CA bundle, a certificate) */
+	KC_BOOT_LIBRARY = 2,	/**< a shared object, to copy with the libraries it needs */
+	KC_BOOT_NETWORK = 3,	/**< the network must come up (path NULL) */
+	KC_BOOT_MISSING = 4,	/**< a file the configuration names is not there: fail */
+	KC_BOOT_UNLISTED = 5,	/**< a token of the device at path names a file the
+				 *   configuration does not name for copying: not copied; warn */
+	KC_BOOT_UNUSABLE = 6,	/**< no token of the device at path can unlock it: fail */
+	KC_BOOT_UNREADABLE = 7,	/**< the device at path cannot be read now (a build in a
+				 *   chroot): only the configuration said what is needed */
+};
+
+/** Called once per need: KIND (KC_BOOT_*), a path (or NULL), why (text, never a secret). A
+ * negative return stops kc_boot_needs() with it. */
+typedef int (*kc_boot_fn)(int kind, const char *path, const char *what, void *usrptr);
+
+/**
+ * What an initramfs needs to unlock the volumes at DEVICES (none: what the configuration
+ * alone names): the configuration, the files its providers' sections name, and per token, as
+ * far as local policy allows, its KEK's needs (a KEK file or PIN file the configuration names,
+ * a PKCS#11 module, the network). Only files the configuration names are ever listed; a token
+ * naming others is reported, not followed. Each need is reported once.
+ *
+ * @return 0, -EINVAL, -ENOMEM, or FN's negative return
+ */
+int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devices,
+		  kc_boot_fn fn, void *usrptr);
+
+/* ---------------------------------------------------------------------------------------- */
 /* DEK rotation (re-encryption)                                                             */
 
 /**
@@ -568,8 +601,7 @@ int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int 
 /**
  * Like kc_token_unlock_passphrase(), for DEVICE (a path) and TOKEN_ID (-1: each kekcrypt
  * token in order, as kc_verify()): for crypttab keyscripts, whose output libcryptsetup reads
- * as the keyslot passphrase. Maps nothing, writes nothing (except finishing an interrupted
- * KEK rotation, as every command does).
+ * as the keyslot passphrase. Maps nothing, writes nothing.
  *
  * @param r_result which token worked (may be NULL)
  * @return as kc_verify(); the passphrase is freed with kc_token_passphrase_free()
@@ -588,17 +620,6 @@ int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, 
  */
 int kc_token_unlock_passphrase_retry(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
 				     unsigned timeout_s, char **r_buf, size_t *r_len);
-
-/**
- * The token-timeout= of CD's volume in CRYPTTAB (NULL: /etc/crypttab), the entry found by its
- * source (UUID= of the volume, PARTUUID=, LABEL=, PARTLABEL= or a path to the same device).
- * Spans as systemd.time(7) writes them ("30", "30s", "1min"), in whole seconds.
- *
- * @param r_seconds set when the entry has the option, left alone otherwise
- * @return 1 (an entry for the volume), 0 (none, or no crypttab), -EINVAL (a bad span), -errno
- */
-int kc_crypttab_token_timeout(const char *crypttab, struct crypt_device *cd,
-			      unsigned *r_seconds);
 
 /** Wipe and free a passphrase from kc_token_unlock_passphrase() or kc_keyslot_passphrase();
  * NULL-safe. */

@@ -274,3 +274,8 @@ int policy_kek(struct kc_ctx *ctx, const struct kek_needs *n)
 		return refuse(ctx, "file", "allowed-paths", "KEK file", n->key_file);
 	return 0;
 }
+
+bool policy_names(struct kc_ctx *ctx, const char *section, const char *key, const char *path)
+{
+	return allowed(ctx, section, key, path, true);
+}

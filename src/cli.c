@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Helpers shared by the verbs: exit codes, errors, confirmation, common options. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,16 @@ int cli_ctx(struct cli *cli)
 	if (r < 0) {
 		fprintf(stderr, "kekcrypt %s: %s\n", cli->verb, kc_strerror(r));
 		return cli_exit_code(r);
+	}
+	/* The library takes absolute paths only (what it checks is what it reads). */
+	if (cli->config && cli->config[0] != '/') {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(cli->config_abs, sizeof(cli->config_abs), "%s/%s", cwd, cli->config) >=
+		    (int)sizeof(cli->config_abs))
+			return cli_usage_error(cli, "--config '%s': path too long", cli->config);
+		cli->config = cli->config_abs;
 	}
 	r = kc_config_load(cli->ctx, cli->config);
 	if (r < 0)

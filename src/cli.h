@@ -43,6 +43,7 @@ enum {
 /* Options every verb accepts. */
 struct cli {
 	const char *config;
+	char config_abs[4096];	/* a relative --config made absolute */
 	bool debug;
 	bool batch;
 	bool json;
@@ -98,7 +99,7 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_keyscript_passphrase,
-	verb_doctor, verb_repair;
+	verb_doctor, verb_repair, verb_boot_needs;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * argon2id cost options are for tests and not shown by --help. */

@@ -2,11 +2,14 @@
 /* keyscript-passphrase: the keyslot passphrase on a pipe, for crypttab keyscripts. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "crypttab.h"
 
 /* Write all of BUF to FD (a pipe to cryptsetup); -errno on failure. */
 static int write_all(int fd, const char *buf, size_t len)
@@ -76,4 +79,195 @@ const struct verb verb_keyscript_passphrase = {
 		 "crypttab keyscript (/usr/lib/kekcrypt/kekcrypt-keyscript, see kekcrypt(8),\n"
 		 "BOOT). The token used is reported on standard error.\n\n"
 		 "  -t, --token ID  try only this token\n",
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* boot-needs: what an initramfs needs, for the initramfs-tools hook and the dracut module.  */
+
+static const char *const boot_kinds[] = {
+	[KC_BOOT_SECRET] = "secret", [KC_BOOT_FILE] = "file", [KC_BOOT_LIBRARY] = "lib",
+	[KC_BOOT_NETWORK] = "network", [KC_BOOT_MISSING] = "missing",
+	[KC_BOOT_UNLISTED] = "unlisted", [KC_BOOT_UNUSABLE] = "unusable",
+	[KC_BOOT_UNREADABLE] = "unreadable",
+};
+
+struct boot_out {
+	struct cli *cli;
+	json_object *needs;
+	/* the crypttab source of each device asked about, for the lines that name one */
+	const char *const *devices, *const *sources;
+	size_t n;
+};
+
+/* One field of a line: no tab, newline or other control character can split it. */
+static void put_field(const char *s)
+{
+	for (; s && *s; s++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static int boot_need(int kind, const char *path, const char *what, void *usrptr)
+{
+	struct boot_out *o = usrptr;
+	const char *name = kind >= 0 && kind < (int)(sizeof(boot_kinds) / sizeof(boot_kinds[0])) ? boot_kinds[kind] :
+			   "unknown";
+
+	/* Lines about a volume name it as crypttab does. */
+	for (size_t i = 0; path && i < o->n; i++)
+		if (!strcmp(path, o->devices[i]) && kind >= KC_BOOT_UNLISTED)
+			path = o->sources[i];
+	if (o->cli->json) {
+		json_object *n = json_object_new_object();
+
+		json_object_object_add(n, "kind", json_object_new_string(name));
+		json_object_object_add(n, "path", path ? json_object_new_string(path) : NULL);
+		json_object_object_add(n, "what", json_object_new_string(what));
+		json_object_array_add(o->needs, n);
+		return 0;
+	}
+	printf("%s\t", name);
+	put_field(path ?: "-");
+	putchar('\t');
+	put_field(what);
+	putchar('\n');
+	return 0;
+}
+
+/* The crypttab entries kekcrypt unlocks in an initramfs of KIND: "keyscript"
+ * (initramfs-tools: keyscript=.../kekcrypt-keyscript) or "initrd" (dracut and
+ * systemd-cryptsetup: x-initrd.attach or force). */
+static bool boot_entry_wanted(const struct crypttab_entry *e, const char *kind)
+{
+	char buf[PATH_MAX];
+
+	if (!strcmp(kind, "keyscript"))
+		return crypttab_our_keyscript(e, buf, sizeof(buf)) != NULL;
+	return crypttab_in_initrd(e);
+}
+
+static int run_boot_needs(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "for", required_argument, NULL, 0x200 },
+		{ "crypttab", required_argument, NULL, 0x201 },
+		{ 0 },
+	};
+	const char *kind = NULL, *tabfile = NULL;
+	struct crypttab tab = { 0 };
+	const char **devices = NULL, **sources = NULL;
+	char (*paths)[PATH_MAX] = NULL;
+	json_object *entries = NULL;
+	struct boot_out out = { .cli = cli };
+	size_t n = 0;
+	int c, o, ex, r;
+
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, &verb_boot_needs, &ex)) == 2)
+			return ex;
+		if (o)
+			continue;
+		if (c == 0x200)
+			kind = optarg;
+		else if (c == 0x201)
+			tabfile = optarg;
+	}
+	if (kind && strcmp(kind, "keyscript") && strcmp(kind, "initrd"))
+		return cli_usage_error(cli, "--for takes keyscript or initrd, not '%s'", kind);
+	if (!kind == (optind == argc))
+		return cli_usage_error(cli, "expected --for keyscript|initrd, or DEVICEs");
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	if (kind) {
+		r = crypttab_read(tabfile, &tab);
+		if (r < 0) {
+			fprintf(stderr, "kekcrypt boot-needs: cannot read %s: %s\n",
+				tabfile ?: CRYPTTAB_PATH, strerror(-r));
+			return EXIT_NOENT;
+		}
+	}
+	n = kind ? tab.n : (size_t)(argc - optind);
+	devices = calloc(n + 1, sizeof(*devices));
+	sources = calloc(n + 1, sizeof(*sources));
+	paths = calloc(n + 1, sizeof(*paths));
+	entries = json_object_new_array();
+	if (!devices || !sources || !paths || !entries) {
+		ex = EXIT_NOMEM;
+		goto out;
+	}
+	out.n = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *src = kind ? tab.entries[i].source : argv[optind + i];
+
+		if (kind && !boot_entry_wanted(&tab.entries[i], kind))
+			continue;
+		crypttab_source_path(src, paths[out.n], sizeof(paths[0]));
+		devices[out.n] = paths[out.n];
+		sources[out.n] = src;
+		if (kind && cli->json) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "name",
+					       json_object_new_string(tab.entries[i].name));
+			json_object_object_add(e, "source", json_object_new_string(src));
+			json_object_object_add(e, "line",
+					       json_object_new_string(tab.entries[i].line));
+			json_object_array_add(entries, e);
+		} else if (kind) {
+			printf("entry\t");
+			put_field(tab.entries[i].name);
+			putchar('\t');
+			put_field(tab.entries[i].line);
+			putchar('\n');
+		}
+		out.n++;
+	}
+	out.devices = devices;
+	out.sources = sources;
+	out.needs = json_object_new_array();
+	ex = EXIT_OK;
+	/* No volume of that kind: nothing is needed at all. */
+	if (out.n) {
+		r = kc_boot_needs(cli->ctx, devices, out.n, boot_need, &out);
+		if (r < 0)
+			ex = cli_fail(cli, r);
+	}
+	if (ex == EXIT_OK && cli->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "entries", json_object_get(entries));
+		json_object_object_add(j, "needs", json_object_get(out.needs));
+		cli_print_json(j);
+	}
+	json_object_put(out.needs);
+out:
+	json_object_put(entries);
+	free(devices);
+	free(sources);
+	free(paths);
+	crypttab_clear(&tab);
+	return ex;
+}
+
+const struct verb verb_boot_needs = {
+	.name = "boot-needs",
+	.run = run_boot_needs,
+	.summary = "what an initramfs needs to unlock the volumes (for the hooks)",
+	.usage = "boot-needs (--for keyscript|initrd [--crypttab FILE] | DEVICE...) [--json]\n\n"
+		 "What the initramfs-tools hook (--for keyscript: the crypttab entries with\n"
+		 "keyscript=.../kekcrypt-keyscript) or the dracut module (--for initrd: those with\n"
+		 "x-initrd.attach or force) must put into an initramfs to unlock the volumes: one\n"
+		 "line per need, tab-separated KIND, PATH (or the volume's crypttab source, or -)\n"
+		 "and why; first an 'entry' line (NAME, the crypttab line) per volume. KIND:\n"
+		 "  secret     a file that holds a secret (the image must be readable by root only)\n"
+		 "  file       a file without secrets (CA bundle, certificate)\n"
+		 "  lib        a shared object, to copy with its libraries\n"
+		 "  network    the network must come up\n"
+		 "  missing    a file the configuration names is not there (fail the build)\n"
+		 "  unlisted   a token names a file the configuration does not name: not copied\n"
+		 "  unusable   no token of the volume can unlock it with what is copied (fail)\n"
+		 "  unreadable the device cannot be read now; the configuration alone was used\n"
+		 "Only files the configuration names are listed: the header is untrusted.\n\n"
+		 "      --for KIND       keyscript or initrd\n"
+		 "      --crypttab FILE  instead of /etc/crypttab\n",
 };

@@ -25,13 +25,13 @@
 #include <blkid.h>
 
 #include "cli.h"
+#include "crypttab.h"
 
 extern char **environ;
 
 #define KEYSCRIPT_NAME "kekcrypt-keyscript"
 #define CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
 #define PLUGIN_PATH KC_TOKENDIR "/libcryptsetup-token-kekcrypt.so"
-#define CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 /* How crypttab has a volume unlocked. */
 struct method {
@@ -220,151 +220,69 @@ static void secret_add(struct report *rep, const char *path)
 	snprintf(rep->secrets + n, sizeof(rep->secrets) - n, "%s%s", n ? ", " : "", path);
 }
 
-/* Whether the files KEY names hold secrets: all but CA files, client certificates and PKCS#11
- * modules. The same rule as initramfs/boot-needs.sh, which has the hooks copy them. */
-static bool key_names_secret(const char *key, const char *path)
+/* What a boot needs (kc_boot_needs(), the list the hooks copy), held against the initramfs
+ * listing: each need of a volume must be there (V, when checking one), and the secrets found
+ * there are noted in REP. */
+struct need_check {
+	json_object *v;			/* the volume, or NULL: only note the secrets */
+	struct report *rep;
+	const struct listing *l;
+	const char *config;		/* --config, which the boot reads at CONFIG_PATH */
+	bool network;
+};
+
+static int check_need(int kind, const char *path, const char *what, void *usrptr)
 {
-	static const char *const open_keys[] = { "ca-file", "ca-path", "client-cert",
-						 "client-certificate-file", "allowed-modules" };
-	size_t n = strlen(path);
+	struct need_check *nc = usrptr;
 
-	for (size_t i = 0; i < sizeof(open_keys) / sizeof(open_keys[0]); i++)
-		if (!strcmp(key, open_keys[i]))
-			return false;
-	return !strstr(path, ".so.") && (n < 3 || strcmp(path + n - 3, ".so"));
-}
-
-/* Whether PATH is one of the words of LIST (separated by spaces or commas). */
-static bool in_list(const char *list, const char *path)
-{
-	size_t n = strlen(path), m;
-
-	for (const char *p = list; *p; p += m) {
-		p += strspn(p, " \t\r\n,");
-		m = strcspn(p, " \t\r\n,");
-		if (m && m == n && !strncmp(p, path, n))
-			return true;
+	/* The hooks copy the configuration from its place, whatever --config says here. */
+	if (nc->config && path && !strcmp(path, nc->config)) {
+		if (access(CONFIG_PATH, F_OK) < 0)
+			return 0;
+		path = CONFIG_PATH;
 	}
-	return false;
-}
-
-/* One file CONFIG names with KEY. */
-static void config_file(json_object *v, struct report *rep, const struct listing *l,
-			const char *config, const char *key, const char *path, bool *ca_file)
-{
-	if (!strcmp(key, "ca-file"))
-		*ca_file = true;
-	if (listed(l, path)) {
-		if (key_names_secret(key, path))
-			secret_add(rep, path);
-	} else if (v) {
-		problem(v, rep, true, "the initramfs lacks %s, named in %s (%s)", path, config,
-			key);
-	}
-}
-
-/* The files CONFIG names: every absolute path in a value, lists split at spaces and commas, as
- * initramfs/boot-needs.sh reads them (the hooks copy exactly these). Each must be in the
- * initramfs (a problem of V, unless V is NULL); the secret ones there are noted in REP.
- * *R_CA_FILE tells whether a ca-file is named; R_ALLOWED (SIZE bytes) gets [file]
- * allowed-paths. */
-static void check_config_files(json_object *v, struct report *rep, const struct listing *l,
-			       const char *config, bool *r_ca_file, char *r_allowed, size_t size)
-{
-	char line[4096], section[64] = "", key[64];
-	FILE *f = fopen(config, "re");
-
-	*r_ca_file = false;
-	r_allowed[0] = 0;
-	if (!f)
-		return;
-	/* The file may hold secrets: no stdio buffer keeps a copy, and the line is wiped. */
-	setvbuf(f, NULL, _IONBF, 0);
-	while (fgets(line, sizeof(line), f)) {
-		char *save = NULL, *p;
-		int n = 0;
-
-		if (sscanf(line, " [ %63[^] \t] ]", section) == 1)
-			continue;
-		if (sscanf(line, " %63[a-z0-9-] =%n", key, &n) == 1 && n > 0) {
-			if (!strcmp(section, "file") && !strcmp(key, "allowed-paths"))
-				snprintf(r_allowed, size, "%s", line + n);
-			for (p = strtok_r(line + n, " \t\r\n,", &save); p;
-			     p = strtok_r(NULL, " \t\r\n,", &save))
-				if (p[0] == '/')
-					config_file(v, rep, l, config, key, p, r_ca_file);
+	switch (kind) {
+	case KC_BOOT_SECRET:
+	case KC_BOOT_FILE:
+	case KC_BOOT_LIBRARY:
+		if (listed(nc->l, path)) {
+			if (kind == KC_BOOT_SECRET)
+				secret_add(nc->rep, path);
+		} else if (nc->v) {
+			problem(nc->v, nc->rep, true, "the initramfs lacks %s (%s)", path, what);
 		}
-		explicit_bzero(line, sizeof(line));
+		break;
+	case KC_BOOT_NETWORK:
+		nc->network = true;
+		break;
+	case KC_BOOT_MISSING:
+		/* The image may still hold it; the next build would fail. */
+		if (nc->v && listed(nc->l, path))
+			problem(nc->v, nc->rep, false, "%s (%s) is missing here: the initramfs has "
+				"it, but the next build would fail", path, what);
+		else if (nc->v)
+			problem(nc->v, nc->rep, true, "the initramfs lacks %s (%s), which is "
+				"missing here too", path, what);
+		break;
+	case KC_BOOT_UNLISTED:
+		if (nc->v)
+			problem(nc->v, nc->rep, false, "%s: not copied into the initramfs (a forged "
+				"token, or add its file to the configuration)", what);
+		break;
+	case KC_BOOT_UNUSABLE:
+		if (nc->v)
+			problem(nc->v, nc->rep, true, "%s", what);
+		break;
 	}
-	fclose(f);
+	return 0;
 }
 
-/* The path of a file: KEK URI (file:/PATH or file:///PATH). */
-static const char *kek_file_path(const char *uri)
+/* What the initramfs must hold for this volume (DEVICE). */
+static void check_initramfs(struct cli *cli, json_object *v, struct report *rep,
+			    const struct listing *l, const struct method *m, const char *device)
 {
-	const char *path = uri + strlen("file:");
-
-	return strncmp(path, "///", 3) ? path : path + 2;
-}
-
-/* Token T's KEK file: in the initramfs if [file] allowed-paths (ALLOWED) names it; false
- * (and a warning) if it does not. */
-static bool check_kek_file(json_object *v, struct report *rep, const struct listing *l,
-			   const struct kc_token_info *t, const char *config, const char *allowed)
-{
-	const char *path = kek_file_path(t->kek_uri);
-
-	if (listed(l, path))
-		secret_add(rep, path);
-	if (!in_list(allowed, path)) {
-		problem(v, rep, false, "the KEK file %s of token %d is not in [file] allowed-paths "
-			"of %s: not copied into the initramfs (a forged token, or add it there)",
-			path, t->id, config);
-		return false;
-	}
-	if (!listed(l, path))
-		problem(v, rep, true, "the initramfs lacks the KEK file %s of token %d", path,
-			t->id);
-	return true;
-}
-
-/* The tokens' KEK files: in the initramfs if [file] allowed-paths (ALLOWED) names them, else a
- * warning: the hooks do not copy a file only a token names (a forged token, or one to add to
- * allowed-paths); an error when no token is left to unlock in the initramfs. Whether a KEK is
- * remote. */
-static bool check_tokens(json_object *v, struct report *rep, const struct listing *l,
-			 const struct kc_volume_info *info, const char *config, const char *allowed)
-{
-	bool remote = false;
-	int usable = 0, refused = 0;
-
-	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
-		const struct kc_token_info *t = kc_volume_info_token(info, i);
-
-		if (t->valid < 0)
-			continue;
-		if (!strncmp(t->kek_uri, "file:", 5) &&
-		    !check_kek_file(v, rep, l, t, config, allowed)) {
-			refused++;
-			continue;
-		}
-		if (strstr(t->kek_uri, "+https://"))
-			remote = true;
-		usable++;
-	}
-	if (refused && !usable)
-		problem(v, rep, true, "no token can unlock it in the initramfs: each names a KEK "
-			"file that %s does not allow", config);
-	return remote;
-}
-
-/* What the initramfs must hold for this volume's tokens. */
-static void check_initramfs(json_object *v, struct report *rep, const struct listing *l,
-			    const struct method *m, const struct kc_volume_info *info,
-			    const char *config)
-{
-	char self[PATH_MAX], allowed[4096];
-	bool ca_file = false;
+	struct need_check nc = { .v = v, .rep = rep, .l = l, .config = cli->config };
+	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (m->keyscript) {
@@ -379,31 +297,22 @@ static void check_initramfs(json_object *v, struct report *rep, const struct lis
 		problem(v, rep, true, "the initramfs lacks the token plugin " PLUGIN_PATH
 			" (with initramfs-tools, use keyscript=%s/" KEYSCRIPT_NAME ")",
 			KC_KEYSCRIPTDIR);
-	if (access(CONFIG_PATH, F_OK) == 0 && !listed(l, CONFIG_PATH))
-		problem(v, rep, true, "the initramfs lacks " CONFIG_PATH);
-	check_config_files(v, rep, l, config, &ca_file, allowed, sizeof(allowed));
-	if (check_tokens(v, rep, l, info, config, allowed)) {
+	if (kc_boot_needs(cli->ctx, &device, 1, check_need, &nc) < 0)
+		problem(v, rep, true, "cannot tell what the boot needs: %s",
+			kc_error_detail(cli->ctx));
+	if (nc.network)
 		check_nic_drivers(v, rep, l);
-		if (!ca_file && !listed(l, CA_BUNDLE))
-			problem(v, rep, true, "the initramfs lacks the CA bundle " CA_BUNDLE
-				" (a KEK is remote and %s names no ca-file)", config);
-	}
 }
 
 /* An initramfs that holds secrets (the configuration, credentials, KEK or PIN files) must be
  * readable by root only: a problem of IMG otherwise. */
-static void check_image_mode(json_object *img, struct report *rep, const char *initramfs,
-			     const struct listing *l, const char *config)
+static void check_image_mode(struct cli *cli, json_object *img, struct report *rep,
+			     const char *initramfs, const struct listing *l)
 {
-	char allowed[4096];
+	struct need_check nc = { .rep = rep, .l = l, .config = cli->config };
 	struct stat st;
-	bool ca_file;
 
-	check_config_files(NULL, rep, l, config, &ca_file, allowed, sizeof(allowed));
-	if (listed(l, config))
-		secret_add(rep, config);
-	if (listed(l, CONFIG_PATH))
-		secret_add(rep, CONFIG_PATH);
+	(void)kc_boot_needs(cli->ctx, NULL, 0, check_need, &nc);
 	if (!rep->secrets[0] || stat(initramfs, &st) < 0 || !(st.st_mode & 044))
 		return;
 	problem(img, rep, true, "the initramfs %s is readable by %s (mode %04o) and holds "
@@ -471,7 +380,7 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 			problem(v, rep, true, "the token plugin " PLUGIN_PATH " is not installed: "
 				"systemd-cryptsetup would ask for a passphrase");
 	} else if (l)
-		check_initramfs(v, rep, l, m, info, cli->config ?: CONFIG_PATH);
+		check_initramfs(cli, v, rep, l, m, dev);
 	else
 		problem(v, rep, true, "cannot list the initramfs %s (lsinitramfs or lsinitrd "
 			"missing, or not an initramfs): its contents are not checked", initramfs);
@@ -483,58 +392,21 @@ out:
 	return true;
 }
 
-/* Whether the comma-separated OPTIONS hold OPT (exactly, or as OPT=...). */
-static bool has_option(const char *options, const char *opt)
-{
-	size_t n = strlen(opt);
-
-	for (const char *p = options; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-		if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '=' || !p[n]))
-			return true;
-	return false;
-}
-
-/* The keyscript named in a crypttab options field, when it is ours. */
-static bool our_keyscript(const char *options, char *ks, size_t size)
-{
-	const char *p = strstr(options, "keyscript=");
-	size_t n;
-
-	if (!p)
-		return false;
-	p += strlen("keyscript=");
-	n = strcspn(p, ",");
-	if (n >= size || n < strlen(KEYSCRIPT_NAME) ||
-	    strncmp(p + n - strlen(KEYSCRIPT_NAME), KEYSCRIPT_NAME, strlen(KEYSCRIPT_NAME)))
-		return false;
-	memcpy(ks, p, n);
-	ks[n] = 0;
-	return true;
-}
-
-static int check_crypttab(struct cli *cli, FILE *tab, struct report *rep,
+static int check_crypttab(struct cli *cli, const struct crypttab *tab, struct report *rep,
 			  const char *initramfs, const struct listing *l)
 {
-	char line[4096], name[256], source[1024], key[1024], options[2048], ks[PATH_MAX];
+	char ks[PATH_MAX];
 	int n = 0;
 
-	while (fgets(line, sizeof(line), tab)) {
-		char *p = line + strspn(line, " \t");
+	for (size_t i = 0; i < tab->n; i++) {
+		const struct crypttab_entry *e = &tab->entries[i];
 		struct method m = { 0 };
 
-		if (*p == '#' || *p == '\n' || !*p)
-			continue;
-		options[0] = key[0] = 0;
-		if (sscanf(p, "%255s %1023s %1023s %2047s", name, source, key, options) < 2)
-			continue;
-		if (our_keyscript(options, ks, sizeof(ks)))
-			m.keyscript = ks;
-		else if (has_option(options, "keyscript") ||
-			 (strcmp(key, "none") && strcmp(key, "-") && key[0]))
+		m.keyscript = crypttab_our_keyscript(e, ks, sizeof(ks));
+		if (!m.keyscript && (crypttab_has(e, "keyscript") || e->key))
 			continue;	/* someone else's keyscript, or a key file */
-		m.in_initramfs = has_option(options, "x-initrd.attach") ||
-				 has_option(options, "force") || has_option(options, "initramfs");
-		if (check_volume(cli, rep, name, source, &m, initramfs, l))
+		m.in_initramfs = crypttab_in_initrd(e) || crypttab_has(e, "initramfs");
+		if (check_volume(cli, rep, e->name, e->source, &m, initramfs, l))
 			n++;
 	}
 	return n;
@@ -593,14 +465,14 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		{ "initramfs", required_argument, NULL, 0x201 },
 		{ 0 },
 	};
-	const char *crypttab = "/etc/crypttab", *initramfs = NULL;
+	const char *crypttab = CRYPTTAB_PATH, *initramfs = NULL;
 	char initramfs_buf[PATH_MAX];
+	struct crypttab tab = { 0 };
 	struct report rep = { 0 };
 	struct listing l = { 0 };
 	json_object *img;
 	struct utsname u;
-	int c, o, ex, n, lr;
-	FILE *tab;
+	int c, o, ex, n, lr, r;
 
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_doctor, &ex)) == 2)
@@ -620,21 +492,19 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	}
 	if ((ex = cli_ctx(cli)))
 		return ex;
-	tab = fopen(crypttab, "re");
-	if (!tab) {
-		int e = errno;
-
-		fprintf(stderr, "kekcrypt doctor: cannot read %s: %s\n", crypttab, strerror(e));
-		return cli_exit_code(e == ENOENT ? -ENOENT : -EACCES);
+	r = access(crypttab, F_OK) < 0 ? -errno : crypttab_read(crypttab, &tab);
+	if (r < 0) {
+		fprintf(stderr, "kekcrypt doctor: cannot read %s: %s\n", crypttab, strerror(-r));
+		return cli_exit_code(r == -ENOENT ? -ENOENT : -EACCES);
 	}
 	lr = initramfs ? list_initramfs(initramfs, &l) : -ENOENT;
 	rep.volumes = json_object_new_array();
-	n = check_crypttab(cli, tab, &rep, initramfs ?: "(none)", lr == 0 ? &l : NULL);
-	fclose(tab);
+	n = check_crypttab(cli, &tab, &rep, initramfs ?: "(none)", lr == 0 ? &l : NULL);
+	crypttab_clear(&tab);
 	img = json_object_new_object();
 	json_object_object_add(img, "problems", json_object_new_array());
 	if (n && lr == 0)
-		check_image_mode(img, &rep, initramfs, &l, cli->config ?: CONFIG_PATH);
+		check_image_mode(cli, img, &rep, initramfs, &l);
 	if (cli->json) {
 		json_object *out = json_object_new_object();
 

@@ -12,11 +12,14 @@
  * DEK that the token's KEK unwraps; libcryptsetup then opens that keyslot.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libcryptsetup.h>
 
+#include "crypttab.h"
 #include "kekcrypt.h"
 
 #define _public_ __attribute__((visibility("default")))
@@ -103,6 +106,18 @@ static bool under_systemd_cryptsetup(void)
 	return !strcmp(program_invocation_short_name, "systemd-cryptsetup");
 }
 
+/* The token-timeout= of the volume's crypttab entry (common/crypttab.c); -EINVAL: bad. */
+static int token_timeout(struct crypt_device *cd, unsigned *r_seconds)
+{
+	const char *name = crypt_get_device_name(cd);
+	char *device = name ? realpath(name, NULL) : NULL;
+	int r;
+
+	r = crypttab_token_timeout(NULL, crypt_get_uuid(cd), device, r_seconds);
+	free(device);
+	return r;
+}
+
 _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer,
 				   size_t *buffer_len, void *usrptr)
 {
@@ -121,7 +136,7 @@ _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **bu
 	}
 	kc_log_to_crypt_device(ctx, cd);
 	if (under_systemd_cryptsetup()) {
-		if (kc_crypttab_token_timeout(NULL, cd, &timeout) < 0)
+		if (token_timeout(cd, &timeout) < 0)
 			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: bad token-timeout= in "
 				   "/etc/crypttab; using %u s.", token, timeout);
 		r = kc_token_unlock_passphrase_retry(ctx, cd, token, timeout, buffer, buffer_len);

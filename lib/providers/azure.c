@@ -1061,6 +1061,21 @@ static int azure_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* A boot needs the network, the HTTPS files and the credential files of the config. */
+static int azure_boot_needs(struct kc_ctx *ctx, void *state, struct boot_list *list)
+{
+	int r = http_boot_needs(ctx, SECTION, list);
+
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_SECRET, SECTION, "client-secret-file");
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_SECRET, SECTION,
+				    "client-certificate-key-file");
+	if (r >= 0)
+		r = boot_add_listed(ctx, list, KC_BOOT_FILE, SECTION, "client-certificate-file");
+	return r;
+}
+
 /* kek rotate: a URI pinning a version (.../keys/NAME/VERSION) loses it, so that the vault's
  * current version wraps. */
 static int azure_current_uri(struct kc_ctx *ctx, void *state, const char *uri, char **r_uri)
@@ -1102,6 +1117,7 @@ const struct kc_provider_ops provider_azure = {
 	.free = azure_free,
 	.needs = azure_needs,
 	.current_uri = azure_current_uri,
+	.boot_needs = azure_boot_needs,
 };
 
 /* Every parser of an answer from Entra ID or Key Vault on RESP, for the fuzz target

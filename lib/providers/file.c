@@ -161,6 +161,21 @@ static int file_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* The initramfs gets a KEK file only when [file] allowed-paths names it (the header is
+ * untrusted: a token alone never gets a file copied), and with it the files named there. */
+static int file_boot_needs(struct kc_ctx *ctx, void *state, struct boot_list *list)
+{
+	const struct file_state *st = state;
+
+	if (!st)
+		return boot_add_listed(ctx, list, KC_BOOT_SECRET, "file", "allowed-paths");
+	if (!policy_names(ctx, "file", "allowed-paths", st->path))
+		return ctx_fail(ctx, -EACCES, "KEK file %s is not in [file] allowed-paths of %s: "
+				"not copied into the initramfs", st->path,
+				config_path(ctx->config));
+	return boot_add(list, KC_BOOT_SECRET, st->path, "a KEK file ([file] allowed-paths)");
+}
+
 static void file_needs(void *state, struct kek_needs *r_needs)
 {
 	const struct file_state *st = state;
@@ -180,4 +195,5 @@ const struct kc_provider_ops provider_file = {
 	.validate = file_validate,
 	.free = file_free,
 	.needs = file_needs,
+	.boot_needs = file_boot_needs,
 };

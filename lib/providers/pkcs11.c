@@ -995,6 +995,29 @@ static int p11_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* The modules and PIN files the config allows (policy made sure that a token's are among
+ * them). Without module-path, p11-kit's registry names the modules: not followed here. */
+static int p11_boot_needs(struct kc_ctx *ctx, void *state, struct boot_list *list)
+{
+	const struct p11_state *st = state;
+	const char *module = st ? p11_kit_uri_get_module_path(st->uri) : NULL;
+	int r;
+
+	if (!st) {
+		r = boot_add_listed(ctx, list, KC_BOOT_LIBRARY, "pkcs11", "allowed-modules");
+		if (r >= 0)
+			r = boot_add_listed(ctx, list, KC_BOOT_SECRET, "pkcs11",
+					    "allowed-pin-files");
+		return r;
+	}
+	r = module ? boot_add(list, KC_BOOT_LIBRARY, module, "a PKCS#11 module "
+			      "([pkcs11] allowed-modules)") : 0;
+	if (r >= 0 && st->pin_path)
+		r = boot_add(list, KC_BOOT_SECRET, st->pin_path, "a PIN file ([pkcs11] "
+			     "allowed-pin-files)");
+	return r;
+}
+
 /* The URI may name a module to load and a PIN file to read: local policy decides. Without
  * module-path, the modules are p11-kit's root-owned registry's. */
 static void p11_needs(void *state, struct kek_needs *r_needs)
@@ -1017,4 +1040,5 @@ const struct kc_provider_ops provider_pkcs11 = {
 	.validate = p11_validate,
 	.free = p11_free,
 	.needs = p11_needs,
+	.boot_needs = p11_boot_needs,
 };

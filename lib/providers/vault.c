@@ -1009,6 +1009,17 @@ static int vault_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* A boot needs the network, the HTTPS files and the credential files of the config. */
+static int vault_boot_needs(struct kc_ctx *ctx, void *state, struct boot_list *list)
+{
+	static const char *const creds[] = { "token-file", "role-id-file", "secret-id-file" };
+	int r = http_boot_needs(ctx, SECTION, list);
+
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(creds); i++)
+		r = boot_add_listed(ctx, list, KC_BOOT_SECRET, SECTION, creds[i]);
+	return r;
+}
+
 /* The Vault server of the URI: credentials go only where allowed-hosts says. */
 static void vault_needs(void *state, struct kek_needs *r_needs)
 {
@@ -1034,6 +1045,7 @@ const struct kc_provider_ops provider_vault = {
 	.free = vault_free,
 	.rewrap = vault_transit_rewrap,
 	.needs = vault_needs,
+	.boot_needs = vault_boot_needs,
 };
 
 /* Every parser of an answer from Vault on RESP, for the fuzz target

@@ -1,19 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# initramfs/boot-needs.sh (what the initramfs-tools hook and the dracut module copy) on image
-# files with real tokens and forged ones: only files the configuration names are listed for
-# copying (secret ones apart: the configuration, credentials, KEK and PIN files; CA files as
-# plain files; modules as libraries); a token naming a KEK file, PKCS#11 module or PIN file
-# the configuration does not allow ([file] allowed-paths, [pkcs11] allowed-modules,
+# `kekcrypt boot-needs` (what the initramfs-tools hook and the dracut module copy; lib/boot.c)
+# on image files with real tokens and forged ones: only files the configuration names are
+# listed for copying (secret ones apart: the configuration, credentials, KEK and PIN files;
+# CA files as plain files; modules as libraries); a token naming a KEK file, PKCS#11 module or
+# PIN file the configuration does not allow ([file] allowed-paths, [pkcs11] allowed-modules,
 # allowed-pin-files) gets an "unlisted" line naming the volume, the token's URI and the key,
 # and its file is listed nowhere; a volume whose every token is refused so is "unusable" (the
 # build fails), one with another usable token is not; a missing file the configuration names
-# is "missing"; a remote KMS is "remote"; a URI holding "\n" makes no line of its own.
+# is "missing"; a remote KMS needs the "network"; the crypttab entries of each kind of
+# initramfs are selected; no forged URI can make a line of its own.
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
-NEEDS_SH=$(cd "$(dirname "$0")/../.." && pwd)/initramfs/boot-needs.sh.in
 A=$T/a.img
 B=$T/b.img
 new_kek "$T/ka"
@@ -22,6 +22,7 @@ new_img "$A"
 new_img "$B"
 format_img "$A" "$T/ka"
 format_img "$B" "$T/kb"
+TAB=$(printf '\t')
 
 # forge IMG URI PROVIDER [KEY-VERSION]: add a token bound to keyslot 0 naming URI (a copy of
 # token 0 with another KEK: what anyone who can write the disk can do).
@@ -39,10 +40,13 @@ PY
 	cryptsetup --disable-external-tokens token import --json-file "$T/.tok.json" "$1"
 }
 
-# needs CONFIG SOURCE...: the need lines, in $OUT.
+# needs CONFIG DEVICE...: the need lines, in $OUT.
 needs() {
-	run env KEKCRYPT_CONFIG="$1" sh -c '. "$0"; kekcrypt_boot_needs "$@"' \
-		"$NEEDS_SH" "${@:2}"
+	run kc boot-needs --config "$1" "${@:2}"
+}
+# line KIND PATH WHAT: one need line as the verb prints it.
+line() {
+	printf '%s\t%s\t%s' "$1" "$2" "$3"
 }
 
 mkdir -m 700 "$T/etc"
@@ -65,14 +69,14 @@ cp -p "$T/ka" "$T/etc/unused-but-present"
 
 needs "$C" "$A"
 assert_eq -m "a's own KEK is allowed: everything the configuration names, nothing else" \
-	"secret configuration: $C
-secret file named in $C (allowed-paths): $T/ka
-secret file named in $C (allowed-paths): $T/etc/unused-but-present
-lib file named in $C (allowed-modules): $T/etc/libmod.so
-secret file named in $C (allowed-pin-files): $T/etc/pin
-secret file named in $C (token-file): $T/etc/vtoken
-file file named in $C (ca-file): $T/etc/ca.pem
-remote" "$(cat "$OUT")"
+	"$(line secret "$C" "the configuration")
+$(line secret "$T/ka" "[file] allowed-paths of $C")
+$(line secret "$T/etc/unused-but-present" "[file] allowed-paths of $C")
+$(line lib "$T/etc/libmod.so" "[pkcs11] allowed-modules of $C")
+$(line secret "$T/etc/pin" "[pkcs11] allowed-pin-files of $C")
+$(line network - "a KMS reached over HTTPS ([vault-transit])")
+$(line file "$T/etc/ca.pem" "[vault-transit] ca-file of $C")
+$(line secret "$T/etc/vtoken" "[vault-transit] token-file of $C")" "$(cat "$OUT")"
 
 # Forged tokens on a: a KEK file, a PKCS#11 module and a PIN file the configuration does not
 # name (they exist: only policy keeps them out), and one that names only allowed files.
@@ -83,61 +87,86 @@ forge "$A" "pkcs11:token=t;object=k?module-path=$T/forged.so&pin-source=file:$T/
 forge "$A" "pkcs11:token=t;object=k?module-path=${T//\//%2F}%2Fetc%2Flibmod.so&pin-source=file://$T/etc/pin" pkcs11
 needs "$C" "$A"
 assert_stdout_contains -m "the forged KEK file: a warning naming the volume, the token's URI and the key" \
-	"unlisted $A: token 1 (file:$T/forged-kek): KEK file $T/forged-kek is not in [file] allowed-paths of $C: not copied into the initramfs"
+	"$(line unlisted "$A" "token 1 (file:$T/forged-kek): KEK file '$T/forged-kek' is not allowed by local policy: [file] allowed-paths in $C does not name it")"
 assert_stdout_contains -m "the forged module: likewise" \
-	"unlisted $A: token 2 (pkcs11:token=t;object=k?module-path=$T/forged.so&pin-source=file:$T/forged-pin): PKCS#11 module $T/forged.so is not in [pkcs11] allowed-modules of $C: not copied into the initramfs"
-assert_stdout_contains -m "the forged PIN file: likewise" \
-	"unlisted $A: token 2 (pkcs11:token=t;object=k?module-path=$T/forged.so&pin-source=file:$T/forged-pin): PIN file $T/forged-pin is not in [pkcs11] allowed-pin-files of $C: not copied into the initramfs"
+	"$(line unlisted "$A" "token 2 (pkcs11:token=t;object=k?module-path=$T/forged.so&pin-source=file:$T/forged-pin): PKCS#11 module '$T/forged.so' is not allowed by local policy: [pkcs11] allowed-modules in $C does not name it")"
 assert_eq -m "... and nothing else is refused (token 3: percent-encoded, file:// allowed paths)" \
-	3 "$(grep -c '^unlisted' "$OUT")"
+	2 "$(grep -c '^unlisted' "$OUT")"
 assert_eq -m "the forged files are on no line to copy" "" \
 	"$(grep -v '^unlisted' "$OUT" | grep -e forged || true)"
 assert_not_contains -m "a still has its own token: not unusable" "$(cat "$OUT")" "unusable"
 
 needs "$C" "$B"
 assert_stdout_contains -m "b's only token names a KEK file not allowed: a warning" \
-	"unlisted $B: token 0 (file:$T/kb): KEK file $T/kb is not in [file] allowed-paths of $C"
+	"$(line unlisted "$B" "token 0 (file:$T/kb): KEK file '$T/kb' is not allowed by local policy: [file] allowed-paths in $C")"
 assert_stdout_contains -m "... and b is unusable (the build fails), saying what to do" \
-	"unusable $B: no token can unlock it in the initramfs: each names a file that $C does not allow (see the warnings); add the file to the key named there if the token is yours"
+	"$(line unusable "$B" "no token can unlock it in the initramfs: token 0 names a file that $C does not name (see the warnings); if the token is yours, add its file there")"
 assert_not_contains -m "... kb is listed nowhere to copy" "$(grep -v '^unlisted' "$OUT")" "$T/kb"
 
+(umask 077 && printf '[azure-kv]\nallowed-hosts = kv.example.net\n' >>"$C")
 forge "$B" "azure-kv+https://kv.example.net/keys/k" azure-kv 0123abcd
 needs "$C" "$B"
 assert_not_contains -m "b with a remote token as well: not unusable" "$(cat "$OUT")" "unusable"
-assert_stdout_contains -m "... still a warning for kb" "unlisted $B: token 0 (file:$T/kb)"
+assert_stdout_contains -m "... still a warning for kb" "$(line unlisted "$B" "token 0 (file:$T/kb)")"
+assert_stdout_contains -m "... the network" "$(printf 'network\t-\ta KMS reached over HTTPS')"
+assert_stdout_contains -m "... and the system's CA bundle ([azure-kv] names no ca-file)" \
+	"$(line file /etc/ssl/certs/ca-certificates.crt "the system's CA bundle")"
 
-# Forged URIs with a glob, and with a terminal escape (an invalid token, which kek list says).
+# Forged URIs with a glob, and with a terminal escape and newlines: no need line comes of them
+# (the hooks read one line per need, fields separated by tabs).
 forge "$A" "file:$T/*" file
 forge "$A" "file:$T/x"$'\e'"[2J" file
+forge "$A" $'file:/x\nsecret\t/etc/passwd\tx\n' file
 needs "$C" "$A"
 assert_stdout_contains -m "a glob in a token's URI is not expanded" \
-	"unlisted $A: token 4 (file:$T/*): KEK file $T/* is not in [file] allowed-paths"
-assert_not_contains -m "... and the invalid token is ignored" "$(cat "$OUT")" "token 5"
+	"$(line unlisted "$A" "token 4 (file:$T/*): KEK file '$T/*' is not allowed by local policy")"
+assert_not_contains -m "no line copies /etc/passwd" "$(cat "$OUT")" "$(printf 'secret\t/etc/passwd')"
+assert_eq -m "every line has three fields" "" "$(awk -F'\t' 'NF != 3' "$OUT")"
+assert_not_contains -m "... and no escape character reaches the output" "$(cat "$OUT")" $'\e'
 assert_not_contains -m "... a is still usable" "$(cat "$OUT")" "unusable"
-
-# A URI holding a backslash sequence: printed as it is, not turned into a line of its own (a
-# need that would have the hooks copy a file the configuration does not name).
-forge "$A" 'file:/x\nsecret e: /etc/passwd\n' file
-needs "$C" "$A"
-assert_stdout_contains -m "a backslash sequence in a token's URI stays as it is" \
-	'unlisted '"$A"': token 6 (file:/x\nsecret e: /etc/passwd\n): KEK file /x\nsecret e: /etc/passwd\n is not'
-assert_not_contains -m "... no need line comes of it" "$(cat "$OUT")" $'\nsecret e: /etc/passwd'
 
 printf '[file]\nallowed-paths = %s %s\n' "$T/ka" "$T/etc/gone" >"$T/etc/gone.conf"
 chmod 600 "$T/etc/gone.conf"
 needs "$T/etc/gone.conf" "$A"
 assert_stdout_contains -m "a file the configuration names is missing: said so" \
-	"missing file named in $T/etc/gone.conf (allowed-paths): $T/etc/gone"
+	"$(line missing "$T/etc/gone" "[file] allowed-paths of $T/etc/gone.conf")"
 assert_stdout_contains -m "... lists separated by spaces work too" \
-	"secret file named in $T/etc/gone.conf (allowed-paths): $T/ka"
+	"$(line secret "$T/ka" "[file] allowed-paths of $T/etc/gone.conf")"
 
 needs "$T/none.conf" "$A"
-assert_stdout_contains -m "no configuration: no KEK file is allowed" \
-	"unlisted $A: token 0 (file:$T/ka): KEK file $T/ka is not in [file] allowed-paths"
-assert_eq -m "... nothing to copy" "" "$(grep -E '^(secret|file|lib) ' "$OUT" || true)"
+assert_eq -m "an explicit config that does not exist: exit 3" 3 "$RC"
+printf '# empty\n' >"$T/etc/empty.conf"
+chmod 600 "$T/etc/empty.conf"
+needs "$T/etc/empty.conf" "$A"
+assert_stdout_contains -m "an empty configuration: no KEK file is copied (none is named)" \
+	"$(line unlisted "$A" "token 0 (file:$T/ka): KEK file $T/ka is not in [file] allowed-paths of $T/etc/empty.conf: not copied into the initramfs")"
+assert_eq -m "... nothing but the configuration to copy" "$(line secret "$T/etc/empty.conf" "the configuration")" \
+	"$(grep -E '^(secret|file|lib)' "$OUT")"
 
 needs "$C" "$T/nonexistent"
-assert_eq -m "a device that cannot be read" "secret configuration: $C" "$(head -n 1 "$OUT")"
-assert_stdout_contains -m "... is unreadable" "unreadable $T/nonexistent"
+assert_eq -m "a device that cannot be read: the configuration first" \
+	"$(line secret "$C" "the configuration")" "$(head -n 1 "$OUT")"
+assert_stdout_contains -m "... and the device is unreadable" "$(printf 'unreadable\t%s' "$T/nonexistent")"
+
+# The crypttab entries each kind of initramfs unlocks.
+cat >"$T/crypttab" <<EOF
+# a comment
+ks $A none luks,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript
+other $B none luks,keyscript=/lib/cryptsetup/scripts/passdev
+dr $B none luks,x-initrd.attach,token-timeout=20
+late $A none luks
+EOF
+run kc boot-needs --config "$C" --for keyscript --crypttab "$T/crypttab"
+assert_eq -m "--for keyscript: the entry with kekcrypt-keyscript, and only it" \
+	"$(printf 'entry\tks\tks %s none luks,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript' "$A")" \
+	"$(grep '^entry' "$OUT")"
+assert_stdout_contains -m "... and its KEK file" "$(line secret "$T/ka" "[file] allowed-paths of $C")"
+run kc boot-needs --config "$C" --for initrd --crypttab "$T/crypttab" --json
+assert_eq -m "--for initrd --json: the x-initrd.attach entry" "dr" \
+	"$(json_get "$OUT" '",".join(e["name"] for e in d["entries"])')"
+printf 'x %s none luks\n' "$A" >"$T/crypttab2"
+run kc boot-needs --config "$C" --for keyscript --crypttab "$T/crypttab2"
+assert_eq -m "no entry of that kind: nothing at all" "" "$(cat "$OUT")"
+assert_exit -m "--for something else: a usage error" 2 kc boot-needs --for grub --crypttab "$T/crypttab"
 
 done_testing

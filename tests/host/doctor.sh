@@ -135,25 +135,25 @@ cryptsetup --disable-external-tokens token import --json-file "$T/forged.json" "
 echo "f $F none luks,keyscript=$KS" >"$T/crypttab6"
 assert_exit -m "a forged token naming a KEK file not allowed: a warning, exit 0" 0 \
 	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab6" --initramfs "$T/good.cpio"
-assert_stdout_contains -m "... naming the file and the token" "warning: the KEK file $T/forged of token "
-assert_stdout_contains -m "... and the key that would allow it" \
-	"is not in [file] allowed-paths of $T/kc.conf: not copied into the initramfs (a forged token, or add it there)"
+assert_stdout_contains -m "... naming the token and the file" \
+	"warning: token 2 (file:$T/forged): KEK file '$T/forged' is not allowed by local policy"
+assert_stdout_contains -m "... and the line that would allow it" \
+	"add the line 'allowed-paths = $T/forged' to [file] there: not copied into the initramfs (a forged token, or add its file to the configuration)"
 assert_not_contains -m "... and not asking for it in the initramfs" "$(cat "$OUT")" "lacks"
 (umask 077 && printf '[file]\nallowed-paths = %s\n' "$T/ka" >"$T/ka-only.conf")
 assert_exit -m "b's only KEK file not allowed: exit 24" 24 \
 	kc doctor --config "$T/ka-only.conf" --crypttab "$T/crypttab" --initramfs "$T/good.cpio"
 assert_stdout_contains -m "... a warning for the token" \
-	"warning: the KEK file $T/kb of token 0 is not in [file] allowed-paths of $T/ka-only.conf"
+	"warning: token 0 (file:$T/kb): KEK file '$T/kb' is not allowed by local policy: [file] allowed-paths in $T/ka-only.conf"
 assert_stdout_contains -m "... and an error: nothing unlocks b in the initramfs" \
-	"error: no token can unlock it in the initramfs: each names a KEK file that $T/ka-only.conf does not allow"
+	"error: no token can unlock it in the initramfs: token 0 names a file that $T/ka-only.conf does not name"
 assert_stdout_contains -m "... a is ok" "a ($A): ok"
 
 assert_exit -m "initramfs without kekcrypt: exit 24" 24 doctor --initramfs "$T/nobin.cpio"
 assert_stdout_contains -m "... names what is missing" "error: the initramfs lacks kekcrypt (/"
 assert_exit -m "initramfs without b's KEK file: exit 24" 24 doctor --initramfs "$T/nokek.cpio"
-assert_stdout_contains -m "... names the file and token" "the initramfs lacks the KEK file $T/kb of token 0"
-assert_stdout_contains -m "... and that the configuration names it (allowed-paths)" \
-	"the initramfs lacks $T/kb, named in $T/kc.conf (allowed-paths)"
+assert_stdout_contains -m "... names the file and that the configuration names it (allowed-paths)" \
+	"the initramfs lacks $T/kb ([file] allowed-paths of $T/kc.conf)"
 
 mv "$T/ka" "$T/ka.away"
 assert_exit -m "a's KEK gone, but a has a recovery key: a warning, exit 0" 0 \
@@ -243,9 +243,9 @@ echo "r $R none luks,keyscript=$KS" >"$T/crypttab5"
 assert_exit -m "remote KEK, the initramfs without the token file and the CA bundle: exit 24" 24 \
 	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/good.cpio"
 assert_stdout_contains -m "... names the credential file and where it is named" \
-	"error: the initramfs lacks $T/vtoken, named in $T/vault.conf (token-file)"
+	"error: the initramfs lacks $T/vtoken ([vault-transit] token-file of $T/vault.conf)"
 assert_stdout_contains -m "... and the CA bundle" \
-	"error: the initramfs lacks the CA bundle /etc/ssl/certs/ca-certificates.crt (a KEK is remote and $T/vault.conf names no ca-file)"
+	"error: the initramfs lacks /etc/ssl/certs/ca-certificates.crt (the system's CA bundle ([vault-transit] names no ca-file))"
 assert_stdout_contains -m "... the Vault not answering is a warning (recovery key)" \
 	"warning: no KEK answers now"
 initramfs_with_ks remote "${BINS[@]}" "$T/vtoken"
