@@ -82,8 +82,6 @@ void kc_free(struct kc_ctx *ctx)
 			ctx->slots[i].free(ctx->slots[i].data);
 	free(ctx->slots);
 	config_free(ctx->config);
-	if (ctx->owns_default_log)
-		crypt_set_log_callback(NULL, NULL, NULL);
 	free(ctx);
 }
 
@@ -91,19 +89,11 @@ void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
 {
 	if (!ctx)
 		return;
+	/* This context's messages only: libcryptsetup's process-wide settings (its debug level,
+	 * the log callback of handle-less calls) are the application's (see kekcrypt.h). */
 	ctx->log_fn = fn;
 	ctx->log_max = max_level;
 	ctx->log_usrptr = usrptr;
-	/* libcryptsetup's own debug messages (never key material) join ours, as with
-	 * cryptsetup --debug. */
-	crypt_set_debug_level(fn && max_level >= KC_LOG_DEBUG ? CRYPT_DEBUG_ALL : CRYPT_DEBUG_NONE);
-	/* What libcryptsetup says before a device handle exists (crypt_init) goes through the
-	 * process-wide default callback, which prints to stdout; send it to our log too. The
-	 * plugin never calls this: the default there belongs to cryptsetup. */
-	if (!ctx->borrowed_cd) {
-		vol_log_to(ctx, NULL);
-		ctx->owns_default_log = true;
-	}
 }
 
 void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms)

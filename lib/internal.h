@@ -82,7 +82,6 @@ struct kc_ctx {
 	void *log_usrptr;
 	int log_max;
 	struct crypt_device *borrowed_cd; /* from kc_init_by_crypt_device(), not ours */
-	bool owns_default_log;	/* kc_set_log() set libcryptsetup's process-wide log callback */
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
 	unsigned timeout_ms;	/* kc_set_timeout(); 0: CTX_DEFAULT_TIMEOUT_MS */

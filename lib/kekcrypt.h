@@ -10,7 +10,13 @@
  *    human-readable explanation of the last failure (never a secret) is kept in the context,
  *    see kc_error_detail();
  *  - objects are opaque; whatever a kc_*_new()/kc_init() returns is freed by the matching
- *    NULL-safe free function.
+ *    NULL-safe free function;
+ *  - threads: a context, and whatever came from it, is used by one thread at a time; distinct
+ *    contexts may be used in parallel threads, except for operations on the same device
+ *    (serialised across processes by a lock in /run/kekcrypt, which a second writer finds
+ *    busy: -EBUSY). The library sets no process-wide state of libcryptsetup's; it does make
+ *    libcurl's allocator wipe what it frees (once, first, process-wide: see
+ *    kc_process_harden()).
  *
  * Error codes:
  *  -ENOENT          no usable kekcrypt token, provider, key or file
@@ -103,7 +109,12 @@ int kc_init_by_crypt_device(struct kc_ctx **r_ctx, struct crypt_device *cd,
 /** Free a context; NULL-safe. */
 void kc_free(struct kc_ctx *ctx);
 
-/** Set the log callback and the highest level passed to it (KC_LOG_*). */
+/**
+ * Set CTX's log callback and the highest level passed to it (KC_LOG_*). It gets the library's
+ * messages and libcryptsetup's about the devices CTX opens. libcryptsetup's process-wide state
+ * is left to the application: its debug level (crypt_set_debug_level()) and what it says
+ * before a device handle exists (crypt_set_log_callback(NULL, ...)).
+ */
 void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr);
 
 /**

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libcryptsetup.h>
+
 #include "cli.h"
 
 int cli_exit_code(int r)
@@ -69,8 +71,23 @@ static void log_stderr(int level, const char *msg, void *usrptr)
 		fprintf(stderr, "# %s\n", msg);
 }
 
+static void cryptsetup_quiet(int level, const char *msg, void *usrptr)
+{
+}
+
+/* What libcryptsetup says before a device handle exists (crypt_init() failing): with
+ * --debug, into the debug output; otherwise nothing (the library's error detail says it). */
+static void cryptsetup_default_log(int level, const char *msg, void *usrptr)
+{
+	size_t n = strlen(msg);
+
+	fprintf(stderr, "# libcryptsetup: %.*s\n", (int)(n && msg[n - 1] == '\n' ? n - 1 : n),
+		msg);
+}
+
 int cli_ctx(struct cli *cli)
 {
+	bool debug = cli->debug || secure_getenv("KC_DEBUG");
 	int r;
 
 	r = kc_new(&cli->ctx);
@@ -92,8 +109,10 @@ int cli_ctx(struct cli *cli)
 	if (r < 0)
 		return cli_fail(cli, r);
 	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
-	kc_set_log(cli->ctx, log_stderr,
-		   cli->debug || secure_getenv("KC_DEBUG") ? KC_LOG_DEBUG : KC_LOG_INFO, NULL);
+	kc_set_log(cli->ctx, log_stderr, debug ? KC_LOG_DEBUG : KC_LOG_INFO, NULL);
+	/* libcryptsetup's process-wide settings are ours to make, not the library's. */
+	crypt_set_debug_level(debug ? CRYPT_DEBUG_ALL : CRYPT_DEBUG_NONE);
+	crypt_set_log_callback(NULL, debug ? cryptsetup_default_log : cryptsetup_quiet, NULL);
 	return 0;
 }
 
