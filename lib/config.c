@@ -123,7 +123,7 @@ int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
 		return -ENOMEM;
 	}
 	/* Read into secret memory: a config may hold credentials. */
-	r = policy_read_secret(ctx, path, "config file", CONFIG_MAX, &text);
+	r = trust_read_secret(ctx, path, "config file", CONFIG_MAX, &text);
 	if (r == -ENOENT && !explicit_path) {
 		ctx_detail_clear(ctx);
 		*r_config = config;

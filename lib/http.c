@@ -178,11 +178,11 @@ int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_o
 	/* libcurl opens these by path: check them here (the key private, the others safe from
 	 * other users), so that nobody but root decides whom we trust or present. */
 	if (o.client_key)
-		r = policy_check_path(ctx, o.client_key, "client key", POLICY_PRIVATE);
+		r = trust_check_path(ctx, o.client_key, "client key", TRUST_PRIVATE);
 	if (r >= 0 && o.client_cert)
-		r = policy_check_path(ctx, o.client_cert, "client certificate", 0);
+		r = trust_check_path(ctx, o.client_cert, "client certificate", 0);
 	if (r >= 0 && o.ca_file)
-		r = policy_check_path(ctx, o.ca_file, "CA file", 0);
+		r = trust_check_path(ctx, o.ca_file, "CA file", 0);
 	if (r < 0)
 		return r;
 	*r_opts = o;

@@ -150,24 +150,28 @@ struct kek_needs {
  * same file once resolved). */
 bool policy_names(struct kc_ctx *ctx, const char *section, const char *key, const char *path);
 
-/* policy_*() flags: the file holds a secret (no access by group or others at all). */
-#define POLICY_PRIVATE 1u
 
 /* -EACCES (detail: what, and the config line that would allow it) unless the config and the
  * files' ownership allow everything in NEEDS. */
 int policy_kek(struct kc_ctx *ctx, const struct kek_needs *needs);
+/* ---------------------------------------------------------------------------------------- */
+/* trust.c: files beyond other users' reach (see the top of trust.c).                       */
+
+/* trust_*() flags: the file holds a secret (no access by group or others at all). */
+#define TRUST_PRIVATE 1u
+
 /* Check an open file FD (opened as PATH): regular, owned by root or the caller, not writable
- * (POLICY_PRIVATE: not accessible) by group or others, in directories safe from others. */
-int policy_check_fd(struct kc_ctx *ctx, int fd, const char *path, const char *what,
+ * (TRUST_PRIVATE: not accessible) by group or others, in directories safe from others. */
+int trust_check_fd(struct kc_ctx *ctx, int fd, const char *path, const char *what,
 		    unsigned flags);
-/* Open PATH read-only and check it as policy_check_fd() does. */
-int policy_open(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags,
+/* Open PATH read-only and check it as trust_check_fd() does. */
+int trust_open(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags,
 		int *r_fd);
 /* The same for a file another library opens by path (CA bundle, client certificate). */
-int policy_check_path(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags);
+int trust_check_path(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags);
 /* Read a private file of at most MAX bytes into a secret (NUL-terminated, len excludes it);
  * -EFBIG when larger; every refusal with a detail naming WHAT and PATH. */
-int policy_read_secret(struct kc_ctx *ctx, const char *path, const char *what, size_t max,
+int trust_read_secret(struct kc_ctx *ctx, const char *path, const char *what, size_t max,
 		       struct kc_secret **r_secret);
 
 /* ---------------------------------------------------------------------------------------- */

@@ -395,7 +395,7 @@ static int read_client_secret(struct kc_ctx *ctx, const char *path, struct kc_se
 	struct kc_secret *s = NULL;
 	int r;
 
-	r = policy_read_secret(ctx, path, "client secret file", SECRET_FILE_MAX, &s);
+	r = trust_read_secret(ctx, path, "client secret file", SECRET_FILE_MAX, &s);
 	if (r < 0)
 		return r == -EFBIG ? -EINVAL : r;
 	while (s->len && (s->data[s->len - 1] == '\n' || s->data[s->len - 1] == '\r'))
@@ -553,7 +553,7 @@ static int read_client_key(struct kc_ctx *ctx, const char *path, X509 *cert,
 	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
 	int r;
 
-	r = policy_read_secret(ctx, path, "client certificate key file", KEY_FILE_MAX, &pem);
+	r = trust_read_secret(ctx, path, "client certificate key file", KEY_FILE_MAX, &pem);
 	if (r < 0)
 		return r == -EFBIG ? -EINVAL : r;
 	bio = BIO_new_mem_buf(pem->data, (int)pem->len);

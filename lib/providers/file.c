@@ -61,7 +61,7 @@ static int file_load_kek(struct kc_ctx *ctx, const struct file_state *st,
 	_cleanup_(kc_secret_freep) struct kc_secret *kek = NULL;
 	int r;
 
-	r = policy_read_secret(ctx, st->path, "KEK file", KEK_LEN, &kek);
+	r = trust_read_secret(ctx, st->path, "KEK file", KEK_LEN, &kek);
 	if (r == -EFBIG)
 		r = ctx_fail(ctx, -EINVAL, "KEK file '%s' is larger than %d bytes", st->path,
 			     KEK_LEN);

@@ -436,7 +436,7 @@ static int pin_read(struct kc_ctx *ctx, const struct p11_state *st, struct kc_se
 	struct kc_secret *pin = NULL;
 	int r;
 
-	r = policy_read_secret(ctx, st->pin_path, "PIN file", PIN_MAX, &pin);
+	r = trust_read_secret(ctx, st->pin_path, "PIN file", PIN_MAX, &pin);
 	if (r < 0) {
 		ctx_detail_prefix(ctx, "%s", st->what);
 		return r == -EFBIG ? -EINVAL : r;

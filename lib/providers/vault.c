@@ -300,7 +300,7 @@ static int cred_read(struct kc_ctx *ctx, const struct vault_state *st, const cha
 	_cleanup_(kc_secret_freep) struct kc_secret *s = NULL;
 	int r;
 
-	r = policy_read_secret(ctx, path, what, CRED_MAX + 2, &s);
+	r = trust_read_secret(ctx, path, what, CRED_MAX + 2, &s);
 	if (r == -ENOENT)
 		return ctx_fail(ctx, -ENOANO, "%s: %s '%s' does not exist", st->server, what,
 				path);

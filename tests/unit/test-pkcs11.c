@@ -209,7 +209,7 @@ static CK_RV raw_open(struct raw *raw)
 		    !memcmp(ti.label, TOKEN_LABEL, strlen(TOKEN_LABEL)))
 			raw->session = raw->m->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL,
 							     NULL, &raw->s) == CKR_OK;
-	if (!raw->session || policy_read_secret(ctx, pin_file, "PIN file", 256, &pin) < 0)
+	if (!raw->session || trust_read_secret(ctx, pin_file, "PIN file", 256, &pin) < 0)
 		return CKR_GENERAL_ERROR;
 	while (pin->len && pin->data[pin->len - 1] == '\n')
 		pin->len--;
@@ -515,7 +515,7 @@ static void test_no_pin_in_logs(void)
 	struct kc_secret *pin = NULL;
 	bool clean;
 
-	if (policy_read_secret(ctx, pin_file, "PIN file", 256, &pin) < 0)
+	if (trust_read_secret(ctx, pin_file, "PIN file", 256, &pin) < 0)
 		abort();
 	while (pin->len && pin->data[pin->len - 1] == '\n')
 		pin->len--;
