@@ -199,6 +199,9 @@ int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t s
 /* token.c: the LUKS2 token of type "kekcrypt".                                             */
 
 #define TOKEN_TYPE "kekcrypt"
+/* Tokens without a secret that mark keyslots: a recovery key's, a rekey's bridge. */
+#define RECOVERY_TOKEN_TYPE "kekcrypt-recovery"
+#define BRIDGE_TOKEN_TYPE "kekcrypt-rekey"
 #define TOKEN_FORMAT_VERSION 1u
 /* A wrapped DEK: at most a 4096-bit RSA ciphertext. Anything larger is absurd. */
 #define TOKEN_WRAPPED_MAX 512
@@ -315,6 +318,35 @@ int boot_add_listed(struct kc_ctx *ctx, struct boot_list *b, int kind, const cha
 		    const char *key);
 
 /* ---------------------------------------------------------------------------------------- */
+/* luks.c: what every part that changes a header asks of it.                                */
+
+/* The iterations of the PBKDF2 keyslots kekcrypt derives from a DEK (no person types them). */
+#define LUKS_MINIMAL_ITERATIONS 1000
+
+/* The type of token ID (an external one), or NULL. */
+const char *luks_token_type(struct crypt_device *cd, int id);
+/* Whether token ID is of TYPE (TOKEN_TYPE, RECOVERY_TOKEN_TYPE, BRIDGE_TOKEN_TYPE). */
+bool luks_token_is(struct crypt_device *cd, int id, const char *type);
+/* The keyslot token ID holds, or -1. */
+int luks_token_slot(struct crypt_device *cd, int id);
+/* Keyslot SLOT exists (bound to the data or not). */
+bool luks_slot_in_use(struct crypt_device *cd, int slot);
+/* Keyslot SLOT holds a key of the data segment. */
+bool luks_slot_bound(struct crypt_device *cd, int slot);
+/* One of TOKENS (a bit per token id) holds SLOT; luks_slot_has_token(): any token. */
+bool luks_slot_held(struct crypt_device *cd, int slot, uint64_t tokens);
+bool luks_slot_has_token(struct crypt_device *cd, int slot);
+/* SLOT holds a key of the data and no other keyslot does. */
+bool luks_last_bound_slot(struct crypt_device *cd, int slot);
+/* SLOT is one kekcrypt made for a token or a rekey bridge: its passphrase is derived from a
+ * DEK, so it has the minimal KDF (a person's passphrase or recovery key a costly one). */
+bool luks_slot_is_ours(struct crypt_device *cd, int slot);
+/* Give the keyslots CD adds next the minimal KDF. */
+int luks_minimal_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd);
+/* A fresh handle on DEVICE's header as it is on the disk; libcryptsetup's errno. */
+int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
+
+/* ---------------------------------------------------------------------------------------- */
 /* volume.c, unlock.c: LUKS2 devices.                                                       */
 
 /* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. Never writes:
@@ -346,10 +378,6 @@ int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct t
 /* Wrap DEK under KEK and store it as a new token bound to a new keyslot; returns its id. */
 int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
 		  const struct kc_wrapped *wrapped, const struct kc_secret *dek);
-/* true when keyslot SLOT is one kekcrypt made for a token or a rekey bridge: its passphrase
- * is derived from a DEK, so it has the minimal KDF (a person's passphrase or recovery key
- * has a costly one). */
-bool vol_slot_is_ours(struct crypt_device *cd, int slot);
 /* How many ways to unlock CD remain without the tokens in EXCLUDE (a bit per token id):
  * kekcrypt tokens whose KEK unwraps DEK now (WORKING: one known to, or -1), and keyslots that
  * no kekcrypt token holds and that are not kekcrypt's own derived ones (recovery keys,

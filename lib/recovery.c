@@ -31,7 +31,6 @@
 
 #include "internal.h"
 
-#define RECOVERY_TYPE "kekcrypt-recovery"
 #define RECOVERY_VERSION "1"
 #define RECOVERY_BYTES 32
 #define GROUPS 8
@@ -41,15 +40,6 @@
 #define ARGON2_MIN_MEMORY_KB 32
 
 static const char modhex[] = "cbdefghijklnrtuv";
-
-static bool is_recovery(struct crypt_device *cd, int id)
-{
-	const char *type = NULL;
-	crypt_token_info ti = crypt_token_status(cd, id, &type);
-
-	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
-	       !strcmp(type, RECOVERY_TYPE);
-}
 
 /* 64 modhex characters (any case, any dashes or blanks) -> the printed form, in a secret. */
 static int key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
@@ -133,7 +123,7 @@ static int recovery_token_json(int keyslot, char **r_json)
 	util_utc_now(created);
 	snprintf(buf, sizeof(buf), "%d", keyslot);
 	if (obj && slots && json_object_array_add(slots, json_object_new_string(buf)) == 0 &&
-	    json_object_object_add(obj, "type", json_object_new_string(RECOVERY_TYPE)) == 0 &&
+	    json_object_object_add(obj, "type", json_object_new_string(RECOVERY_TOKEN_TYPE)) == 0 &&
 	    json_object_object_add(obj, "keyslots", json_object_get(slots)) == 0 &&
 	    json_object_object_add(obj, "kekcrypt-recovery-version",
 				   json_object_new_string(RECOVERY_VERSION)) == 0 &&
@@ -221,15 +211,6 @@ void kc_recovery_key_free(char *key)
 	kc_secret_free((struct kc_secret *)(void *)(key - offsetof(struct kc_secret, data)));
 }
 
-/* The keyslot bound to token ID, or -1. */
-static int token_keyslot(struct crypt_device *cd, int id)
-{
-	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)
-		if (crypt_token_is_assigned(cd, id, s) == 0)
-			return s;
-	return -1;
-}
-
 static void recovery_created(struct crypt_device *cd, int id, char created[32])
 {
 	const char *json;
@@ -260,11 +241,11 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 	if (r < 0)
 		return r;
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-		if (!is_recovery(cd, id))
+		if (!luks_token_is(cd, id, RECOVERY_TOKEN_TYPE))
 			continue;
 		if ((size_t)n < max) {
 			r_info[n].token_id = id;
-			r_info[n].keyslot = token_keyslot(cd, id);
+			r_info[n].keyslot = luks_token_slot(cd, id);
 			recovery_created(cd, id, r_info[n].created);
 		}
 		n++;
@@ -274,7 +255,7 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 
 static int recovery_remove_one(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
-	int slot = token_keyslot(cd, id), r = 0;
+	int slot = luks_token_slot(cd, id), r = 0;
 
 	/* The key first: a crash in between leaves an empty marker, never an unmarked key. */
 	if (slot >= 0)
@@ -301,7 +282,7 @@ int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, boo
 	if (r < 0)
 		return r;
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && id < 64; id++)
-		if (is_recovery(cd, id) && (token_id < 0 || id == token_id))
+		if (luks_token_is(cd, id, RECOVERY_TOKEN_TYPE) && (token_id < 0 || id == token_id))
 			remove |= 1ull << id;
 	if (!remove)
 		return ctx_fail(ctx, -ENOENT, token_id < 0 ? "device '%s' has no recovery key" :
@@ -328,7 +309,7 @@ static int try_keyslots(struct kc_ctx *ctx, struct crypt_device *cd, const char 
 	int r = -EPERM, marked = 0;
 
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && r == -EPERM; id++) {
-		int slot = is_recovery(cd, id) ? token_keyslot(cd, id) : -1;
+		int slot = luks_token_is(cd, id, RECOVERY_TOKEN_TYPE) ? luks_token_slot(cd, id) : -1;
 
 		if (slot < 0)
 			continue;

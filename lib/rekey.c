@@ -67,8 +67,6 @@
 	"recovery remove) and run it again"
 #define REKEY_MARK "kekcrypt-rekey"
 #define REKEY_MARK_NEW "new"
-#define BRIDGE_TYPE "kekcrypt-rekey"
-#define RECOVERY_TYPE "kekcrypt-recovery"
 #define MAX_TOKENS 32
 #define HOTZONE_BYTES (8u << 20)
 
@@ -83,16 +81,6 @@ static void token_set_clear(struct token_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		token_free(s->t[i]);
 	s->n = 0;
-}
-
-static const char *token_type(struct crypt_device *cd, int id)
-{
-	const char *type = NULL;
-	crypt_token_info ti = crypt_token_status(cd, id, &type);
-
-	if (ti != CRYPT_TOKEN_EXTERNAL && ti != CRYPT_TOKEN_EXTERNAL_UNKNOWN)
-		return NULL;
-	return type;
 }
 
 /* true when token ID carries the "kekcrypt-rekey": "new" mark. */
@@ -120,7 +108,7 @@ static int tokens_read(struct kc_ctx *ctx, struct crypt_device *cd, struct token
 	int max = crypt_token_max(CRYPT_LUKS2), r;
 
 	for (int id = 0; id < max; id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 		struct token_set *s;
 		struct token *t = NULL;
 
@@ -141,36 +129,6 @@ static int tokens_read(struct kc_ctx *ctx, struct crypt_device *cd, struct token
 	return 0;
 }
 
-static bool slot_in_use(struct crypt_device *cd, int slot)
-{
-	crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
-
-	return ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST || ki == CRYPT_SLOT_UNBOUND;
-}
-
-static bool slot_has_token(struct crypt_device *cd, int slot)
-{
-	for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
-		if (crypt_token_is_assigned(cd, t, slot) == 0)
-			return true;
-	return false;
-}
-
-/* true when SLOT holds a key of the data segment and no other keyslot does. */
-static bool last_bound_slot(struct crypt_device *cd, int slot)
-{
-	crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
-
-	if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
-		return false;
-	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-		ki = crypt_keyslot_status(cd, s);
-		if (s != slot && (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST))
-			return false;
-	}
-	return true;
-}
-
 /* Remove token ID, then its keyslot unless another token still names it, or it is the last
  * keyslot of the data (a header may be forged to mark any token: nothing here may make the
  * data unopenable). */
@@ -185,12 +143,12 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 	if (r < 0)
 		return ctx_fail(ctx, r, "cannot remove token %d (%s)", id, strerror(-r));
 	util_crash_point();
-	if (slot >= 0 && last_bound_slot(cd, slot)) {
+	if (slot >= 0 && luks_last_bound_slot(cd, slot)) {
 		log_info(ctx, "warning: token %d removed; its keyslot %d is the last of the data, "
 			 "kept", id, slot);
 		return 0;
 	}
-	if (slot >= 0 && slot_in_use(cd, slot) && !slot_has_token(cd, slot)) {
+	if (slot >= 0 && luks_slot_in_use(cd, slot) && !luks_slot_has_token(cd, slot)) {
 		r = crypt_keyslot_destroy(cd, slot);
 		if (r < 0)
 			return ctx_fail(ctx, r, "token %d removed but not its keyslot %d (%s)", id,
@@ -264,18 +222,6 @@ static int find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid
 
 /* ---------------------------------------------------------------------------------------- */
 /* W1, W2: new tokens and the bridge                                                        */
-
-static int set_minimal_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd)
-{
-	/* The keyslots hold random keys under random passphrases: a slow KDF adds nothing. */
-	struct crypt_pbkdf_type pbkdf = {
-		.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
-		.flags = CRYPT_PBKDF_NO_BENCHMARK,
-	};
-	int r = crypt_set_pbkdf_type(cd, &pbkdf);
-
-	return r < 0 ? ctx_fail(ctx, r, "cannot set the keyslot KDF") : 0;
-}
 
 /* The token JSON of T (keyslot set) with the rekey mark added. */
 static int marked_json(struct kc_ctx *ctx, const struct token *t, char **r_json)
@@ -361,7 +307,7 @@ static int add_bridge(struct kc_ctx *ctx, struct crypt_device *cd,
 		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
 				"no room for the bridge keyslot (%s)", strerror(-slot));
 	util_crash_point();
-	snprintf(json, sizeof(json), "{\"type\":\"" BRIDGE_TYPE "\",\"keyslots\":[\"%d\"]}", slot);
+	snprintf(json, sizeof(json), "{\"type\":\"" BRIDGE_TOKEN_TYPE "\",\"keyslots\":[\"%d\"]}", slot);
 	r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
 	if (r < 0) {
 		crypt_keyslot_destroy(cd, slot);
@@ -383,17 +329,17 @@ static int rollback(struct kc_ctx *ctx, struct crypt_device *cd)
 	int r = 0;
 
 	for (int id = 0; r >= 0 && id < crypt_token_max(CRYPT_LUKS2); id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 
 		if (type && ((!strcmp(type, TOKEN_TYPE) && token_marked(cd, id)) ||
-			     !strcmp(type, BRIDGE_TYPE)))
+			     !strcmp(type, BRIDGE_TOKEN_TYPE)))
 			r = token_remove_with_slot(ctx, cd, id);
 	}
 	for (int s = 0; r >= 0 && s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
 		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
 
-		if (slot_has_token(cd, s) || last_bound_slot(cd, s) ||
-		    (ki != CRYPT_SLOT_UNBOUND && !(slot_in_use(cd, s) && vol_slot_is_ours(cd, s))))
+		if (luks_slot_has_token(cd, s) || luks_last_bound_slot(cd, s) ||
+		    (ki != CRYPT_SLOT_UNBOUND && !(luks_slot_in_use(cd, s) && luks_slot_is_ours(cd, s))))
 			continue;
 		r = crypt_keyslot_destroy(cd, s);
 		util_crash_point();
@@ -445,19 +391,19 @@ static int commit(struct kc_ctx *ctx, struct crypt_device *cd)
 	int max = crypt_token_max(CRYPT_LUKS2), r = 0;
 
 	for (int id = 0; r >= 0 && id < max; id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 		bool has_slot = false;
 
 		if (!type)
 			continue;
 		for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && !has_slot; s++)
-			has_slot = crypt_token_is_assigned(cd, id, s) == 0 && slot_in_use(cd, s);
+			has_slot = crypt_token_is_assigned(cd, id, s) == 0 && luks_slot_in_use(cd, s);
 		if ((!strcmp(type, TOKEN_TYPE) && !token_marked(cd, id)) ||
-		    !strcmp(type, BRIDGE_TYPE) || (!strcmp(type, RECOVERY_TYPE) && !has_slot))
+		    !strcmp(type, BRIDGE_TOKEN_TYPE) || (!strcmp(type, RECOVERY_TOKEN_TYPE) && !has_slot))
 			r = token_remove_with_slot(ctx, cd, id);
 	}
 	for (int id = 0; r >= 0 && id < max; id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 
 		if (type && !strcmp(type, TOKEN_TYPE) && token_marked(cd, id))
 			r = unmark(ctx, cd, id);
@@ -524,10 +470,9 @@ static int check_other_slots(struct kc_ctx *ctx, struct crypt_device *cd,
 	int n = 0;
 
 	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
 		bool ours = false;
 
-		if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+		if (!luks_slot_bound(cd, s))
 			continue;
 		for (size_t i = 0; i < old->n && !ours; i++)
 			ours = old->t[i]->keyslot == s;
@@ -652,7 +597,7 @@ static int prepare(struct rekey_run *rr, const struct kc_secret *old_dek,
 {
 	int r = 0, first = -1;
 
-	r = set_minimal_pbkdf(rr->ctx, rr->cd);
+	r = luks_minimal_pbkdf(rr->ctx, rr->cd);
 	for (size_t i = 0; r >= 0 && i < rr->old.n; i++) {
 		r = add_new_token(rr->ctx, rr->cd, rr->old.t[i], &w[i], dek, pass);
 		if (r >= 0 && first < 0)
@@ -787,11 +732,11 @@ static int start(struct rekey_run *rr)
 static bool bridge_present(struct crypt_device *cd)
 {
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 
-		for (int s = 0; type && !strcmp(type, BRIDGE_TYPE) &&
+		for (int s = 0; type && !strcmp(type, BRIDGE_TOKEN_TYPE) &&
 		     s < crypt_keyslot_max(CRYPT_LUKS2); s++)
-			if (crypt_token_is_assigned(cd, id, s) == 0 && slot_in_use(cd, s))
+			if (crypt_token_is_assigned(cd, id, s) == 0 && luks_slot_in_use(cd, s))
 				return true;
 	}
 	return false;
@@ -841,9 +786,9 @@ static int resume(struct rekey_run *rr, crypt_reencrypt_info ri)
 static bool has_bridge(struct crypt_device *cd)
 {
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 
-		if (type && !strcmp(type, BRIDGE_TYPE))
+		if (type && !strcmp(type, BRIDGE_TOKEN_TYPE))
 			return true;
 	}
 	return false;
@@ -854,7 +799,7 @@ bool rekey_leftovers(struct crypt_device *cd)
 	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE || has_bridge(cd))
 		return true;
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-		const char *type = token_type(cd, id);
+		const char *type = luks_token_type(cd, id);
 
 		if (type && !strcmp(type, TOKEN_TYPE) && token_marked(cd, id))
 			return true;

@@ -60,15 +60,6 @@ static void header_written(void)
 	util_crash_point();
 }
 
-static bool is_kekcrypt(struct crypt_device *cd, int id)
-{
-	const char *type = NULL;
-	crypt_token_info ti = crypt_token_status(cd, id, &type);
-
-	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
-	       !strcmp(type, TOKEN_TYPE);
-}
-
 /* The rotation mark of token ID: true and *R_MARK filled when it carries one. */
 static bool mark_read(struct crypt_device *cd, int id, struct kc_rotation_pending *r_mark)
 {
@@ -78,7 +69,7 @@ static bool mark_read(struct crypt_device *cd, int id, struct kc_rotation_pendin
 	char *end;
 	bool found = false;
 
-	if (!is_kekcrypt(cd, id) || crypt_token_json_get(cd, id, &json) < 0)
+	if (!luks_token_is(cd, id, TOKEN_TYPE) || crypt_token_json_get(cd, id, &json) < 0)
 		return false;
 	obj = json_tokener_parse(json);
 	if (obj && json_object_object_get_ex(obj, MARK_FROM, &v) &&
@@ -162,7 +153,8 @@ static int recover_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *
 		       const struct kc_rotation_pending *m)
 {
 	struct kc_rotation_pending om;
-	bool old_there = m->from_token_id != m->token_id && is_kekcrypt(cd, m->from_token_id) &&
+	bool old_there = m->from_token_id != m->token_id &&
+			 luks_token_is(cd, m->from_token_id, TOKEN_TYPE) &&
 			 !mark_read(cd, m->from_token_id, &om);
 	int r = 0;
 
@@ -290,11 +282,7 @@ static int verify_on_disk(struct kc_ctx *ctx, const char *device, struct kc_kek 
 	_cleanup_(token_freep) struct token *t = NULL;
 	int r;
 
-	r = crypt_init(&cd, device);
-	if (r >= 0) {
-		vol_log_to(ctx, cd);
-		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-	}
+	r = luks_load_raw(ctx, device, &cd);
 	if (r < 0)
 		return ctx_fail(ctx, -EIO, "cannot read the header back (%s)", strerror(-r));
 	r = vol_token_read(ctx, cd, id, &t);
@@ -438,7 +426,7 @@ static int rotation_targets(struct kc_ctx *ctx, struct crypt_device *cd, const c
 	size_t n = 0;
 
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
-		if (is_kekcrypt(cd, id) && (token_id < 0 || id == token_id) &&
+		if (luks_token_is(cd, id, TOKEN_TYPE) && (token_id < 0 || id == token_id) &&
 		    !mark_read(cd, id, &m))
 			ids[n++] = id;
 	if (!n && token_id >= 0)
@@ -517,12 +505,7 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 	if (!ctx || !device || (max && !r_pending))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	/* Not vol_load(): this reads the state as it is, without recovering it. */
-	r = crypt_init(&cd, device);
-	if (r >= 0) {
-		vol_log_to(ctx, cd);
-		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-	}
+	r = luks_load_raw(ctx, device, &cd);
 	if (r < 0)
 		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
 				"device '%s' is not a LUKS2 volume or its header is corrupt",

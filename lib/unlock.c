@@ -7,22 +7,13 @@
 
 #include "internal.h"
 
-static bool token_is_ours(struct crypt_device *cd, int id)
-{
-	const char *type = NULL;
-	crypt_token_info ti = crypt_token_status(cd, id, &type);
-
-	return (ti == CRYPT_TOKEN_EXTERNAL || ti == CRYPT_TOKEN_EXTERNAL_UNKNOWN) && type &&
-	       !strcmp(type, TOKEN_TYPE);
-}
-
 int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct token **r_token)
 {
 	struct token *t = NULL;
 	const char *json;
 	int r;
 
-	if (!token_is_ours(cd, id))
+	if (!luks_token_is(cd, id, TOKEN_TYPE))
 		return -ENOENT;
 	r = crypt_token_json_get(cd, id, &json);
 	if (r < 0)
@@ -42,10 +33,6 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
 	_cleanup_(freep) char *json = NULL;
-	struct crypt_pbkdf_type pbkdf = {
-		.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
-		.flags = CRYPT_PBKDF_NO_BENCHMARK,
-	};
 	struct token t = {
 		.id = -1, .version = TOKEN_FORMAT_VERSION, .provider = (char *)kek->ops->name,
 		.uri = kek->uri, .key_version = wrapped->key_version, .alg = (char *)wrapped->alg,
@@ -59,9 +46,9 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 	r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
 	if (r < 0)
 		return r;
-	r = crypt_set_pbkdf_type(cd, &pbkdf);
+	r = luks_minimal_pbkdf(ctx, cd);
 	if (r < 0)
-		return ctx_fail(ctx, r, "cannot set the keyslot KDF");
+		return r;
 	slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data,
 					       dek->len, (const char *)pass->data, pass->len);
 	if (slot < 0)
@@ -264,37 +251,20 @@ static bool token_unwraps(struct kc_ctx *ctx, const struct token *t, const struc
 	       got->len == dek->len && !secret_memeq(got->data, dek->data, dek->len);
 }
 
-/* true when keyslot SLOT is one of kekcrypt's own (opened by the passphrase derived from the
- * DEK, e.g. an orphan a crash left), not a path of its own. kekcrypt gives its keyslots the
- * minimal KDF (vol_token_add()), so only those are tried (a person's passphrase or recovery
- * key has a costly one); without the DEK, the KDF alone decides. */
-bool vol_slot_is_ours(struct crypt_device *cd, int slot)
-{
-	struct crypt_pbkdf_type pbkdf;
-
-	return crypt_keyslot_get_pbkdf(cd, slot, &pbkdf) >= 0 && pbkdf.type &&
-	       !strcmp(pbkdf.type, CRYPT_KDF_PBKDF2) && pbkdf.iterations <= 1000;
-}
-
+/* true when keyslot SLOT is kekcrypt's own and so no path of its own: one opened by the
+ * passphrase derived from the DEK (e.g. an orphan a crash left); without the DEK, the KDF
+ * alone decides (luks_slot_is_ours()). */
 static bool slot_is_derived(struct crypt_device *cd, int slot, const struct kc_secret *dek)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
 
-	if (!vol_slot_is_ours(cd, slot))
+	if (!luks_slot_is_ours(cd, slot))
 		return false;
 	if (!dek)
 		return true;
 	return vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass) >= 0 &&
 	       crypt_activate_by_passphrase(cd, NULL, slot, (const char *)pass->data, pass->len,
 					    0) == slot;
-}
-
-static bool slot_held_by(struct crypt_device *cd, int slot, uint64_t tokens)
-{
-	for (int t = 0; t < crypt_token_max(CRYPT_LUKS2) && t < 64; t++)
-		if ((tokens & (1ull << t)) && crypt_token_is_assigned(cd, t, slot) == 0)
-			return true;
-	return false;
 }
 
 int vol_usable_paths(struct kc_ctx *ctx, struct crypt_device *cd, uint64_t exclude,
@@ -306,7 +276,7 @@ int vol_usable_paths(struct kc_ctx *ctx, struct crypt_device *cd, uint64_t exclu
 	for (int id = 0; id < ntok && id < 64; id++) {
 		_cleanup_(token_freep) struct token *t = NULL;
 
-		if (!token_is_ours(cd, id))
+		if (!luks_token_is(cd, id, TOKEN_TYPE))
 			continue;
 		ours |= 1ull << id;
 		if (exclude & (1ull << id))
@@ -316,10 +286,8 @@ int vol_usable_paths(struct kc_ctx *ctx, struct crypt_device *cd, uint64_t exclu
 			n++;
 	}
 	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-		crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
-
-		if ((ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST) &&
-		    !slot_held_by(cd, s, ours | exclude) && !slot_is_derived(cd, s, dek))
+		if (luks_slot_bound(cd, s) && !luks_slot_held(cd, s, ours | exclude) &&
+		    !slot_is_derived(cd, s, dek))
 			n++;
 	}
 	ctx_detail_clear(ctx);
@@ -372,7 +340,7 @@ int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool for
 	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r < 0)
 		return r;
-	if (!token_is_ours(cd, token_id) || token_id >= 64)
+	if (!luks_token_is(cd, token_id, TOKEN_TYPE) || token_id >= 64)
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token %d", device,
 				token_id);
 	snprintf(what, sizeof(what), "token %d", token_id);

@@ -285,11 +285,6 @@ static int format_header(struct kc_ctx *ctx, const char *device, const struct kc
 			 const struct kc_secret *dek, struct crypt_device **r_cd)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	/* The DEK is random: a slow KDF adds nothing but unlock time. */
-	struct crypt_pbkdf_type pbkdf = {
-		.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
-		.flags = CRYPT_PBKDF_NO_BENCHMARK,
-	};
 	struct crypt_params_luks2 params = {
 		.sector_size = p->sector_size ?: 512, .label = p->label,
 	};
@@ -302,7 +297,8 @@ static int format_header(struct kc_ctx *ctx, const char *device, const struct kc
 	r = vol_init(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	r = crypt_set_pbkdf_type(cd, &pbkdf);
+	/* The DEK is random: a slow KDF adds nothing but unlock time. */
+	r = luks_minimal_pbkdf(ctx, cd);
 	if (r >= 0)
 		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, NULL, (const char *)dek->data,
 				 dek->len, &params);
