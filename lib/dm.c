@@ -132,7 +132,7 @@ int kc_close(struct kc_ctx *ctx, const char *name)
 	r = crypt_init_by_name(&cd, name);
 	if (r < 0)
 		return ctx_fail(ctx, -EIO, "mapping '%s': %s", name, strerror(-r));
-	vol_log_to(ctx, cd);
+	luks_log_to(ctx, cd);
 	r = crypt_deactivate(cd, name);
 	if (r == -EBUSY)
 		return ctx_fail(ctx, -EBUSY, "mapping '%s' is in use", name);

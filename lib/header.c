@@ -59,7 +59,7 @@ static int backup_uuid(struct kc_ctx *ctx, const char *file, char uuid[40])
 		return ctx_fail(ctx, -EINVAL, "backup '%s' is not a regular file", file);
 	r = crypt_init(&cd, file);
 	if (r >= 0) {
-		vol_log_to(ctx, cd);
+		luks_log_to(ctx, cd);
 		r = crypt_load(cd, CRYPT_LUKS2, NULL);
 	}
 	if (r < 0 || !crypt_get_uuid(cd))
@@ -107,7 +107,7 @@ int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, 
 	}
 	if (r < 0)
 		return r;
-	vol_log_to(ctx, cd);
+	luks_log_to(ctx, cd);
 	if (!force) {
 		r = check_same_volume(ctx, cd, device, file, uuid);
 		if (r < 0)
@@ -119,7 +119,7 @@ int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, 
 	cd = NULL;
 	r = crypt_init(&cd, device);
 	if (r >= 0) {
-		vol_log_to(ctx, cd);
+		luks_log_to(ctx, cd);
 		r = crypt_header_restore(cd, CRYPT_LUKS2, file);
 	}
 	if (r < 0)

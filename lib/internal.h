@@ -227,6 +227,21 @@ int token_parse(struct kc_ctx *ctx, const char *json, struct token **r_token);
 /* Serialise (validates first); the string is freed with free(). */
 int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json);
 
+/* The marks kekcrypt adds to its tokens while a multi-write operation is under way: a KEK
+ * rotation (the new token: the old one's id, and "prepared" or "verified"; rotate.c) and a
+ * rekey (the new tokens: "new"; rekey.c). */
+#define TOKEN_MARK_ROTATING_FROM "kekcrypt-rotating-from"
+#define TOKEN_MARK_ROTATION_STATE "kekcrypt-rotation-state"
+#define TOKEN_ROTATION_PREPARED "prepared"
+#define TOKEN_ROTATION_VERIFIED "verified"
+#define TOKEN_MARK_REKEY "kekcrypt-rekey"
+#define TOKEN_REKEY_NEW "new"
+/* The string field KEY of the token JSON text, in BUF; false when absent (or too long). */
+bool token_json_field(const char *json, const char *key, char *buf, size_t size);
+/* The token JSON text with each of KEYS set to its value (a NULL value: removed). */
+int token_json_set(const char *json, const char *const *keys, const char *const *values,
+		   size_t n, char **r_out);
+
 /* ---------------------------------------------------------------------------------------- */
 /* provider.c: KEK providers.                                                                */
 
@@ -343,33 +358,37 @@ bool luks_last_bound_slot(struct crypt_device *cd, int slot);
 bool luks_slot_is_ours(struct crypt_device *cd, int slot);
 /* Give the keyslots CD adds next the minimal KDF. */
 int luks_minimal_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd);
+/* Route libcryptsetup's messages about CD to CTX's debug log. */
+void luks_log_to(struct kc_ctx *ctx, struct crypt_device *cd);
 /* A fresh handle on DEVICE's header as it is on the disk; libcryptsetup's errno. */
 int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
+/* Remove token ID (one header write, then util_crash_point()). */
+int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id);
+/* Set each of KEYS of token ID to its value (NULL: removed): one header write. */
+int luks_token_mark(struct kc_ctx *ctx, struct crypt_device *cd, int id, const char *const *keys,
+		    const char *const *values, size_t n);
+/* Token ID's rotation mark: true and *R_MARK filled when it carries one. */
+bool luks_rotation_mark(struct crypt_device *cd, int id, struct kc_rotation_pending *r_mark);
+/* Set token ID's rotation mark to FROM and STATE, or drop it (FROM < 0). */
+int luks_rotation_mark_set(struct kc_ctx *ctx, struct crypt_device *cd, int id, int from,
+			   const char *state);
+/* Whether token ID is a kekcrypt token marked new by a rekey. */
+bool luks_rekey_marked(struct crypt_device *cd, int id);
 
 /* ---------------------------------------------------------------------------------------- */
 /* volume.c, unlock.c: LUKS2 devices.                                                       */
 
+/* A handle on DEVICE (a block device or an image file), its header not loaded. */
+int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 /* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. Never writes:
  * what a read verb loads stays byte-identical (interrupted operations included). */
 int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 void vol_freep(struct crypt_device **cd);
-/* Take DEVICE's writer lock (one per device, for every verb that writes its header): -EBUSY
- * when another process holds it. Release with close(), or vol_unlockp(). */
-int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd);
-void vol_unlockp(int *fd);
-/* vol_load_for_write() flags: the caller is rekey, which deals with its own leftovers. */
-#define VOL_WRITE_REKEY 1u
-/* For writers: check DEVICE is writable, take its lock, load the header, refuse while an
- * interrupted rekey's state is there (-EBUSY, unless VOL_WRITE_REKEY), and finish or undo
- * interrupted KEK rotations (returns how many). The caller keeps *R_LOCK until its last
- * write. */
-int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
-		       struct crypt_device **r_cd, int *r_lock);
+
 /* Fail early with -EROFS/-EBUSY/-EACCES rather than halfway through a header update;
  * EXCLUSIVE also refuses a block device that is open elsewhere (format). */
 int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive);
-/* Route libcryptsetup's messages for CD to CTX's debug log. */
-void vol_log_to(struct kc_ctx *ctx, struct crypt_device *cd);
+
 /* The keyslot passphrase derived from DEK for volume UUID (32 bytes). */
 int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
 			   struct kc_secret **r_pass);
@@ -391,11 +410,23 @@ int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
 
-/* rotate.c: complete or roll back KEK rotations a crash interrupted (returns how many); the
- * caller holds the device's lock (vol_load_for_write()). */
-int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd);
-/* rekey.c: true when the header holds what an interrupted rekey left (marked tokens, the
- * bridge, re-encryption metadata). */
+/* ---------------------------------------------------------------------------------------- */
+/* txn.c: the write transaction every writer goes through.                                  */
+
+/* Take DEVICE's writer lock (one per device, for every verb that writes its header): -EBUSY
+ * when another process holds it. Release with close(), or vol_unlockp(). */
+int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd);
+void vol_unlockp(int *fd);
+/* vol_load_for_write() flags: the caller is rekey, which deals with its own leftovers. */
+#define VOL_WRITE_REKEY 1u
+/* For writers: check DEVICE is writable, take its lock, load the header, refuse while an
+ * interrupted rekey's state is there (-EBUSY, unless VOL_WRITE_REKEY), and finish or undo
+ * interrupted KEK rotations (returns how many). The caller keeps *R_LOCK until its last
+ * write. */
+int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
+		       struct crypt_device **r_cd, int *r_lock);
+/* true when the header holds what an interrupted rekey left (marked tokens, the bridge,
+ * re-encryption metadata). */
 bool rekey_leftovers(struct crypt_device *cd);
 
 /* dm.c: 0 if device-mapper can be used; -ENOTSUP (no driver) or -EACCES otherwise. Also

@@ -4,11 +4,30 @@
  * keyslot a token holds, whether a keyslot is in use, held, kekcrypt's own, the last of the
  * data, and the minimal KDF kekcrypt gives the keyslots it derives from a DEK.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libcryptsetup.h>
 
 #include "internal.h"
+
+static void cryptsetup_log(int level, const char *msg, void *usrptr)
+{
+	struct kc_ctx *ctx = usrptr;
+	size_t n = strlen(msg);
+
+	/* libcryptsetup messages end in a newline; our log lines do not. */
+	if (n && msg[n - 1] == '\n')
+		n--;
+	ctx_log(ctx, KC_LOG_DEBUG, "libcryptsetup: %.*s", (int)n, msg);
+}
+
+void luks_log_to(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	/* Without a callback libcryptsetup prints to stderr itself. */
+	crypt_set_log_callback(cd, cryptsetup_log, ctx);
+}
 
 const char *luks_token_type(struct crypt_device *cd, int id)
 {
@@ -99,7 +118,7 @@ int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **
 
 	r = crypt_init(&cd, device);
 	if (r >= 0) {
-		vol_log_to(ctx, cd);
+		luks_log_to(ctx, cd);
 		r = crypt_load(cd, CRYPT_LUKS2, NULL);
 	}
 	if (r < 0) {
@@ -108,4 +127,77 @@ int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **
 	}
 	*r_cd = cd;
 	return 0;
+}
+
+int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+{
+	int r = crypt_token_json_set(cd, id, NULL);
+
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "cannot remove token %d (%s)", id, strerror(-r));
+	util_crash_point();
+	return 0;
+}
+
+int luks_token_mark(struct kc_ctx *ctx, struct crypt_device *cd, int id, const char *const *keys,
+		    const char *const *values, size_t n)
+{
+	_cleanup_(freep) char *out = NULL;
+	const char *json;
+	int r;
+
+	r = crypt_token_json_get(cd, id, &json);
+	if (r >= 0)
+		r = token_json_set(json, keys, values, n, &out);
+	if (r >= 0)
+		r = crypt_token_json_set(cd, id, out);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "cannot update token %d (%s)", id,
+				strerror(-r));
+	util_crash_point();
+	return 0;
+}
+
+bool luks_rotation_mark(struct crypt_device *cd, int id, struct kc_rotation_pending *r_mark)
+{
+	char from[16], state[16];
+	const char *json;
+	unsigned long v;
+	char *end;
+
+	if (!luks_token_is(cd, id, TOKEN_TYPE) || crypt_token_json_get(cd, id, &json) < 0 ||
+	    !token_json_field(json, TOKEN_MARK_ROTATING_FROM, from, sizeof(from)))
+		return false;
+	v = strtoul(from, &end, 10);
+	if (from[0] < '0' || from[0] > '9' || *end || v >= (unsigned long)crypt_token_max(CRYPT_LUKS2))
+		return false;
+	r_mark->token_id = id;
+	r_mark->from_token_id = (int)v;
+	r_mark->verified = token_json_field(json, TOKEN_MARK_ROTATION_STATE, state, sizeof(state)) &&
+			   !strcmp(state, TOKEN_ROTATION_VERIFIED);
+	return true;
+}
+
+int luks_rotation_mark_set(struct kc_ctx *ctx, struct crypt_device *cd, int id, int from,
+			   const char *state)
+{
+	static const char *const keys[] = { TOKEN_MARK_ROTATING_FROM, TOKEN_MARK_ROTATION_STATE };
+	const char *values[2] = { NULL, NULL };
+	char buf[16];
+
+	if (from >= 0) {
+		snprintf(buf, sizeof(buf), "%d", from);
+		values[0] = buf;
+		values[1] = state;
+	}
+	return luks_token_mark(ctx, cd, id, keys, values, 2);
+}
+
+bool luks_rekey_marked(struct crypt_device *cd, int id)
+{
+	const char *json;
+	char v[8];
+
+	return luks_token_is(cd, id, TOKEN_TYPE) && crypt_token_json_get(cd, id, &json) >= 0 &&
+	       token_json_field(json, TOKEN_MARK_REKEY, v, sizeof(v)) && !strcmp(v, TOKEN_REKEY_NEW);
 }

@@ -65,8 +65,6 @@
 	"; rekey needs one free keyslot per kekcrypt token plus one, and room in the keyslot " \
 	"area: remove tokens or recovery keys no longer needed (kekcrypt kek remove, kekcrypt " \
 	"recovery remove) and run it again"
-#define REKEY_MARK "kekcrypt-rekey"
-#define REKEY_MARK_NEW "new"
 #define MAX_TOKENS 32
 #define HOTZONE_BYTES (8u << 20)
 
@@ -83,23 +81,6 @@ static void token_set_clear(struct token_set *s)
 	s->n = 0;
 }
 
-/* true when token ID carries the "kekcrypt-rekey": "new" mark. */
-static bool token_marked(struct crypt_device *cd, int id)
-{
-	const char *json = NULL;
-	json_object *obj, *v;
-	bool marked = false;
-
-	if (crypt_token_json_get(cd, id, &json) < 0)
-		return false;
-	obj = json_tokener_parse(json);
-	if (obj && json_object_object_get_ex(obj, REKEY_MARK, &v) &&
-	    json_object_is_type(v, json_type_string))
-		marked = !strcmp(json_object_get_string(v), REKEY_MARK_NEW);
-	json_object_put(obj);
-	return marked;
-}
-
 /* Read the kekcrypt tokens, split into unmarked (old) and marked (new). A malformed token
  * fails the call: rekey must know every KEK of the volume. */
 static int tokens_read(struct kc_ctx *ctx, struct crypt_device *cd, struct token_set *old,
@@ -114,7 +95,7 @@ static int tokens_read(struct kc_ctx *ctx, struct crypt_device *cd, struct token
 
 		if (!type || strcmp(type, TOKEN_TYPE))
 			continue;
-		s = token_marked(cd, id) ? new : old;
+		s = luks_rekey_marked(cd, id) ? new : old;
 		r = vol_token_read(ctx, cd, id, &t);
 		if (r < 0) {
 			ctx_detail_prefix(ctx, "token %d", id);
@@ -134,15 +115,11 @@ static int tokens_read(struct kc_ctx *ctx, struct crypt_device *cd, struct token
  * data unopenable). */
 static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
-	int slot = -1, r;
+	int slot = luks_token_slot(cd, id), r;
 
-	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && slot < 0; s++)
-		if (crypt_token_is_assigned(cd, id, s) == 0)
-			slot = s;
-	r = crypt_token_json_set(cd, id, NULL);
+	r = luks_token_remove(ctx, cd, id);
 	if (r < 0)
-		return ctx_fail(ctx, r, "cannot remove token %d (%s)", id, strerror(-r));
-	util_crash_point();
+		return r;
 	if (slot >= 0 && luks_last_bound_slot(cd, slot)) {
 		log_info(ctx, "warning: token %d removed; its keyslot %d is the last of the data, "
 			 "kept", id, slot);
@@ -226,25 +203,13 @@ static int find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid
 /* The token JSON of T (keyslot set) with the rekey mark added. */
 static int marked_json(struct kc_ctx *ctx, const struct token *t, char **r_json)
 {
+	static const char *const keys[] = { TOKEN_MARK_REKEY }, *const values[] = {
+		TOKEN_REKEY_NEW };
 	_cleanup_(freep) char *json = NULL;
-	json_object *obj;
-	char *out = NULL;
 	int r;
 
 	r = token_serialise(ctx, t, &json);
-	if (r < 0)
-		return r;
-	obj = json_tokener_parse(json);
-	if (!obj)
-		return -ENOMEM;
-	if (json_object_object_add(obj, REKEY_MARK, json_object_new_string(REKEY_MARK_NEW)) == 0)
-		out = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(obj);
-	if (!out)
-		return -ENOMEM;
-	*r_json = out;
-	return 0;
+	return r < 0 ? r : token_json_set(json, keys, values, 1, r_json);
 }
 
 /* W1 for one KEK: an unbound keyslot with the new DEK, and a marked token over it. */
@@ -331,7 +296,7 @@ static int rollback(struct kc_ctx *ctx, struct crypt_device *cd)
 	for (int id = 0; r >= 0 && id < crypt_token_max(CRYPT_LUKS2); id++) {
 		const char *type = luks_token_type(cd, id);
 
-		if (type && ((!strcmp(type, TOKEN_TYPE) && token_marked(cd, id)) ||
+		if (type && ((!strcmp(type, TOKEN_TYPE) && luks_rekey_marked(cd, id)) ||
 			     !strcmp(type, BRIDGE_TOKEN_TYPE)))
 			r = token_remove_with_slot(ctx, cd, id);
 	}
@@ -367,21 +332,9 @@ static void rollback_keep_detail(struct kc_ctx *ctx, struct crypt_device *cd)
 
 static int unmark(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
-	const char *json = NULL;
-	json_object *obj;
-	int r = -ENOMEM;
+	static const char *const keys[] = { TOKEN_MARK_REKEY }, *const values[] = { NULL };
 
-	if (crypt_token_json_get(cd, id, &json) < 0)
-		return ctx_fail(ctx, -EIO, "cannot read token %d", id);
-	obj = json_tokener_parse(json);
-	if (obj) {
-		json_object_object_del(obj, REKEY_MARK);
-		r = crypt_token_json_set(cd, id, json_object_to_json_string_ext(
-			obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(obj);
-		util_crash_point();
-	}
-	return r < 0 ? ctx_fail(ctx, r, "cannot rewrite token %d (%s)", id, strerror(-r)) : 0;
+	return luks_token_mark(ctx, cd, id, keys, values, 1);
 }
 
 /* Re-encryption completed: drop the old tokens (their keyslots are gone with the old key),
@@ -398,14 +351,14 @@ static int commit(struct kc_ctx *ctx, struct crypt_device *cd)
 			continue;
 		for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && !has_slot; s++)
 			has_slot = crypt_token_is_assigned(cd, id, s) == 0 && luks_slot_in_use(cd, s);
-		if ((!strcmp(type, TOKEN_TYPE) && !token_marked(cd, id)) ||
+		if ((!strcmp(type, TOKEN_TYPE) && !luks_rekey_marked(cd, id)) ||
 		    !strcmp(type, BRIDGE_TOKEN_TYPE) || (!strcmp(type, RECOVERY_TOKEN_TYPE) && !has_slot))
 			r = token_remove_with_slot(ctx, cd, id);
 	}
 	for (int id = 0; r >= 0 && id < max; id++) {
 		const char *type = luks_token_type(cd, id);
 
-		if (type && !strcmp(type, TOKEN_TYPE) && token_marked(cd, id))
+		if (type && !strcmp(type, TOKEN_TYPE) && luks_rekey_marked(cd, id))
 			r = unmark(ctx, cd, id);
 	}
 	if (r >= 0)
@@ -789,19 +742,6 @@ static bool has_bridge(struct crypt_device *cd)
 		const char *type = luks_token_type(cd, id);
 
 		if (type && !strcmp(type, BRIDGE_TOKEN_TYPE))
-			return true;
-	}
-	return false;
-}
-
-bool rekey_leftovers(struct crypt_device *cd)
-{
-	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE || has_bridge(cd))
-		return true;
-	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-		const char *type = luks_token_type(cd, id);
-
-		if (type && !strcmp(type, TOKEN_TYPE) && token_marked(cd, id))
 			return true;
 	}
 	return false;

@@ -49,174 +49,6 @@
 
 #include "internal.h"
 
-#define MARK_FROM "kekcrypt-rotating-from"
-#define MARK_STATE "kekcrypt-rotation-state"
-#define STATE_PREPARED "prepared"
-#define STATE_VERIFIED "verified"
-
-/* Called after every header write here; the test hook (util_crash_point()). */
-static void header_written(void)
-{
-	util_crash_point();
-}
-
-/* The rotation mark of token ID: true and *R_MARK filled when it carries one. */
-static bool mark_read(struct crypt_device *cd, int id, struct kc_rotation_pending *r_mark)
-{
-	const char *json, *s;
-	json_object *obj, *v;
-	unsigned long from;
-	char *end;
-	bool found = false;
-
-	if (!luks_token_is(cd, id, TOKEN_TYPE) || crypt_token_json_get(cd, id, &json) < 0)
-		return false;
-	obj = json_tokener_parse(json);
-	if (obj && json_object_object_get_ex(obj, MARK_FROM, &v) &&
-	    json_object_is_type(v, json_type_string)) {
-		s = json_object_get_string(v);
-		from = strtoul(s, &end, 10);
-		if (*s >= '0' && *s <= '9' && !*end &&
-		    from < (unsigned long)crypt_token_max(CRYPT_LUKS2)) {
-			r_mark->token_id = id;
-			r_mark->from_token_id = (int)from;
-			r_mark->verified = json_object_object_get_ex(obj, MARK_STATE, &v) &&
-					   json_object_is_type(v, json_type_string) &&
-					   !strcmp(json_object_get_string(v), STATE_VERIFIED);
-			found = true;
-		}
-	}
-	json_object_put(obj);
-	return found;
-}
-
-/* JSON with the marks set to FROM and STATE, or dropped when FROM < 0. */
-static int json_marked(const char *json, int from, const char *state, char **r_out)
-{
-	json_object *obj = json_tokener_parse(json);
-	char buf[16];
-	int r = 0;
-
-	if (!obj || !json_object_is_type(obj, json_type_object)) {
-		json_object_put(obj);
-		return -EINVAL;
-	}
-	json_object_object_del(obj, MARK_FROM);
-	json_object_object_del(obj, MARK_STATE);
-	if (from >= 0) {
-		snprintf(buf, sizeof(buf), "%d", from);
-		if (json_object_object_add(obj, MARK_FROM, json_object_new_string(buf)) < 0 ||
-		    json_object_object_add(obj, MARK_STATE, json_object_new_string(state)) < 0)
-			r = -ENOMEM;
-	}
-	if (r >= 0) {
-		*r_out = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-		r = *r_out ? 0 : -ENOMEM;
-	}
-	json_object_put(obj);
-	return r;
-}
-
-/* Rewrite token ID's marks in place (one header write). */
-static int mark_write(struct kc_ctx *ctx, struct crypt_device *cd, int id, int from,
-		      const char *state)
-{
-	_cleanup_(freep) char *out = NULL;
-	const char *json;
-	int r;
-
-	r = crypt_token_json_get(cd, id, &json);
-	if (r >= 0)
-		r = json_marked(json, from, state, &out);
-	if (r >= 0)
-		r = crypt_token_json_set(cd, id, out);
-	if (r < 0)
-		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "cannot update token %d (%s)", id,
-				strerror(-r));
-	header_written();
-	return 0;
-}
-
-static int token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)
-{
-	int r = crypt_token_json_set(cd, id, NULL);
-
-	if (r < 0)
-		return ctx_fail(ctx, -EIO, "cannot remove token %d (%s)", id, strerror(-r));
-	header_written();
-	return 0;
-}
-
-/* Finish or undo one interrupted rotation; see the state machine above. */
-static int recover_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
-		       const struct kc_rotation_pending *m)
-{
-	struct kc_rotation_pending om;
-	bool old_there = m->from_token_id != m->token_id &&
-			 luks_token_is(cd, m->from_token_id, TOKEN_TYPE) &&
-			 !mark_read(cd, m->from_token_id, &om);
-	int r = 0;
-
-	if (m->verified) {
-		if (old_there)
-			r = token_remove(ctx, cd, m->from_token_id);
-		if (r >= 0)
-			r = mark_write(ctx, cd, m->token_id, -1, NULL);
-		if (r >= 0)
-			log_info(ctx, "device '%s': completed the interrupted rotation of token %d "
-				 "(now token %d)", device, m->from_token_id, m->token_id);
-	} else if (old_there) {
-		r = token_remove(ctx, cd, m->token_id);
-		if (r >= 0)
-			log_info(ctx, "device '%s': rolled back the interrupted rotation of token "
-				 "%d (removed the unverified token %d)", device, m->from_token_id,
-				 m->token_id);
-	} else {
-		r = mark_write(ctx, cd, m->token_id, -1, NULL);
-		if (r >= 0)
-			log_info(ctx, "device '%s': token %d of an interrupted rotation is the "
-				 "only one left; kept", device, m->token_id);
-	}
-	return r;
-}
-
-/* The number of rotations finished or undone, or a negative errno. */
-static int recover_all(struct kc_ctx *ctx, struct crypt_device *cd, const char *device)
-{
-	struct kc_rotation_pending m;
-	int r = 0, n = 0, max = crypt_token_max(CRYPT_LUKS2);
-
-	for (int id = 0; id < max && r >= 0; id++)
-		if (mark_read(cd, id, &m)) {
-			r = recover_one(ctx, cd, device, &m);
-			n++;
-		}
-	return r < 0 ? r : n;
-}
-
-static bool pending_any(struct crypt_device *cd)
-{
-	struct kc_rotation_pending m;
-
-	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
-		if (mark_read(cd, id, &m))
-			return true;
-	return false;
-}
-
-int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_device *cd)
-{
-	int r;
-
-	if (!pending_any(cd))
-		return 0;
-	r = recover_all(ctx, cd, device);
-	if (r < 0)
-		ctx_detail_prefix(ctx, "device '%s': finishing an interrupted KEK rotation failed",
-				  device);
-	return r;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Rotation                                                                                 */
@@ -308,8 +140,15 @@ static int new_token_json(struct kc_ctx *ctx, const struct rotation *rot, char *
 
 	util_utc_now(created);
 	r = token_serialise(ctx, &t, &plain);
-	if (r >= 0)
-		r = json_marked(plain, rot->old->id, STATE_PREPARED, r_json);
+	if (r >= 0) {
+		static const char *const keys[] = { TOKEN_MARK_ROTATING_FROM,
+						    TOKEN_MARK_ROTATION_STATE };
+		char from[16];
+		const char *values[] = { from, TOKEN_ROTATION_PREPARED };
+
+		snprintf(from, sizeof(from), "%d", rot->old->id);
+		r = token_json_set(plain, keys, values, 2, r_json);
+	}
 	return r;
 }
 
@@ -341,19 +180,19 @@ static int rotation_commit(struct kc_ctx *ctx, struct rotation *rot)
 	if (id < 0)
 		return ctx_fail(ctx, id == -ENOMEM ? id : -ENOSPC, "no room for the new token "
 				"(%s)", strerror(-id));
-	header_written();
+	util_crash_point();
 	r = verify_on_disk(ctx, rot->device, rot->kek, id);
 	if (r < 0) {
 		ctx_detail_prefix(ctx, "the new token %d failed verification and was removed; "
 				  "token %d is left in place", id, rot->old->id);
-		(void)token_remove(ctx, rot->cd, id);
+		(void)luks_token_remove(ctx, rot->cd, id);
 		return r;
 	}
-	r = mark_write(ctx, rot->cd, id, rot->old->id, STATE_VERIFIED);
+	r = luks_rotation_mark_set(ctx, rot->cd, id, rot->old->id, TOKEN_ROTATION_VERIFIED);
 	if (r >= 0)
-		r = token_remove(ctx, rot->cd, rot->old->id);
+		r = luks_token_remove(ctx, rot->cd, rot->old->id);
 	if (r >= 0)
-		r = mark_write(ctx, rot->cd, id, -1, NULL);
+		r = luks_rotation_mark_set(ctx, rot->cd, id, -1, NULL);
 	return r < 0 ? r : id;
 }
 
@@ -427,7 +266,7 @@ static int rotation_targets(struct kc_ctx *ctx, struct crypt_device *cd, const c
 
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
 		if (luks_token_is(cd, id, TOKEN_TYPE) && (token_id < 0 || id == token_id) &&
-		    !mark_read(cd, id, &m))
+		    !luks_rotation_mark(cd, id, &m))
 			ids[n++] = id;
 	if (!n && token_id >= 0)
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token %d", device,
@@ -441,21 +280,6 @@ static int rotation_targets(struct kc_ctx *ctx, struct crypt_device *cd, const c
 	return 0;
 }
 
-int kc_repair(struct kc_ctx *ctx, const char *device)
-{
-	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	_cleanup_(vol_unlockp) int lock = -1;
-	int r;
-
-	if (!ctx || !device)
-		return -EINVAL;
-	ctx_detail_clear(ctx);
-	/* What every writer does first. */
-	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
-	if (r < 0)
-		ctx_detail_device(ctx, device);
-	return r;
-}
 int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
 		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results)
 {
@@ -511,7 +335,7 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 				"device '%s' is not a LUKS2 volume or its header is corrupt",
 				device);
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
-		if (mark_read(cd, id, &m) && (size_t)n++ < max)
+		if (luks_rotation_mark(cd, id, &m) && (size_t)n++ < max)
 			r_pending[n - 1] = m;
 	return n;
 }

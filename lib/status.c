@@ -110,7 +110,7 @@ static void read_luks(struct kc_ctx *ctx, const char *name, struct kc_status *st
 
 	if (crypt_init_by_name(&cd, name) < 0)
 		return;
-	vol_log_to(ctx, cd);
+	luks_log_to(ctx, cd);
 	if (!crypt_get_type(cd) || strcmp(crypt_get_type(cd), CRYPT_LUKS2))
 		return;
 	snprintf(st->uuid, sizeof(st->uuid), "%s", crypt_get_uuid(cd) ?: "");

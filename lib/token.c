@@ -254,3 +254,49 @@ int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json)
 	*r_json = json;
 	return 0;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Marks: the fields kekcrypt adds to a token while a rotation or a rekey is under way.      */
+
+bool token_json_field(const char *json, const char *key, char *buf, size_t size)
+{
+	json_object *obj = json_tokener_parse(json), *v;
+	bool found = false;
+
+	if (obj && json_object_is_type(obj, json_type_object) &&
+	    json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string) &&
+	    strlen(json_object_get_string(v)) < size) {
+		snprintf(buf, size, "%s", json_object_get_string(v));
+		found = true;
+	}
+	json_object_put(obj);
+	return found;
+}
+
+int token_json_set(const char *json, const char *const *keys, const char *const *values,
+		   size_t n, char **r_out)
+{
+	json_object *obj = json_tokener_parse(json);
+	char *out = NULL;
+	int r = 0;
+
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return -EINVAL;
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		json_object_object_del(obj, keys[i]);
+		if (values[i] &&
+		    json_object_object_add(obj, keys[i], json_object_new_string(values[i])) < 0)
+			r = -ENOMEM;
+	}
+	if (r >= 0) {
+		out = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
+		r = out ? 0 : -ENOMEM;
+	}
+	json_object_put(obj);
+	if (r >= 0)
+		*r_out = out;
+	return r;
+}

@@ -7,67 +7,6 @@
 
 #include "internal.h"
 
-int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct token **r_token)
-{
-	struct token *t = NULL;
-	const char *json;
-	int r;
-
-	if (!luks_token_is(cd, id, TOKEN_TYPE))
-		return -ENOENT;
-	r = crypt_token_json_get(cd, id, &json);
-	if (r < 0)
-		return ctx_fail(ctx, -EINVAL, "token %d cannot be read", id);
-	r = token_parse(ctx, json, &t);
-	if (r >= 0)
-		r = kek_token_check(ctx, t);
-	if (r < 0)
-		return r;
-	t->id = id;
-	*r_token = t;
-	return 0;
-}
-
-int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
-		  const struct kc_wrapped *wrapped, const struct kc_secret *dek)
-{
-	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
-	_cleanup_(freep) char *json = NULL;
-	struct token t = {
-		.id = -1, .version = TOKEN_FORMAT_VERSION, .provider = (char *)kek->ops->name,
-		.uri = kek->uri, .key_version = wrapped->key_version, .alg = (char *)wrapped->alg,
-		.wrapped = wrapped->data, .wrapped_len = wrapped->len,
-	};
-	char created[32];
-	int slot, r;
-
-	util_utc_now(created);
-	t.created = created;
-	r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
-	if (r < 0)
-		return r;
-	r = luks_minimal_pbkdf(ctx, cd);
-	if (r < 0)
-		return r;
-	slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data,
-					       dek->len, (const char *)pass->data, pass->len);
-	if (slot < 0)
-		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
-				"no room for a new keyslot (%s)", strerror(-slot));
-	t.keyslot = slot;
-	r = token_serialise(ctx, &t, &json);
-	if (r >= 0) {
-		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
-		if (r < 0)
-			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
-				     "cannot write the token (%s)", strerror(-r));
-	}
-	/* Roll back: a keyslot without its token is useless to us. */
-	if (r < 0)
-		crypt_keyslot_destroy(cd, slot);
-	return r;
-}
-
 /* The error worth reporting when several tokens fail: lower rank wins. */
 static int error_rank(int r)
 {

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* LUKS2 volumes: load, format, describe. */
+/* LUKS2 volumes: load, check, and the kekcrypt tokens on them. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
@@ -19,26 +17,6 @@
 
 #define KEYSLOT_PASS_LEN 32
 #define KEYSLOT_PASS_INFO "kekcrypt keyslot passphrase v1"
-#define DEFAULT_CIPHER "aes-xts-plain64"
-#define DEFAULT_KEY_BITS 512
-#define LOCK_DIR "/run/kekcrypt"
-
-static void cryptsetup_log(int level, const char *msg, void *usrptr)
-{
-	struct kc_ctx *ctx = usrptr;
-	size_t n = strlen(msg);
-
-	/* libcryptsetup messages end in a newline; our log lines do not. */
-	if (n && msg[n - 1] == '\n')
-		n--;
-	ctx_log(ctx, KC_LOG_DEBUG, "libcryptsetup: %.*s", (int)n, msg);
-}
-
-void vol_log_to(struct kc_ctx *ctx, struct crypt_device *cd)
-{
-	/* Without a callback libcryptsetup prints to stderr itself. */
-	crypt_set_log_callback(cd, cryptsetup_log, ctx);
-}
 
 void vol_freep(struct crypt_device **cd)
 {
@@ -46,7 +24,7 @@ void vol_freep(struct crypt_device **cd)
 	*cd = NULL;
 }
 
-static int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 {
 	struct crypt_device *cd = NULL;
 	struct stat st;
@@ -61,7 +39,7 @@ static int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device 
 	if (r < 0)
 		return ctx_fail(ctx, r == -ENOTBLK || r == -EINVAL ? -EMEDIUMTYPE : r,
 				"device '%s': cannot be used (%s)", device, strerror(-r));
-	vol_log_to(ctx, cd);
+	luks_log_to(ctx, cd);
 	*r_cd = cd;
 	return 0;
 }
@@ -85,71 +63,6 @@ int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 	return 0;
 }
 
-/* One lock per device for every writer, a flock on a file in LOCK_DIR named after the device
- * number of a block device, or the device and inode of an image file. */
-int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
-{
-	char path[128];
-	struct stat st;
-	int fd;
-
-	if (stat(device, &st) < 0)
-		return ctx_fail(ctx, -errno, "device '%s': %s", device, strerror(errno));
-	if (mkdir(LOCK_DIR, 0700) < 0 && errno != EEXIST)
-		return ctx_fail(ctx, -EACCES, "cannot create " LOCK_DIR ": %s", strerror(errno));
-	if (S_ISBLK(st.st_mode))
-		snprintf(path, sizeof(path), LOCK_DIR "/b%u:%u", major(st.st_rdev),
-			 minor(st.st_rdev));
-	else
-		snprintf(path, sizeof(path), LOCK_DIR "/f%llx-%llx",
-			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return ctx_fail(ctx, -EACCES, "cannot open the lock '%s': %s", path,
-				strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return ctx_fail(ctx, -EBUSY, "device '%s': another kekcrypt process is changing "
-				"its header (lock '%s')", device, path);
-	}
-	*r_fd = fd;
-	return 0;
-}
-
-void vol_unlockp(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);	/* releases the flock */
-	*fd = -1;
-}
-
-int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
-		       struct crypt_device **r_cd, int *r_lock)
-{
-	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	_cleanup_(vol_unlockp) int fd = -1;
-	int r;
-
-	r = vol_check_writable(ctx, device, false);
-	if (r >= 0)
-		r = vol_lock(ctx, device, &fd);
-	/* Loaded under the lock: what another writer did before is on the disk now. */
-	if (r >= 0)
-		r = vol_load(ctx, device, &cd);
-	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_leftovers(cd))
-		r = ctx_fail(ctx, -EBUSY, "device '%s': an interrupted rekey left its state in the "
-			     "header; run 'kekcrypt rekey --resume %s' first", device, device);
-	/* Finish or undo a KEK rotation a crash interrupted (rotate.c). */
-	if (r >= 0)
-		r = rotate_recover(ctx, device, cd);
-	if (r < 0)
-		return r;
-	*r_cd = TAKE_PTR(cd);
-	*r_lock = fd;
-	fd = -1;
-	return r;
-}
-
 int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
 			   struct kc_secret **r_pass)
 {
@@ -166,37 +79,6 @@ int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
 		return r;
 	*r_pass = TAKE_PTR(pass);
 	return 0;
-}
-
-/* Refuse to overwrite anything libblkid recognises: filesystem, partition table, LUKS. */
-static int probe_empty(struct kc_ctx *ctx, const char *device)
-{
-	const char *type = NULL;
-	blkid_probe pr;
-	int r;
-
-	pr = blkid_new_probe_from_filename(device);
-	if (!pr)
-		return ctx_fail(ctx, -errno ? -errno : -EINVAL, "device '%s': cannot probe: %s",
-				device, strerror(errno));
-	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
-	blkid_probe_enable_partitions(pr, 1);
-	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
-	r = blkid_do_safeprobe(pr);
-	if (r == 0 && blkid_probe_lookup_value(pr, "TYPE", &type, NULL) < 0)
-		(void)blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL);
-	if (r == 0 || r == -2)
-		r = ctx_fail(ctx, -EEXIST,
-			     "device '%s' holds %s%s; refusing to format it without --force",
-			     device, type ? "a signature of type " : "several signatures",
-			     type ? type : "");
-	else if (r == 1)
-		r = 0;
-	else
-		r = ctx_fail(ctx, -EIO, "device '%s': probing failed", device);
-	blkid_free_probe(pr);
-	return r;
 }
 
 int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive)
@@ -231,143 +113,63 @@ int vol_check_writable(struct kc_ctx *ctx, const char *device, bool exclusive)
 	return 0;
 }
 
-static int split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])
+int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct token **r_token)
 {
-	const char *dash = strchr(spec, '-');
-
-	if (!dash || dash == spec || (size_t)(dash - spec) >= 32 || strlen(dash + 1) >= 32 ||
-	    !dash[1])
-		return ctx_fail(ctx, -EINVAL, "cipher '%s' is not of the form CIPHER-MODE "
-				"(e.g. aes-xts-plain64)", spec);
-	snprintf(cipher, 32, "%.*s", (int)(dash - spec), spec);
-	snprintf(mode, 32, "%s", dash + 1);
-	return 0;
-}
-
-struct format_keks {
-	struct kc_kek **keks;
-	struct kc_wrapped *wrapped;
-	size_t n;
-};
-
-static void format_keks_clear(struct format_keks *fk)
-{
-	for (size_t i = 0; i < fk->n; i++) {
-		kek_close(fk->keks[i]);
-		wrapped_clear(&fk->wrapped[i]);
-	}
-	free(fk->keks);
-	free(fk->wrapped);
-}
-
-/* Open every KEK and wrap the DEK under each: nothing is written unless all succeed. */
-static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
-			   const struct kc_secret *dek, struct format_keks *fk)
-{
+	_cleanup_(token_freep) struct token *t = NULL;
+	const char *json;
 	int r;
 
-	fk->keks = calloc(p->n_keks, sizeof(*fk->keks));
-	fk->wrapped = calloc(p->n_keks, sizeof(*fk->wrapped));
-	if (!fk->keks || !fk->wrapped)
-		return -ENOMEM;
-	for (size_t i = 0; i < p->n_keks; i++) {
-		fk->n = i + 1;
-		r = kek_open(ctx, p->kek_uris[i], &fk->keks[i]);
-		if (r >= 0)
-			r = fk->keks[i]->ops->wrap(ctx, fk->keks[i]->state, dek, &fk->wrapped[i]);
-		if (r < 0)
-			return r;
-	}
+	if (!luks_token_is(cd, id, TOKEN_TYPE))
+		return -ENOENT;
+	r = crypt_token_json_get(cd, id, &json);
+	if (r < 0)
+		return ctx_fail(ctx, -EINVAL, "token %d cannot be read", id);
+	r = token_parse(ctx, json, &t);
+	if (r >= 0)
+		r = kek_token_check(ctx, t);
+	if (r < 0)
+		return r;
+	t->id = id;
+	*r_token = TAKE_PTR(t);
 	return 0;
 }
 
-static int format_header(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p,
-			 const struct kc_secret *dek, struct crypt_device **r_cd)
+int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
+		  const struct kc_wrapped *wrapped, const struct kc_secret *dek)
 {
-	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	struct crypt_params_luks2 params = {
-		.sector_size = p->sector_size ?: 512, .label = p->label,
+	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+	_cleanup_(freep) char *json = NULL;
+	struct token t = {
+		.id = -1, .version = TOKEN_FORMAT_VERSION, .provider = (char *)kek->ops->name,
+		.uri = kek->uri, .key_version = wrapped->key_version, .alg = (char *)wrapped->alg,
+		.wrapped = wrapped->data, .wrapped_len = wrapped->len,
 	};
-	char cipher[32], mode[32];
-	int r;
+	char created[32];
+	int slot, r;
 
-	r = split_cipher(ctx, p->cipher ?: DEFAULT_CIPHER, cipher, mode);
+	util_utc_now(created);
+	t.created = created;
+	r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
 	if (r < 0)
 		return r;
-	r = vol_init(ctx, device, &cd);
-	if (r < 0)
-		return r;
-	/* The DEK is random: a slow KDF adds nothing but unlock time. */
 	r = luks_minimal_pbkdf(ctx, cd);
-	if (r >= 0)
-		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, NULL, (const char *)dek->data,
-				 dek->len, &params);
-	if (r < 0)
-		return ctx_fail(ctx, r == -ENOMEM ? r : r == -EBUSY ? -EBUSY : -EINVAL,
-				"device '%s': LUKS2 format failed (%s); check cipher, key size "
-				"and sector size", device, strerror(-r));
-	*r_cd = TAKE_PTR(cd);
-	return 0;
-}
-
-static int format_check_params(struct kc_ctx *ctx, const char *device,
-			       const struct kc_format_params *p)
-{
-	size_t bits = p->key_size_bits ?: DEFAULT_KEY_BITS;
-
-	if (!ctx || !device || !p || !p->kek_uris || p->n_keks == 0)
-		return -EINVAL;
-	if (bits % 8 || bits < 128 || bits > 1024)
-		return ctx_fail(ctx, -EINVAL, "key size %zu bits is not a multiple of 8 in "
-				"128..1024", bits);
-	if (p->sector_size && (p->sector_size < 512 || p->sector_size > 4096 ||
-			       (p->sector_size & (p->sector_size - 1))))
-		return ctx_fail(ctx, -EINVAL, "sector size %u is not a power of two in 512..4096",
-				p->sector_size);
-	return 0;
-}
-
-int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p)
-{
-	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
-	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	_cleanup_(vol_unlockp) int lock = -1;
-	struct format_keks fk = { 0 };
-	int r;
-
-	r = format_check_params(ctx, device, p);
 	if (r < 0)
 		return r;
-	ctx_detail_clear(ctx);
-	dek = kc_secret_alloc((p->key_size_bits ?: DEFAULT_KEY_BITS) / 8);
-	if (!dek)
-		return -ENOMEM;
-	if (RAND_priv_bytes(dek->data, (int)dek->len) != 1) {
-		r = ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
-		goto out;
-	}
-	r = vol_check_writable(ctx, device, true);
-	if (r >= 0)
-		r = vol_lock(ctx, device, &lock);
-	if (r >= 0 && !p->force)
-		r = probe_empty(ctx, device);
+	slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data,
+					       dek->len, (const char *)pass->data, pass->len);
+	if (slot < 0)
+		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
+				"no room for a new keyslot (%s)", strerror(-slot));
+	t.keyslot = slot;
+	r = token_serialise(ctx, &t, &json);
 	if (r >= 0) {
-		ctx_deadline_start(ctx, 0);
-		r = format_wrap_all(ctx, p, dek, &fk);
-		ctx_deadline_end(ctx);
-	}
-	if (r >= 0)
-		r = format_header(ctx, device, p, dek, &cd);
-	for (size_t i = 0; r >= 0 && i < fk.n; i++) {
-		r = vol_token_add(ctx, cd, fk.keks[i], &fk.wrapped[i], dek);
+		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
 		if (r < 0)
-			ctx_detail_prefix(ctx, "KEK '%s'", fk.keks[i]->uri);
+			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
+				     "cannot write the token (%s)", strerror(-r));
 	}
+	/* Roll back: a keyslot without its token is useless to us. */
 	if (r < 0)
-		ctx_detail_device(ctx, device);
-	else
-		log_dbg(ctx, "device '%s': formatted with %zu kekcrypt token(s)", device, fk.n);
-out:
-	format_keks_clear(&fk);
-	return r < 0 ? r : 0;
+		crypt_keyslot_destroy(cd, slot);
+	return r;
 }

@@ -204,8 +204,9 @@ for ((i = 0; i < ROUNDS; i++)); do
 done
 diag "$done_rounds rounds, $killed killed, $pendings left a pending rotation"
 assert_eq -m "random SIGKILLs: every state was safe, verify read it, repair recovered it" 0 "$bad"
-# All rounds of a short run (KC_CRASH_ROUNDS below 100: scripts/test-sanitizers.sh).
-min_rounds=$((ROUNDS < 100 ? ROUNDS : 100))
+# All rounds of a short run (KC_CRASH_ROUNDS below 50: scripts/test-sanitizers.sh); at least
+# 50 within the time bound, however loaded the machine (each round kills, verifies, repairs).
+min_rounds=$((ROUNDS < 50 ? ROUNDS : 50))
 assert_true -m "at least $min_rounds rounds ran ($done_rounds)" \
 	test "$done_rounds" -ge "$min_rounds"
 assert_true -m "some kills hit the middle of a rotation ($pendings)" test "$pendings" -ge 1

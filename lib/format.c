@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* kc_format(): a new LUKS2 volume whose random DEK is stored only wrapped by its KEKs. */
+#include <stdio.h>
+#include <string.h>
+
+#include <blkid.h>
+#include <libcryptsetup.h>
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+#define DEFAULT_CIPHER "aes-xts-plain64"
+#define DEFAULT_KEY_BITS 512
+
+/* Refuse to overwrite anything libblkid recognises: filesystem, partition table, LUKS. */
+static int probe_empty(struct kc_ctx *ctx, const char *device)
+{
+	const char *type = NULL;
+	blkid_probe pr;
+	int r;
+
+	pr = blkid_new_probe_from_filename(device);
+	if (!pr)
+		return ctx_fail(ctx, -errno ? -errno : -EINVAL, "device '%s': cannot probe: %s",
+				device, strerror(errno));
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	r = blkid_do_safeprobe(pr);
+	if (r == 0 && blkid_probe_lookup_value(pr, "TYPE", &type, NULL) < 0)
+		(void)blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL);
+	if (r == 0 || r == -2)
+		r = ctx_fail(ctx, -EEXIST,
+			     "device '%s' holds %s%s; refusing to format it without --force",
+			     device, type ? "a signature of type " : "several signatures",
+			     type ? type : "");
+	else if (r == 1)
+		r = 0;
+	else
+		r = ctx_fail(ctx, -EIO, "device '%s': probing failed", device);
+	blkid_free_probe(pr);
+	return r;
+}
+
+static int split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])
+{
+	const char *dash = strchr(spec, '-');
+
+	if (!dash || dash == spec || (size_t)(dash - spec) >= 32 || strlen(dash + 1) >= 32 ||
+	    !dash[1])
+		return ctx_fail(ctx, -EINVAL, "cipher '%s' is not of the form CIPHER-MODE "
+				"(e.g. aes-xts-plain64)", spec);
+	snprintf(cipher, 32, "%.*s", (int)(dash - spec), spec);
+	snprintf(mode, 32, "%s", dash + 1);
+	return 0;
+}
+
+struct format_keks {
+	struct kc_kek **keks;
+	struct kc_wrapped *wrapped;
+	size_t n;
+};
+
+static void format_keks_clear(struct format_keks *fk)
+{
+	for (size_t i = 0; i < fk->n; i++) {
+		kek_close(fk->keks[i]);
+		wrapped_clear(&fk->wrapped[i]);
+	}
+	free(fk->keks);
+	free(fk->wrapped);
+}
+
+/* Open every KEK and wrap the DEK under each: nothing is written unless all succeed. */
+static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
+			   const struct kc_secret *dek, struct format_keks *fk)
+{
+	int r;
+
+	fk->keks = calloc(p->n_keks, sizeof(*fk->keks));
+	fk->wrapped = calloc(p->n_keks, sizeof(*fk->wrapped));
+	if (!fk->keks || !fk->wrapped)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_keks; i++) {
+		fk->n = i + 1;
+		r = kek_open(ctx, p->kek_uris[i], &fk->keks[i]);
+		if (r >= 0)
+			r = fk->keks[i]->ops->wrap(ctx, fk->keks[i]->state, dek, &fk->wrapped[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int format_header(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p,
+			 const struct kc_secret *dek, struct crypt_device **r_cd)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct crypt_params_luks2 params = {
+		.sector_size = p->sector_size ?: 512, .label = p->label,
+	};
+	char cipher[32], mode[32];
+	int r;
+
+	r = split_cipher(ctx, p->cipher ?: DEFAULT_CIPHER, cipher, mode);
+	if (r < 0)
+		return r;
+	r = vol_init(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	/* The DEK is random: a slow KDF adds nothing but unlock time. */
+	r = luks_minimal_pbkdf(ctx, cd);
+	if (r >= 0)
+		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, NULL, (const char *)dek->data,
+				 dek->len, &params);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOMEM ? r : r == -EBUSY ? -EBUSY : -EINVAL,
+				"device '%s': LUKS2 format failed (%s); check cipher, key size "
+				"and sector size", device, strerror(-r));
+	*r_cd = TAKE_PTR(cd);
+	return 0;
+}
+
+static int format_check_params(struct kc_ctx *ctx, const char *device,
+			       const struct kc_format_params *p)
+{
+	size_t bits = p->key_size_bits ?: DEFAULT_KEY_BITS;
+
+	if (!ctx || !device || !p || !p->kek_uris || p->n_keks == 0)
+		return -EINVAL;
+	if (bits % 8 || bits < 128 || bits > 1024)
+		return ctx_fail(ctx, -EINVAL, "key size %zu bits is not a multiple of 8 in "
+				"128..1024", bits);
+	if (p->sector_size && (p->sector_size < 512 || p->sector_size > 4096 ||
+			       (p->sector_size & (p->sector_size - 1))))
+		return ctx_fail(ctx, -EINVAL, "sector size %u is not a power of two in 512..4096",
+				p->sector_size);
+	return 0;
+}
+
+int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int lock = -1;
+	struct format_keks fk = { 0 };
+	int r;
+
+	r = format_check_params(ctx, device, p);
+	if (r < 0)
+		return r;
+	ctx_detail_clear(ctx);
+	dek = kc_secret_alloc((p->key_size_bits ?: DEFAULT_KEY_BITS) / 8);
+	if (!dek)
+		return -ENOMEM;
+	if (RAND_priv_bytes(dek->data, (int)dek->len) != 1) {
+		r = ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
+		goto out;
+	}
+	r = vol_check_writable(ctx, device, true);
+	if (r >= 0)
+		r = vol_lock(ctx, device, &lock);
+	if (r >= 0 && !p->force)
+		r = probe_empty(ctx, device);
+	if (r >= 0) {
+		ctx_deadline_start(ctx, 0);
+		r = format_wrap_all(ctx, p, dek, &fk);
+		ctx_deadline_end(ctx);
+	}
+	if (r >= 0)
+		r = format_header(ctx, device, p, dek, &cd);
+	for (size_t i = 0; r >= 0 && i < fk.n; i++) {
+		r = vol_token_add(ctx, cd, fk.keks[i], &fk.wrapped[i], dek);
+		if (r < 0)
+			ctx_detail_prefix(ctx, "KEK '%s'", fk.keks[i]->uri);
+	}
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	else
+		log_dbg(ctx, "device '%s': formatted with %zu kekcrypt token(s)", device, fk.n);
+out:
+	format_keks_clear(&fk);
+	return r < 0 ? r : 0;
+}
