@@ -272,3 +272,60 @@ int crypttab_token_timeout(const char *path, const char *uuid, const char *devic
 	crypttab_clear(&tab);
 	return r;
 }
+
+/* One "NAME=VALUE" of the key field; -EINVAL (BAD says why) for an unknown or bad one. */
+static int keyscript_setting(const char *kv, size_t len, struct crypttab_keyscript *ks,
+			     char *bad, size_t size)
+{
+	char buf[64], *end;
+	long v;
+
+	if (!len || (len == 4 && !strncmp(kv, "none", 4)))
+		return 0;
+	if (len >= sizeof(buf)) {
+		snprintf(bad, size, "setting '%.*s...' is too long", 20, kv);
+		return -EINVAL;
+	}
+	memcpy(buf, kv, len);
+	buf[len] = '\0';
+	if (!strncmp(buf, "timeout=", 8)) {
+		if (crypttab_timespan(buf + 8, &ks->timeout_s) == 0)
+			return 0;
+		ks->timeout_s = CRYPTTAB_KEYSCRIPT_TIMEOUT_S;
+		snprintf(bad, size, "bad '%s' (a time span such as 60 or 2min), using %u s", buf,
+			 ks->timeout_s);
+		return -EINVAL;
+	}
+	if (!strncmp(buf, "token=", 6)) {
+		errno = 0;
+		v = strtol(buf + 6, &end, 10);
+		if (!errno && end != buf + 6 && !*end && v >= 0 && v < 32) {
+			ks->token = (int)v;
+			return 0;
+		}
+		snprintf(bad, size, "bad '%s' (a token id from 0 to 31)", buf);
+		return -EINVAL;
+	}
+	snprintf(bad, size, "unknown setting '%s' ignored", buf);
+	return -EINVAL;
+}
+
+int crypttab_keyscript_key(const char *key, struct crypttab_keyscript *r_ks, char *bad,
+			   size_t size)
+{
+	struct crypttab_keyscript ks = { .timeout_s = CRYPTTAB_KEYSCRIPT_TIMEOUT_S, .token = -1 };
+	char later[128];
+	int r = 0;
+
+	bad[0] = '\0';
+	for (const char *p = key ?: ""; *p;) {
+		size_t len = strcspn(p, ",");
+
+		/* The first problem is the one named; the rest of the field still applies. */
+		if (keyscript_setting(p, len, &ks, r ? later : bad, r ? sizeof(later) : size) < 0)
+			r = -EINVAL;
+		p += len + (p[len] == ',');
+	}
+	*r_ks = ks;
+	return r;
+}

@@ -57,4 +57,17 @@ int crypttab_timespan(const char *s, unsigned *r_seconds);
 int crypttab_token_timeout(const char *path, const char *uuid, const char *device,
 			   unsigned *r_seconds);
 
+/* kekcrypt-keyscript's settings, in the key field (third column) of its crypttab entry:
+ * comma-separated "timeout=SPAN" (how long to keep retrying the KMS/HSM before the prompt)
+ * and "token=N" (only that token), or "none". */
+#define CRYPTTAB_KEYSCRIPT_TIMEOUT_S 60
+struct crypttab_keyscript {
+	unsigned timeout_s;
+	int token;	/* -1: each in order */
+};
+/* Parse KEY (NULL: none) into *R_KS, defaults for what it does not say. A bad or unknown
+ * setting is skipped and the first one named in BAD: -EINVAL (*R_KS still set). */
+int crypttab_keyscript_key(const char *key, struct crypttab_keyscript *r_ks, char *bad,
+			   size_t size);
+
 #endif /* KEKCRYPT_CRYPTTAB_H */

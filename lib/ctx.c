@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libcryptsetup.h>
+
 #include "internal.h"
 
 void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
@@ -12,6 +14,7 @@ void kc_set_log(struct kc_ctx *ctx, kc_log_fn fn, int max_level, void *usrptr)
 	/* This context's messages only: libcryptsetup's process-wide settings (its debug level,
 	 * the log callback of handle-less calls) are the application's (see kekcrypt.h). */
 	ctx->log_fn = fn;
+	ctx->log_cd = NULL;
 	ctx->log_max = max_level;
 	ctx->log_usrptr = usrptr;
 }
@@ -64,17 +67,36 @@ int ctx_slot_set(struct kc_ctx *ctx, const void *key, void *data, void (*free_fn
 	return 0;
 }
 
+/* libcryptsetup drops CRYPT_LOG_DEBUG messages unless debugging is on (cryptsetup --debug);
+ * CRYPT_LOG_NORMAL is a notice (systemd-cryptsetup: LOG_NOTICE), CRYPT_LOG_ERROR an error. */
+static int crypt_level(int level)
+{
+	switch (level) {
+	case KC_LOG_DEBUG:
+		return CRYPT_LOG_DEBUG;
+	case KC_LOG_INFO:
+		return CRYPT_LOG_NORMAL;
+	default:
+		return CRYPT_LOG_ERROR;
+	}
+}
+
 void ctx_log(struct kc_ctx *ctx, int level, const char *fmt, ...)
 {
+	int public_level = level == CTX_LOG_WARNING ? KC_LOG_INFO : level;
 	char msg[1024];
 	va_list ap;
 
-	if (!ctx || !ctx->log_fn || level > ctx->log_max)
+	if (!ctx || (!ctx->log_fn && !ctx->log_cd) || public_level > ctx->log_max)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ctx->log_fn(level, msg, ctx->log_usrptr);
+	if (ctx->log_cd)
+		crypt_logf(ctx->log_cd, crypt_level(level), "kekcrypt: %s%s", msg,
+			   level == KC_LOG_DEBUG ? "" : "\n");
+	else
+		ctx->log_fn(public_level, msg, ctx->log_usrptr);
 }
 
 /* Details quote strings from untrusted headers: no control characters reach a terminal. */

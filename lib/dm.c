@@ -95,11 +95,8 @@ int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_
 		r = ctx_fail(ctx, -EEXIST, "a mapping named '%s' already exists", name);
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);
-	if (r >= 0) {
-		ctx_deadline_start(ctx, timeout_ms);
-		r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
-		ctx_deadline_end(ctx);
-	}
+	if (r >= 0)
+		r = vol_unlock_retry(ctx, cd, device, token_id, timeout_ms, &dek, r_result);
 	if (r >= 0)
 		r = activate(ctx, cd, device, name, dek, flags);
 	if (r < 0)

@@ -85,6 +85,9 @@ struct kc_ctx {
 	struct kc_config *config;
 	uint64_t deadline_ms;	/* util_now_ms() after which providers give up; 0: none */
 	unsigned timeout_ms;	/* kc_set_timeout(); 0: CTX_DEFAULT_TIMEOUT_MS */
+	unsigned retry_s;	/* kc_set_retry(); 0: one attempt */
+	bool retry_set;		/* kc_set_retry() called: log attempts and the time of success */
+	struct crypt_device *log_cd; /* kc_log_to_crypt_device(): log there instead of log_fn */
 	struct ctx_slot *slots;	/* ctx_slot() */
 	size_t n_slots;
 	char detail[2048];
@@ -113,6 +116,10 @@ void ctx_deadline_end(struct kc_ctx *ctx);
 
 #define log_dbg(ctx, ...) ctx_log((ctx), KC_LOG_DEBUG, __VA_ARGS__)
 #define log_info(ctx, ...) ctx_log((ctx), KC_LOG_INFO, __VA_ARGS__)
+/* A warning: KC_LOG_INFO to an application's log callback (whose levels are fixed), an error
+ * in libcryptsetup's log (kc_log_to_crypt_device()), where INFO is a notice. */
+#define CTX_LOG_WARNING (-2)
+#define log_warn(ctx, fmt, ...) ctx_log((ctx), CTX_LOG_WARNING, "warning: " fmt, ##__VA_ARGS__)
 /* Log at debug level and return R (a negative errno). */
 #define log_dbg_errno(ctx, r, ...) ({ log_dbg((ctx), __VA_ARGS__); (r); })
 
@@ -173,6 +180,44 @@ int trust_check_path(struct kc_ctx *ctx, const char *path, const char *what, uns
  * -EFBIG when larger; every refusal with a detail naming WHAT and PATH. */
 int trust_read_secret(struct kc_ctx *ctx, const char *path, const char *what, size_t max,
 		       struct kc_secret **r_secret);
+
+/* ---------------------------------------------------------------------------------------- */
+/* retry.c: the one retry and deadline policy: which failures time may cure, how long to wait */
+/* between attempts, when to stop.                                                          */
+
+struct retry_policy {
+	unsigned max_attempts;	/* 0: as many as the deadline allows */
+	unsigned base_ms;	/* the first wait (before jitter), doubling... */
+	unsigned cap_ms;	/* ...up to this */
+};
+
+struct retry {
+	struct retry_policy policy;
+	uint64_t deadline_ms;	/* util_now_ms() past which no wait may end; UINT64_MAX: none */
+	uint64_t started_ms;
+	unsigned attempts;	/* failed attempts so far */
+};
+
+enum retry_verdict {
+	RETRY_AGAIN,		/* wait *r_wait_ms, then try again */
+	RETRY_STOP_ATTEMPTS,	/* the policy's attempts are spent */
+	RETRY_STOP_DEADLINE,	/* the wait would end at or past the deadline */
+};
+
+#define RETRY_NO_HINT UINT64_MAX
+
+/* Whether a failure is one time may cure: KMS/HSM unreachable or timed out, TLS failing, a
+ * bad answer (-EAGAIN, -ETIMEDOUT, -EPROTO, -EBADE). Everything else (refused, wrong key,
+ * malformed token) fails the same way again. */
+bool retry_transient(int r);
+/* Start counting attempts under POLICY until DEADLINE_MS (util_now_ms() time; 0: none). */
+void retry_init(struct retry *rt, const struct retry_policy *policy, uint64_t deadline_ms);
+/* After a failed attempt that time may cure: count it, and say whether to try again and after
+ * how long (exponential backoff with jitter, or HINT_MS, a server's Retry-After). */
+enum retry_verdict retry_next(struct retry *rt, uint64_t hint_ms, uint64_t *r_wait_ms);
+/* Milliseconds to the deadline (0 past it, UINT64_MAX without one). */
+uint64_t retry_left_ms(const struct retry *rt);
+void retry_sleep(uint64_t ms);
 
 /* ---------------------------------------------------------------------------------------- */
 /* util.c                                                                                   */
@@ -409,6 +454,14 @@ int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char
 /* Unwrap the DEK through the tokens (or only TOKEN_ID) and check it against the digest. */
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
+
+/* vol_unlock() under the retry policy: per attempt, a deadline of TIMEOUT_MS (0: the
+ * context's) clipped to kc_set_retry()'s limit; attempts that time may cure are retried with
+ * backoff, each logged as a warning; the success is logged (INFO) when kc_set_retry() was
+ * called, with the time since boot. */
+int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+		     int token_id, unsigned timeout_ms, struct kc_secret **r_dek,
+		     struct kc_unlock_result *r_result);
 
 /* ---------------------------------------------------------------------------------------- */
 /* txn.c: the write transaction every writer goes through.                                  */

@@ -46,6 +46,7 @@
 #ifndef KEKCRYPT_H
 #define KEKCRYPT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +133,22 @@ const char *kc_strerror(int r);
  * wrapping under all KEKs) in milliseconds; 0 restores the default of 30 s.
  */
 void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
+
+/** kc_set_retry(): retry without a time limit. */
+#define KC_RETRY_FOREVER UINT_MAX
+
+/**
+ * Retry unlocking (kc_verify(), kc_open(), kc_token_unlock_passphrase(),
+ * kc_keyslot_passphrase()) when it fails in a way time may cure (KMS/HSM unreachable or timed
+ * out, TLS failing, a bad answer: -EAGAIN, -ETIMEDOUT, -EPROTO, -EBADE), with backoff (about
+ * 1, 2, 4, 8, 8... s, with jitter) until SECONDS after the call's first attempt
+ * (KC_RETRY_FOREVER: no limit; 0, the default: one attempt). Each attempt's deadline
+ * (kc_set_timeout()) ends no later than the limit. Each retry is logged at KC_LOG_INFO as a
+ * warning, and, once this is called, the success too ("unlocked after N attempt(s), S s since
+ * boot"). Refusals, a wrong KEK or a malformed token are never retried. Past the limit the
+ * last attempt's error is returned, and kc_error_detail() says so.
+ */
+void kc_set_retry(struct kc_ctx *ctx, unsigned seconds);
 
 /** The library version string. */
 const char *kc_version(void);
@@ -588,8 +605,9 @@ void kc_strv_free(char **strv);
 /* libcryptsetup token plugin support (libcryptsetup-token-kekcrypt.so)                      */
 
 /**
- * Send the context's log to libcryptsetup's log callback of CD, at CRYPT_LOG_DEBUG (shown by
- * `cryptsetup --debug`). Unlike kc_set_log(), libcryptsetup's debug level is left alone.
+ * Send the context's log to libcryptsetup's log of CD instead of a kc_set_log() callback:
+ * errors and warnings at CRYPT_LOG_ERROR, KC_LOG_INFO at CRYPT_LOG_NORMAL, KC_LOG_DEBUG at
+ * CRYPT_LOG_DEBUG (shown by `cryptsetup --debug`). libcryptsetup's debug level is left alone.
  */
 void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd);
 
@@ -619,18 +637,6 @@ int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int 
  */
 int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, char **r_buf,
 			  size_t *r_len, struct kc_unlock_result *r_result);
-
-/**
- * Like kc_token_unlock_passphrase(), retrying failures that time may cure (KMS unreachable,
- * timed out, TLS or a bad answer: -EAGAIN, -ETIMEDOUT, -EPROTO, -EBADE) with backoff (1, 2,
- * 4, 8, 8... s) until TIMEOUT_S seconds after the first call in this process (0: no limit).
- * Each retry and the success are logged through CD at CRYPT_LOG_NORMAL. For the token plugin
- * under systemd-cryptsetup, which tries a token once and keeps token-timeout= to itself.
- *
- * @return as kc_token_unlock_passphrase(), the last attempt's error past the deadline
- */
-int kc_token_unlock_passphrase_retry(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
-				     unsigned timeout_s, char **r_buf, size_t *r_len);
 
 /** Wipe and free a passphrase from kc_token_unlock_passphrase() or kc_keyslot_passphrase();
  * NULL-safe. */

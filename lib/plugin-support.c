@@ -19,23 +19,15 @@
 
 #include "internal.h"
 
-/* libcryptsetup drops CRYPT_LOG_DEBUG messages unless debugging is on (cryptsetup --debug),
- * so debug messages may go there; the debug level itself is the application's to set. What
- * the library says at INFO (a warning: a token skipped by local policy) is shown. */
-static void crypt_device_log(int level, const char *msg, void *usrptr)
-{
-	crypt_logf(usrptr, level == KC_LOG_DEBUG ? CRYPT_LOG_DEBUG : CRYPT_LOG_ERROR,
-		   "kekcrypt: %s", msg);
-}
-
 void kc_log_to_crypt_device(struct kc_ctx *ctx, struct crypt_device *cd)
 {
 	if (!ctx || !cd)
 		return;
-	/* Not kc_set_log(): that switches libcryptsetup's global debug level on. */
-	ctx->log_fn = crypt_device_log;
+	/* Not kc_set_log(): that is for an application's callback; ctx_log() maps the levels,
+	 * warnings included, to libcryptsetup's. Its debug level stays the application's. */
+	ctx->log_fn = NULL;
+	ctx->log_cd = cd;
 	ctx->log_max = KC_LOG_DEBUG;
-	ctx->log_usrptr = cd;
 }
 
 /* Unlock CD through TOKEN_ID (-1: each kekcrypt token in order) and derive the passphrase
@@ -51,9 +43,7 @@ static int unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, const 
 
 	if (!uuid || !crypt_get_type(cd) || strcmp(crypt_get_type(cd), CRYPT_LUKS2))
 		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume", device);
-	ctx_deadline_start(ctx, 0);
-	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
-	ctx_deadline_end(ctx);
+	r = vol_unlock_retry(ctx, cd, device, token_id, 0, &dek, r_result);
 	if (r < 0)
 		return r;
 	r = vol_keyslot_passphrase(dek, uuid, &pass);
@@ -129,62 +119,4 @@ int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token
 	snprintf(r_info->wrap_alg, sizeof(r_info->wrap_alg), "%s", t->alg);
 	snprintf(r_info->created, sizeof(r_info->created), "%s", t->created);
 	return 0;
-}
-
-static bool retryable(int r)
-{
-	return r == -EAGAIN || r == -ETIMEDOUT || r == -EPROTO || r == -EBADE;
-}
-
-int kc_token_unlock_passphrase_retry(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
-				     unsigned timeout_s, char **r_buf, size_t *r_len)
-{
-	/* One deadline per process: libcryptsetup calls this once per kekcrypt token, and
-	 * systemd-cryptsetup runs one process per volume. */
-	static uint64_t deadline_ms;
-	static unsigned budget_s;
-	const char *device = crypt_get_device_name(cd) ?: "?";
-	unsigned attempt = 0, delay = 1;
-	struct timespec boot;
-	int r;
-
-	if (!ctx || !cd)
-		return -EINVAL;
-	if (!deadline_ms) {
-		deadline_ms = timeout_s ? util_now_ms() + (uint64_t)timeout_s * 1000 : UINT64_MAX;
-		budget_s = timeout_s;
-	}
-	for (;;) {
-		uint64_t now;
-		unsigned left;
-
-		attempt++;
-		r = kc_token_unlock_passphrase(ctx, cd, token_id, r_buf, r_len);
-		if (r == 0 || !retryable(r))
-			break;
-		now = util_now_ms();
-		if (now >= deadline_ms) {
-			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: %s: token %d: the KMS/HSM did "
-				   "not unlock it within the token-timeout of %u s (%u attempt(s)).",
-				   device, token_id, budget_s, attempt);
-			return r;
-		}
-		left = deadline_ms == UINT64_MAX ? UINT_MAX :
-		       (unsigned)((deadline_ms - now + 999) / 1000);
-		if (delay > left)
-			delay = left;
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "kekcrypt: %s: token %d: attempt %u failed: %s; "
-			   "retrying in %u s (%s%u s left).\n", device, token_id, attempt,
-			   kc_error_detail(ctx)[0] ? kc_error_detail(ctx) : kc_strerror(r), delay,
-			   left == UINT_MAX ? "no limit, " : "", left == UINT_MAX ? 0 : left);
-		sleep(delay);
-		if (delay < 8)
-			delay *= 2;
-	}
-	if (r == 0 && clock_gettime(CLOCK_BOOTTIME, &boot) == 0)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "kekcrypt: %s: token %d: unlocked after %u "
-			   "attempt(s), %ld.%01ld s since boot.\n", device, token_id, attempt,
-			   (long)boot.tv_sec,
-			   boot.tv_nsec / 100000000);
-	return r;
 }

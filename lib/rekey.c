@@ -121,7 +121,7 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 	if (r < 0)
 		return r;
 	if (slot >= 0 && luks_last_bound_slot(cd, slot)) {
-		log_info(ctx, "warning: token %d removed; its keyslot %d is the last of the data, "
+		log_warn(ctx, "token %d removed; its keyslot %d is the last of the data, "
 			 "kept", id, slot);
 		return 0;
 	}
@@ -323,7 +323,7 @@ static void rollback_keep_detail(struct kc_ctx *ctx, struct crypt_device *cd)
 
 	snprintf(detail, sizeof(detail), "%s", ctx->detail);
 	if (rollback(ctx, cd) < 0)
-		log_info(ctx, "warning: %s", ctx->detail);
+		log_warn(ctx, "%s", ctx->detail);
 	snprintf(ctx->detail, sizeof(ctx->detail), "%s", detail);
 }
 

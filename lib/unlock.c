@@ -2,6 +2,7 @@
 /* kekcrypt tokens on a loaded volume: read, add, remove, unlock. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <libcryptsetup.h>
 
@@ -108,7 +109,7 @@ int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, 
 			/* Unlocked all the same: a token that names what local policy refuses is
 			 * a sign that someone wrote the header; say so. */
 			if (us.refused[0])
-				log_info(ctx, "warning: device '%s': skipped (not allowed by local "
+				log_warn(ctx, "device '%s': skipped (not allowed by local "
 					 "policy; was the header tampered with?): %s", device,
 					 us.refused);
 			return 0;
@@ -127,6 +128,77 @@ int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, 
 			token_id >= 0 ? "" : "no token could unlock it: ", us.summary);
 }
 
+void kc_set_retry(struct kc_ctx *ctx, unsigned seconds)
+{
+	if (!ctx)
+		return;
+	ctx->retry_s = seconds;
+	ctx->retry_set = true;
+}
+
+/* The per-attempt deadline: the operation's timeout, but no later than the retry limit while
+ * any of it is left (a first attempt past it still gets the whole timeout). */
+static unsigned attempt_timeout_ms(struct kc_ctx *ctx, const struct retry *rt,
+				   unsigned timeout_ms)
+{
+	uint64_t left = retry_left_ms(rt), t = timeout_ms ?: ctx->timeout_ms ?:
+					      CTX_DEFAULT_TIMEOUT_MS;
+
+	return (unsigned)(left && left < t ? left : t);
+}
+
+static void log_unlocked(struct kc_ctx *ctx, const char *device, const struct retry *rt,
+			 const struct kc_unlock_result *res)
+{
+	struct timespec boot = { 0 };
+
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	log_info(ctx, "%s: token %d: unlocked after %u attempt(s), %ld.%01ld s since boot.",
+		 device, res->token_id, rt->attempts + 1, (long)boot.tv_sec,
+		 boot.tv_nsec / 100000000);
+}
+
+int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+		     int token_id, unsigned timeout_ms, struct kc_secret **r_dek,
+		     struct kc_unlock_result *r_result)
+{
+	static const struct retry_policy policy = { .base_ms = 1000, .cap_ms = 8000 };
+	struct kc_unlock_result res = { .token_id = token_id };
+	enum retry_verdict v = RETRY_AGAIN;
+	struct retry rt;
+	uint64_t wait = 0;
+	char who[32] = "";
+	int r;
+
+	if (token_id >= 0)
+		snprintf(who, sizeof(who), ": token %d", token_id);
+	retry_init(&rt, &policy, ctx->retry_s == KC_RETRY_FOREVER ? 0 :
+		   util_now_ms() + (uint64_t)ctx->retry_s * 1000);
+	for (;;) {
+		ctx_deadline_start(ctx, attempt_timeout_ms(ctx, &rt, timeout_ms));
+		r = vol_unlock(ctx, cd, device, token_id, r_dek, &res);
+		ctx_deadline_end(ctx);
+		if (r >= 0 || !ctx->retry_s || !retry_transient(r))
+			break;
+		v = retry_next(&rt, RETRY_NO_HINT, &wait);
+		if (v != RETRY_AGAIN)
+			break;
+		log_warn(ctx, "%s%s: attempt %u failed: %s; retrying in %.1f s (%s%.0f s left)",
+			 device, who, rt.attempts, ctx->detail[0] ? ctx->detail : kc_strerror(r),
+			 (double)wait / 1000, rt.deadline_ms == UINT64_MAX ? "no limit, " : "",
+			 rt.deadline_ms == UINT64_MAX ? 0.0 : (double)retry_left_ms(&rt) / 1000);
+		retry_sleep(wait);
+	}
+	if (r < 0 && v == RETRY_STOP_DEADLINE)
+		ctx_detail_prefix(ctx, "not unlocked within the retry limit of %u s (%u attempts)",
+				  ctx->retry_s, rt.attempts);
+	if (r >= 0 && ctx->retry_set)
+		log_unlocked(ctx, device, &rt, &res);
+	if (r >= 0 && r_result)
+		*r_result = res;
+	return r;
+}
+
 int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	      struct kc_unlock_result *r_result)
 {
@@ -140,10 +212,7 @@ int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	ctx_deadline_start(ctx, 0);
-	r = vol_unlock(ctx, cd, device, token_id, &dek, r_result);
-	ctx_deadline_end(ctx);
-	return r;
+	return vol_unlock_retry(ctx, cd, device, token_id, 0, &dek, r_result);
 }
 
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)

@@ -27,33 +27,84 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
+/* The options, over what --crypttab-key says, over the defaults (one attempt, each token). */
+struct keyscript_opts {
+	int token;		/* -1: each in order */
+	int retry_until;	/* seconds; -1: not given */
+	const char *crypttab_key;
+};
+
+static void keyscript_settings(struct keyscript_opts *o)
+{
+	struct crypttab_keyscript ks;
+	char bad[160];
+
+	if (!o->crypttab_key)
+		return;
+	/* A bad setting is named but does not stop the boot: the rest applies. */
+	if (crypttab_keyscript_key(o->crypttab_key, &ks, bad, sizeof(bad)) < 0)
+		fprintf(stderr, "kekcrypt: warning: the crypttab key field: %s\n", bad);
+	if (o->token < 0)
+		o->token = ks.token;
+	if (o->retry_until < 0)
+		o->retry_until = (int)ks.timeout_s;
+}
+
+static int parse_keyscript_opts(struct cli *cli, int argc, char **argv,
+				struct keyscript_opts *o, int *r_exit)
 {
 	static const struct option opts[] = {
-		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' }, { 0 },
+		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' },
+		{ "retry-until", required_argument, NULL, 0x200 },
+		{ "crypttab-key", required_argument, NULL, 0x201 }, { 0 },
 	};
+	int c, common;
+
+	*o = (struct keyscript_opts){ .token = -1, .retry_until = -1 };
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:", opts, NULL)) != -1) {
+		if ((common = cli_common_opt(cli, c, &verb_keyscript_passphrase, r_exit)) == 2)
+			return -1;
+		if (common)
+			continue;
+		if (c == 't' && (o->token = cli_parse_int(optarg, 31)) < 0)
+			*r_exit = cli_usage_error(cli, "invalid --token '%s'", optarg);
+		else if (c == 0x200 && (o->retry_until = cli_parse_int(optarg, 86400)) < 0)
+			*r_exit = cli_usage_error(cli, "invalid --retry-until '%s' (seconds, at "
+						  "most 86400)", optarg);
+		else if (c == 0x201)
+			o->crypttab_key = optarg;
+		else
+			continue;
+		if (*r_exit != EXIT_OK)
+			return -1;
+	}
+	if (optind + 1 != argc) {
+		*r_exit = cli_usage_error(cli, "expected one DEVICE");
+		return -1;
+	}
+	keyscript_settings(o);
+	return 0;
+}
+
+static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
+{
 	struct kc_unlock_result res = { 0 };
+	struct keyscript_opts o;
 	char *pass = NULL;
 	size_t len = 0;
-	int c, o, ex, r, token = -1;
+	int ex = EXIT_OK, r;
 
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:", opts, NULL)) != -1) {
-		if ((o = cli_common_opt(cli, c, &verb_keyscript_passphrase, &ex)) == 2)
-			return ex;
-		if (o)
-			continue;
-		if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
-			return cli_usage_error(cli, "invalid --token '%s'", optarg);
-	}
-	if (optind + 1 != argc)
-		return cli_usage_error(cli, "expected one DEVICE");
+	if (parse_keyscript_opts(cli, argc, argv, &o, &ex) < 0)
+		return ex;
 	/* The passphrase is binary and secret: never onto a screen. */
 	if (isatty(STDOUT_FILENO))
 		return cli_usage_error(cli, "standard output is a terminal; this verb writes the "
 				       "keyslot passphrase for a crypttab keyscript to a pipe");
 	if ((ex = cli_ctx(cli)))
 		return ex;
-	r = kc_keyslot_passphrase(cli->ctx, argv[optind], token, &pass, &len, &res);
+	if (o.retry_until >= 0)
+		kc_set_retry(cli->ctx, (unsigned)o.retry_until);
+	r = kc_keyslot_passphrase(cli->ctx, argv[optind], o.token, &pass, &len, &res);
 	if (r < 0)
 		return cli_fail(cli, r);
 	r = write_all(STDOUT_FILENO, pass, len);
@@ -63,8 +114,10 @@ static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 			"%s\n", strerror(-r));
 		return EXIT_INTERNAL;
 	}
-	fprintf(stderr, "%s: unlocked with token %d (%s)\n", argv[optind], res.token_id,
-		res.kek_uri);
+	/* With --retry-until the library has said it, with the attempts and the time. */
+	if (o.retry_until < 0)
+		fprintf(stderr, "%s: unlocked with token %d (%s)\n", argv[optind], res.token_id,
+			res.kek_uri);
 	return EXIT_OK;
 }
 
@@ -72,13 +125,21 @@ const struct verb verb_keyscript_passphrase = {
 	.name = "keyscript-passphrase",
 	.run = run_keyscript_passphrase,
 	.summary = "write the keyslot passphrase to a pipe (for crypttab keyscripts)",
-	.usage = "keyscript-passphrase DEVICE [--token ID]\n\n"
-		 "Unwrap the data key through the kekcrypt tokens in order (within --timeout)\n"
-		 "and write the passphrase of the keyslot bound to the token that worked to\n"
-		 "standard output, which must not be a terminal: what cryptsetup reads from a\n"
-		 "crypttab keyscript (/usr/lib/kekcrypt/kekcrypt-keyscript, see kekcrypt(8),\n"
-		 "BOOT). The token used is reported on standard error.\n\n"
-		 "  -t, --token ID  try only this token\n",
+	.usage = "keyscript-passphrase DEVICE [--token ID] [--retry-until SEC]\n"
+		 "                     [--crypttab-key FIELD]\n\n"
+		 "Unwrap the data key through the kekcrypt tokens in order (each attempt within\n"
+		 "--timeout) and write the passphrase of the keyslot bound to the token that\n"
+		 "worked to standard output, which must not be a terminal: what cryptsetup reads\n"
+		 "from a crypttab keyscript (/usr/lib/kekcrypt/kekcrypt-keyscript, see\n"
+		 "kekcrypt(8), BOOT). The token used is reported on standard error.\n\n"
+		 "  -t, --token ID         try only this token\n"
+		 "      --retry-until SEC  retry what time may cure (KMS unreachable, timed out,\n"
+		 "                         TLS, a bad answer) with backoff for up to SEC seconds\n"
+		 "                         (default: one attempt); each retry is reported\n"
+		 "      --crypttab-key FIELD\n"
+		 "                         the keyscript's crypttab key field (timeout=SPAN,\n"
+		 "                         token=N, or none): --retry-until defaults to its\n"
+		 "                         timeout (60 s unless it says), --token to its token\n",
 };
 
 /* ---------------------------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libcryptsetup.h>
 
@@ -84,6 +85,24 @@ static int translate_errno(int r)
  */
 #define SYSTEMD_TOKEN_TIMEOUT_S 30
 
+/* The seconds of retrying left to this token: libcryptsetup calls open() once per kekcrypt
+ * token, and systemd-cryptsetup runs one process per volume, so the limit counts from the
+ * first call in this process. KC_RETRY_FOREVER for token-timeout=0. */
+static unsigned retry_left(unsigned timeout_s)
+{
+	static struct timespec start;
+	struct timespec now;
+	long elapsed;
+
+	if (!timeout_s)
+		return KC_RETRY_FOREVER;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!start.tv_sec && !start.tv_nsec)
+		start = now;
+	elapsed = (long)(now.tv_sec - start.tv_sec);
+	return elapsed >= (long)timeout_s ? 0 : timeout_s - (unsigned)elapsed;
+}
+
 /*
  * No core dump of a process that is about to hold a volume key or a KMS credential. We run
  * inside cryptsetup or systemd-cryptsetup and leave the process non-dumpable afterwards, which
@@ -97,7 +116,7 @@ static void harden(struct crypt_device *cd)
 	int r = kc_process_harden(KC_HARDEN_NO_CORE);
 
 	if (r < 0)
-		crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: cannot disable core dumps: %s.",
+		crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: cannot disable core dumps: %s.\n",
 			   strerror(-r));
 }
 
@@ -131,24 +150,24 @@ _public_ int cryptsetup_token_open(struct crypt_device *cd, int token, char **bu
 	r = kc_init_by_crypt_device(&ctx, cd, NULL);
 	if (r < 0) {
 		crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: cannot load the kekcrypt "
-			   "configuration: %s.", token, kc_strerror(r));
+			   "configuration: %s.\n", token, kc_strerror(r));
 		return translate_errno(r);
 	}
 	kc_log_to_crypt_device(ctx, cd);
 	if (under_systemd_cryptsetup()) {
 		if (token_timeout(cd, &timeout) < 0)
 			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: bad token-timeout= in "
-				   "/etc/crypttab; using %u s.", token, timeout);
-		r = kc_token_unlock_passphrase_retry(ctx, cd, token, timeout, buffer, buffer_len);
-	} else
-		r = kc_token_unlock_passphrase(ctx, cd, token, buffer, buffer_len);
+				   "/etc/crypttab; using %u s.\n", token, timeout);
+		kc_set_retry(ctx, retry_left(timeout));
+	}
+	r = kc_token_unlock_passphrase(ctx, cd, token, buffer, buffer_len);
 	if (r < 0) {
 		/* An error, not debug: without it `cryptsetup open` says nothing about why it
 		 * falls back to a passphrase, and the boot log nothing about the KMS. */
 		if (kc_error_detail(ctx)[0])
-			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: %s.", kc_error_detail(ctx));
+			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt: %s.\n", kc_error_detail(ctx));
 		else
-			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: %s.", token,
+			crypt_logf(cd, CRYPT_LOG_ERROR, "kekcrypt token %d: %s.\n", token,
 				   kc_strerror(r));
 		crypt_logf(cd, CRYPT_LOG_DEBUG, "kekcrypt token %d: error %d returned as %d.", token,
 			   r, translate_errno(r));
