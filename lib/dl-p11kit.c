@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* p11-kit, loaded on first use (dl-p11kit.h). */
+#include "dl-p11kit.h"
+
+DL_P11KIT_SYMS(DL_DEFINE)
+
+static const struct dl_sym p11kit_syms[] = { DL_P11KIT_SYMS(DL_ENTRY) { NULL, NULL } };
+
+static struct dl_library p11kit_lib = {
+	.soname = "libp11-kit.so.0",
+	.package = "libp11-kit0",
+	.purpose = "PKCS#11",
+	.syms = p11kit_syms,
+};
+
+int dl_p11kit_load(struct kc_ctx *ctx)
+{
+	return dl_library_load(ctx, &p11kit_lib);
+}
