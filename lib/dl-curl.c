@@ -10,6 +10,10 @@ DL_SSL_SYMS(DL_DEFINE)
 static const struct dl_sym curl_syms[] = { DL_CURL_SYMS(DL_ENTRY) { NULL, NULL } };
 static const struct dl_sym ssl_syms[] = { DL_SSL_SYMS(DL_ENTRY) { NULL, NULL } };
 
+DL_NOTE(curl_note, "[{\"feature\":\"kms-https\",\"description\":\"HTTPS to a remote KMS "
+	"(Vault Transit, Azure Key Vault)\",\"priority\":\"recommended\","
+	"\"soname\":[\"libcurl.so.4\",\"libssl.so.3\"]}]");
+
 static struct dl_library curl_lib = {
 	.soname = "libcurl.so.4",
 	.package = "libcurl4",

@@ -6,6 +6,9 @@ DL_P11KIT_SYMS(DL_DEFINE)
 
 static const struct dl_sym p11kit_syms[] = { DL_P11KIT_SYMS(DL_ENTRY) { NULL, NULL } };
 
+DL_NOTE(p11kit_note, "[{\"feature\":\"pkcs11\",\"description\":\"KEKs in a PKCS#11 token "
+	"(an HSM)\",\"priority\":\"recommended\",\"soname\":[\"libp11-kit.so.0\"]}]");
+
 static struct dl_library p11kit_lib = {
 	.soname = "libp11-kit.so.0",
 	.package = "libp11-kit0",

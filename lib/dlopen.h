@@ -21,6 +21,27 @@
 #define DL_DEFINE(fn) __typeof__(fn) *sym_##fn;
 #define DL_ENTRY(fn) { #fn, (void **)&sym_##fn },
 
+/*
+ * An ELF note naming a library we dlopen(), as ldd cannot see it, in the format of
+ * https://systemd.io/ELF_DLOPEN_METADATA/ (section .note.dlopen, owner "FDO", a JSON array):
+ * `readelf -n`, `systemd-analyze dlopen-metadata` and packaging or initramfs tools that read
+ * these notes then know what libkekcrypt may load. VAR names the (unused) object.
+ */
+#define DL_NOTE_OWNER "FDO"
+#define DL_NOTE_TYPE 0x407c0c0aU
+#define DL_NOTE(var, json)                                                                   \
+	__attribute__((used, section(".note.dlopen"), aligned(4))) static const struct {     \
+		uint32_t n_namesz, n_descsz, n_type;                                         \
+		char name[sizeof(DL_NOTE_OWNER)];                                            \
+		_Alignas(4) char desc[sizeof(json)];                                         \
+	} var = {                                                                            \
+		.n_namesz = sizeof(DL_NOTE_OWNER),                                           \
+		.n_descsz = sizeof(json),                                                    \
+		.n_type = DL_NOTE_TYPE,                                                      \
+		.name = DL_NOTE_OWNER,                                                       \
+		.desc = json,                                                                \
+	}
+
 struct dl_sym {
 	const char *name;
 	void **ptr;

@@ -3,8 +3,9 @@
 #
 # A lean CLI and plugin (lib/dlopen.h): libkekcrypt and the token plugin link neither libcurl,
 # libssl nor p11-kit; kekcrypt loads libcurl (with the libssl it uses) for a remote KMS and
-# p11-kit for a PKCS#11 KEK, with dlopen(), when a KEK first needs them. What a process loaded
-# is what ld.so initialised in it (LD_DEBUG=libs, dlopen()ed objects included):
+# p11-kit for a PKCS#11 KEK, with dlopen(), when a KEK first needs them, and names them in ELF
+# .note.dlopen notes. What a process loaded is what ld.so initialised in it (LD_DEBUG=libs,
+# dlopen()ed objects included):
 #  - kekcrypt verify of a file-KEK volume, and stock `cryptsetup open --test-passphrase
 #    --token-only` through the plugin, load neither; a SoftHSM2 KEK loads p11-kit and no
 #    libcurl; a Vault Transit KEK (the protocol fixture) loads libcurl and libssl;
@@ -22,7 +23,7 @@ if [ -z "${KC_PLUGIN_NS:-}" ]; then
 	KC_PLUGIN_NS=1 exec unshare --mount --propagation private "$0" "$@"
 fi
 . "$(dirname "$0")/lib.sh"
-need mount node ldd
+need mount node ldd readelf
 FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 T=$T_DIR
 LIBDIR=$(cd "$(dirname "$(plugin_path)")" && pwd)
@@ -56,6 +57,13 @@ for so in "$LIBDIR/libkekcrypt.so.0" "$(plugin_path)"; do
 	assert_true -m "$(basename "$so") links no libcurl, libssl, p11-kit (ldd)" \
 		bash -c '! grep -E "lib(curl|ssl|p11-kit)\." "$1"' _ "$OUT"
 done
+# What it may dlopen() instead, for packaging and initramfs tools: ELF .note.dlopen notes
+# (https://systemd.io/ELF_DLOPEN_METADATA/).
+assert_exit -m "readelf -p .note.dlopen libkekcrypt.so.0" 0 \
+	readelf -p .note.dlopen "$LIBDIR/libkekcrypt.so.0"
+assert_stdout_contains -m "libkekcrypt's dlopen notes name libcurl.so.4" '"soname":["libcurl.so.4"'
+assert_stdout_contains -m "libkekcrypt's dlopen notes name libp11-kit.so.0" \
+	'"soname":["libp11-kit.so.0"]'
 
 # --- the setting: plugin in libcryptsetup's token dir, SoftHSM2, the Vault fixture -----------
 plugin_namespace
