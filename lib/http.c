@@ -2,6 +2,9 @@
 /*
  * The HTTPS layer of the remote providers, on libcurl (see http.h for the contract).
  *
+ * libcurl is loaded with dlopen() when the first request, URL or proxy needs it (dl-curl.h):
+ * every libcurl function is called through its sym_ pointer, after http_global_init().
+ *
  * One easy handle per context: curl_easy_reset() between requests clears the options but
  * keeps the handle's connection cache, so the requests of one command reuse one TLS
  * connection. Bodies never pass through a buffer libcurl allocates for us: responses are
@@ -24,11 +27,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
-#include <openssl/ssl.h>
 
+#include "dl-curl.h"
 #include "http.h"
 #include "hygiene.h"
 
@@ -73,25 +75,33 @@ static CURLcode curl_init_result = CURLE_FAILED_INIT;
 static void curl_init(void)
 {
 	/* Had the application initialised libcurl before, this keeps its functions. */
-	curl_init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, hygiene_malloc, hygiene_free,
-						hygiene_realloc, hygiene_strdup, hygiene_calloc);
+	curl_init_result = sym_curl_global_init_mem(CURL_GLOBAL_DEFAULT, hygiene_malloc,
+						    hygiene_free, hygiene_realloc, hygiene_strdup,
+						    hygiene_calloc);
 }
 
-int http_global_init(void)
+int http_global_init(struct kc_ctx *ctx)
 {
+	int r;
+
+	r = dl_curl_load(ctx);
+	if (r < 0)
+		return r;
 	pthread_once(&curl_once, curl_init);
-	return curl_init_result == CURLE_OK ? 0 : -ENOMEM;
+	if (curl_init_result != CURLE_OK)
+		return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
+	return 0;
 }
 
 static void url_part(CURLU *u, CURLUPart what, char *buf, size_t size)
 {
 	char *s = NULL;
 
-	if (curl_url_get(u, what, &s, 0) == CURLUE_OK && s)
+	if (sym_curl_url_get(u, what, &s, 0) == CURLUE_OK && s)
 		snprintf(buf, size, "%s", s);
 	else
 		buf[0] = '\0';
-	curl_free(s);
+	sym_curl_free(s);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -123,12 +133,13 @@ static int check_proxy(struct kc_ctx *ctx, const char *section, const char *prox
 	CURLU *u;
 	int r = 0;
 
-	if (http_global_init() < 0)
-		return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
-	u = curl_url();
+	r = http_global_init(ctx);
+	if (r < 0)
+		return r;
+	u = sym_curl_url();
 	if (!u)
 		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+	if (sym_curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
 		r = -EINVAL;
 		goto out;
 	}
@@ -143,7 +154,7 @@ static int check_proxy(struct kc_ctx *ctx, const char *section, const char *prox
 	    strpbrk(proxy, "@#"))
 		r = -EINVAL;
 out:
-	curl_url_cleanup(u);
+	sym_curl_url_cleanup(u);
 	if (r == -EINVAL)
 		/* Not echoed: a rejected value might hold a password. */
 		return ctx_fail(ctx, r, "configuration [%s] proxy: expected http://, https:// or "
@@ -196,6 +207,8 @@ int http_boot_needs(struct kc_ctx *ctx, const char *section, struct boot_list *l
 	int r;
 
 	r = boot_add(list, KC_BOOT_NETWORK, NULL, "a KMS reached over HTTPS ([%s])", section);
+	if (r >= 0)
+		r = dl_curl_boot_need(ctx, list);
 	if (r >= 0 && !ca_file && !ca_path)
 		r = boot_add(list, KC_BOOT_FILE, HTTP_SYSTEM_CA_BUNDLE, "the system's CA bundle "
 			     "([%s] names no ca-file)", section);
@@ -242,14 +255,14 @@ void http_url_host(const char *url, char *buf, size_t size)
 	snprintf(buf, size, "?");
 	/* Every use of libcurl comes after http_global_init(): a URL handle allocated by
 	 * malloc() must not be freed by hygiene_free() (or the other way round). */
-	if (http_global_init() < 0 || !(u = curl_url()))
+	if (http_global_init(NULL) < 0 || !(u = sym_curl_url()))
 		return;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+	if (sym_curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
 		url_part(u, CURLUPART_HOST, host, sizeof(host));
 		url_part(u, CURLUPART_PORT, port, sizeof(port));
 		snprintf(buf, size, "%s%s%s", host, port[0] ? ":" : "", port);
 	}
-	curl_url_cleanup(u);
+	sym_curl_url_cleanup(u);
 }
 
 /* Check the URL (scheme, no credentials in it) and fill c->host, c->log_url, c->local. */
@@ -259,12 +272,13 @@ static int call_check_url(struct http_call *c)
 	CURLU *u;
 	int r = 0;
 
-	if (http_global_init() < 0)
-		return ctx_fail(c->ctx, -ENOMEM, "libcurl initialisation failed");
-	u = curl_url();
+	r = http_global_init(c->ctx);
+	if (r < 0)
+		return r;
+	u = sym_curl_url();
 	if (!u)
 		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, c->req->url, 0) != CURLUE_OK) {
+	if (sym_curl_url_set(u, CURLUPART_URL, c->req->url, 0) != CURLUE_OK) {
 		r = ctx_fail(c->ctx, -EINVAL, "invalid KMS URL '%s'", c->req->url);
 		goto out;
 	}
@@ -284,11 +298,11 @@ static int call_check_url(struct http_call *c)
 			     "a loopback or link-local metadata endpoint)", c->host);
 		goto out;
 	}
-	curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+	sym_curl_url_set(u, CURLUPART_QUERY, NULL, 0);
+	sym_curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
 	url_part(u, CURLUPART_URL, c->log_url, sizeof(c->log_url));
 out:
-	curl_url_cleanup(u);
+	sym_curl_url_cleanup(u);
 	return r;
 }
 
@@ -380,7 +394,7 @@ static void client_free(void *data)
 {
 	struct http_client *cl = data;
 
-	curl_easy_cleanup(cl->curl);
+	sym_curl_easy_cleanup(cl->curl);
 	free(cl);
 }
 
@@ -388,17 +402,19 @@ static int client_get(struct kc_ctx *ctx, CURL **r_curl)
 {
 	static const char key;	/* the slot's name: its address */
 	struct http_client *cl = ctx_slot(ctx, &key);
+	int r;
 
 	if (!cl) {
-		if (http_global_init() < 0)
-			return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
+		r = http_global_init(ctx);
+		if (r < 0)
+			return r;
 		cl = calloc(1, sizeof(*cl));
 		if (!cl)
 			return -ENOMEM;
-		cl->curl = curl_easy_init();
+		cl->curl = sym_curl_easy_init();
 		if (!cl->curl || ctx_slot_set(ctx, &key, cl, client_free) < 0) {
 			if (cl->curl)
-				curl_easy_cleanup(cl->curl);
+				sym_curl_easy_cleanup(cl->curl);
 			free(cl);
 			return ctx_fail(ctx, -ENOMEM, "libcurl initialisation failed");
 		}
@@ -407,12 +423,15 @@ static int client_get(struct kc_ctx *ctx, CURL **r_curl)
 	return 0;
 }
 
-/* Wipe every header string (some hold bearer tokens) before freeing the list. */
+/* Wipe every header string (some hold bearer tokens) before freeing the list. NULL when
+ * libcurl may not be loaded. */
 static void headers_free(struct curl_slist *list)
 {
+	if (!list)
+		return;
 	for (struct curl_slist *l = list; l; l = l->next)
 		secret_wipe(l->data, strlen(l->data));
-	curl_slist_free_all(list);
+	sym_curl_slist_free_all(list);
 }
 
 static bool header_ok(const char *h)
@@ -427,20 +446,20 @@ static int headers_build(struct http_call *c)
 	char ct[128];
 
 	/* No "Expect: 100-continue" round trip for our small bodies. */
-	c->headers = curl_slist_append(NULL, "Expect:");
+	c->headers = sym_curl_slist_append(NULL, "Expect:");
 	if (!c->headers)
 		return -ENOMEM;
 	if (req->body) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s",
 			 req->content_type ?: "application/json");
-		if (!header_ok(ct) || !(l = curl_slist_append(c->headers, ct)))
+		if (!header_ok(ct) || !(l = sym_curl_slist_append(c->headers, ct)))
 			return -EINVAL;
 		c->headers = l;
 	}
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
 		if (!header_ok(req->headers[i]))
 			return ctx_fail(c->ctx, -EINVAL, "invalid HTTP header for %s", c->host);
-		if (!(l = curl_slist_append(c->headers, req->headers[i])))
+		if (!(l = sym_curl_slist_append(c->headers, req->headers[i])))
 			return -ENOMEM;
 		c->headers = l;
 	}
@@ -451,7 +470,7 @@ static int headers_build(struct http_call *c)
 		    strlen((const char *)s->data) != s->len || !header_ok((const char *)s->data))
 			return ctx_fail(c->ctx, -EINVAL, "invalid secret HTTP header for %s",
 					c->host);
-		if (!(l = curl_slist_append(c->headers, (const char *)s->data)))
+		if (!(l = sym_curl_slist_append(c->headers, (const char *)s->data)))
 			return -ENOMEM;
 		c->headers = l;
 	}
@@ -464,8 +483,8 @@ void http_ssl_ctx_harden(void *ssl_ctx)
 	 * lib/vtls/openssl.c, ossl_connect_step1(): the keylog callback, then the application's
 	 * CURLOPT_SSL_CTX_FUNCTION); a NULL callback logs nothing. CLEANSE_PLAINTEXT: OpenSSL 3
 	 * wipes the plaintext of each record once the application has read it. */
-	SSL_CTX_set_keylog_callback(ssl_ctx, NULL);
-	SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+	sym_SSL_CTX_set_keylog_callback(ssl_ctx, NULL);
+	sym_SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
 }
 
 static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata)
@@ -477,7 +496,7 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata)
 #define SETOPT(e, curl, opt, val)                                                            \
 	do {                                                                                 \
 		if ((e) == CURLE_OK)                                                         \
-			(e) = curl_easy_setopt((curl), (opt), (val));                        \
+			(e) = sym_curl_easy_setopt((curl), (opt), (val));                        \
 	} while (0)
 
 /* Set every option for one attempt; TIMEOUT_MS is already clipped to the deadline. */
@@ -488,7 +507,7 @@ static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_m
 	unsigned connect_ms = c->connect_ms < timeout_ms ? c->connect_ms : timeout_ms;
 	CURLcode e = CURLE_OK;
 
-	curl_easy_reset(curl);	/* keeps the connection cache */
+	sym_curl_easy_reset(curl);	/* keeps the connection cache */
 	SETOPT(e, curl, CURLOPT_URL, req->url);
 	SETOPT(e, curl, CURLOPT_PROTOCOLS_STR, protos);
 	SETOPT(e, curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -589,7 +608,7 @@ enum attempt_result {
 
 static const char *call_errtext(struct http_call *c, CURLcode e)
 {
-	return c->errbuf[0] ? c->errbuf : curl_easy_strerror(e);
+	return c->errbuf[0] ? c->errbuf : sym_curl_easy_strerror(e);
 }
 
 /* Classify a transfer that ended in a curl error E. */
@@ -678,13 +697,13 @@ static enum attempt_result call_attempt(struct http_call *c, CURL *curl, unsigne
 	if (e != CURLE_OK) {
 		*r = ctx_fail(ctx, e == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL,
 			      "libcurl refused an option for %s: %s", c->host,
-			      curl_easy_strerror(e));
+			      sym_curl_easy_strerror(e));
 		return ATTEMPT_FAIL;
 	}
-	e = curl_easy_perform(curl);
+	e = sym_curl_easy_perform(curl);
 	*r_status = 0;
 	if (e == CURLE_OK)
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, r_status);
+		sym_curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, r_status);
 	if (e == CURLE_OK)
 		log_dbg(ctx, "http: %s %s -> %ld (attempt %u, %llu ms)", c->req->method,
 			c->log_url, *r_status, attempt,

@@ -14,7 +14,7 @@
  * Headers that carry a bearer token are built in secret memory by the caller.
  *
  * API summary (details at each declaration):
- *   http_global_init(), http_ssl_ctx_harden()      libcurl's wiping heap; TLS contexts
+ *   http_global_init(), http_ssl_ctx_harden()      load libcurl, its wiping heap; TLS contexts
  *   struct http_opts, http_opts_from_config()      TLS/timing/proxy options, from the config
  *   struct http_request, struct http_response      one request and its answer
  *   http_send(), http_response_clear()             send with retries; free the answer
@@ -85,12 +85,15 @@ void http_response_clear(struct http_response *resp);
  * 404 -ENOENT, 429/5xx -EAGAIN, other 4xx -EBADE; 2xx 0. */
 int http_status_errno(long status);
 
-/* Initialise libcurl once per process, with hygiene.h's wiping heap functions; every use of
- * libcurl in the library comes after it. 0 or -ENOMEM. */
-int http_global_init(void);
+/* Load libcurl (dl-curl.h) and initialise it once per process, with hygiene.h's wiping heap
+ * functions; every use of libcurl in the library comes after it. 0, -ENOTSUP (libcurl or
+ * libssl missing: the detail of CTX, which may be NULL, says which and what to install) or
+ * -ENOMEM. */
+int http_global_init(struct kc_ctx *ctx);
 
 /* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION): no key log callback (so
- * SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL SSL_CTX. */
+ * SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL SSL_CTX. Only
+ * after http_global_init() (it calls libssl through dl-curl.h's pointers). */
 void http_ssl_ctx_harden(void *ssl_ctx);
 
 /* Free the context's client (connection cache); called by kc_free(). */

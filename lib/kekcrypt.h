@@ -34,7 +34,8 @@
  *  -EACCES          local permission problem (file modes, not root)
  *  -EPROTONOSUPPORT unsupported KEK URI scheme
  *  -ETIMEDOUT       the operation's deadline passed
- *  -ENOTSUP         the system lacks a needed facility (e.g. device-mapper)
+ *  -ENOTSUP         the system lacks a needed facility (device-mapper, or a library that a
+ *                   provider loads when first used: libcurl, p11-kit)
  *  -EPROTO          TLS failure talking to the KMS (untrusted certificate, wrong host)
  *  -EBADE           the KMS answered something malformed, truncated or oversized
  *  -ENOSPC          no room in the LUKS2 header for another keyslot or token
@@ -206,8 +207,8 @@ struct kc_format_params {
  *
  * @return 0, -EEXIST (a filesystem, partition table or LUKS signature was found and force is
  *         not set), -EINVAL (bad parameters or URI), -EPROTONOSUPPORT, any provider error of
- *         the wrap (-ENOENT, -EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED, -EACCES), -EBUSY,
- *         -EROFS, -ENOMEM
+ *         the wrap (-ENOENT, -EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED, -EACCES, -ENOTSUP: a
+ *         library the provider loads is missing), -EBUSY, -EROFS, -ENOMEM
  */
 int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params);
 
@@ -224,8 +225,9 @@ struct kc_unlock_result {
  *
  * @return 0 and fills r_result (may be NULL), -EMEDIUMTYPE, -ENOENT (no kekcrypt token, or
  *         none with that id), -EINVAL (malformed token), provider errors (-EAGAIN, -EPERM,
- *         -ENOANO, -EKEYREJECTED, -EBADMSG...), -ETIMEDOUT; when several tokens fail, the
- *         most actionable error is returned and kc_error_detail() lists each.
+ *         -ENOANO, -EKEYREJECTED, -EBADMSG, -ENOTSUP: libcurl or p11-kit missing...),
+ *         -ETIMEDOUT; when several tokens fail, the most actionable error is returned and
+ *         kc_error_detail() lists each.
  */
 int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	      struct kc_unlock_result *r_result);

@@ -13,7 +13,7 @@ static int error_rank(int r)
 {
 	static const int order[] = { -EAGAIN, -ETIMEDOUT, -EPROTO, -EKEYREJECTED, -ENOANO,
 				     -EPERM, -EBADE, -EBADMSG, -EACCES, -EINVAL,
-				     -EPROTONOSUPPORT, -ENOENT };
+				     -ENOTSUP, -EPROTONOSUPPORT, -ENOENT };
 
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
 		if (order[i] == r)

@@ -11,6 +11,8 @@
 # which is not built with ASan: the ASan runtime would have to be preloaded (LD_PRELOAD of
 # libasan) into cryptsetup and every helper it runs. The plugin is glue; the library code it
 # calls runs under the sanitizers in the CLI tests.
+# Also tests/host/lean.sh: it asserts which libraries the plain build loads (and loads the
+# plugin into cryptsetup too); the sanitizer build adds its runtimes to that list.
 #
 # A sanitizer report fails the run even where a test expects kekcrypt to fail: reports go to
 # files (log_path) and any report file is an error. LeakSanitizer is on; valgrind is off
@@ -39,12 +41,12 @@ cd "$dir"
 ./configure -q --enable-werror --enable-sanitizers
 make -j"$(nproc)" >/dev/null
 
-# make check's own list, less the guest tests and plugin.sh.
+# make check's own list, less the guest tests, plugin.sh and lean.sh.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 tests=()
 for t in $all; do
 	case $t in
-	tests/host/plugin.sh | tests/vm/*) ;;
+	tests/host/plugin.sh | tests/host/lean.sh | tests/vm/*) ;;
 	tests/unit/* | tests/fuzz/* | tests/host/*) tests+=("$t") ;;
 	*) echo "test-sanitizers: unknown test '$t': say in this script whether it runs" >&2
 	   exit 1 ;;

@@ -32,7 +32,7 @@ enum {
 	EXIT_TIMEOUT = 16,
 	EXIT_CANCELLED = 17,
 	EXIT_NOMEM = 18,
-	EXIT_NO_DM = 19,
+	EXIT_NO_DM = 19,	/* -ENOTSUP: no device-mapper, or a library to load missing */
 	EXIT_NOSPACE = 20,
 	EXIT_TLS = 21,
 	EXIT_BAD_RESPONSE = 22,

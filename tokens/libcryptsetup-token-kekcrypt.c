@@ -58,9 +58,10 @@ _public_ const char *cryptsetup_token_version(void)
  *    -EEXIST; systemd-cryptsetup falls back to its password prompt likewise.
  * Hence: whatever the KMS/HSM, the network or the credentials get wrong (retryable, or fixed
  * outside the header) is -EAGAIN; what is wrong with this token or its key (wrong KEK,
- * refused by the KMS, malformed, unknown provider, missing KEK file, and a KEK that local
- * policy refuses: a forged token) is -ENOENT, "unusable"; -ENOMEM stays. The reason goes to
- * the log (kc_error_detail()).
+ * refused by the KMS, malformed, unknown provider, missing KEK file, a library the provider
+ * loads missing (-ENOTSUP: libcurl, p11-kit), and a KEK that local policy refuses: a forged
+ * token) is -ENOENT, "unusable"; -ENOMEM stays. The reason goes to the log
+ * (kc_error_detail()).
  */
 static int translate_errno(int r)
 {

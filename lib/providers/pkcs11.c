@@ -11,15 +11,14 @@
  * encrypts it with CKM_RSA_PKCS_OAEP, SHA-256 ("RSA-OAEP-256") or, when the module only
  * implements OAEP with SHA-1 (SoftHSM2 2.6), SHA-1 ("RSA-OAEP").
  *
- * Nothing is loaded in init(): wrap() and unwrap() load the module, log in, do their one
- * operation and tear everything down again, so no session or PIN outlives a call.
+ * Nothing is loaded in init() but p11-kit itself (dl-p11kit.h: a process that meets no pkcs11:
+ * URI never maps it): wrap() and unwrap() load the module, log in, do their one operation and
+ * tear everything down again, so no session or PIN outlives a call.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include <p11-kit/p11-kit.h>
-#include <p11-kit/uri.h>
-
+#include "dl-p11kit.h"
 #include "internal.h"
 
 /* A DEK is an XTS key pair or similar: anything outside this range is not a volume key. */
@@ -166,7 +165,7 @@ static int p11_fail(struct kc_ctx *ctx, const struct p11_state *st, CK_RV rv, bo
 	int r = ckr_errno(rv, unwrapping);
 
 	log_dbg(ctx, "%s: %s: %s (0x%08lx)", st->what, op, ckr_name(rv), (unsigned long)rv);
-	return ctx_fail(ctx, r, "%s: %s: %s%s", st->what, op, p11_kit_strerror(rv),
+	return ctx_fail(ctx, r, "%s: %s: %s%s", st->what, op, sym_p11_kit_strerror(rv),
 			errno_hint(r));
 }
 
@@ -193,9 +192,9 @@ static void text_quote(char *out, size_t size, const void *buf, size_t len)
 
 static void state_describe(struct p11_state *st)
 {
-	CK_ATTRIBUTE *label = p11_kit_uri_get_attribute(st->uri, CKA_LABEL);
-	CK_ATTRIBUTE *id = p11_kit_uri_get_attribute(st->uri, CKA_ID);
-	CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(st->uri);
+	CK_ATTRIBUTE *label = sym_p11_kit_uri_get_attribute(st->uri, CKA_LABEL);
+	CK_ATTRIBUTE *id = sym_p11_kit_uri_get_attribute(st->uri, CKA_ID);
+	CK_TOKEN_INFO *ti = sym_p11_kit_uri_get_token_info(st->uri);
 	char obj[96] = "(any)", tok[64] = "";
 
 	if (label) {
@@ -209,7 +208,7 @@ static void state_describe(struct p11_state *st)
 	}
 	if (ti && ti->label[0])
 		text_quote(tok, sizeof(tok), ti->label,
-			   p11_kit_space_strlen(ti->label, sizeof(ti->label)));
+			   sym_p11_kit_space_strlen(ti->label, sizeof(ti->label)));
 	snprintf(st->what, sizeof(st->what), "PKCS#11 key %s%s%s", obj, tok[0] ? " on token " : "",
 		 tok);
 }
@@ -217,7 +216,7 @@ static void state_describe(struct p11_state *st)
 /* The class named by type=, or (CK_OBJECT_CLASS)-1 when the URI has none. */
 static CK_OBJECT_CLASS uri_class(struct p11_state *st)
 {
-	CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(st->uri, CKA_CLASS);
+	CK_ATTRIBUTE *a = sym_p11_kit_uri_get_attribute(st->uri, CKA_CLASS);
 	CK_OBJECT_CLASS cls;
 
 	if (!a || a->ulValueLen != sizeof(cls))
@@ -229,7 +228,7 @@ static CK_OBJECT_CLASS uri_class(struct p11_state *st)
 /* pin-source is "file:/PATH", "file:///PATH" or "/PATH"; commands ("|prog") are refused. */
 static int pin_source_parse(struct kc_ctx *ctx, struct p11_state *st)
 {
-	const char *src = p11_kit_uri_get_pin_source(st->uri), *path = src;
+	const char *src = sym_p11_kit_uri_get_pin_source(st->uri), *path = src;
 
 	if (!src)
 		return 0;
@@ -249,23 +248,23 @@ static int state_parse(struct kc_ctx *ctx, struct p11_state *st, const char *uri
 	CK_OBJECT_CLASS cls;
 	int pr;
 
-	st->uri = p11_kit_uri_new();
+	st->uri = sym_p11_kit_uri_new();
 	if (!st->uri)
 		return -ENOMEM;
 	/* Never echo URI: a refused one may hold a pin-value. */
-	pr = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, st->uri);
+	pr = sym_p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, st->uri);
 	if (pr == P11_KIT_URI_NO_MEMORY)
 		return -ENOMEM;
 	if (pr != P11_KIT_URI_OK)
 		return ctx_fail(ctx, -EINVAL, "malformed PKCS#11 URI: %s",
-				p11_kit_uri_message(pr) ?: "parse error");
+				sym_p11_kit_uri_message(pr) ?: "parse error");
 	state_describe(st);
-	if (p11_kit_uri_get_pin_value(st->uri))
+	if (sym_p11_kit_uri_get_pin_value(st->uri))
 		return ctx_fail(ctx, -EINVAL,
 				"%s: pin-value refused: secrets never go in a URI; "
 				"use pin-source=file:PATH", st->what);
 	/* A misspelt attribute would otherwise widen the search to any key. */
-	if (p11_kit_uri_any_unrecognized(st->uri))
+	if (sym_p11_kit_uri_any_unrecognized(st->uri))
 		return ctx_fail(ctx, -EINVAL, "%s: the URI has an unknown attribute or type",
 				st->what);
 	cls = uri_class(st);
@@ -286,27 +285,27 @@ static void conn_close(struct p11_conn *c)
 	if (c->have_session)
 		(void)c->m->C_CloseSession(c->session);
 	if (c->one)
-		(void)p11_kit_module_finalize(c->one);
+		(void)sym_p11_kit_module_finalize(c->one);
 	if (c->modules && c->modules_initialized)
-		p11_kit_modules_finalize_and_release(c->modules);
+		sym_p11_kit_modules_finalize_and_release(c->modules);
 	else if (c->modules)
-		p11_kit_modules_release(c->modules);
+		sym_p11_kit_modules_release(c->modules);
 	else if (c->one)
-		p11_kit_module_release(c->one);
+		sym_p11_kit_module_release(c->one);
 	*c = (struct p11_conn){ 0 };
 }
 
 static int module_init(struct kc_ctx *ctx, const struct p11_state *st, CK_FUNCTION_LIST *m,
 		       const char *name)
 {
-	CK_RV rv = p11_kit_module_initialize(m);
+	CK_RV rv = sym_p11_kit_module_initialize(m);
 
 	if (rv == CKR_OK)
 		return 0;
 	log_dbg(ctx, "C_Initialize of '%s': %s", name, ckr_name(rv));
 	return ctx_fail(ctx, ckr_errno(rv, false) == -EAGAIN ? -EAGAIN : -ENOENT,
 			"%s: cannot initialise PKCS#11 module '%s': %s", st->what, name,
-			p11_kit_strerror(rv));
+			sym_p11_kit_strerror(rv));
 }
 
 /*
@@ -316,21 +315,21 @@ static int module_init(struct kc_ctx *ctx, const struct p11_state *st, CK_FUNCTI
 static int conn_load_configured(struct kc_ctx *ctx, const struct p11_state *st,
 				struct p11_conn *c)
 {
-	const char *name = p11_kit_uri_get_module_name(st->uri);
+	const char *name = sym_p11_kit_uri_get_module_name(st->uri);
 	int r;
 
 	if (!name) {
-		c->modules = p11_kit_modules_load_and_initialize(0);
+		c->modules = sym_p11_kit_modules_load_and_initialize(0);
 		c->modules_initialized = true;
 	} else {
-		c->modules = p11_kit_modules_load(NULL, 0);
+		c->modules = sym_p11_kit_modules_load(NULL, 0);
 	}
 	if (!c->modules)
 		return ctx_fail(ctx, -ENOENT, "%s: cannot load the p11-kit modules: %s",
-				st->what, p11_kit_message() ?: "unknown error");
+				st->what, sym_p11_kit_message() ?: "unknown error");
 	if (!name)
 		return 0;
-	c->one = p11_kit_module_for_name(c->modules, name);
+	c->one = sym_p11_kit_module_for_name(c->modules, name);
 	if (!c->one)
 		return ctx_fail(ctx, -ENOENT, "%s: no p11-kit module named '%s' is configured",
 				st->what, name);
@@ -342,18 +341,18 @@ static int conn_load_configured(struct kc_ctx *ctx, const struct p11_state *st,
 
 static int conn_load(struct kc_ctx *ctx, const struct p11_state *st, struct p11_conn *c)
 {
-	const char *path = p11_kit_uri_get_module_path(st->uri);
+	const char *path = sym_p11_kit_uri_get_module_path(st->uri);
 	int r;
 
 	if (!path)
 		return conn_load_configured(ctx, st, c);
-	c->one = p11_kit_module_load(path, 0);
+	c->one = sym_p11_kit_module_load(path, 0);
 	if (!c->one)
 		return ctx_fail(ctx, -ENOENT, "%s: cannot load PKCS#11 module '%s': %s", st->what,
-				path, p11_kit_message() ?: "unknown error");
+				path, sym_p11_kit_message() ?: "unknown error");
 	r = module_init(ctx, st, c->one, path);
 	if (r < 0) {
-		p11_kit_module_release(c->one);
+		sym_p11_kit_module_release(c->one);
 		c->one = NULL;
 	}
 	return r;
@@ -362,17 +361,17 @@ static int conn_load(struct kc_ctx *ctx, const struct p11_state *st, struct p11_
 static bool slot_matches(const struct p11_state *st, CK_FUNCTION_LIST *m, CK_SLOT_ID slot,
 			 CK_TOKEN_INFO *r_tinfo)
 {
-	CK_SLOT_ID want = p11_kit_uri_get_slot_id(st->uri);
+	CK_SLOT_ID want = sym_p11_kit_uri_get_slot_id(st->uri);
 	CK_SLOT_INFO sinfo;
 	CK_TOKEN_INFO tinfo;
 
 	if (want != (CK_SLOT_ID)-1 && want != slot)
 		return false;
 	if (m->C_GetSlotInfo(slot, &sinfo) != CKR_OK ||
-	    !p11_kit_uri_match_slot_info(st->uri, &sinfo))
+	    !sym_p11_kit_uri_match_slot_info(st->uri, &sinfo))
 		return false;
 	if (m->C_GetTokenInfo(slot, &tinfo) != CKR_OK ||
-	    !p11_kit_uri_match_token_info(st->uri, &tinfo))
+	    !sym_p11_kit_uri_match_token_info(st->uri, &tinfo))
 		return false;
 	*r_tinfo = tinfo;
 	return true;
@@ -387,7 +386,7 @@ static int module_find_token(struct kc_ctx *ctx, const struct p11_state *st,
 	CK_INFO info;
 	CK_RV rv;
 
-	if (m->C_GetInfo(&info) == CKR_OK && !p11_kit_uri_match_module_info(st->uri, &info))
+	if (m->C_GetInfo(&info) == CKR_OK && !sym_p11_kit_uri_match_module_info(st->uri, &info))
 		return 0;
 	rv = m->C_GetSlotList(CK_TRUE, NULL, &n);
 	if (rv != CKR_OK)
@@ -503,7 +502,7 @@ static CK_ULONG template_build(struct p11_state *st, CK_OBJECT_CLASS *cls, CK_KE
 			       CK_ATTRIBUTE *tmpl, CK_ULONG max)
 {
 	CK_ULONG n_uri = 0, n = 0;
-	CK_ATTRIBUTE *attrs = p11_kit_uri_get_attributes(st->uri, &n_uri);
+	CK_ATTRIBUTE *attrs = sym_p11_kit_uri_get_attributes(st->uri, &n_uri);
 
 	for (CK_ULONG i = 0; i < n_uri && n < max - 2; i++)
 		if (attrs[i].type != CKA_CLASS)
@@ -894,7 +893,7 @@ static void p11_free(void *state)
 	if (!st)
 		return;
 	if (st->uri)
-		p11_kit_uri_free(st->uri);
+		sym_p11_kit_uri_free(st->uri);
 	free(st->pin_path);
 	free(st);
 }
@@ -910,7 +909,9 @@ static int p11_init(struct kc_ctx *ctx, const char *uri, void **r_state)
 	if (!st)
 		return -ENOMEM;
 	snprintf(st->what, sizeof(st->what), "PKCS#11 key");
-	r = state_parse(ctx, st, uri);
+	r = dl_p11kit_load(ctx);
+	if (r >= 0)
+		r = state_parse(ctx, st, uri);
 	if (r < 0)
 		goto out;
 	*r_state = TAKE_PTR(st);
@@ -1000,9 +1001,12 @@ static int p11_validate(struct kc_ctx *ctx, const struct token *t)
 static int p11_boot_needs(struct kc_ctx *ctx, void *state, struct boot_list *list)
 {
 	const struct p11_state *st = state;
-	const char *module = st ? p11_kit_uri_get_module_path(st->uri) : NULL;
+	const char *module = st ? sym_p11_kit_uri_get_module_path(st->uri) : NULL;
 	int r;
 
+	r = dl_p11kit_boot_need(ctx, list);
+	if (r < 0)
+		return r;
 	if (!st) {
 		r = boot_add_listed(ctx, list, KC_BOOT_LIBRARY, "pkcs11", "allowed-modules");
 		if (r >= 0)
@@ -1024,7 +1028,7 @@ static void p11_needs(void *state, struct kek_needs *r_needs)
 {
 	const struct p11_state *st = state;
 
-	r_needs->module = p11_kit_uri_get_module_path(st->uri);
+	r_needs->module = sym_p11_kit_uri_get_module_path(st->uri);
 	r_needs->pin_file = st->pin_path;
 }
 

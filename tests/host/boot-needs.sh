@@ -67,14 +67,21 @@ EOF
 )
 cp -p "$T/ka" "$T/etc/unused-but-present"
 
+# The libraries kekcrypt dlopen()s (ldd cannot show them), where the dynamic linker's cache
+# has them.
+sysdir() { ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }'; }
+LIBP11=$(sysdir libp11-kit.so.0)
+LIBCURL=$(sysdir libcurl.so.4)
 needs "$C" "$A"
 assert_eq -m "a's own KEK is allowed: everything the configuration names, nothing else" \
 	"$(line secret "$C" "the configuration")
 $(line secret "$T/ka" "[file] allowed-paths of $C")
 $(line secret "$T/etc/unused-but-present" "[file] allowed-paths of $C")
+$(line lib "$LIBP11" "libp11-kit.so.0, which kekcrypt loads for PKCS#11")
 $(line lib "$T/etc/libmod.so" "[pkcs11] allowed-modules of $C")
 $(line secret "$T/etc/pin" "[pkcs11] allowed-pin-files of $C")
 $(line network - "a KMS reached over HTTPS ([vault-transit])")
+$(line lib "$LIBCURL" "libcurl.so.4, which kekcrypt loads for HTTPS to a KMS")
 $(line file "$T/etc/ca.pem" "[vault-transit] ca-file of $C")
 $(line secret "$T/etc/vtoken" "[vault-transit] token-file of $C")" "$(cat "$OUT")"
 

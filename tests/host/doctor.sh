@@ -248,7 +248,12 @@ assert_stdout_contains -m "... and the CA bundle" \
 	"error: the initramfs lacks /etc/ssl/certs/ca-certificates.crt (the system's CA bundle ([vault-transit] names no ca-file))"
 assert_stdout_contains -m "... the Vault not answering is a warning (recovery key)" \
 	"warning: no KEK answers now"
-initramfs_with_ks remote "${BINS[@]}" "$T/vtoken"
+# libcurl, which kekcrypt dlopen()s (ldd does not show it): where boot-needs says it is.
+LIBCURL=$(kc boot-needs --config "$T/vault.conf" "$R" | awk -F'\t' '$1 == "lib" && $2 ~ /libcurl/ { print $2 }')
+assert_true -m "boot-needs names libcurl for a remote KEK ($LIBCURL)" test -e "$LIBCURL"
+assert_stdout_contains -m "... and doctor says the initramfs lacks it" \
+	"error: the initramfs lacks $LIBCURL (libcurl.so.4, which kekcrypt loads for HTTPS to a KMS)"
+initramfs_with_ks remote "${BINS[@]}" "$T/vtoken" "$LIBCURL"
 mkdir -p "$T/tree/etc/ssl/certs"
 echo "# CA bundle" >"$T/tree/etc/ssl/certs/ca-certificates.crt"
 pack remote
@@ -261,7 +266,7 @@ assert_exit -m "... readable by others: exit 24" 24 \
 assert_stdout_contains -m "... the token file is a secret" "mode 0644) and holds secrets: $T/vtoken;"
 chmod 600 "$T/remote.cpio"
 printf 'ca-file = %s\n' "$T/ka" >>"$T/vault.conf"
-initramfs_with_ks remote-ca "${BINS[@]}" "$T/vtoken" "$T/ka"
+initramfs_with_ks remote-ca "${BINS[@]}" "$T/vtoken" "$T/ka" "$LIBCURL"
 assert_exit -m "a ca-file in the configuration instead of the bundle: exit 0" 0 \
 	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote-ca.cpio"
 

@@ -23,7 +23,7 @@ truncate -s 64M "$VM_WORK/disk.img"
 log=$VM_WORK/guest.log
 rc=0
 vm_run "$VM_TOP/tests/vm/scenario-azure-kv.sh" --log "$log" --timeout 600 \
-	--disk "$VM_WORK/disk.img" --env "KV_PORT=$port" \
+	--disk "$VM_WORK/disk.img" --env "KV_PORT=$port" --lib "$VM_LIBCURL" \
 	--file "$VM_WORK/etc/kekcrypt.conf:/etc/kekcrypt/kekcrypt.conf" \
 	--file "$VM_WORK/tls/ca.pem:/etc/kekcrypt/ca.pem" \
 	--netns-setup "exec node '$VM_TOP/tests/fixtures/azure-kv/server.js' --port $port \

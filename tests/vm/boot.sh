@@ -336,6 +336,20 @@ if [ "$V" != file ]; then
 		not_ok "$V: the initramfs holds virtio_net"
 	fi
 fi
+# kekcrypt loads libcurl with dlopen() (ldd does not list it): the hook and the module copy it
+# for a remote KEK, and a file-KEK image holds no network stack.
+if [ "$V" != file ]; then
+	if grep -q '/libcurl\.so\.4$' "$D/initrd.paths"; then
+		ok "$V: the initramfs holds libcurl.so.4 (remote KEK)"
+	else
+		not_ok "$V: the initramfs holds libcurl.so.4 (remote KEK)"
+	fi
+elif grep -q '/libcurl\.so' "$D/initrd.paths"; then
+	not_ok "$V: the file-KEK initramfs holds no libcurl"
+	grep '/libcurl\.so' "$D/initrd.paths" | sed 's/^/# /'
+else
+	ok "$V: the file-KEK initramfs holds no libcurl"
+fi
 
 step "$V: the filesystems, written through dm-crypt in a builder guest"
 mkdir "$D/data-dir"
@@ -364,7 +378,7 @@ for try in 1 2; do
 	vm_run "$D/builder.sh" --log "$D/builder.log" --timeout 600 --stall 30 --trace --memory 1024 \
 		--disk "$D/root.img" --disk "$D/data.img" --disk "$D/root.ext4" --disk "$D/data.ext4" \
 		--file "$D/guest.conf:/etc/kekcrypt/kekcrypt.conf" \
-		--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" \
+		--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" --lib "$VM_LIBCURL" \
 		${kek_file:+--file "$kek_file:/etc/kekcrypt/kek.bin"} \
 		--netns-setup "$(fixture)" --netns-wait-port "$PORT" || rc=$?
 	[ "$rc" -eq 124 ] && grep -q '^KC-GUEST-STALL' "$D/builder.log" && [ "$try" = 1 ] || break

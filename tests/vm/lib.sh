@@ -6,6 +6,11 @@ VM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$VM_TOP/scripts/vm/qemu-config.sh"
 KEKCRYPT=${KEKCRYPT:-$VM_TOP/kekcrypt}
 VM_WORK=
+# Libraries kekcrypt loads with dlopen() only when a KEK needs them (lib/dlopen.h), which the
+# harness's ldd does not see: vm_run always copies p11-kit (SoftHSM2 KEKs); a guest that
+# reaches a remote KMS adds --lib "$VM_LIBCURL".
+VM_LIBP11KIT=/usr/lib/x86_64-linux-gnu/libp11-kit.so.0
+VM_LIBCURL=/usr/lib/x86_64-linux-gnu/libcurl.so.4
 
 vm_cleanup() {
 	[ -z "$VM_WORK" ] || rm -rf "$VM_WORK"
@@ -51,7 +56,7 @@ vm_run() {
 	LD_LIBRARY_PATH="$VM_TOP/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
 		"$VM_TOP/scripts/vm/run-guest.sh" \
 		--bin "$VM_TOP/.libs/kekcrypt:/bin/kekcrypt" \
-		--lib "$KC_P11_MODULE" \
+		--lib "$KC_P11_MODULE" --lib "$VM_LIBP11KIT" \
 		"${files[@]}" \
 		--env "KEK_DIR=$VM_WORK/kek" --env "P11_URI=$P11_URI" \
 		--file "$VM_CONF:/etc/kekcrypt/kekcrypt.conf" \
