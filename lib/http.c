@@ -28,7 +28,6 @@
 #include <time.h>
 
 #include <json-c/json.h>
-#include <openssl/rand.h>
 
 #include "dl-curl.h"
 #include "http.h"
@@ -40,7 +39,7 @@
 #define DEFAULT_MAX_RESPONSE (1024u * 1024u)
 #define MAX_ATTEMPTS_LIMIT 10u
 #define BACKOFF_BASE_MS 200u
-#define BACKOFF_MAX_MS 5000u
+#define BACKOFF_CAP_MS 5000u
 #define RETRY_AFTER_MAX_S 3600L
 
 struct http_client {
@@ -52,7 +51,8 @@ struct http_call {
 	struct kc_ctx *ctx;
 	const struct http_request *req;
 	struct curl_slist *headers;
-	unsigned connect_ms, request_ms, max_attempts;
+	unsigned connect_ms, request_ms;
+	struct retry retry;		/* the attempts of this request (lib/retry.c) */
 	size_t max_response;
 	const char *ca_file, *ca_path, *client_cert, *client_key, *proxy;
 	bool local;			/* loopback or link-local host: never via a proxy */
@@ -721,72 +721,53 @@ static enum attempt_result call_attempt(struct http_call *c, CURL *curl, unsigne
 	return ATTEMPT_DONE;
 }
 
-/* Exponential backoff with jitter: uniformly in [d/2, d], d = base * 2^(attempt-1). */
-static unsigned backoff_ms(unsigned attempt)
-{
-	unsigned d = BACKOFF_BASE_MS, rnd = 0;
-
-	for (unsigned i = 1; i < attempt && d < BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
-	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-		rnd = (unsigned)util_now_ms();
-	return d / 2 + rnd % (d / 2 + 1);
-}
-
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
-			       .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* After a retryable failure: wait and return true, or set *r and return false. */
-static bool call_wait_retry(struct http_call *c, unsigned attempt, long status, int *r)
+/* After a retryable failure: wait as the retry policy says and return true, or set *r and
+ * return false. A Retry-After of a 429 or 503 takes the backoff's place. */
+static bool call_wait_retry(struct http_call *c, long status, int *r)
 {
 	struct kc_ctx *ctx = c->ctx;
-	uint64_t delay, now;
+	uint64_t delay = 0;
 
-	if (attempt >= c->max_attempts) {
+	switch (retry_next(&c->retry, c->retry_after >= 0 && (status == 429 || status == 503) ?
+			   (uint64_t)c->retry_after * 1000 : RETRY_NO_HINT, &delay)) {
+	case RETRY_AGAIN:
+		log_dbg(ctx, "http: retrying %s in %llu ms", c->log_url,
+			(unsigned long long)delay);
+		retry_sleep(delay);
+		return true;
+	case RETRY_STOP_ATTEMPTS:
 		if (status)
 			*r = ctx_fail(ctx, -EAGAIN, "KMS %s unavailable: HTTP %ld after %u "
-				      "attempts", c->host, status, attempt);
+				      "attempts", c->host, status, c->retry.attempts);
 		else
 			*r = ctx_fail(ctx, -EAGAIN, "KMS %s unreachable: %s (%u attempts)", c->host,
-				      c->errbuf, attempt);
+				      c->errbuf, c->retry.attempts);
 		return false;
-	}
-	delay = c->retry_after >= 0 && (status == 429 || status == 503) ?
-		(uint64_t)c->retry_after * 1000 : backoff_ms(attempt);
-	now = util_now_ms();
-	if (ctx->deadline_ms && now + delay >= ctx->deadline_ms) {
+	default:
 		/* Waiting would only end at the deadline: say why we stopped now. */
 		*r = ctx_fail(ctx, -EAGAIN, "KMS %s %s: %s%s; no time left for another attempt "
 			      "before the deadline (%u attempts)", c->host,
 			      status ? "unavailable" : "unreachable", c->errbuf,
-			      c->retry_after >= 0 ? " with Retry-After" : "", attempt);
+			      c->retry_after >= 0 ? " with Retry-After" : "", c->retry.attempts);
 		return false;
 	}
-	log_dbg(ctx, "http: retrying %s in %llu ms", c->log_url, (unsigned long long)delay);
-	sleep_ms(delay);
-	return true;
 }
 
 static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http_opts *o,
 		      const struct http_request *req)
 {
+	struct retry_policy policy = { .base_ms = BACKOFF_BASE_MS, .cap_ms = BACKOFF_CAP_MS };
+
 	c->ctx = ctx;
 	c->req = req;
 	c->connect_ms = o && o->connect_timeout_ms ? o->connect_timeout_ms :
 			DEFAULT_CONNECT_TIMEOUT_MS;
 	c->request_ms = o && o->request_timeout_ms ? o->request_timeout_ms :
 			DEFAULT_REQUEST_TIMEOUT_MS;
-	c->max_attempts = o && o->max_attempts ? o->max_attempts : DEFAULT_MAX_ATTEMPTS;
-	if (c->max_attempts > MAX_ATTEMPTS_LIMIT)
-		c->max_attempts = MAX_ATTEMPTS_LIMIT;
+	policy.max_attempts = o && o->max_attempts ? o->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	if (policy.max_attempts > MAX_ATTEMPTS_LIMIT)
+		policy.max_attempts = MAX_ATTEMPTS_LIMIT;
+	retry_init(&c->retry, &policy, ctx->deadline_ms);
 	c->max_response = o && o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE;
 	if (o) {
 		c->ca_file = o->ca_file;
@@ -819,7 +800,7 @@ int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct htt
 		r = headers_build(&c);
 	for (attempt = 1; r >= 0; attempt++) {
 		ar = call_attempt(&c, curl, attempt, &status, &r);
-		if (ar != ATTEMPT_RETRY || !call_wait_retry(&c, attempt, status, &r))
+		if (ar != ATTEMPT_RETRY || !call_wait_retry(&c, status, &r))
 			break;
 	}
 	if (r >= 0 && ar == ATTEMPT_DONE) {
