@@ -148,7 +148,7 @@ struct kek_needs {
 	const char *section;	/* the provider's section of the config */
 	char host[256];		/* remote endpoint (IPv6 in brackets), "" when local */
 	unsigned port;
-	const char *key_file;	/* a KEK file to read, or NULL */
+	const char *key_file;	/* a key file to read ([SECTION] allowed-paths), or NULL */
 	const char *pin_file;	/* a PIN file to read, or NULL */
 	const char *module;	/* a shared object to load, or NULL */
 };
@@ -236,6 +236,10 @@ void util_utc_now(char buf[32]);
  * KC_TEST_CRASH_AT=N in the environment (secure_getenv), the Nth call of the process raises
  * SIGKILL, as a crash or power loss would stop it there. Unset, nothing. */
 void util_crash_point(void);
+/* One AES-256 key wrap with padding (RFC 5649) pass with the 32-byte KEY: wrap, or unwrap
+ * (-EBADMSG when the integrity check fails). OUT holds IN_LEN + 8 bytes (wrap) or IN_LEN. */
+int util_aes256_kwp(const unsigned char key[32], bool wrap, const unsigned char *in,
+		    size_t in_len, unsigned char *out, size_t *r_out_len);
 /* HKDF-SHA256 of IKM with SALT and INFO into OUT_LEN bytes. */
 int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
 		     const char *info, unsigned char *out, size_t out_len);
@@ -486,9 +490,9 @@ bool rekey_leftovers(struct crypt_device *cd);
  * silences libdevmapper's own stderr logging. */
 int dm_available(struct kc_ctx *ctx);
 
-extern const struct kc_provider_ops provider_file;
-extern const struct kc_provider_ops provider_pkcs11;
-extern const struct kc_provider_ops provider_vault;
-extern const struct kc_provider_ops provider_azure;
+/* The built-in providers (lib/Makemodule.am's KC_PROVIDERS): provider_<name>. */
+#define PROVIDER(name) extern const struct kc_provider_ops provider_##name;
+#include "providers-list.h"
+#undef PROVIDER
 
 #endif /* KEKCRYPT_INTERNAL_H */

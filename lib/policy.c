@@ -126,11 +126,11 @@ int policy_kek(struct kc_ctx *ctx, const struct kek_needs *n)
 	}
 	if (n->pin_file && !allowed(ctx, "pkcs11", "allowed-pin-files", n->pin_file, true))
 		return refuse(ctx, "pkcs11", "allowed-pin-files", "PIN file", n->pin_file);
-	/* Without [file] allowed-paths: any KEK file that passes the ownership checks when it
-	 * is read. */
-	if (n->key_file && config_get(ctx->config, "file", "allowed-paths") &&
-	    !allowed(ctx, "file", "allowed-paths", n->key_file, true))
-		return refuse(ctx, "file", "allowed-paths", "KEK file", n->key_file);
+	/* A key file is the provider's: [file] allowed-paths for file:, and so on. Without
+	 * that key: any key file that passes the ownership checks when it is read. */
+	if (n->key_file && config_get(ctx->config, n->section, "allowed-paths") &&
+	    !allowed(ctx, n->section, "allowed-paths", n->key_file, true))
+		return refuse(ctx, n->section, "allowed-paths", "KEK file", n->key_file);
 	return 0;
 }
 

@@ -5,12 +5,11 @@
 
 #include "internal.h"
 
-/* Built-in providers; NULL-terminated. */
+/* Built-in providers, made from lib/Makemodule.am's KC_PROVIDERS; NULL-terminated. */
 static const struct kc_provider_ops *const providers[] = {
-	&provider_file,
-	&provider_pkcs11,
-	&provider_vault,
-	&provider_azure,
+#define PROVIDER(name) &provider_##name,
+#include "providers-list.h"
+#undef PROVIDER
 	NULL,
 };
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Small helpers: files, base64, time, HKDF. */
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -147,4 +148,25 @@ void util_crash_point(void)
 	crash_writes++;
 	if (s && *s && strtoul(s, NULL, 10) == crash_writes)
 		raise(SIGKILL);
+}
+
+int util_aes256_kwp(const unsigned char key[32], bool wrap, const unsigned char *in,
+		    size_t in_len, unsigned char *out, size_t *r_out_len)
+{
+	EVP_CIPHER_CTX *c;
+	int n = 0, fin = 0, ok;
+
+	if (in_len > INT_MAX - 16)
+		return -EINVAL;
+	c = EVP_CIPHER_CTX_new();
+	if (!c)
+		return -ENOMEM;
+	ok = EVP_CipherInit_ex2(c, EVP_aes_256_wrap_pad(), key, NULL, wrap, NULL) &&
+	     EVP_CipherUpdate(c, out, &n, in, (int)in_len) &&
+	     EVP_CipherFinal_ex(c, out + n, &fin);
+	EVP_CIPHER_CTX_free(c);
+	if (!ok)
+		return wrap ? -EINVAL : -EBADMSG;
+	*r_out_len = (size_t)n + (size_t)fin;
+	return 0;
 }

@@ -4,9 +4,8 @@
  * key wrap with padding (RFC 5649), which carries its own integrity check, so a wrong KEK is
  * detected at unwrap.
  */
+#include <stdio.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "internal.h"
 
@@ -74,25 +73,6 @@ static int file_load_kek(struct kc_ctx *ctx, const struct file_state *st,
 	return 0;
 }
 
-/* One AES-256-WRAP-PAD pass; OUT must hold IN_LEN + 8 bytes. */
-static int kwp_cipher(const struct kc_secret *kek, bool wrap, const unsigned char *in,
-		      size_t in_len, unsigned char *out, size_t *r_out_len)
-{
-	EVP_CIPHER_CTX *c;
-	int n = 0, fin = 0, ok;
-
-	c = EVP_CIPHER_CTX_new();
-	if (!c)
-		return -ENOMEM;
-	ok = EVP_CipherInit_ex2(c, EVP_aes_256_wrap_pad(), kek->data, NULL, wrap, NULL) &&
-	     EVP_CipherUpdate(c, out, &n, in, (int)in_len) &&
-	     EVP_CipherFinal_ex(c, out + n, &fin);
-	EVP_CIPHER_CTX_free(c);
-	if (!ok)
-		return wrap ? -EINVAL : -EBADMSG;
-	*r_out_len = (size_t)n + (size_t)fin;
-	return 0;
-}
 
 static int file_wrap(struct kc_ctx *ctx, void *state, const struct kc_secret *dek,
 		     struct kc_wrapped *r_wrapped)
@@ -111,7 +91,7 @@ static int file_wrap(struct kc_ctx *ctx, void *state, const struct kc_secret *de
 	out = malloc(dek->len + 2 * KWP_OVERHEAD);
 	if (!out)
 		return -ENOMEM;
-	r = kwp_cipher(kek, true, dek->data, dek->len, out, &len);
+	r = util_aes256_kwp(kek->data, true, dek->data, dek->len, out, &len);
 	if (r < 0) {
 		free(out);
 		return ctx_fail(ctx, r, "KEK file '%s': AES key wrap failed", st->path);
@@ -143,7 +123,7 @@ static int file_unwrap(struct kc_ctx *ctx, void *state, const char *alg, const c
 	dek = kc_secret_alloc(wrapped_len);
 	if (!dek)
 		return -ENOMEM;
-	r = kwp_cipher(kek, false, wrapped, wrapped_len, dek->data, &dek->len);
+	r = util_aes256_kwp(kek->data, false, wrapped, wrapped_len, dek->data, &dek->len);
 	if (r < 0)
 		return ctx_fail(ctx, r,
 				"KEK file '%s': the wrapped key failed its integrity check "
