@@ -85,7 +85,7 @@ int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	int r;
 
-	if (!ctx || !device)
+	if (!ctx || !device || !sized_ok(r_result, UNLOCK_RESULT_V1))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = check_name(ctx, name);

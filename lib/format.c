@@ -127,7 +127,7 @@ static int format_check_params(struct kc_ctx *ctx, const char *device,
 {
 	size_t bits = p->key_size_bits ?: DEFAULT_KEY_BITS;
 
-	if (!ctx || !device || !p || !p->kek_uris || p->n_keks == 0)
+	if (!ctx || !device || !p->kek_uris || p->n_keks == 0)
 		return -EINVAL;
 	if (bits % 8 || bits < 128 || bits > 1024)
 		return ctx_fail(ctx, -EINVAL, "key size %zu bits is not a multiple of 8 in "
@@ -139,14 +139,18 @@ static int format_check_params(struct kc_ctx *ctx, const char *device,
 	return 0;
 }
 
-int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p)
+int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
+	struct kc_format_params full, *p = &full;
 	struct format_keks fk = { 0 };
 	int r;
 
+	if (!params || !sized_ok(params, SIZED_V1(struct kc_format_params, force)))
+		return -EINVAL;
+	sized_get(&full, sizeof(full), params);
 	r = format_check_params(ctx, device, p);
 	if (r < 0)
 		return r;

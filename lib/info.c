@@ -19,20 +19,14 @@ struct kc_volume_info {
 	size_t n_tokens;
 };
 
-static void info_fill_token(struct kc_ctx *ctx, struct crypt_device *cd, int id,
-			    struct kc_token_info *ti)
+void info_token_fill(struct kc_token_info *ti, int id, const struct token *t)
 {
-	_cleanup_(token_freep) struct token *t = NULL;
-
 	memset(ti, 0, sizeof(*ti));
+	ti->size = sizeof(*ti);
 	ti->id = id;
-	ti->keyslot = -1;
-	ti->valid = vol_token_read(ctx, cd, id, &t);
-	if (ti->valid < 0) {
-		snprintf(ti->problem, sizeof(ti->problem), "%s", ctx->detail);
+	ti->keyslot = t ? t->keyslot : -1;
+	if (!t)
 		return;
-	}
-	ti->keyslot = t->keyslot;
 	ti->format_version = t->version;
 	ti->wrapped_len = t->wrapped_len;
 	snprintf(ti->provider, sizeof(ti->provider), "%s", t->provider);
@@ -40,6 +34,18 @@ static void info_fill_token(struct kc_ctx *ctx, struct crypt_device *cd, int id,
 	snprintf(ti->key_version, sizeof(ti->key_version), "%s", t->key_version ?: "");
 	snprintf(ti->wrap_alg, sizeof(ti->wrap_alg), "%s", t->alg);
 	snprintf(ti->created, sizeof(ti->created), "%s", t->created);
+}
+
+static void info_fill_token(struct kc_ctx *ctx, struct crypt_device *cd, int id,
+			    struct kc_token_info *ti)
+{
+	_cleanup_(token_freep) struct token *t = NULL;
+	int r = vol_token_read(ctx, cd, id, &t);
+
+	info_token_fill(ti, id, r < 0 ? NULL : t);
+	ti->valid = r < 0 ? r : 0;
+	if (r < 0)
+		snprintf(ti->problem, sizeof(ti->problem), "%s", ctx->detail);
 }
 
 static int info_fill_tokens(struct kc_ctx *ctx, struct crypt_device *cd,

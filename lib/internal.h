@@ -240,6 +240,19 @@ void util_crash_point(void);
  * (-EBADMSG when the integrity check fails). OUT holds IN_LEN + 8 bytes (wrap) or IN_LEN. */
 int util_aes256_kwp(const unsigned char key[32], bool wrap, const unsigned char *in,
 		    size_t in_len, unsigned char *out, size_t *r_out_len);
+/* kekcrypt.h's size-versioned structs (KC_SIZED()): each starts with size_t size. The size
+ * of TYPE's first version, up to and including its field LAST: */
+#define SIZED_V1(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+/* Whether P (NULL allowed) has at least MIN bytes by its own .size. */
+bool sized_ok(const void *p, size_t min);
+/* Copy SRC, a whole struct of SIZE bytes, into DST (NULL: nothing) as far as DST's .size
+ * goes; DST keeps its .size. */
+void sized_put(void *dst, const void *src, size_t size);
+/* The caller's parameters SRC into DST, a struct of SIZE bytes: what SRC has, zeros (the
+ * defaults) for fields its .size does not reach. */
+void sized_get(void *dst, size_t size, const void *src);
+/* Element I of an array whose first element's .size is the stride. */
+void *sized_at(void *base, size_t i);
 /* HKDF-SHA256 of IKM with SALT and INFO into OUT_LEN bytes. */
 int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
 		     const char *info, unsigned char *out, size_t out_len);
@@ -459,10 +472,11 @@ int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);
 
-/* vol_unlock() under the retry policy: per attempt, a deadline of TIMEOUT_MS (0: the
+/* vol_unlock() under the retry policy, R_RESULT the caller's (size-versioned): per attempt, a deadline of TIMEOUT_MS (0: the
  * context's) clipped to kc_set_retry()'s limit; attempts that time may cure are retried with
  * backoff, each logged as a warning; the success is logged (INFO) when kc_set_retry() was
  * called, with the time since boot. */
+#define UNLOCK_RESULT_V1 SIZED_V1(struct kc_unlock_result, kek_uri)
 int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
 		     int token_id, unsigned timeout_ms, struct kc_secret **r_dek,
 		     struct kc_unlock_result *r_result);
@@ -485,6 +499,10 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 /* true when the header holds what an interrupted rekey left (marked tokens, the bridge,
  * re-encryption metadata). */
 bool rekey_leftovers(struct crypt_device *cd);
+
+/* info.c: a public kc_token_info (its .size set) for token T of id ID; T NULL: only the id
+ * and keyslot -1 (an unreadable token; the caller sets valid and problem). */
+void info_token_fill(struct kc_token_info *ti, int id, const struct token *t);
 
 /* dm.c: 0 if device-mapper can be used; -ENOTSUP (no driver) or -EACCES otherwise. Also
  * silences libdevmapper's own stderr logging. */

@@ -61,6 +61,19 @@ struct crypt_device;
 /** Library context: logging, configuration, provider state. Opaque. */
 struct kc_ctx;
 
+/**
+ * Size-versioned structs. Every struct that a caller allocates and passes in (parameters)
+ * or gets filled (results) starts with `size_t size`, set by the caller to the struct's size
+ * as its kekcrypt.h declares it: `struct kc_unlock_result res = KC_SIZED(struct
+ * kc_unlock_result);` gives one, zeroed. The library reads and writes no byte past .size, so
+ * a program built against an older kekcrypt.h keeps working when fields are appended (a
+ * parameter it does not know takes its default), and functions return -EINVAL when .size is
+ * smaller than the struct's first version. In an array, every element's .size is set and
+ * the first one's is the stride. Structs the library hands out (kc_volume_info_token())
+ * carry their own .size.
+ */
+#define KC_SIZED(type) ((type){ .size = sizeof(type) })
+
 /** Log levels passed to the log callback. */
 enum kc_log_level {
 	KC_LOG_ERROR = 0,
@@ -191,6 +204,7 @@ int kc_process_harden(uint32_t flags);
 
 /** Parameters of kc_format(). Zero-initialise and set what you need. */
 struct kc_format_params {
+	size_t size;		/**< sizeof(struct kc_format_params): see KC_SIZED() */
 	const char *const *kek_uris; /**< KEK URIs, at least one */
 	size_t n_keks;
 	const char *cipher;	    /**< "aes-xts-plain64" when NULL */
@@ -214,6 +228,7 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 
 /** Result of an unlock attempt (verify, open). */
 struct kc_unlock_result {
+	size_t size;		/**< sizeof(struct kc_unlock_result): see KC_SIZED() */
 	int token_id;	  /**< the token that unwrapped the DEK */
 	int keyslot;	  /**< the keyslot bound to it, or -1 */
 	char kek_uri[1024]; /**< its KEK URI (not secret) */
@@ -261,6 +276,7 @@ int kc_close(struct kc_ctx *ctx, const char *name);
 
 /** One kekcrypt token as stored in the header (nothing secret). */
 struct kc_token_info {
+	size_t size;		/**< sizeof(struct kc_token_info): see KC_SIZED() */
 	int id;
 	int keyslot;		/**< bound keyslot or -1 */
 	char provider[32];
@@ -323,6 +339,7 @@ enum kc_rotate_flags {
 
 /** What kc_kek_rotate() did to one token (nothing secret). */
 struct kc_rotate_result {
+	size_t size;		/**< sizeof(struct kc_rotate_result): see KC_SIZED() */
 	int old_token;
 	int new_token;		/**< the token that replaced it; -1 in a dry run */
 	char old_kek_uri[1024];
@@ -362,6 +379,7 @@ int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const ch
 
 /** An interrupted KEK rotation found in a header. */
 struct kc_rotation_pending {
+	size_t size;		/**< sizeof(struct kc_rotation_pending): see KC_SIZED() */
 	int token_id;		/**< the new token, still marked */
 	int from_token_id;	/**< the token it replaces */
 	/** the new token was verified: recovery completes the rotation; otherwise it removes
@@ -449,6 +467,7 @@ enum kc_rekey_flags {
 
 /** What kc_rekey() did (nothing secret). */
 struct kc_rekey_result {
+	size_t size;		/**< sizeof(struct kc_rekey_result): see KC_SIZED() */
 	int n_tokens;		/**< kekcrypt tokens now wrapping the new DEK */
 	bool resumed;		/**< an interrupted rekey was continued */
 	char name[128];		/**< the mapping re-encrypted online, "" when offline */
@@ -486,6 +505,7 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 
 /** Cost of a recovery keyslot's argon2id; zero fields take libcryptsetup's defaults. */
 struct kc_recovery_params {
+	size_t size;		/**< sizeof(struct kc_recovery_params): see KC_SIZED() */
 	uint32_t max_memory_kb;	/**< cap on the memory cost in KiB (at least 32) */
 	uint32_t iter_time_ms;	/**< benchmark target time */
 	uint32_t iterations;	/**< fixed time cost, no benchmark (tests); set max_memory_kb */
@@ -512,6 +532,7 @@ void kc_recovery_key_free(char *key);
 
 /** A recovery key's marker (nothing secret). */
 struct kc_recovery_info {
+	size_t size;		/**< sizeof(struct kc_recovery_info): see KC_SIZED() */
 	int token_id;		/**< the "kekcrypt-recovery" token */
 	int keyslot;		/**< its keyslot, or -1 (left by an interrupted removal) */
 	char created[32];	/**< ISO 8601 UTC */
@@ -573,6 +594,7 @@ int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, 
 
 /** Status of a dm-crypt mapping. */
 struct kc_status {
+	size_t size;		/**< sizeof(struct kc_status): see KC_SIZED() */
 	char name[128];
 	char device[4096];	/**< backing device */
 	char cipher[64];

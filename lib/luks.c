@@ -171,7 +171,7 @@ bool luks_rotation_mark(struct crypt_device *cd, int id, struct kc_rotation_pend
 	v = strtoul(from, &end, 10);
 	if (from[0] < '0' || from[0] > '9' || *end || v >= (unsigned long)crypt_token_max(CRYPT_LUKS2))
 		return false;
-	r_mark->token_id = id;
+	*r_mark = (struct kc_rotation_pending){ .size = sizeof(*r_mark), .token_id = id };
 	r_mark->from_token_id = (int)v;
 	r_mark->verified = token_json_field(json, TOKEN_MARK_ROTATION_STATE, state, sizeof(state)) &&
 			   !strcmp(state, TOKEN_ROTATION_VERIFIED);

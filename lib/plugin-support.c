@@ -70,7 +70,7 @@ int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, 
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	int r;
 
-	if (!ctx || !device || !r_buf || !r_len)
+	if (!ctx || !device || !r_buf || !r_len || !sized_ok(r_result, UNLOCK_RESULT_V1))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = vol_load(ctx, device, &cd);
@@ -96,9 +96,10 @@ int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token
 {
 	_cleanup_(token_freep) struct token *t = NULL;
 	struct kc_ctx bare = { .log_max = -1 };	/* no config, no log: parsing needs neither */
+	struct kc_token_info full;
 	int r;
 
-	if (!json)
+	if (!json || !sized_ok(r_info, SIZED_V1(struct kc_token_info, problem)))
 		return -EINVAL;
 	if (!ctx)
 		ctx = &bare;
@@ -106,17 +107,9 @@ int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token
 	r = token_parse(ctx, json, &t);
 	if (r >= 0)
 		r = kek_token_check(ctx, t);
-	if (r < 0 || !r_info)
+	if (r < 0)
 		return r;
-	memset(r_info, 0, sizeof(*r_info));
-	r_info->id = -1;
-	r_info->keyslot = t->keyslot;
-	r_info->format_version = t->version;
-	r_info->wrapped_len = t->wrapped_len;
-	snprintf(r_info->provider, sizeof(r_info->provider), "%s", t->provider);
-	snprintf(r_info->kek_uri, sizeof(r_info->kek_uri), "%s", t->uri);
-	snprintf(r_info->key_version, sizeof(r_info->key_version), "%s", t->key_version ?: "");
-	snprintf(r_info->wrap_alg, sizeof(r_info->wrap_alg), "%s", t->alg);
-	snprintf(r_info->created, sizeof(r_info->created), "%s", t->created);
+	info_token_fill(&full, -1, t);
+	sized_put(r_info, &full, sizeof(full));
 	return 0;
 }

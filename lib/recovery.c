@@ -167,16 +167,22 @@ static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
 	return slot;
 }
 
-int kc_recovery_add(struct kc_ctx *ctx, const char *device, const struct kc_recovery_params *p,
-		    char **r_key, int *r_keyslot)
+int kc_recovery_add(struct kc_ctx *ctx, const char *device,
+		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *key = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
+	struct kc_recovery_params full, *p = NULL;
 	int r;
 
-	if (!ctx || !device || !r_key)
+	if (!ctx || !device || !r_key ||
+	    !sized_ok(params, SIZED_V1(struct kc_recovery_params, iterations)))
 		return -EINVAL;
+	if (params) {
+		sized_get(&full, sizeof(full), params);
+		p = &full;
+	}
 	ctx_detail_clear(ctx);
 	if (p && p->max_memory_kb && p->max_memory_kb < ARGON2_MIN_MEMORY_KB)
 		return ctx_fail(ctx, -EINVAL, "argon2id needs at least %d KiB of memory",
@@ -234,7 +240,8 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	int r, n = 0;
 
-	if (!ctx || !device || (max && !r_info))
+	if (!ctx || !device || (max && (!r_info ||
+				     !sized_ok(r_info, SIZED_V1(struct kc_recovery_info, created)))))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = vol_load(ctx, device, &cd);
@@ -244,9 +251,11 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 		if (!luks_token_is(cd, id, RECOVERY_TOKEN_TYPE))
 			continue;
 		if ((size_t)n < max) {
-			r_info[n].token_id = id;
-			r_info[n].keyslot = luks_token_slot(cd, id);
-			recovery_created(cd, id, r_info[n].created);
+			struct kc_recovery_info ri = { .size = sizeof(ri), .token_id = id,
+						       .keyslot = luks_token_slot(cd, id) };
+
+			recovery_created(cd, id, ri.created);
+			sized_put(sized_at(r_info, (size_t)n), &ri, sizeof(ri));
 		}
 		n++;
 	}

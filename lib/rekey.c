@@ -814,13 +814,15 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 	struct rekey_run rr = {
 		.ctx = ctx, .device = device, .flags = flags,
 		.ps = { .ctx = ctx, .fn = fn, .usrptr = usrptr },
+		.res = { .size = sizeof(rr.res) },
 	};
 	_cleanup_(vol_unlockp) int lock = -1;
 	int r;
 
 	if (!ctx || !device || (flags & ~(uint32_t)(KC_REKEY_RESUME | KC_REKEY_JOURNAL |
 						   KC_REKEY_CHECKSUM | KC_REKEY_FORCE)) ||
-	    ((flags & KC_REKEY_JOURNAL) && (flags & KC_REKEY_CHECKSUM)))
+	    ((flags & KC_REKEY_JOURNAL) && (flags & KC_REKEY_CHECKSUM)) ||
+	    !sized_ok(r_result, SIZED_V1(struct kc_rekey_result, name)))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	/* The device's writer lock for the whole run. */
@@ -833,8 +835,7 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 	if (r >= 0) {
 		rr.res.n_tokens = (int)(rr.new.n ? rr.new.n : rr.old.n);
 		snprintf(rr.res.name, sizeof(rr.res.name), "%s", rr.name);
-		if (r_result)
-			*r_result = rr.res;
+		sized_put(r_result, &rr.res, sizeof(rr.res));
 		r = rr.res.n_tokens;
 	} else {
 		ctx_detail_device(ctx, device);

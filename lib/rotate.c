@@ -152,11 +152,13 @@ static int new_token_json(struct kc_ctx *ctx, const struct rotation *rot, char *
 	return r;
 }
 
-static void fill_result(const struct rotation *rot, int new_id, struct kc_rotate_result *res)
+/* The caller's RES (size-versioned; NULL: none). */
+static void fill_result(const struct rotation *rot, int new_id, struct kc_rotate_result *r_res)
 {
-	if (!res)
+	struct kc_rotate_result full = { .size = sizeof(full) }, *res = &full;
+
+	if (!r_res)
 		return;
-	memset(res, 0, sizeof(*res));
 	res->old_token = rot->old->id;
 	res->new_token = new_id;
 	snprintf(res->old_kek_uri, sizeof(res->old_kek_uri), "%s", rot->old->uri);
@@ -165,6 +167,7 @@ static void fill_result(const struct rotation *rot, int new_id, struct kc_rotate
 		 rot->old->key_version ?: "");
 	snprintf(res->new_key_version, sizeof(res->new_key_version), "%s",
 		 rot->wrapped.key_version ?: "");
+	sized_put(r_res, res, sizeof(*res));
 }
 
 /* W1 .. W4 of the state machine, after the new wrapped key is ready; returns N's id. */
@@ -291,6 +294,9 @@ int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const ch
 	int r;
 
 	if (!ctx || !device || (flags & ~(uint32_t)(KC_ROTATE_DRY_RUN | KC_ROTATE_ONLY_TOKEN)) ||
+	    (n_results && (!r_results ||
+			   !sized_ok(r_results, SIZED_V1(struct kc_rotate_result,
+							  new_key_version)))) ||
 	    (token_id < 0 && to_uri && !(flags & KC_ROTATE_ONLY_TOKEN)) ||
 	    (token_id >= 0 && (flags & KC_ROTATE_ONLY_TOKEN)))
 		return -EINVAL;
@@ -305,7 +311,7 @@ int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const ch
 				     &n);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = rotate_one(ctx, cd, device, ids[i], to_uri, flags,
-			       i < n_results && r_results ? &r_results[i] : NULL);
+			       i < n_results ? sized_at(r_results, i) : NULL);
 		if (r >= 0) {
 			done++;
 			snprintf(sum + strlen(sum), sizeof(sum) - strlen(sum), "%stoken %d -> %d",
@@ -326,7 +332,9 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 	struct kc_rotation_pending m;
 	int r, n = 0;
 
-	if (!ctx || !device || (max && !r_pending))
+	if (!ctx || !device || (max && (!r_pending ||
+					!sized_ok(r_pending, SIZED_V1(struct kc_rotation_pending,
+								      verified)))))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = luks_load_raw(ctx, device, &cd);
@@ -336,6 +344,6 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 				device);
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
 		if (luks_rotation_mark(cd, id, &m) && (size_t)n++ < max)
-			r_pending[n - 1] = m;
+			sized_put(sized_at(r_pending, (size_t)n - 1), &m, sizeof(m));
 	return n;
 }

@@ -121,10 +121,11 @@ static void read_luks(struct kc_ctx *ctx, const char *name, struct kc_status *st
 
 int kc_status_get(struct kc_ctx *ctx, const char *name, struct kc_status *r_status)
 {
-	struct kc_status st = { 0 };
+	struct kc_status st = { .size = sizeof(st) };
 	int r;
 
-	if (!ctx || !name || !r_status)
+	if (!ctx || !name || !r_status ||
+	    !sized_ok(r_status, SIZED_V1(struct kc_status, key_in_keyring)))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = dm_available(ctx);
@@ -134,7 +135,7 @@ int kc_status_get(struct kc_ctx *ctx, const char *name, struct kc_status *r_stat
 	if (r < 0)
 		return r;
 	read_luks(ctx, name, &st);
-	*r_status = st;
+	sized_put(r_status, &st, sizeof(st));
 	return 0;
 }
 

@@ -163,7 +163,7 @@ int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *de
 		     struct kc_unlock_result *r_result)
 {
 	static const struct retry_policy policy = { .base_ms = 1000, .cap_ms = 8000 };
-	struct kc_unlock_result res = { .token_id = token_id };
+	struct kc_unlock_result res = { .size = sizeof(res), .token_id = token_id };
 	enum retry_verdict v = RETRY_AGAIN;
 	struct retry rt;
 	uint64_t wait = 0;
@@ -194,8 +194,8 @@ int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *de
 				  ctx->retry_s, rt.attempts);
 	if (r >= 0 && ctx->retry_set)
 		log_unlocked(ctx, device, &rt, &res);
-	if (r >= 0 && r_result)
-		*r_result = res;
+	if (r >= 0)
+		sized_put(r_result, &res, sizeof(res));
 	return r;
 }
 
@@ -206,7 +206,7 @@ int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	int r;
 
-	if (!ctx || !device)
+	if (!ctx || !device || !sized_ok(r_result, UNLOCK_RESULT_V1))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = vol_load(ctx, device, &cd);

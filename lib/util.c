@@ -170,3 +170,46 @@ int util_aes256_kwp(const unsigned char key[32], bool wrap, const unsigned char 
 	*r_out_len = (size_t)n + (size_t)fin;
 	return 0;
 }
+
+bool sized_ok(const void *p, size_t min)
+{
+	size_t size;
+
+	if (!p)
+		return true;
+	memcpy(&size, p, sizeof(size));
+	return size >= min;
+}
+
+void sized_put(void *dst, const void *src, size_t size)
+{
+	size_t have;
+
+	if (!dst)
+		return;
+	memcpy(&have, dst, sizeof(have));
+	if (have > size)
+		have = size;
+	memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
+	       have - sizeof(size_t));
+}
+
+void sized_get(void *dst, size_t size, const void *src)
+{
+	size_t have;
+
+	memset(dst, 0, size);
+	memcpy(&have, src, sizeof(have));
+	if (have > size)
+		have = size;
+	memcpy(dst, src, have);
+	memcpy(dst, &size, sizeof(size));
+}
+
+void *sized_at(void *base, size_t i)
+{
+	size_t stride;
+
+	memcpy(&stride, base, sizeof(stride));
+	return (char *)base + i * stride;
+}

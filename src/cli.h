@@ -76,6 +76,12 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
 int cli_parse_common_only(struct cli *cli, int argc, char **argv, const struct verb *v);
 /* Parse a non-negative integer argument; -1 if it is not one. */
 int cli_parse_int(const char *s, int max);
+/* Set .size in each element of ARR, an array of a size-versioned kekcrypt.h struct. */
+#define CLI_SIZED_ARRAY(arr)                                                                \
+	do {                                                                                 \
+		for (size_t i_ = 0; i_ < sizeof(arr) / sizeof((arr)[0]); i_++)              \
+			(arr)[i_].size = sizeof((arr)[0]);                                  \
+	} while (0)
 /* Print a json-c object to stdout and release it. */
 void cli_print_json(json_object *obj);
 void cli_help(const struct verb *v);

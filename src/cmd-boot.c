@@ -88,7 +88,7 @@ static int parse_keyscript_opts(struct cli *cli, int argc, char **argv,
 
 static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 {
-	struct kc_unlock_result res = { 0 };
+	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	struct keyscript_opts o;
 	char *pass = NULL;
 	size_t len = 0;

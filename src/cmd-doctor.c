@@ -331,8 +331,8 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 {
 	json_object *v;
 	struct kc_volume_info *info = NULL;
-	struct kc_unlock_result res = { 0 };
-	struct kc_recovery_info rec[1];
+	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
+	struct kc_recovery_info rec[1] = { KC_SIZED(struct kc_recovery_info) };
 	char *dev = blkid_evaluate_spec(source, NULL);
 	int r, nrec = 0;
 

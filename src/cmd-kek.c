@@ -219,6 +219,7 @@ static int kek_rotate(struct cli *cli, const struct kek_args *a)
 	uint32_t flags = a->dry_run ? KC_ROTATE_DRY_RUN : 0;
 	int ex, r, token = -1;
 
+	CLI_SIZED_ARRAY(res);
 	if (a->all && a->token >= 0)
 		return cli_usage_error(cli, "--token and --all exclude each other");
 	if (a->all && a->to)

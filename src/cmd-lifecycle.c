@@ -275,7 +275,7 @@ static int recovery_verify(struct cli *cli, const struct life_args *a)
 
 static int run_recovery(struct cli *cli, int argc, char **argv)
 {
-	struct life_args a = { .token = -1 };
+	struct life_args a = { .token = -1, .params = KC_SIZED(struct kc_recovery_params) };
 	int ex;
 
 	ex = life_parse(cli, &verb_recovery, argc, argv, &a, 2);
@@ -341,7 +341,7 @@ static int header_restore(struct cli *cli, const struct life_args *a)
 
 static int run_header(struct cli *cli, int argc, char **argv)
 {
-	struct life_args a = { .token = -1 };
+	struct life_args a = { .token = -1, .params = KC_SIZED(struct kc_recovery_params) };
 	int ex;
 
 	ex = life_parse(cli, &verb_header, argc, argv, &a, 3);
@@ -365,6 +365,9 @@ static int run_header(struct cli *cli, int argc, char **argv)
 void cli_lifecycle_before(struct cli *cli, const char *device, struct cli_lifecycle *lc)
 {
 	memset(lc, 0, sizeof(*lc));
+	CLI_SIZED_ARRAY(lc->before);
+	CLI_SIZED_ARRAY(lc->after);
+	CLI_SIZED_ARRAY(lc->rec);
 	lc->n_before = kc_kek_rotation_pending(cli->ctx, device, lc->before, LC_MAX_PENDING);
 	if (lc->n_before < 0)
 		lc->n_before = 0;

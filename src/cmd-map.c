@@ -47,7 +47,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 		{ "key-file", required_argument, NULL, 0x202 },
 		{}
 	};
-	struct kc_unlock_result res;
+	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	const char *key_file = NULL;
 	bool recovery = false;
 	uint32_t flags = 0;
@@ -182,7 +182,7 @@ static int status_all(struct cli *cli)
 	if (n < 0)
 		return cli_fail(cli, n);
 	for (int i = 0; i < n; i++) {
-		struct kc_status st;
+		struct kc_status st = KC_SIZED(struct kc_status);
 
 		if (kc_status_get(cli->ctx, names[i], &st) < 0)
 			continue;	/* closed meanwhile */
@@ -201,7 +201,7 @@ static int status_all(struct cli *cli)
 
 static int run_status(struct cli *cli, int argc, char **argv)
 {
-	struct kc_status st;
+	struct kc_status st = KC_SIZED(struct kc_status);
 	int ex, r;
 
 	ex = cli_parse_common_only(cli, argc, argv, &verb_status);

@@ -116,7 +116,7 @@ static int run_rekey(struct cli *cli, int argc, char **argv)
 		{}
 	};
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
-	struct kc_rekey_result res;
+	struct kc_rekey_result res = KC_SIZED(struct kc_rekey_result);
 	uint32_t flags = 0;
 	int o, c, ex, r;
 

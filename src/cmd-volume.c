@@ -22,12 +22,12 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		RECOVERY_PBKDF_LONGOPTS,
 		{}
 	};
-	struct kc_recovery_params rp = { 0 };
+	struct kc_recovery_params rp = KC_SIZED(struct kc_recovery_params);
 	char *rkey = NULL;
 	bool recovery = false;
 	int rslot = -1;
 	const char *keks[MAX_KEKS];
-	struct kc_format_params p = { .kek_uris = keks };
+	struct kc_format_params p = { .size = sizeof(p), .kek_uris = keks };
 	char what[4200];
 	int o, c, ex, r;
 
@@ -153,7 +153,7 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' }, {}
 	};
-	struct kc_unlock_result res;
+	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	int o, c, ex, r, token = -1;
 
 	optind = 0;

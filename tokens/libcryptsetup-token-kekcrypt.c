@@ -208,7 +208,7 @@ _public_ int cryptsetup_token_validate(struct crypt_device *cd, const char *json
 /* luksDump: what the token names (nothing in it is secret). */
 _public_ void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
-	struct kc_token_info ti;
+	struct kc_token_info ti = KC_SIZED(struct kc_token_info);
 	struct kc_ctx *ctx = NULL;
 	int r;
 

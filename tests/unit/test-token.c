@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests: token parse/serialise/validate, base64, KEK URIs, secret memory, HKDF. */
+/* Unit tests: token parse/serialise/validate, base64, KEK URIs, secret memory, HKDF,
+ * size-versioned structs. */
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -167,6 +169,44 @@ static void test_hkdf(void)
 	CHECK(!memcmp(out, expect, sizeof(expect)));
 }
 
+/* Size-versioned structs (KC_SIZED()): an older caller's smaller struct is refused when below
+ * the first version and never written past its .size; a newer caller's larger one keeps what
+ * lies past the library's struct; arrays step by the first element's .size. */
+static void test_sized(struct kc_ctx *ctx)
+{
+	const char *json = token_text("\"1\"", "file", "file:/k", "A256KWP", GOOD_B64, "");
+	struct {
+		struct kc_token_info ti;
+		unsigned char tail[64];
+	} newer;
+	struct kc_token_info ti = KC_SIZED(struct kc_token_info), tiny = { .size = 8 };
+	struct kc_recovery_info arr[3];
+	bool tail_kept = true;
+
+	CHECK_EQ(kc_token_validate_json(ctx, json, &ti), 0);
+	CHECK(!strcmp(ti.kek_uri, "file:/k") && ti.size == sizeof(ti) && ti.id == -1);
+	CHECK_EQ(kc_token_validate_json(ctx, json, &tiny), -EINVAL);
+	CHECK_EQ(kc_token_validate_json(ctx, json, NULL), 0);
+	memset(&newer, 0xaa, sizeof(newer));
+	newer.ti.size = sizeof(newer);
+	CHECK_EQ(kc_token_validate_json(ctx, json, &newer.ti), 0);
+	CHECK(!strcmp(newer.ti.provider, "file") && newer.ti.size == sizeof(newer));
+	for (size_t i = 0; i < sizeof(newer.tail); i++)
+		tail_kept = tail_kept && newer.tail[i] == 0xaa;
+	CHECK(tail_kept);
+
+	/* An older caller's struct that ends before created[]: sized_put() stops at its .size. */
+	memset(arr, 0x55, sizeof(arr));
+	arr[0].size = offsetof(struct kc_recovery_info, created);
+	sized_put(&arr[0], &(struct kc_recovery_info){ .size = sizeof(arr[0]), .token_id = 7,
+						     .keyslot = 3, .created = "x" },
+		  sizeof(arr[0]));
+	CHECK(arr[0].token_id == 7 && arr[0].keyslot == 3 &&
+	      (unsigned char)arr[0].created[0] == 0x55);
+	CHECK(sized_at(arr, 2) == (char *)arr + 2 * offsetof(struct kc_recovery_info, created));
+	CHECK(!sized_ok(&tiny, sizeof(struct kc_token_info)) && sized_ok(NULL, 100));
+}
+
 int main(void)
 {
 	struct kc_ctx *ctx = NULL;
@@ -179,6 +219,7 @@ int main(void)
 	test_uri(ctx);
 	test_secret();
 	test_hkdf();
+	test_sized(ctx);
 	kc_free(ctx);
 	return test_done();
 }
