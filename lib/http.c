@@ -306,6 +306,25 @@ out:
 	return r;
 }
 
+/* An RFC 9110 method token (tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~): it goes onto the
+ * request line as it is, so anything else (space, CR, LF) could forge the request. HEAD with
+ * a body is refused: the body would not be sent. */
+static int call_check_method(struct http_call *c)
+{
+	static const char tchar[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789!#$%&'*+-.^_`|~";
+	const char *m = c->req->method;
+	size_t n = m ? strlen(m) : 0;
+
+	/* Not echoed: it may hold control characters. */
+	if (!n || n > HTTP_METHOD_MAX || strspn(m, tchar) != n)
+		return ctx_fail(c->ctx, -EINVAL, "invalid HTTP method for %s (not a token of at "
+				"most %d characters)", c->host, HTTP_METHOD_MAX);
+	if (!strcmp(m, "HEAD") && c->req->body)
+		return ctx_fail(c->ctx, -EINVAL, "HTTP HEAD request to %s with a body", c->host);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Callbacks                                                                                */
 
@@ -499,6 +518,39 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata)
 			(e) = sym_curl_easy_setopt((curl), (opt), (val));                        \
 	} while (0)
 
+/* Methods that carry a body by definition: sent with Content-Length: 0 when there is none,
+ * as servers (AWS's IMDSv2 token PUT among them) expect. */
+static bool method_has_body(const char *method)
+{
+	return !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+}
+
+/* The method and body options. libcurl knows GET, HEAD and POST; any other method is
+ * CURLOPT_CUSTOMREQUEST on top of the GET or POST transfer it resembles, so that a PUT sends
+ * its body the way a POST does: from the caller's secret memory (CURLOPT_POSTFIELDS does not
+ * copy), never through a read callback that would stage it in a buffer of libcurl's. */
+static CURLcode call_setopt_method(struct http_call *c, CURL *curl, CURLcode e)
+{
+	const struct http_request *req = c->req;
+
+	if (!strcmp(req->method, "HEAD")) {
+		/* No body either way: libcurl must not wait for one after the headers. */
+		SETOPT(e, curl, CURLOPT_NOBODY, 1L);
+	} else if (req->body || method_has_body(req->method)) {
+		SETOPT(e, curl, CURLOPT_POST, 1L);
+		SETOPT(e, curl, CURLOPT_POSTFIELDS,
+		       req->body ? (const char *)req->body->data : "");
+		SETOPT(e, curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		       (curl_off_t)(req->body ? req->body->len : 0));
+	} else {
+		SETOPT(e, curl, CURLOPT_HTTPGET, 1L);
+	}
+	if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD") &&
+	    strcmp(req->method, "POST"))
+		SETOPT(e, curl, CURLOPT_CUSTOMREQUEST, req->method);
+	return e;
+}
+
 /* Set every option for one attempt; TIMEOUT_MS is already clipped to the deadline. */
 static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_ms)
 {
@@ -546,17 +598,7 @@ static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_m
 	SETOPT(e, curl, CURLOPT_HEADERFUNCTION, header_cb);
 	SETOPT(e, curl, CURLOPT_HEADERDATA, (void *)c);
 	SETOPT(e, curl, CURLOPT_HTTPHEADER, c->headers);
-	if (!strcmp(req->method, "POST")) {
-		SETOPT(e, curl, CURLOPT_POST, 1L);
-		/* Points at the caller's secret memory: libcurl does not copy it. */
-		SETOPT(e, curl, CURLOPT_POSTFIELDS,
-		       req->body ? (const char *)req->body->data : "");
-		SETOPT(e, curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		       (curl_off_t)(req->body ? req->body->len : 0));
-	} else {
-		SETOPT(e, curl, CURLOPT_HTTPGET, 1L);
-	}
-	return e;
+	return call_setopt_method(c, curl, e);
 }
 
 static bool curl_is_tls_error(CURLcode e)
@@ -789,11 +831,12 @@ int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct htt
 	CURL *curl = NULL;
 	int r;
 
-	if (!ctx || !req || !req->url || !req->method || !r_resp ||
-	    (strcmp(req->method, "GET") && strcmp(req->method, "POST")))
+	if (!ctx || !req || !req->url || !r_resp)
 		return -EINVAL;
 	call_init(&c, ctx, opts, req);
 	r = call_check_url(&c);
+	if (r >= 0)
+		r = call_check_method(&c);
 	if (r >= 0)
 		r = client_get(ctx, &curl);
 	if (r >= 0)

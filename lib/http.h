@@ -46,8 +46,14 @@ struct http_opts {
 	size_t max_response;		/* default 1 MiB */
 };
 
+#define HTTP_METHOD_MAX 32
+
 struct http_request {
-	const char *method;		/* "GET" or "POST" */
+	const char *method;		/* any RFC 9110 method token ("GET", "POST", "PUT",
+					 * "DELETE", "PATCH", "HEAD", ...) of at most
+					 * HTTP_METHOD_MAX characters; a body is sent with any
+					 * method but HEAD (refused with one); POST, PUT and
+					 * PATCH without one send an empty body */
 	const char *url;		/* https://... (http:// only with allow_plain_http and a
 					 * loopback or link-local host: localhost, 127/8,
 					 * 169.254/16, ::1, fe80::/10); never credentials in it */
@@ -57,7 +63,7 @@ struct http_request {
 	 * NUL-terminated string. */
 	const char *const *headers;
 	const struct kc_secret *const *secret_headers;
-	const struct kc_secret *body;	/* may be NULL */
+	const struct kc_secret *body;	/* may be NULL; sent from this memory, not copied */
 	const char *content_type;	/* for body, e.g. "application/json" */
 };
 
@@ -75,7 +81,7 @@ struct http_response {
  *  -ETIMEDOUT  the overall deadline passed
  *  -EPROTO     TLS failure (untrusted certificate, hostname mismatch, handshake)
  *  -EBADE      the response was too large or not HTTP
- *  -EINVAL     bad URL or options; -ENOMEM
+ *  -EINVAL     bad URL, method or options; -ENOMEM
  */
 int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct http_request *req,
 	      struct http_response *r_resp);
