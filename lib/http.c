@@ -56,6 +56,7 @@ struct http_call {
 	size_t max_response;
 	const char *ca_file, *ca_path, *client_cert, *client_key, *proxy;
 	bool local;			/* loopback or link-local host: never via a proxy */
+	bool plain;			/* an http:// URL that the request's plain allows */
 	char host[256];			/* host[:port], for details */
 	char log_url[512];		/* URL without query, for debug logs */
 	char errbuf[CURL_ERROR_SIZE];
@@ -292,10 +293,19 @@ static int call_check_url(struct http_call *c)
 		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must not hold credentials", c->host);
 		goto out;
 	}
-	if (strcmp(scheme, "https") &&
-	    !(!strcmp(scheme, "http") && c->req->allow_plain_http && c->local)) {
-		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must use https (plain http only for "
-			     "a loopback or link-local metadata endpoint)", c->host);
+	c->plain = !strcmp(scheme, "http");
+	if (strcmp(scheme, "https") && !c->plain) {
+		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must use https", c->host);
+		goto out;
+	}
+	/* Refused here, before any connection: nothing of the request leaves in clear text.
+	 * This is also what keeps secret_headers off plain http to a remote host: that takes
+	 * HTTP_PLAIN_ANY, the caller's explicit word that its protocol needs no TLS. */
+	if (c->plain && c->req->plain != HTTP_PLAIN_ANY &&
+	    !(c->req->plain == HTTP_PLAIN_LOCAL && c->local)) {
+		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must use https (plain http only %s)",
+			     c->host, c->req->plain == HTTP_PLAIN_LOCAL ?
+			     "to a loopback or link-local host" : "where the provider allows it");
 		goto out;
 	}
 	sym_curl_url_set(u, CURLUPART_QUERY, NULL, 0);
@@ -555,7 +565,7 @@ static CURLcode call_setopt_method(struct http_call *c, CURL *curl, CURLcode e)
 static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_ms)
 {
 	const struct http_request *req = c->req;
-	const char *protos = req->allow_plain_http && c->local ? "http,https" : "https";
+	const char *protos = c->plain ? "http" : "https";
 	unsigned connect_ms = c->connect_ms < timeout_ms ? c->connect_ms : timeout_ms;
 	CURLcode e = CURLE_OK;
 

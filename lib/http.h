@@ -46,6 +46,22 @@ struct http_opts {
 	size_t max_response;		/* default 1 MiB */
 };
 
+/* Whether a request may go over plain http (http://); TLS verification itself is never
+ * switchable off: an https:// URL is always verified. */
+enum http_plain {
+	HTTP_TLS_ONLY = 0,		/* https only (the default) */
+	HTTP_PLAIN_LOCAL,		/* also http:// to a loopback or link-local host
+					 * (localhost, 127/8, 169.254/16, ::1, fe80::/10): an
+					 * instance metadata endpoint, which never leaves the
+					 * machine or its hypervisor */
+	HTTP_PLAIN_ANY,			/* also http:// to any host, for a protocol that is
+					 * secure without TLS (Tang's blinded exchange): the
+					 * caller takes on that everything it sends, its
+					 * headers, secret_headers and body included, crosses the
+					 * network in clear text and that anyone on the path can
+					 * answer */
+};
+
 #define HTTP_METHOD_MAX 32
 
 struct http_request {
@@ -54,11 +70,14 @@ struct http_request {
 					 * HTTP_METHOD_MAX characters; a body is sent with any
 					 * method but HEAD (refused with one); POST, PUT and
 					 * PATCH without one send an empty body */
-	const char *url;		/* https://... (http:// only with allow_plain_http and a
-					 * loopback or link-local host: localhost, 127/8,
-					 * 169.254/16, ::1, fe80::/10); never credentials in it */
-	bool allow_plain_http;		/* for the instance metadata endpoint only; such local
-					 * hosts are never reached through a proxy */
+	const char *url;		/* https://..., or http:// as PLAIN allows; never
+					 * credentials in it */
+	enum http_plain plain;		/* default HTTP_TLS_ONLY. Loopback and link-local hosts
+					 * are never reached through a proxy, over http or
+					 * https; other hosts use the configured one, if any.
+					 * secret_headers go over plain http only to a local host
+					 * (HTTP_PLAIN_LOCAL) or where the caller opted in with
+					 * HTTP_PLAIN_ANY */
 	/* Extra headers, "Name: value" each; the ones holding secrets are kc_secrets holding a
 	 * NUL-terminated string. */
 	const char *const *headers;
@@ -81,7 +100,8 @@ struct http_response {
  *  -ETIMEDOUT  the overall deadline passed
  *  -EPROTO     TLS failure (untrusted certificate, hostname mismatch, handshake)
  *  -EBADE      the response was too large or not HTTP
- *  -EINVAL     bad URL, method or options; -ENOMEM
+ *  -EINVAL     bad URL, method or options, or plain http that PLAIN does not allow (the
+ *              detail names the rule; checked before any connection); -ENOMEM
  */
 int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct http_request *req,
 	      struct http_response *r_resp);
