@@ -117,9 +117,10 @@ int http_status_errno(long status);
  * -ENOMEM. */
 int http_global_init(struct kc_ctx *ctx);
 
-/* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION): no key log callback (so
- * SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL SSL_CTX. Only
- * after http_global_init() (it calls libssl through dl-curl.h's pointers). */
+/* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION, and tls.c's own): no key
+ * log callback (so SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL
+ * SSL_CTX. Only once libssl is loaded (http_global_init() or dl_ssl_load(): it calls libssl
+ * through dl-ssl.h's pointers). */
 void http_ssl_ctx_harden(void *ssl_ctx);
 
 /* Free the context's client (connection cache); called by kc_free(). */
