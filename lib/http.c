@@ -805,20 +805,35 @@ static bool call_wait_retry(struct http_call *c, long status, int *r)
 	}
 }
 
-static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http_opts *o,
-		      const struct http_request *req)
+struct retry_policy http_retry_policy(const struct http_opts *o)
 {
 	struct retry_policy policy = { .base_ms = BACKOFF_BASE_MS, .cap_ms = BACKOFF_CAP_MS };
 
-	c->ctx = ctx;
-	c->req = req;
-	c->connect_ms = o && o->connect_timeout_ms ? o->connect_timeout_ms :
-			DEFAULT_CONNECT_TIMEOUT_MS;
-	c->request_ms = o && o->request_timeout_ms ? o->request_timeout_ms :
-			DEFAULT_REQUEST_TIMEOUT_MS;
 	policy.max_attempts = o && o->max_attempts ? o->max_attempts : DEFAULT_MAX_ATTEMPTS;
 	if (policy.max_attempts > MAX_ATTEMPTS_LIMIT)
 		policy.max_attempts = MAX_ATTEMPTS_LIMIT;
+	return policy;
+}
+
+unsigned http_connect_timeout_ms(const struct http_opts *o)
+{
+	return o && o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+unsigned http_request_timeout_ms(const struct http_opts *o)
+{
+	return o && o->request_timeout_ms ? o->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS;
+}
+
+static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http_opts *o,
+		      const struct http_request *req)
+{
+	struct retry_policy policy = http_retry_policy(o);
+
+	c->ctx = ctx;
+	c->req = req;
+	c->connect_ms = http_connect_timeout_ms(o);
+	c->request_ms = http_request_timeout_ms(o);
 	retry_init(&c->retry, &policy, ctx->deadline_ms);
 	c->max_response = o && o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE;
 	if (o) {

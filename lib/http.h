@@ -125,6 +125,13 @@ void http_ssl_ctx_harden(void *ssl_ctx);
 
 /* Free the context's client (connection cache); called by kc_free(). */
 
+/* The retry policy of a transport with OPTS (NULL: defaults), http_send()'s and tls.c's
+ * connect: max_attempts (default 4, at most 10), 200 ms doubling to 5 s (lib/retry.c). */
+struct retry_policy http_retry_policy(const struct http_opts *opts);
+/* OPTS's connect timeout and per-attempt (per-call, for tls.c) timeout, defaults applied. */
+unsigned http_connect_timeout_ms(const struct http_opts *opts);
+unsigned http_request_timeout_ms(const struct http_opts *opts);
+
 /*
  * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key, proxy,
  * connect-timeout-ms, request-timeout-ms, max-attempts (unset keys stay 0: default). The
