@@ -871,8 +871,12 @@ int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct htt
 		if (ar != ATTEMPT_RETRY || !call_wait_retry(&c, status, &r))
 			break;
 	}
-	if (r >= 0 && ar == ATTEMPT_DONE) {
-		if (!c.body && !(c.body = kc_secret_alloc(1)))
+	if (r >= 0 && ar == ATTEMPT_DONE && !c.body) {
+		/* No body (HEAD, 204): an empty string, not kc_secret_alloc()'s 1 byte in use. */
+		c.body = kc_secret_alloc(1);
+		if (c.body)
+			c.body->len = 0;
+		else
 			r = -ENOMEM;
 	}
 	if (r >= 0 && ar == ATTEMPT_DONE) {
