@@ -72,12 +72,12 @@ struct http_request {
 					 * PATCH without one send an empty body */
 	const char *url;		/* https://..., or http:// as PLAIN allows; never
 					 * credentials in it */
-	enum http_plain plain;		/* default HTTP_TLS_ONLY. Loopback and link-local hosts
-					 * are never reached through a proxy, over http or
-					 * https; other hosts use the configured one, if any.
-					 * secret_headers go over plain http only to a local host
-					 * (HTTP_PLAIN_LOCAL) or where the caller opted in with
-					 * HTTP_PLAIN_ANY */
+	enum http_plain plain;		/* default HTTP_TLS_ONLY. Loopback and link-local
+					 * hosts are never reached through a proxy, over http
+					 * or https; other hosts use the configured one, if
+					 * any. secret_headers go over plain http only to a
+					 * local host (HTTP_PLAIN_LOCAL) or where the caller
+					 * opted in with HTTP_PLAIN_ANY */
 	/* Extra headers, "Name: value" each; the ones holding secrets are kc_secrets holding a
 	 * NUL-terminated string. */
 	const char *const *headers;
