@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libcurl and libssl, loaded on first use (dl-curl.h). */
+/* libcurl, loaded on first use (dl-curl.h), with the libssl it uses (dl-ssl.c). */
 #include <string.h>
 
 #include "dl-curl.h"
 
 DL_CURL_SYMS(DL_DEFINE)
-DL_SSL_SYMS(DL_DEFINE)
 
 static const struct dl_sym curl_syms[] = { DL_CURL_SYMS(DL_ENTRY) { NULL, NULL } };
-static const struct dl_sym ssl_syms[] = { DL_SSL_SYMS(DL_ENTRY) { NULL, NULL } };
 
 DL_NOTE(curl_note, "[{\"feature\":\"kms-https\",\"description\":\"HTTPS to a remote KMS "
 	"(Vault Transit, Azure Key Vault)\",\"priority\":\"recommended\","
@@ -19,13 +17,6 @@ static struct dl_library curl_lib = {
 	.package = "libcurl4",
 	.purpose = "HTTPS to a KMS",
 	.syms = curl_syms,
-};
-
-static struct dl_library ssl_lib = {
-	.soname = "libssl.so.3",
-	.package = "libssl3",
-	.purpose = "TLS to a KMS",
-	.syms = ssl_syms,
 };
 
 int dl_curl_load(struct kc_ctx *ctx)
@@ -43,7 +34,7 @@ int dl_curl_load(struct kc_ctx *ctx)
 		return ctx_fail(ctx, -ENOTSUP, "libcurl.so.4 uses TLS library '%s', not OpenSSL 3: "
 				"install libcurl4 (the OpenSSL flavour)",
 				v && v->ssl_version ? v->ssl_version : "none");
-	return dl_library_load(ctx, &ssl_lib);
+	return dl_ssl_load(ctx);
 }
 
 int dl_curl_boot_need(struct kc_ctx *ctx, struct boot_list *list)

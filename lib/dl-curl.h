@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libcurl, loaded on first use (dlopen.h), and the two libssl functions http.c calls on the
- * TLS contexts libcurl makes. libssl comes with libcurl (which links it), so loading it here
- * costs nothing more, and a process that makes no HTTPS request maps neither: libkekcrypt
+ * libcurl, loaded on first use (dlopen.h), and libssl (dl-ssl.h), whose functions http.c
+ * calls on the TLS contexts libcurl makes. libssl comes with libcurl (which links it), so
+ * loading it here costs nothing more, and a process that makes no HTTPS request maps neither: libkekcrypt
  * itself links only libcrypto (which libcryptsetup needs anyway).
  */
 #ifndef KEKCRYPT_DL_CURL_H
 #define KEKCRYPT_DL_CURL_H
 
 #include <curl/curl.h>
-#include <openssl/ssl.h>
 
-#include "dlopen.h"
+#include "dl-ssl.h"
 
 #define DL_CURL_SYMS(X)                                                                      \
 	X(curl_easy_cleanup)                                                                 \
@@ -31,12 +30,7 @@
 	X(curl_url_set)                                                                      \
 	X(curl_version_info)
 
-#define DL_SSL_SYMS(X)                                                                       \
-	X(SSL_CTX_set_keylog_callback)                                                       \
-	X(SSL_CTX_set_options)
-
 DL_CURL_SYMS(DL_DECLARE)
-DL_SSL_SYMS(DL_DECLARE)
 
 /*
  * Load libcurl.so.4 and the libssl.so.3 it uses, once. 0, or -ENOTSUP with a detail in CTX

@@ -56,6 +56,7 @@ struct http_call {
 	size_t max_response;
 	const char *ca_file, *ca_path, *client_cert, *client_key, *proxy;
 	bool local;			/* loopback or link-local host: never via a proxy */
+	bool plain;			/* an http:// URL that the request's plain allows */
 	char host[256];			/* host[:port], for details */
 	char log_url[512];		/* URL without query, for debug logs */
 	char errbuf[CURL_ERROR_SIZE];
@@ -292,10 +293,19 @@ static int call_check_url(struct http_call *c)
 		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must not hold credentials", c->host);
 		goto out;
 	}
-	if (strcmp(scheme, "https") &&
-	    !(!strcmp(scheme, "http") && c->req->allow_plain_http && c->local)) {
-		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must use https (plain http only for "
-			     "a loopback or link-local metadata endpoint)", c->host);
+	c->plain = !strcmp(scheme, "http");
+	if (strcmp(scheme, "https") && !c->plain) {
+		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must use https", c->host);
+		goto out;
+	}
+	/* Refused here, before any connection: nothing of the request leaves in clear text.
+	 * This is also what keeps secret_headers off plain http to a remote host: that takes
+	 * HTTP_PLAIN_ANY, the caller's explicit word that its protocol needs no TLS. */
+	if (c->plain && c->req->plain != HTTP_PLAIN_ANY &&
+	    !(c->req->plain == HTTP_PLAIN_LOCAL && c->local)) {
+		r = ctx_fail(c->ctx, -EINVAL, "KMS URL for %s must use https (plain http only %s)",
+			     c->host, c->req->plain == HTTP_PLAIN_LOCAL ?
+			     "to a loopback or link-local host" : "where the provider allows it");
 		goto out;
 	}
 	sym_curl_url_set(u, CURLUPART_QUERY, NULL, 0);
@@ -304,6 +314,25 @@ static int call_check_url(struct http_call *c)
 out:
 	sym_curl_url_cleanup(u);
 	return r;
+}
+
+/* An RFC 9110 method token (tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~): it goes onto the
+ * request line as it is, so anything else (space, CR, LF) could forge the request. HEAD with
+ * a body is refused: the body would not be sent. */
+static int call_check_method(struct http_call *c)
+{
+	static const char tchar[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789!#$%&'*+-.^_`|~";
+	const char *m = c->req->method;
+	size_t n = m ? strlen(m) : 0;
+
+	/* Not echoed: it may hold control characters. */
+	if (!n || n > HTTP_METHOD_MAX || strspn(m, tchar) != n)
+		return ctx_fail(c->ctx, -EINVAL, "invalid HTTP method for %s (not a token of at "
+				"most %d characters)", c->host, HTTP_METHOD_MAX);
+	if (!strcmp(m, "HEAD") && c->req->body)
+		return ctx_fail(c->ctx, -EINVAL, "HTTP HEAD request to %s with a body", c->host);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -499,11 +528,44 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata)
 			(e) = sym_curl_easy_setopt((curl), (opt), (val));                        \
 	} while (0)
 
+/* Methods that carry a body by definition: sent with Content-Length: 0 when there is none,
+ * as servers (AWS's IMDSv2 token PUT among them) expect. */
+static bool method_has_body(const char *method)
+{
+	return !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+}
+
+/* The method and body options. libcurl knows GET, HEAD and POST; any other method is
+ * CURLOPT_CUSTOMREQUEST on top of the GET or POST transfer it resembles, so that a PUT sends
+ * its body the way a POST does: from the caller's secret memory (CURLOPT_POSTFIELDS does not
+ * copy), never through a read callback that would stage it in a buffer of libcurl's. */
+static CURLcode call_setopt_method(struct http_call *c, CURL *curl, CURLcode e)
+{
+	const struct http_request *req = c->req;
+
+	if (!strcmp(req->method, "HEAD")) {
+		/* No body either way: libcurl must not wait for one after the headers. */
+		SETOPT(e, curl, CURLOPT_NOBODY, 1L);
+	} else if (req->body || method_has_body(req->method)) {
+		SETOPT(e, curl, CURLOPT_POST, 1L);
+		SETOPT(e, curl, CURLOPT_POSTFIELDS,
+		       req->body ? (const char *)req->body->data : "");
+		SETOPT(e, curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		       (curl_off_t)(req->body ? req->body->len : 0));
+	} else {
+		SETOPT(e, curl, CURLOPT_HTTPGET, 1L);
+	}
+	if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD") &&
+	    strcmp(req->method, "POST"))
+		SETOPT(e, curl, CURLOPT_CUSTOMREQUEST, req->method);
+	return e;
+}
+
 /* Set every option for one attempt; TIMEOUT_MS is already clipped to the deadline. */
 static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_ms)
 {
 	const struct http_request *req = c->req;
-	const char *protos = req->allow_plain_http && c->local ? "http,https" : "https";
+	const char *protos = c->plain ? "http" : "https";
 	unsigned connect_ms = c->connect_ms < timeout_ms ? c->connect_ms : timeout_ms;
 	CURLcode e = CURLE_OK;
 
@@ -546,17 +608,7 @@ static CURLcode call_setopts(struct http_call *c, CURL *curl, unsigned timeout_m
 	SETOPT(e, curl, CURLOPT_HEADERFUNCTION, header_cb);
 	SETOPT(e, curl, CURLOPT_HEADERDATA, (void *)c);
 	SETOPT(e, curl, CURLOPT_HTTPHEADER, c->headers);
-	if (!strcmp(req->method, "POST")) {
-		SETOPT(e, curl, CURLOPT_POST, 1L);
-		/* Points at the caller's secret memory: libcurl does not copy it. */
-		SETOPT(e, curl, CURLOPT_POSTFIELDS,
-		       req->body ? (const char *)req->body->data : "");
-		SETOPT(e, curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		       (curl_off_t)(req->body ? req->body->len : 0));
-	} else {
-		SETOPT(e, curl, CURLOPT_HTTPGET, 1L);
-	}
-	return e;
+	return call_setopt_method(c, curl, e);
 }
 
 static bool curl_is_tls_error(CURLcode e)
@@ -753,20 +805,35 @@ static bool call_wait_retry(struct http_call *c, long status, int *r)
 	}
 }
 
-static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http_opts *o,
-		      const struct http_request *req)
+struct retry_policy http_retry_policy(const struct http_opts *o)
 {
 	struct retry_policy policy = { .base_ms = BACKOFF_BASE_MS, .cap_ms = BACKOFF_CAP_MS };
 
-	c->ctx = ctx;
-	c->req = req;
-	c->connect_ms = o && o->connect_timeout_ms ? o->connect_timeout_ms :
-			DEFAULT_CONNECT_TIMEOUT_MS;
-	c->request_ms = o && o->request_timeout_ms ? o->request_timeout_ms :
-			DEFAULT_REQUEST_TIMEOUT_MS;
 	policy.max_attempts = o && o->max_attempts ? o->max_attempts : DEFAULT_MAX_ATTEMPTS;
 	if (policy.max_attempts > MAX_ATTEMPTS_LIMIT)
 		policy.max_attempts = MAX_ATTEMPTS_LIMIT;
+	return policy;
+}
+
+unsigned http_connect_timeout_ms(const struct http_opts *o)
+{
+	return o && o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+unsigned http_request_timeout_ms(const struct http_opts *o)
+{
+	return o && o->request_timeout_ms ? o->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS;
+}
+
+static void call_init(struct http_call *c, struct kc_ctx *ctx, const struct http_opts *o,
+		      const struct http_request *req)
+{
+	struct retry_policy policy = http_retry_policy(o);
+
+	c->ctx = ctx;
+	c->req = req;
+	c->connect_ms = http_connect_timeout_ms(o);
+	c->request_ms = http_request_timeout_ms(o);
 	retry_init(&c->retry, &policy, ctx->deadline_ms);
 	c->max_response = o && o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE;
 	if (o) {
@@ -789,11 +856,12 @@ int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct htt
 	CURL *curl = NULL;
 	int r;
 
-	if (!ctx || !req || !req->url || !req->method || !r_resp ||
-	    (strcmp(req->method, "GET") && strcmp(req->method, "POST")))
+	if (!ctx || !req || !req->url || !r_resp)
 		return -EINVAL;
 	call_init(&c, ctx, opts, req);
 	r = call_check_url(&c);
+	if (r >= 0)
+		r = call_check_method(&c);
 	if (r >= 0)
 		r = client_get(ctx, &curl);
 	if (r >= 0)
@@ -803,8 +871,12 @@ int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct htt
 		if (ar != ATTEMPT_RETRY || !call_wait_retry(&c, status, &r))
 			break;
 	}
-	if (r >= 0 && ar == ATTEMPT_DONE) {
-		if (!c.body && !(c.body = kc_secret_alloc(1)))
+	if (r >= 0 && ar == ATTEMPT_DONE && !c.body) {
+		/* No body (HEAD, 204): an empty string, not kc_secret_alloc()'s 1 byte in use. */
+		c.body = kc_secret_alloc(1);
+		if (c.body)
+			c.body->len = 0;
+		else
 			r = -ENOMEM;
 	}
 	if (r >= 0 && ar == ATTEMPT_DONE) {

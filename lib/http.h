@@ -46,18 +46,43 @@ struct http_opts {
 	size_t max_response;		/* default 1 MiB */
 };
 
+/* Whether a request may go over plain http (http://); TLS verification itself is never
+ * switchable off: an https:// URL is always verified. */
+enum http_plain {
+	HTTP_TLS_ONLY = 0,		/* https only (the default) */
+	HTTP_PLAIN_LOCAL,		/* also http:// to a loopback or link-local host
+					 * (localhost, 127/8, 169.254/16, ::1, fe80::/10): an
+					 * instance metadata endpoint, which never leaves the
+					 * machine or its hypervisor */
+	HTTP_PLAIN_ANY,			/* also http:// to any host, for a protocol that is
+					 * secure without TLS (Tang's blinded exchange): the
+					 * caller takes on that everything it sends, its
+					 * headers, secret_headers and body included, crosses the
+					 * network in clear text and that anyone on the path can
+					 * answer */
+};
+
+#define HTTP_METHOD_MAX 32
+
 struct http_request {
-	const char *method;		/* "GET" or "POST" */
-	const char *url;		/* https://... (http:// only with allow_plain_http and a
-					 * loopback or link-local host: localhost, 127/8,
-					 * 169.254/16, ::1, fe80::/10); never credentials in it */
-	bool allow_plain_http;		/* for the instance metadata endpoint only; such local
-					 * hosts are never reached through a proxy */
+	const char *method;		/* any RFC 9110 method token ("GET", "POST", "PUT",
+					 * "DELETE", "PATCH", "HEAD", ...) of at most
+					 * HTTP_METHOD_MAX characters; a body is sent with any
+					 * method but HEAD (refused with one); POST, PUT and
+					 * PATCH without one send an empty body */
+	const char *url;		/* https://..., or http:// as PLAIN allows; never
+					 * credentials in it */
+	enum http_plain plain;		/* default HTTP_TLS_ONLY. Loopback and link-local
+					 * hosts are never reached through a proxy, over http
+					 * or https; other hosts use the configured one, if
+					 * any. secret_headers go over plain http only to a
+					 * local host (HTTP_PLAIN_LOCAL) or where the caller
+					 * opted in with HTTP_PLAIN_ANY */
 	/* Extra headers, "Name: value" each; the ones holding secrets are kc_secrets holding a
 	 * NUL-terminated string. */
 	const char *const *headers;
 	const struct kc_secret *const *secret_headers;
-	const struct kc_secret *body;	/* may be NULL */
+	const struct kc_secret *body;	/* may be NULL; sent from this memory, not copied */
 	const char *content_type;	/* for body, e.g. "application/json" */
 };
 
@@ -75,7 +100,8 @@ struct http_response {
  *  -ETIMEDOUT  the overall deadline passed
  *  -EPROTO     TLS failure (untrusted certificate, hostname mismatch, handshake)
  *  -EBADE      the response was too large or not HTTP
- *  -EINVAL     bad URL or options; -ENOMEM
+ *  -EINVAL     bad URL, method or options, or plain http that PLAIN does not allow (the
+ *              detail names the rule; checked before any connection); -ENOMEM
  */
 int http_send(struct kc_ctx *ctx, const struct http_opts *opts, const struct http_request *req,
 	      struct http_response *r_resp);
@@ -91,12 +117,20 @@ int http_status_errno(long status);
  * -ENOMEM. */
 int http_global_init(struct kc_ctx *ctx);
 
-/* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION): no key log callback (so
- * SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL SSL_CTX. Only
- * after http_global_init() (it calls libssl through dl-curl.h's pointers). */
+/* What every TLS context of ours gets (CURLOPT_SSL_CTX_FUNCTION, and tls.c's own): no key
+ * log callback (so SSLKEYLOGFILE is ignored), SSL_OP_CLEANSE_PLAINTEXT. SSL_CTX is an OpenSSL
+ * SSL_CTX. Only once libssl is loaded (http_global_init() or dl_ssl_load(): it calls libssl
+ * through dl-ssl.h's pointers). */
 void http_ssl_ctx_harden(void *ssl_ctx);
 
 /* Free the context's client (connection cache); called by kc_free(). */
+
+/* The retry policy of a transport with OPTS (NULL: defaults), http_send()'s and tls.c's
+ * connect: max_attempts (default 4, at most 10), 200 ms doubling to 5 s (lib/retry.c). */
+struct retry_policy http_retry_policy(const struct http_opts *opts);
+/* OPTS's connect timeout and per-attempt (per-call, for tls.c) timeout, defaults applied. */
+unsigned http_connect_timeout_ms(const struct http_opts *opts);
+unsigned http_request_timeout_ms(const struct http_opts *opts);
 
 /*
  * Fill R_OPTS from config section SECTION: ca-file, ca-path, client-cert, client-key, proxy,

@@ -385,7 +385,7 @@ static int token_imds(struct kc_ctx *ctx, const struct azure_state *st,
 	if (r < 0)
 		return r;
 	return http_send(ctx, &st->http, &(struct http_request){
-		.method = "GET", .url = (const char *)url->data, .allow_plain_http = true,
+		.method = "GET", .url = (const char *)url->data, .plain = HTTP_PLAIN_LOCAL,
 		.headers = headers }, r_resp);
 }
 

@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Run test-tls against tests/fixtures/tls-echo.py (loopback only), with a test PKI from
+# tests/fixtures/tls.sh in a temporary directory.
+# Usage: test-tls.sh [PATH-TO-test-tls]   (default ./tests/unit/test-tls)
+# KC_TEST_WRAPPER="valgrind --error-exitcode=1 --leak-check=full" runs it under valgrind.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${1:-./tests/unit/test-tls}
+[ -x "$bin" ] || { echo "test-tls.sh: no test binary '$bin'" >&2; exit 1; }
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+command -v "$py" >/dev/null 2>&1 || { echo "1..0 # SKIP test-tls: no python3"; exit 77; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kc-tls.XXXXXX")
+pid=
+cleanup() {
+	[ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rc=0
+"$here/../fixtures/tls.sh" "$tmp/tls" >/dev/null || rc=$?
+[ "$rc" -eq 0 ] || exit "$rc"	# 77: no openssl CLI
+"$py" "$here/../fixtures/tls-echo.py" "$tmp/tls" "$tmp/ready" &
+pid=$!
+i=0
+while [ ! -e "$tmp/ready" ]; do
+	kill -0 "$pid" 2>/dev/null || { echo "test-tls.sh: the fixture died" >&2; exit 1; }
+	i=$((i + 1))
+	[ "$i" -lt 200 ] || { echo "test-tls.sh: the fixture did not start" >&2; exit 1; }
+	sleep 0.05
+done
+set -a
+. "$tmp/ready"
+set +a
+KC_TLS_DIR=$tmp/tls ${KC_TEST_WRAPPER:-} "$bin"
