@@ -153,9 +153,9 @@ static void log_unlocked(struct kc_ctx *ctx, const char *device, const struct re
 	struct timespec boot = { 0 };
 
 	clock_gettime(CLOCK_BOOTTIME, &boot);
-	log_info(ctx, "%s: token %d: unlocked after %u attempt(s), %ld.%01ld s since boot.",
+	log_info(ctx, "%s: token %d: unlocked after %u attempt(s), %ld.%01ld s since boot (%s).",
 		 device, res->token_id, rt->attempts + 1, (long)boot.tv_sec,
-		 boot.tv_nsec / 100000000);
+		 boot.tv_nsec / 100000000, res->kek_uri);
 }
 
 int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,

@@ -492,27 +492,36 @@ for s in "${SCENARIOS[@]}"; do
 	uuid_data=$(cat "$D/uuid-data")
 	by_root="kekcrypt: /dev/disk/by-uuid/$uuid_root: token 0:"
 	by_data="kekcrypt: /dev/disk/by-uuid/$uuid_data: token 0:"
+	# The keyscript's kekcrypt names the device cryptroot resolved (root is the first disk).
+	ks_root='kekcrypt: /dev/vda: token 0:'
+	ks_data='kekcrypt: /dev/vdb: token 0:'
+	ks_root_warn='kekcrypt: warning: /dev/vda:'
+	ks_gaveup='kekcrypt keyscript-passphrase: not unlocked within the retry limit of'
 	case $s in
 	up)
-		boot up "" --mark 'kekcrypt: root: unlocked'
+		boot up "" --mark "$ks_root unlocked"
 		booted up
-		has up "the keyscript unlocked root through the KMS" 'kekcrypt: root: unlocked after'
-		has up "and data" 'kekcrypt: data: unlocked after'
-		has up "it logged the time since boot" 'unlocked after [0-9]+ attempt\(s\), [0-9.]+ s since boot'
+		has up "the keyscript unlocked root through the KMS, logging the time since boot" \
+			"$ks_root unlocked after 1 attempt\\(s\\), [0-9.]+ s since boot \\(azure-kv\\+https://10\\.0\\.2\\.2:$PORT/keys/kek-rsa\\)\\."
+		has up "and data" "$ks_data unlocked after 1 attempt"
+		in_order up "root, then data" "$ks_root unlocked" "$ks_data unlocked"
 		hasnt up "no recovery prompt" "$PROMPT_ROOT"
 		has up "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
 		has up "... data ok" "KC-DOCTOR: data \\(UUID=$uuid_data\\): ok"
 		has up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	down)
-		boot down down --mark 'did not unlock it within 20 s' \
+		boot down down --mark "$ks_gaveup 20 s" \
 			--answer "$PROMPT_ROOT=$D/rec-root.key" --answer "$PROMPT_DATA=$D/rec-data.key"
 		booted down
-		has down "it said the KMS did not answer in time" 'kekcrypt: root: the KMS/HSM did not unlock it within 20 s'
-		has down "after retrying with backoff" 'kekcrypt: root: retrying in [0-9]+ s'
-		has down "the data disk too" 'kekcrypt: data: the KMS/HSM did not unlock it within 10 s'
+		has down "it said the KMS did not answer within root's timeout (20 s)" \
+			"$ks_gaveup 20 s \\([0-9]+ attempts\\): device '/dev/vda': .*unreachable"
+		has down "after retrying with backoff" \
+			"$ks_root_warn attempt 2 failed: .*unreachable.*; retrying in [0-9.]+ s \\([0-9]+ s left\\)"
+		has down "the keyscript named the fallback" 'kekcrypt: root: not unlocked through the KMS/HSM \(exit [0-9]+\)'
+		has down "the data disk too, within its 10 s" "$ks_gaveup 10 s .*device '/dev/vdb'"
 		# The prompt comes after the deadline, not before, and not long after.
-		after_deadline down 'did not unlock it within 20 s' "$PROMPT_ROOT"
+		after_deadline down "$ks_gaveup 20 s" "$PROMPT_ROOT"
 		has down "cryptroot set up root from the recovery key" 'root: set up successfully'
 		has down "kekcrypt doctor: no KEK answers, a recovery key exists (a warning)" \
 			'KC-DOCTOR:   warning: no KEK answers now: .*ask for the recovery key'
@@ -534,11 +543,11 @@ for s in "${SCENARIOS[@]}"; do
 		;;
 	file)
 		# No key server at all: the KEK file is in the initramfs.
-		boot file down --mark 'kekcrypt: root: unlocked'
+		boot file down --mark "$ks_root unlocked"
 		booted file
 		has file "the keyscript unlocked root with the file KEK" \
-			"kekcrypt: root: unlocked after 1 attempt\\(s\\).*file:/etc/kekcrypt/kek.bin"
-		has file "and data" 'kekcrypt: data: unlocked after 1 attempt'
+			"$ks_root unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
+		has file "and data" "$ks_data unlocked after 1 attempt"
 		hasnt file "no recovery prompt" "$PROMPT_ROOT"
 		has file "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
 		has file "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
