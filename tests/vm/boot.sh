@@ -38,6 +38,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 PORT=8443
+KCLIB=libkekcrypt.so.1	# its soname (LIBKEKCRYPT_VERSION_INFO in configure.ac)
 URI="azure-kv+https://10.0.2.2:$PORT/keys/kek-rsa"
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down slow refused file dracut-up dracut-down)
@@ -174,7 +175,7 @@ dd if="$D/data.img" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status
 # not allow: the build of the image that boots below warns and copies none of them.
 (umask 077 && head -c 32 /dev/urandom >"$ROOT/etc/kekcrypt/forged-kek.bin" &&
 	echo 1234 >"$ROOT/etc/kekcrypt/forged.pin")
-cp "$ROOT/usr/lib/libkekcrypt.so.0" "$ROOT/usr/lib/forged-pkcs11.so"
+cp "$ROOT/usr/lib/$KCLIB" "$ROOT/usr/lib/forged-pkcs11.so"
 forge "$ROOT/dev/disk/by-uuid/$uuid_root" file file:/etc/kekcrypt/forged-kek.bin
 forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
 	"pkcs11:token=forged;object=kek?module-path=/usr/lib/forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin"
@@ -246,7 +247,7 @@ if [ "$V" = dracut ]; then
 		sed 's/^/# /' "$D/initrd.crypttab"
 	fi
 	want="usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-kekcrypt.so usr/bin/kekcrypt
-		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/libkekcrypt.so.0
+		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/$KCLIB
 		usr/lib/systemd/systemd-cryptsetup usr/lib/systemd/systemd-networkd"
 	# lsinitrd lists like ls -l: the path is the last field (or before " -> ").
 	sed -e 's/ -> .*//' -e 's/.* //' "$D/initrd.list" >"$D/initrd.paths"
@@ -255,7 +256,7 @@ else
 		{ tail -n 30 "$D/initramfs.log"; die "update-initramfs failed"; }
 	chroot "$ROOT" lsinitramfs "/boot/initrd.img-$kver" >"$D/initrd.paths"
 	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
-		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/libkekcrypt.so.0"
+		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/$KCLIB"
 fi
 # A file a volume needs, missing: the build fails and says which (then put back).
 local hide=/etc/kekcrypt/ca.pem
