@@ -7,10 +7,12 @@
  * initramfs (or, for a volume unlocked after it, the system) holds what the unlock needs;
  * and that an initramfs holding secrets is readable by root only.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
 #include <limits.h>
+#include <link.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -231,6 +233,65 @@ struct need_check {
 	bool network;
 };
 
+/* The loaded object whose file is named SONAME, or NULL. */
+static struct link_map *loaded_soname(struct link_map *head, const char *soname)
+{
+	for (struct link_map *m = head; m; m = m->l_next) {
+		const char *base = strrchr(m->l_name, '/');
+
+		if (base && !strcmp(base + 1, soname))
+			return m;
+	}
+	return NULL;
+}
+
+/* A library kekcrypt dlopen()s is in the initramfs: so must be every library it links, which
+ * no tool finds from kekcrypt's own ELF dependencies. Kekcrypt has it loaded (listing the
+ * boot needs loads it), so the dynamic linker knows them: its DT_NEEDED entries, followed
+ * through the loaded objects, each once. */
+static void check_library_links(struct need_check *nc, const char *path, const char *what)
+{
+	struct link_map *seen[128], *head, *m;
+	size_t n = 0, done = 0;
+	void *h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+
+	if (!h)
+		return;
+	if (dlinfo(h, RTLD_DI_LINKMAP, &m) < 0 || !m) {
+		dlclose(h);
+		return;
+	}
+	for (head = m; head->l_prev; head = head->l_prev)
+		;
+	seen[n++] = m;
+	while (done < n) {
+		const ElfW(Dyn) *d;
+		const char *strtab = NULL;
+
+		m = seen[done++];
+		for (d = m->l_ld; d && d->d_tag != DT_NULL; d++)
+			if (d->d_tag == DT_STRTAB)
+				strtab = (const char *)d->d_un.d_ptr;
+		for (d = m->l_ld; strtab && d->d_tag != DT_NULL; d++) {
+			struct link_map *dep;
+			size_t i;
+
+			if (d->d_tag != DT_NEEDED ||
+			    !(dep = loaded_soname(head, strtab + d->d_un.d_val)))
+				continue;
+			for (i = 0; i < n && seen[i] != dep; i++)
+				;
+			if (i < n || n == sizeof(seen) / sizeof(seen[0]))
+				continue;
+			seen[n++] = dep;
+			if (!listed(nc->l, dep->l_name))
+				problem(nc->v, nc->rep, true, "the initramfs lacks %s, which %s links "
+					"(%s)", dep->l_name, path, what);
+		}
+	}
+	dlclose(h);
+}
+
 static int check_need(int kind, const char *path, const char *what, void *usrptr)
 {
 	struct need_check *nc = usrptr;
@@ -248,6 +309,8 @@ static int check_need(int kind, const char *path, const char *what, void *usrptr
 		if (listed(nc->l, path)) {
 			if (kind == KC_BOOT_SECRET)
 				secret_add(nc->rep, path);
+			if (kind == KC_BOOT_LIBRARY && nc->v)
+				check_library_links(nc, path, what);
 		} else if (nc->v) {
 			problem(nc->v, nc->rep, true, "the initramfs lacks %s (%s)", path, what);
 		}

@@ -253,11 +253,27 @@ LIBCURL=$(kc boot-needs --config "$T/vault.conf" "$R" | awk -F'\t' '$1 == "lib" 
 assert_true -m "boot-needs names libcurl for a remote KEK ($LIBCURL)" test -e "$LIBCURL"
 assert_stdout_contains -m "... and doctor says the initramfs lacks it" \
 	"error: the initramfs lacks $LIBCURL (libcurl.so.4, which kekcrypt loads for HTTPS to a KMS)"
-initramfs_with_ks remote "${BINS[@]}" "$T/vtoken" "$LIBCURL"
-mkdir -p "$T/tree/etc/ssl/certs"
-echo "# CA bundle" >"$T/tree/etc/ssl/certs/ca-certificates.crt"
+# What libcurl links: kekcrypt dlopen()s libcurl, so no tool finds these from kekcrypt's ELF
+# dependencies (the dracut module once left them out).
+mapfile -t CURLDEPS < <(ldd "$LIBCURL" |
+	awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+NGHTTP2=$(ldd "$LIBCURL" | awk '$1 ~ /^libnghttp2/ { print $3 }')
+assert_true -m "libcurl links libnghttp2 ($NGHTTP2)" test -e "$NGHTTP2"
+ca_bundle() {
+	mkdir -p "$T/tree/etc/ssl/certs"
+	echo "# CA bundle" >"$T/tree/etc/ssl/certs/ca-certificates.crt"
+}
+initramfs_with_ks remote-nodeps "${BINS[@]}" "$T/vtoken" "$LIBCURL"
+ca_bundle
+pack remote-nodeps
+assert_exit -m "... with both in the initramfs but not what libcurl links: exit 24" 24 \
+	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote-nodeps.cpio"
+assert_stdout_contains -m "... names each library libcurl links, e.g. libnghttp2" \
+	"error: the initramfs lacks $NGHTTP2, which $LIBCURL links (libcurl.so.4, which kekcrypt loads for HTTPS to a KMS)"
+initramfs_with_ks remote "${BINS[@]}" "$T/vtoken" "$LIBCURL" "${CURLDEPS[@]}"
+ca_bundle
 pack remote
-assert_exit -m "... with both in the initramfs: exit 0 (a warning only)" 0 \
+assert_exit -m "... with them too: exit 0 (a warning only)" 0 \
 	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote.cpio"
 assert_stdout_contains -m "... one warning, no error" "0 error(s), 1 warning(s)"
 chmod 644 "$T/remote.cpio"
@@ -266,7 +282,7 @@ assert_exit -m "... readable by others: exit 24" 24 \
 assert_stdout_contains -m "... the token file is a secret" "mode 0644) and holds secrets: $T/vtoken;"
 chmod 600 "$T/remote.cpio"
 printf 'ca-file = %s\n' "$T/ka" >>"$T/vault.conf"
-initramfs_with_ks remote-ca "${BINS[@]}" "$T/vtoken" "$T/ka" "$LIBCURL"
+initramfs_with_ks remote-ca "${BINS[@]}" "$T/vtoken" "$T/ka" "$LIBCURL" "${CURLDEPS[@]}"
 assert_exit -m "a ca-file in the configuration instead of the bundle: exit 0" 0 \
 	kc doctor --config "$T/vault.conf" --crypttab "$T/crypttab5" --initramfs "$T/remote-ca.cpio"
 
