@@ -63,7 +63,7 @@ export KC_VALGRIND=0
 # slow for (each round is a process start and a rotation).
 export KC_CRASH_ROUNDS=30
 rc=0
-make -j1 check TESTS="${tests[*]}" || rc=$?
+make -j"$(nproc)" check TESTS="${tests[*]}" || rc=$?
 if [ "$rc" != 0 ]; then
 	cat tests/*/*.log | tail -n 200
 fi
