@@ -1,7 +1,7 @@
 #!/bin/bash
-# shellcheck over every tracked shell script: *.sh, *.sh.in, and the files whose first line is
-# a sh/bash shebang or a "shellcheck shell=" directive (the initramfs keyscript, hook and
-# conf-hook, .ci/run). Settings in .shellcheckrc.
+# Runs shellcheck over every tracked shell script: *.sh, *.sh.in, and the files whose first
+# line is a sh/bash shebang or a "shellcheck shell=" directive (the initramfs keyscript, hook
+# and conf-hook, .ci/run). Settings in .shellcheckrc.
 # Severity "warning": warnings and errors are bugs or likely ones and must be fixed (or
 # disabled on the line with a reason); "info" and "style" (mostly quoting of values that
 # cannot split) are left to review. Usage: scripts/lint-shell.sh [SRCDIR]
