@@ -14,7 +14,8 @@ git rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
 
 is_shell() {
 	case $1 in *.sh | *.sh.in) return 0 ;; esac
-	[ -f "$1" ] && head -n 1 "$1" | grep -qE '^#!(/usr)?/bin/(env )?(ba)?sh\b|^# shellcheck shell='
+	[ -f "$1" ] &&
+		head -n 1 "$1" | grep -qE '^#!(/usr)?/bin/(env )?(ba)?sh\b|^# shellcheck shell='
 }
 scripts=()
 while IFS= read -r -d '' f; do
