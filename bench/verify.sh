@@ -49,10 +49,10 @@ row() {
 # bench_rows N: the rows given since the last call: hyperfine's times into $work/rN.json; peak
 # RSS (KiB) and shared objects into $work/mem.tsv, one "NAME<TAB>KIB<TAB>COUNT" line each.
 bench_rows() {
-	local i j kib n args=()
+	local i kib n args=()
 	for i in "${!names[@]}"; do
 		args+=(-n "${names[i]}" "${cmds[i]}")
-		for j in 1 2 3 4 5; do
+		for _ in 1 2 3 4 5; do
 			# shellcheck disable=SC2086 # the command line is split as hyperfine -N does
 			/usr/bin/time -f %M -o "$work/rss" ${cmds[i]} >/dev/null 2>&1
 			cat "$work/rss"
@@ -83,6 +83,7 @@ mkdir -m 755 "$work/plugin-dir" "$work/etc-up" "$work/etc-work"
 cp "$plugin" "$work/plugin-dir/"
 mount --bind "$work/plugin-dir" "$tokdir"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$work/etc-up,workdir=$work/etc-work" /etc
+# shellcheck disable=SC2174 # -p for a second run; the parent exists
 mkdir -p -m 700 /etc/kekcrypt
 cp "$work/kc.conf" /etc/kekcrypt/kekcrypt.conf
 row "cryptsetup --token-only, plugin (file KEK)" \

@@ -44,7 +44,7 @@ static int parse_crypt_params(char *params, struct kc_status *st)
 {
 	char *save = NULL, *cipher, *key, *dev, *tok;
 	unsigned long long off;
-	int nopt;
+	unsigned long nopt;
 
 	cipher = strtok_r(params, " ", &save);
 	key = strtok_r(NULL, " ", &save);
@@ -66,8 +66,8 @@ static int parse_crypt_params(char *params, struct kc_status *st)
 	}
 	st->sector_size = 512;
 	tok = strtok_r(NULL, " ", &save);
-	nopt = tok ? atoi(tok) : 0;
-	for (int i = 0; i < nopt && (tok = strtok_r(NULL, " ", &save)); i++)
+	nopt = tok ? strtoul(tok, NULL, 10) : 0;
+	for (unsigned long i = 0; i < nopt && (tok = strtok_r(NULL, " ", &save)); i++)
 		if (!strncmp(tok, "sector_size:", 12))
 			st->sector_size = (uint32_t)strtoul(tok + 12, NULL, 10);
 	return 0;

@@ -8,6 +8,8 @@ packages=(
 	autoconf automake libtool pkg-config gcc make
 	libcryptsetup-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libblkid-dev
 	libdevmapper-dev libp11-kit-dev p11-kit asciidoctor
+	# make lint
+	shellcheck
 	# host tests
 	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
 	util-linux xxd

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Install what is needed, build with warnings as errors, and run every test (`make check`):
+# Install what is needed, build with warnings as errors, run the static checks (`make lint`,
+# scripts/lint-*.sh), and run every test (`make check`):
 # unit, fuzz corpus replay, host tests on images and loop devices, and the QEMU guest tests
 # with real dm-crypt; then the unit, fuzz replay and host suites again in an ASan + UBSan
 # build (scripts/test-sanitizers.sh). Needs root. Usage: scripts/test.sh
@@ -15,6 +16,7 @@ scripts/install-deps.sh
 if [ ! -x configure ]; then ./autogen.sh; fi
 if [ ! -f Makefile ]; then ./configure --enable-werror; fi
 make -j"$(nproc)"
+make lint
 # Everything the tests run, built before the chains start (both would build it otherwise).
 make -j"$(nproc)" check TESTS=
 echo "test: built in $((SECONDS - start)) s"

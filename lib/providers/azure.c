@@ -882,7 +882,7 @@ static int choose_alg(struct kc_ctx *ctx, const struct azure_state *st,
 		      const struct alg_map **r_alg)
 {
 	_cleanup_(http_json_put_wipep) struct json_object *obj = NULL;
-	const char *kty;
+	const char *kty, *label;
 	int r;
 
 	if (st->wrap_alg) {
@@ -894,14 +894,16 @@ static int choose_alg(struct kc_ctx *ctx, const struct azure_state *st,
 		return r;
 	kty = http_json_get_string(obj, "key", "kty");
 	if (kty && (!strcmp(kty, "RSA") || !strcmp(kty, "RSA-HSM")))
-		*r_alg = alg_find("RSA-OAEP-256");
+		label = "RSA-OAEP-256";
 	else if (kty && (!strcmp(kty, "oct") || !strcmp(kty, "oct-HSM")))
-		*r_alg = alg_find("A256KW");
+		label = "A256KW";
 	else
 		return ctx_fail(ctx, kty ? -EINVAL : -EBADE, "key type '%.32s' cannot wrap keys "
 				"(need RSA or oct-HSM)", kty ?: "(none)");
-	log_dbg(ctx, "azure-kv: key '%s' is %s: wrapping with %s", st->name, kty,
-		(*r_alg)->label);
+	/* Log the label, not (*r_alg)->label: alg_find() may return NULL as far as the
+	 * compiler knows (-Wnull-dereference), though both labels are in algs[]. */
+	log_dbg(ctx, "azure-kv: key '%s' is %s: wrapping with %s", st->name, kty, label);
+	*r_alg = alg_find(label);
 	return 0;
 }
 

@@ -261,9 +261,9 @@ main() {
 
 	# No iPXE option ROM for the NIC (romfile=): it only costs boot time. QMP on a socket
 	# and sysrq enabled: the stall watchdog dumps the guest's blocked tasks through them.
-	# shellcheck disable=SC2054 # the commas are QEMU's option syntax
 	local qemu=(qemu-system-x86_64)
 	mapfile -t -O 1 qemu < <(KC_VM_MACHINE=$MACHINE vm_qemu_machine_args)
+	# shellcheck disable=SC2054 # the commas are QEMU's option syntax
 	qemu+=(-m "$MEMORY" -smp "$SMP" -nographic -no-reboot
 		-kernel "$vmlinuz" -initrd "$TMP/initrd.cpio.gz"
 		-append "console=ttyS0 panic=-1 quiet sysrq_always_enabled"

@@ -22,7 +22,6 @@ new_img "$A"
 new_img "$B"
 format_img "$A" "$T/ka"
 format_img "$B" "$T/kb"
-TAB=$(printf '\t')
 
 # forge IMG URI PROVIDER [KEY-VERSION]: add a token bound to keyslot 0 naming URI (a copy of
 # token 0 with another KEK: what anyone who can write the disk can do).

@@ -559,6 +559,7 @@ plugin_namespace() {
 	mount --bind "$T_DIR/.tokens" "$tokdir"
 	mount -t overlay overlay \
 		-o "lowerdir=/etc,upperdir=$T_DIR/.etc-up,workdir=$T_DIR/.etc-work" /etc
+	# shellcheck disable=SC2174 # -p for a second run; the parent exists
 	mkdir -p -m 700 /etc/kekcrypt
 	T_CONF=/etc/kekcrypt/kekcrypt.conf
 	: >"$T_CONF"

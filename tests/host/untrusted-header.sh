@@ -51,6 +51,7 @@ EVIL=$(mktemp -d /tmp/kc-evil.XXXXXX)
 chown nobody "$EVIL"
 chmod 0777 "$EVIL"
 PIDS=()
+# shellcheck disable=SC2154 # _rc is assigned in the trap itself
 trap '_rc=$?; kill "${PIDS[@]}" 2>/dev/null; rm -rf "$EVIL"; (exit $_rc); _t_cleanup' EXIT
 
 # start NAME CMD...: a fixture in the background; prints its port ("PORT n" on stdout).

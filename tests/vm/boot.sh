@@ -120,6 +120,7 @@ conf() {	# conf CA-PATH
 	printf '[azure-kv]\nauth = managed-identity\nallowed-hosts = 10.0.2.2\nca-file = %s\n' "$1"
 	printf 'imds-endpoint = https://10.0.2.2:%s/metadata/identity/oauth2/token\n' "$PORT"
 }
+# shellcheck disable=SC2174 # -p for a second run; the parent exists
 mkdir -m 700 -p "$ROOT/etc/kekcrypt"
 conf /etc/kekcrypt/ca.pem >"$ROOT/etc/kekcrypt/kekcrypt.conf"
 cp "$W/tls/ca.pem" "$ROOT/etc/kekcrypt/ca.pem"
@@ -499,7 +500,7 @@ SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
 SD_PROMPT_DATA='Please enter passphrase for disk .*data'
 for s in "${SCENARIOS[@]}"; do
 	step "boot: $s"
-	case $s in dracut-*) V=dracut ;; file) V=file ;; *) V=initramfs-tools ;; esac
+	case $s in dracut-*) V=dracut ;; file) V='file' ;; *) V=initramfs-tools ;; esac
 	D=$W/$V
 	uuid_root=$(cat "$D/uuid-root")
 	uuid_data=$(cat "$D/uuid-data")

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the guest tests: a work dir, a SoftHSM2 token, and running a scenario in the
 # QEMU guest with the built kekcrypt. Sourced by tests/vm/*.sh; run from the source tree.
 
@@ -10,6 +11,7 @@ VM_WORK=
 # harness's ldd does not see: vm_run always copies p11-kit (SoftHSM2 KEKs); a guest that
 # reaches a remote KMS adds --lib "$VM_LIBCURL".
 VM_LIBP11KIT=/usr/lib/x86_64-linux-gnu/libp11-kit.so.0
+# shellcheck disable=SC2034 # for the scripts that source this
 VM_LIBCURL=/usr/lib/x86_64-linux-gnu/libcurl.so.4
 
 vm_cleanup() {

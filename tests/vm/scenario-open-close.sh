@@ -44,7 +44,7 @@ done
 kekcrypt open /dev/vda pt >/dev/null
 # 4.5 MiB of a recognisable line (no early-closing pipes: the guest shell has pipefail).
 echo KEKCRYPT-PLAINTEXT-MARKER-0123456789 >/tmp/marker
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
 	cat /tmp/marker /tmp/marker >/tmp/marker2 && mv /tmp/marker2 /tmp/marker
 done
 dd if=/tmp/marker of=/dev/mapper/pt bs=1M conv=fsync 2>/dev/null

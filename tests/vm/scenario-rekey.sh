@@ -25,7 +25,7 @@ keks() { kekcrypt dump /dev/vda | grep -E '^  [0-9]+: ' | sed 's/^  [0-9]*: //' 
 # Wait until FILE has at least N lines (progress objects); fail after ~120 s.
 wait_lines() {
 	i=0
-	while [ "$(grep -c done "$1" 2>/dev/null || true)" -lt "$2" ]; do
+	while [ "$(grep -c 'done' "$1" 2>/dev/null || true)" -lt "$2" ]; do
 		i=$((i + 1))
 		[ "$i" -lt 1200 ] || fail "no progress in $1"
 		sleep 0.1
