@@ -4,7 +4,10 @@
 # Malformed kekcrypt tokens in an otherwise valid LUKS2 header (made by gen-bad-tokens.sh):
 # verify fails with exit 9 (malformed; 3 for an unknown provider) naming the token and the
 # defect, never crashes, never writes; dump still works and shows the token INVALID with the
-# reason. Each variant also runs once under valgrind (KC_VALGRIND=0 turns that off).
+# reason. One valgrind run takes every variant through verify and the header description
+# dump shows (tests/unit/verify-images, one process); KC_VALGRIND=all (`make check-valgrind`)
+# runs each variant's `kekcrypt verify` and `dump --json` under valgrind too, KC_VALGRIND=0
+# none (the ASan build).
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
@@ -24,6 +27,7 @@ if [ "${KC_VALGRIND:-1}" != 0 ]; then
 		diag "valgrind is not installed (apt-get install valgrind): memory checks not run"
 	fi
 fi
+IMAGES=()
 
 bash "$HERE/gen-bad-tokens.sh" "$GOOD" "$KEK" "$T/gen"
 assert_true -m "the generator produced at least 40 variants" \
@@ -64,7 +68,8 @@ check_variant() {
 		assert_eq -m "$d: dump --json: valid true" true "$(json_get "$OUT" 'd["tokens"][0]["valid"]')"
 	fi
 	assert_exit -m "$d: kek list still works" 0 kc kek list "$img"
-	if [ "${#VALGRIND[@]}" -gt 0 ]; then
+	IMAGES+=("$img")
+	if [ "${#VALGRIND[@]}" -gt 0 ] && [ "${KC_VALGRIND:-}" = all ]; then
 		assert_exit -m "$d: verify under valgrind: exit $code, no memory error" "$code" \
 			kc_tool "${VALGRIND[@]}" -- verify "$img"
 		assert_exit -m "$d: dump --json under valgrind: no memory error" 0 \
@@ -92,6 +97,15 @@ cp --sparse=always "$GOOD" "$IMG"
 cryptsetup token export --token-id 0 "$OTHER" >"$T/other.json"
 token_replace "$IMG" 0 "$T/other.json"
 check_variant transplant "$IMG" 8 "does not match this volume" "token copied from another volume"
+
+# Every variant above, under valgrind in one process.
+if [ "${#VALGRIND[@]}" -gt 0 ]; then
+	DRIVER=$(dirname "$KEKCRYPT")/tests/unit/verify-images
+	assert_exit -m "valgrind: the ${#IMAGES[@]} variants through verify and dump, one process" 0 \
+		"$(dirname "$KEKCRYPT")/libtool" --mode=execute "${VALGRIND[@]}" \
+		"$DRIVER" "$T_CONF" "${IMAGES[@]}"
+	assert_eq -m "... each of them read" "${#IMAGES[@]}" "$(grep -c ': verify ' "$OUT")"
+fi
 
 # A bad token 0 does not stop a good token 1.
 IMG=$T/bad-then-good.img
