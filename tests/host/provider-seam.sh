@@ -20,12 +20,12 @@ fi
 need mount autoreconf make diff
 
 T=$T_DIR
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${KC_BUILDDIR:-$PWD}
+SRC=$KC_SRCDIR
+BUILD=$KC_BUILDDIR
 
 # --- the tree: this one's files, then the provider's file and its line ------------------------
 mkdir "$T/orig"
-if [ -d "$SRC/.git" ] && command -v git >/dev/null 2>&1; then
+if [ -e "$SRC/.git" ] && command -v git >/dev/null 2>&1; then
 	(cd "$SRC" && git ls-files -z | xargs -0 tar cf -) | tar xf - -C "$T/orig"
 else
 	(cd "$SRC" && tar cf - --exclude=.libs --exclude='*.o' --exclude='*.lo' .) |
