@@ -3,8 +3,9 @@
 #
 # The unit tests, the fuzz corpus replays and the host tests again, built with AddressSanitizer
 # and UndefinedBehaviorSanitizer (configure --enable-sanitizers), in a copy of the source tree:
-# the tests find the binaries relative to the source tree (tests/host/lib.sh), so a second
-# build needs a tree of its own. Not the guest tests: they run the plugin and the CLI inside a
+# the tests take binaries from the build tree (KC_BUILDDIR, tests/Makemodule.am), but a
+# source tree configured in place (as scripts/test.sh leaves it) refuses a second, separate
+# build directory, so the second build gets a tree of its own. Not the guest tests: they run the plugin and the CLI inside a
 # QEMU guest, which the sanitizer build changes nothing about but the time it takes.
 #
 # Left out: tests/host/plugin.sh. It loads our token plugin into the system's cryptsetup,

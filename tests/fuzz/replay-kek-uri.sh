@@ -1,5 +1,6 @@
 #!/bin/bash
-# Replay the KEK URI corpus through the fuzz target (plain build; no libFuzzer needed).
+# Replay the KEK URI corpus through the fuzz target (plain build; no libFuzzer needed). The
+# binary is in $KC_BUILDDIR (make check sets it), by default the tree this script is in.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-exec "${FUZZ_KEK_URI:-./tests/fuzz/fuzz-kek-uri}" "$here"/corpus/kek-uri/*
+exec "${FUZZ_KEK_URI:-${KC_BUILDDIR:-$here/../..}/tests/fuzz/fuzz-kek-uri}" "$here"/corpus/kek-uri/*

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Replay the token corpus through the fuzz target (plain build; no libFuzzer needed).
+# Replay the token corpus through the fuzz target (plain build; no libFuzzer needed). The
+# binary is in $KC_BUILDDIR (make check sets it), by default the tree this script is in.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-exec "${FUZZ_TOKEN:-./tests/fuzz/fuzz-token}" "$here"/corpus/token/*
+exec "${FUZZ_TOKEN:-${KC_BUILDDIR:-$here/../..}/tests/fuzz/fuzz-token}" "$here"/corpus/token/*

@@ -16,13 +16,9 @@ command -v node >/dev/null 2>&1 || skip_all "node is missing (apt-get install no
 need curl openssl
 
 T=$T_DIR
-FIXDIR=$(cd "$(dirname "$0")/../fixtures" && pwd)
-AZDIR=$FIXDIR/azure-kv
-[ -d "$AZDIR/node_modules/@azure/keyvault-keys" ] || {
-	echo "not ok 1 - the SDK is not installed: run 'npm ci' in tests/fixtures/azure-kv"
-	T_DONE=1
-	exit 1
-}
+FIXDIR=$FIX
+fixture_sdk azure-kv @azure/keyvault-keys
+AZDIR=$SDK_DIR
 
 "$FIXDIR/tls.sh" "$T/tls" >/dev/null
 CA=$T/tls/ca.pem

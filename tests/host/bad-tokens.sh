@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
-HERE=$(cd "$(dirname "$0")" && pwd)
+HERE=$KC_SRCDIR/tests/host
 KEK=$T/kek.bin
 GOOD=$T/good.img
 new_kek "$KEK"

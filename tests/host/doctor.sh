@@ -191,11 +191,21 @@ plain $P none luks
 EOF
 # with_tokendir DIR CMD...: CMD with DIR mounted over libcryptsetup's token directory (in a
 # private mount namespace), so that the plugin is installed or not, whatever this host has.
+# A token directory that does not exist yet (distcheck's, under a prefix not installed to) is
+# made in an overlay of its nearest existing parent, inside the namespace only.
 with_tokendir() {
-	local dir=$1
+	local dir=$1 ovl
 	shift
-	unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
-		- "$dir" "$TOKENDIR" "$@"
+	ovl=$(mktemp -d "$T_DIR/.tokovl.XXXXXX")
+	unshare --mount --propagation private bash -c '
+		p=$2
+		while [ ! -d "$p" ]; do p=$(dirname "$p"); done
+		if [ "$p" != "$2" ]; then
+			mkdir "$3/up" "$3/work" &&
+				mount -t overlay overlay -o "lowerdir=$p,upperdir=$3/up,workdir=$3/work" "$p" &&
+				mkdir -p "$2" || exit 1
+		fi
+		mount --bind "$1" "$2" && shift 3 && exec "$@"' - "$dir" "$TOKENDIR" "$ovl" "$@"
 }
 assert_exit -m "plugin volumes, the initramfs without the plugin: exit 24" 24 \
 	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab4" --initramfs "$T/good.cpio" --json

@@ -21,7 +21,6 @@ fi
 . "$(dirname "$0")/lib.sh"
 
 need node curl setpriv ip
-FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 T=$T_DIR
 KMS=10.9.9.1
 ip link set lo up

@@ -169,7 +169,6 @@ else
 fi
 
 # --- Vault Transit (protocol fixture): rotation without --to uses Vault's rewrap --------------
-FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 if command -v node >/dev/null 2>&1; then
 	VPID=""
 	# shellcheck disable=SC2154

@@ -24,7 +24,6 @@ if [ -z "${KC_PLUGIN_NS:-}" ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 need mount node ldd readelf
-FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 T=$T_DIR
 LIBDIR=$(cd "$(dirname "$(plugin_path)")" && pwd)
 # The shared library itself, whatever its soname version.

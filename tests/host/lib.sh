@@ -1,20 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 #
-# Helpers for the host tests (tests/host/*.sh). Source it from a test run from the repository
-# root:
+# Helpers for the host tests (tests/host/*.sh). Source it from a test:
 #
 #   . "$(dirname "$0")/lib.sh"
 #
 # It gives the test:
-#  - $KEKCRYPT (absolute; default ./kekcrypt), $T_DIR (a private temporary directory removed on
-#    exit), loop devices attached with loop_attach and always detached on exit;
+#  - $KC_SRCDIR (scripts, fixtures, data) and $KC_BUILDDIR (kekcrypt, .libs/, the check
+#    programs), both absolute: `make check` sets them (tests/Makemodule.am); run by hand they
+#    default to the tree this file is in, an in-tree build;
+#  - $KEKCRYPT (absolute; default $KC_BUILDDIR/kekcrypt), $T_DIR (a private temporary directory
+#    removed on exit), loop devices attached with loop_attach and always detached on exit;
 #  - $T_CONF, the config `kc` runs with, and policy_allow to let URIs name things in it;
-#  - TAP-ish output: each assertion prints "ok N - what" or "not ok N - what" followed by
-#    "# " diagnostics; assertions never abort the script, done_testing exits 1 if any failed;
+#  - TAP output: each assertion prints "ok N - what" or "not ok N - what" followed by "# "
+#    diagnostics; assertions never abort the script; done_testing prints the plan "1..N" and
+#    exits 1 if any failed;
 #  - setup steps are plain commands under `set -e`: if one fails the script stops, prints
-#    "not ok N - setup failed ..." and exits 1 (a failure, never a skip);
-#  - skip_all REASON exits 77, for a facility genuinely missing on this machine.
+#    "not ok N - setup failed ..." and "Bail out!", and exits 1 (a failure, never a skip);
+#    bail_out REASON does the same for a missing prerequisite the test cannot run without;
+#  - skip_all REASON prints "1..0 # SKIP REASON" and exits 77, for a facility genuinely missing
+#    on this machine (tests/bounded.sh fails it under CI=true).
 #
 # Conventions: `run CMD...` runs a command and keeps its exit status in $RC, its stdout in the
 # file $OUT and its stderr in $ERR. assert_exit CODE CMD... is `run` plus a check of $RC.
@@ -23,16 +28,26 @@
 set -euo pipefail
 export LC_ALL=C
 
-: "${KEKCRYPT:=./kekcrypt}"
+: "${KC_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${KC_BUILDDIR:=$KC_SRCDIR}"
+export KC_SRCDIR KC_BUILDDIR
+# The test fixtures (tests/fixtures in the source tree).
+FIX=$KC_SRCDIR/tests/fixtures
+
+# bail_out REASON: a fatal error before or outside the checks (TAP "Bail out!"), exit 1.
+bail_out() {
+	echo "Bail out! $*"
+	T_DONE=1
+	exit 1
+}
+
+: "${KEKCRYPT:=$KC_BUILDDIR/kekcrypt}"
 case $KEKCRYPT in
 /*) ;;
 *) KEKCRYPT=$PWD/$KEKCRYPT ;;
 esac
 export KEKCRYPT
-[ -x "$KEKCRYPT" ] || {
-	echo "not ok 1 - kekcrypt binary '$KEKCRYPT' not found; build it first (make)" >&2
-	exit 1
-}
+[ -x "$KEKCRYPT" ] || bail_out "kekcrypt binary '$KEKCRYPT' not found; build it first (make)"
 T_NAME=$(basename "$0" .sh)
 T_N=0
 T_FAILED=0
@@ -61,6 +76,7 @@ _t_cleanup() {
 		T_N=$((T_N + 1))
 		echo "not ok $T_N - setup failed (exit $rc at line ${T_LINE:-?}); aborted"
 		_t_diag_files
+		echo "Bail out! $T_NAME: setup failed"
 		rc=1
 	fi
 	if [ -n "${T_KEEP:-}" ]; then
@@ -425,11 +441,8 @@ PY
 need() {
 	local c
 	for c in "$@"; do
-		command -v "$c" >/dev/null 2>&1 || {
-			echo "not ok 1 - required tool '$c' is missing (apt-get install cryptsetup-bin python3-cryptography gdb valgrind)"
-			T_DONE=1
-			exit 1
-		}
+		command -v "$c" >/dev/null 2>&1 ||
+			bail_out "required tool '$c' is missing (scripts/install-deps.sh installs it)"
 	done
 }
 
@@ -521,21 +534,37 @@ have_pkcs11() {
 # softhsm_setup DIR: run tests/fixtures/softhsm-setup.sh into DIR and eval its exports
 # (SOFTHSM2_CONF, KC_P11_MODULE, KC_P11_PIN_FILE). Returns its exit status (77: no SoftHSM2).
 softhsm_setup() {
-	local setup rc=0 fixtures
-	fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)
+	local setup rc=0
 	mkdir -p "$1"
 	chmod 0700 "$1"
-	setup=$("$fixtures/softhsm-setup.sh" "$1") || rc=$?
+	setup=$("$FIX/softhsm-setup.sh" "$1") || rc=$?
 	[ "$rc" = 0 ] || return "$rc"
 	eval "$setup"
 	policy_allow pkcs11 allowed-modules "$KC_P11_MODULE"
 	policy_allow pkcs11 allowed-pin-files "$KC_P11_PIN_FILE"
 }
 
+# fixture_sdk NAME MODULE: set SDK_DIR to tests/fixtures/NAME with its npm packages (`npm ci`
+# there; scripts/install-deps.sh does it), MODULE among them; bails out without them. A source
+# tree without them (distcheck's, unpacked from the tarball) borrows those of
+# $KC_NODE_MODULES_FROM/NAME: the fixture's files are copied into $T_DIR next to a link.
+fixture_sdk() {
+	SDK_DIR=$FIX/$1
+	local from=${KC_NODE_MODULES_FROM:-}/$1/node_modules
+	if [ ! -d "$SDK_DIR/node_modules/$2" ] && [ -n "${KC_NODE_MODULES_FROM:-}" ] &&
+		[ -d "$from/$2" ]; then
+		SDK_DIR=$T_DIR/.fixture-$1
+		cp -r "$FIX/$1" "$SDK_DIR"
+		ln -s "$from" "$SDK_DIR/node_modules"
+	fi
+	[ -d "$SDK_DIR/node_modules/$2" ] ||
+		bail_out "$2 is not installed: run 'npm ci' in tests/fixtures/$1"
+}
+
 # The built token plugin (KC_PLUGIN names another); fails the test when it is missing.
 plugin_path() {
-	local p=${KC_PLUGIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.libs/libcryptsetup-token-kekcrypt.so}
-	[ -f "$p" ] || { echo "not ok 1 - plugin '$p' not built (make)"; T_DONE=1; exit 1; }
+	local p=${KC_PLUGIN:-$KC_BUILDDIR/.libs/libcryptsetup-token-kekcrypt.so}
+	[ -f "$p" ] || { echo "plugin '$p' not built (make)" >&2; return 1; }
 	echo "$p"
 }
 
@@ -549,11 +578,8 @@ plugin_namespace() {
 
 	plugin=$(plugin_path)
 	tokdir=$(cryptsetup --help | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
-	[ -n "$tokdir" ] && [ -d "$tokdir" ] || {
-		echo "not ok 1 - cryptsetup has no external token directory ('$tokdir')"
-		T_DONE=1
-		exit 1
-	}
+	[ -n "$tokdir" ] && [ -d "$tokdir" ] ||
+		bail_out "cryptsetup has no external token directory ('$tokdir')"
 	mkdir -m 755 "$T_DIR/.tokens" "$T_DIR/.etc-up" "$T_DIR/.etc-work"
 	cp "$plugin" "$T_DIR/.tokens/libcryptsetup-token-kekcrypt.so"
 	mount --bind "$T_DIR/.tokens" "$tokdir"

@@ -21,7 +21,6 @@ if [ -z "${KC_PLUGIN_NS:-}" ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 need mount objdump
-FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 
 T=$T_DIR
 PLUGIN=$(plugin_path)

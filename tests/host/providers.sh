@@ -8,7 +8,7 @@
 # configuration section, so that a new provider cannot be left out of them unnoticed.
 . "$(dirname "$0")/lib.sh"
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
+TOP=$KC_SRCDIR
 assert_exit -m "kek providers --json" 0 kc kek providers --json
 cp "$OUT" "$T_DIR/providers.json"
 n=$(json_get "$T_DIR/providers.json" 'len(d)')

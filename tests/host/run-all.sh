@@ -8,7 +8,8 @@
 #          the generators gen-*.sh)
 #   -v     show every line of every test (default: failures and diagnostics only; the full
 #          output of each test is kept in $KC_TEST_LOGDIR, default a new directory in /tmp)
-# Environment: KEKCRYPT (default ./kekcrypt), KC_VALGRIND=0 to skip the valgrind runs,
+# Environment: KC_BUILDDIR (the build tree, default this source tree), KEKCRYPT (default
+# $KC_BUILDDIR/kekcrypt), KC_VALGRIND=0 to skip the valgrind runs,
 # CI=true makes a skipped test count as a failure (CI must run everything).
 set -uo pipefail
 

@@ -31,7 +31,6 @@ if [ -z "${KC_UNTRUSTED_NS:-}" ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 need mount curl gcc node setpriv
-FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 T=$T_DIR
 plugin_namespace
 # A copy of cryptsetup named systemd-cryptsetup: the plugin's systemd path (tests/host/plugin.sh).

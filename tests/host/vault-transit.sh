@@ -14,13 +14,8 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v node >/dev/null 2>&1 || skip_all "node is missing (apt-get install nodejs)"
-FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
-VDIR=$FIX/vault
-[ -d "$VDIR/node_modules/node-vault" ] || {
-	echo "not ok 1 - node-vault is not installed: run 'npm ci' in tests/fixtures/vault"
-	T_DONE=1
-	exit 1
-}
+fixture_sdk vault node-vault
+VDIR=$SDK_DIR
 
 T=$T_DIR
 "$FIX/tls.sh" "$T/tls" >/dev/null
@@ -243,7 +238,7 @@ d = json.load(open(sys.argv[1])); sys.exit(not base64.b64decode(d["kekcrypt-wrap
 assert_exit -m "the v2 token verifies" 0 kc verify --config "$T/token.conf" "$IMG7"
 
 # Rewrap (for `kek rotate`): the v1 ciphertext becomes v2 inside Vault, no decrypt involved.
-REWRAP=$(dirname "$KEKCRYPT")/tests/unit/test-vault-rewrap
+REWRAP=$KC_BUILDDIR/tests/unit/test-vault-rewrap
 if [ -x "$REWRAP" ]; then
 	reset "$P"
 	assert_exit -m "rewrap the v1 wrapped key under k1's latest version" 0 \

@@ -31,5 +31,5 @@ vm_run "$VM_TOP/tests/vm/scenario-azure-kv.sh" --log "$log" --timeout 600 \
 	--netns-wait-port "$port" || rc=$?
 vm_expect "$log" "KC-OK network" "KC-OK format" "KC-OK open-write-reopen-read" \
 	KC-SCENARIO-DONE || rc=1
-[ "$rc" -eq 0 ] || { echo "guest log:"; tail -n 40 "$log"; }
-exit "$rc"
+[ "$rc" -eq 0 ] || { { echo "guest log:"; tail -n 40 "$log"; } >&2; }
+vm_done "$rc"

@@ -67,7 +67,7 @@ fixture() {	# the fixture command line, with extra arguments
 ns() { unshare --net --pid --mount --fork --mount-proc --kill-child -- "$@"; }
 
 step "kekcrypt: distdir, --prefix=/usr build, make install DESTDIR=root"
-make -C "$VM_TOP" -s distdir distdir="$W/src" >"$W/dist.log" 2>&1 ||
+make -C "$VM_BUILD" -s distdir distdir="$W/src" >"$W/dist.log" 2>&1 ||
 	{ tail "$W/dist.log"; die "make distdir failed"; }
 (cd "$W/src" && ./configure -q --prefix=/usr --sysconfdir=/etc >"$W/build.log" 2>&1 &&
 	make -s -j"$(nproc)" >>"$W/build.log" 2>&1) ||
@@ -619,4 +619,5 @@ for s in "${SCENARIOS[@]}"; do
 	[ -z "${KC_BOOT_LOGS:-}" ] || cp "$W/$s.log" "$KC_BOOT_LOGS/$s-$TAP.log"
 done
 echo "1..$TAP"
+VM_DONE=1
 [ "$fails" -eq 0 ]

@@ -38,6 +38,6 @@ vm_expect "$log" \
 	KC-OK\ wrong-kek-no-mapping KC-OK\ recovery-open KC-OK\ permission-denied KC-OK\ close-missing \
 	KC-SCENARIO-DONE || rc=1
 if [ "$rc" -ne 0 ]; then
-	echo "guest log:"; tail -n 60 "$log"
+	{ echo "guest log:"; tail -n 60 "$log"; } >&2
 fi
-exit "$rc"
+vm_done "$rc"

@@ -6,11 +6,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-PLUGIN=$VM_TOP/.libs/libcryptsetup-token-kekcrypt.so
-[ -f "$PLUGIN" ] || { echo "not ok - plugin not built: $PLUGIN"; exit 1; }
+PLUGIN=$VM_BUILD/.libs/libcryptsetup-token-kekcrypt.so
+[ -f "$PLUGIN" ] || vm_bail "plugin not built: $PLUGIN"
 # Where libcryptsetup looks for plugins (the guest runs the host's cryptsetup and libraries).
 TOKDIR=$(cryptsetup --help | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
-[ -n "$TOKDIR" ] || { echo "not ok - cryptsetup has no external token support"; exit 1; }
+[ -n "$TOKDIR" ] || vm_bail "cryptsetup has no external token support"
 
 vm_setup
 for k in a b; do head -c 32 /dev/urandom >"$VM_WORK/kek/$k.bin"; done
@@ -32,6 +32,6 @@ vm_expect "$log" \
 	KC-OK\ missing-kek-token-only-no-mapping KC-OK\ missing-kek-fallback-wrong-passphrase \
 	KC-SCENARIO-DONE || rc=1
 if [ "$rc" -ne 0 ]; then
-	echo "guest log:"; tail -n 60 "$log"
+	{ echo "guest log:"; tail -n 60 "$log"; } >&2
 fi
-exit "$rc"
+vm_done "$rc"

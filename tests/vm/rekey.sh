@@ -36,7 +36,7 @@ guest() {
 
 check() {
 	if ! vm_expect "$@"; then
-		echo "guest log ($1):"; tail -n 60 "$1"
+		{ echo "guest log ($1):"; tail -n 60 "$1"; } >&2
 		rc=1
 	fi
 }
@@ -45,7 +45,7 @@ check() {
 new_volume "$VM_WORK/a.img"
 r=0
 guest online "$VM_WORK/a.img" "$VM_WORK/online.log" || r=$?
-[ "$r" -eq 0 ] || { echo "not ok - online guest exited $r"; rc=1; }
+[ "$r" -eq 0 ] || { vm_not_ok "online guest exited $r"; rc=1; }
 check "$VM_WORK/online.log" KC-OK\ data-written KC-OK\ sigint-stops-cleanly \
 	KC-OK\ resumed-online KC-OK\ content-identical KC-OK\ volume-key-changed \
 	KC-OK\ old-dek-rejected KC-OK\ same-keks-new-tokens KC-OK\ reopen-new-dek \
@@ -62,27 +62,27 @@ for n in "${points[@]}"; do
 	guest crash "$img" "$VM_WORK/crash-$n.log" --env "CRASH_AFTER=$n" || r=$?
 	# The guest never reports an exit status: it lost its power.
 	if [ "$r" -eq 0 ] || grep -q '^KC-GUEST-EXIT' "$VM_WORK/crash-$n.log"; then
-		echo "not ok - crash-$n: the guest was not cut off (exit $r)"; rc=1
+		vm_not_ok "crash-$n: the guest was not cut off (exit $r)"; rc=1
 	fi
 	check "$VM_WORK/crash-$n.log" KC-OK\ data-written KC-CRASH-NOW
 	if ! cryptsetup luksDump "$img" | grep -q online-reencrypt; then
-		echo "not ok - crash-$n: no re-encryption pending after the power cut"; rc=1
+		vm_not_ok "crash-$n: no re-encryption pending after the power cut"; rc=1
 	fi
 	r=0
 	guest resume "$img" "$VM_WORK/resume-$n.log" || r=$?
-	[ "$r" -eq 0 ] || { echo "not ok - resume-$n guest exited $r"; rc=1; }
+	[ "$r" -eq 0 ] || { vm_not_ok "resume-$n guest exited $r"; rc=1; }
 	check "$VM_WORK/resume-$n.log" KC-OK\ reencryption-pending KC-OK\ resumed \
 		KC-OK\ content-identical KC-SCENARIO-DONE
 	# On the host: a plain LUKS2 volume again, new volume key, tokens that open it.
 	dump=$(cryptsetup luksDump "$img")
 	if grep -q -e online-reencrypt -e kekcrypt-rekey <<<"$dump"; then
-		echo "not ok - crash-$n: re-encryption state left in the header"; rc=1
+		vm_not_ok "crash-$n: re-encryption state left in the header"; rc=1
 	elif [ "$(sed -n '/^Digests:/,$p' <<<"$dump")" = "$digest0" ]; then
-		echo "not ok - crash-$n: volume key unchanged"; rc=1
+		vm_not_ok "crash-$n: volume key unchanged"; rc=1
 	elif ! kc_host verify "$img" >/dev/null; then
-		echo "not ok - crash-$n: the tokens do not open the volume"; rc=1
+		vm_not_ok "crash-$n: the tokens do not open the volume"; rc=1
 	else
-		echo "ok - crash-$n: header clean, new volume key, tokens verify"
+		vm_ok "crash-$n: header clean, new volume key, tokens verify"
 	fi
 done
-exit "$rc"
+vm_done "$rc"

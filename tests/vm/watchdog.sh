@@ -101,4 +101,5 @@ check "boot-console: the blocked dd in the log (sysrq w)" has "$W/console.log" '
 check "boot-console: QEMU's virtio-blk queue state" has "$W/console.log" '^KC-GUEST-MONITOR: .*\[virtio-blk\]'
 check "boot-console: says so" has "$W/console.out" 'boot-console: KC-GUEST-STALL'
 echo "1..$TAP"
+VM_DONE=1
 [ "$fails" -eq 0 ]
