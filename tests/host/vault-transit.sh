@@ -333,12 +333,18 @@ for bad in "vault-transit+https://127.0.0.1:$P/transit/keys/k1" \
 	assert_exit -m "malformed URI '$bad': exit 9" 9 kc format -q --config "$T/token.conf" "$IMG8" --kek "$bad"
 done
 
-# The deadline: verify gives up after 30 s when Vault does not answer (the request timeout is
-# set past it, so it is the overall deadline that ends the wait).
+# The deadline: verify gives up at --timeout when Vault does not answer (the request timeout is
+# set past it, so it is the overall deadline that ends the wait; its 30 s default is checked in
+# tests/unit/test-retry.c, so no test waits it out).
 conf "$T/slow.conf" "auth = token" "token-file = $T/token" "ca-file = $CA" "request-timeout-ms = 60000"
 reset "$P"
 fault "$P" '{"mode": "slow", "count": 1, "endpoint": "decrypt", "delay_ms": 45000}'
-assert_exit -m "no answer before the deadline: exit 16" 16 kc verify --config "$T/slow.conf" "$IMG"
+t0=$(date +%s%3N)
+assert_exit -m "no answer before the deadline (--timeout 3): exit 16" 16 \
+	kc verify --config "$T/slow.conf" --timeout 3 "$IMG"
+ms=$(($(date +%s%3N) - t0))
+assert_true -m "... ended by the 3 s deadline, not the 60 s request timeout or the 45 s answer ($ms ms)" \
+	test "$ms" -ge 2500 -a "$ms" -le 15000
 fault "$P" '{"mode": "none"}'
 
 # --- no secret in stderr or the debug log ---------------------------------------------------

@@ -115,9 +115,33 @@ static void keyscript_key(void)
 	CHECK_EQ(ks.token, 0);
 }
 
+/* An operation's deadline: kc_set_timeout()'s, else the documented default of 30 s (tests of
+ * a KMS that never answers pass --timeout, so none of them waits this out). */
+static void deadline_default(void)
+{
+	struct kc_ctx *ctx = NULL;
+	uint64_t t0;
+
+	CHECK_EQ(kc_new(&ctx), 0);
+	if (!ctx)
+		return;
+	t0 = util_now_ms();
+	ctx_deadline_start(ctx, 0);
+	CHECK(ctx->deadline_ms >= t0 + 30000 && ctx->deadline_ms <= util_now_ms() + 30000);
+	ctx_deadline_start(ctx, 1500);
+	CHECK(ctx->deadline_ms >= t0 + 1500 && ctx->deadline_ms <= util_now_ms() + 1500);
+	kc_set_timeout(ctx, 4000);
+	ctx_deadline_start(ctx, 0);
+	CHECK(ctx->deadline_ms >= t0 + 4000 && ctx->deadline_ms <= util_now_ms() + 4000);
+	ctx_deadline_end(ctx);
+	CHECK_EQ(ctx->deadline_ms, 0);
+	kc_free(ctx);
+}
+
 int main(void)
 {
 	transient();
+	deadline_default();
 	backoff();
 	hint_attempts_deadline();
 	keyscript_key();
