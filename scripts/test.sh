@@ -5,10 +5,10 @@
 # with real dm-crypt; then the unit, fuzz replay and host suites again in an ASan + UBSan
 # build (scripts/test-sanitizers.sh). Needs root. Usage: scripts/test.sh
 #
-# Two chains run side by side, each printing its lines with a prefix: [vm] the guest tests,
-# one at a time (each QEMU guest is software-emulated and keeps the CPUs busy), and [host]
-# the unit, fuzz and host tests (make -j), then the sanitizer pass. Each chain's summary is
-# in tests/vm-suite.log and tests/host-suite.log.
+# Three chains run side by side, each printing its lines with a prefix: [boot] the boot test,
+# [vm] the other guest tests one at a time (each software-emulated guest keeps a CPU busy),
+# and [host] the unit, fuzz and host tests (make -j), then the sanitizer pass. Each chain's
+# summary is in tests/boot-suite.log, tests/vm-suite.log and tests/host-suite.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -21,11 +21,13 @@ make lint
 make -j"$(nproc)" check TESTS=
 echo "test: built in $((SECONDS - start)) s"
 
-# make check's own list, split by where the tests run.
+# make check's own list, split by where the tests run: the boot test (the longest: three
+# Debian roots, five boots) on its own, the other guest tests, and the rest.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
-vm=() host=()
+boot=() vm=() host=()
 for t in $all; do
 	case $t in
+	tests/vm/boot.sh) boot+=("$t") ;;
 	tests/vm/*) vm+=("$t") ;;
 	*) host+=("$t") ;;
 	esac
@@ -41,20 +43,24 @@ chain() {
 	"$@" > >(sed -u "s/^/[$name] /") 2>&1 || rc=$?
 	echo "$rc $((SECONDS - t0))" >"$tmp/$name.rc"
 }
+# check NAME TESTS...: make check of TESTS, one at a time, its summary in tests/NAME-suite.log.
+check() {
+	local name=$1
+	shift
+	make check TESTS="$*" TEST_SUITE_LOG="tests/$name-suite.log" ||
+		{ tail -n 200 "tests/$name-suite.log"; return 1; }
+}
 host_chain() {
 	make -j"$(nproc)" check TESTS="${host[*]}" TEST_SUITE_LOG=tests/host-suite.log ||
 		{ tail -n 200 tests/host-suite.log; return 1; }
 	scripts/test-sanitizers.sh
 }
-vm_chain() {
-	make check TESTS="${vm[*]}" TEST_SUITE_LOG=tests/vm-suite.log ||
-		{ tail -n 200 tests/vm-suite.log; return 1; }
-}
-chain vm vm_chain &
+chain boot check boot "${boot[@]}" &
+chain vm check vm "${vm[@]}" &
 chain host host_chain &
 wait
 rc=0
-for name in host vm; do
+for name in host vm boot; do
 	read -r r s <"$tmp/$name.rc"
 	echo "test: $name chain: exit $r after $s s"
 	[ "$r" = 0 ] || rc=1
