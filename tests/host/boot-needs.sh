@@ -68,7 +68,9 @@ cp -p "$T/ka" "$T/etc/unused-but-present"
 
 # The libraries kekcrypt dlopen()s (ldd cannot show them), where the dynamic linker's cache
 # has them.
-sysdir() { ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }'; }
+# (awk reads to the end: exiting early would kill ldconfig with SIGPIPE, a failure under
+# pipefail.)
+sysdir() { ldconfig -p | awk -v n="$1" '$1 == n && !found { print $NF; found = 1 }'; }
 LIBP11=$(sysdir libp11-kit.so.0)
 LIBCURL=$(sysdir libcurl.so.4)
 needs "$C" "$A"
