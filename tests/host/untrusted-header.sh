@@ -53,15 +53,6 @@ PIDS=()
 # shellcheck disable=SC2154 # _rc is assigned in the trap itself
 trap '_rc=$?; kill "${PIDS[@]}" 2>/dev/null; rm -rf "$EVIL"; (exit $_rc); _t_cleanup' EXIT
 
-# start NAME CMD...: a fixture in the background; prints its port ("PORT n" on stdout).
-start() {
-	local name=$1 i
-	shift
-	"$@" >"$T/$name.port" 2>"$T/$name.log" &
-	PIDS+=($!)
-	for i in $(seq 100); do grep -q '^PORT' "$T/$name.port" && break; sleep 0.1; done
-	sed -n 's/^PORT //p' "$T/$name.port"
-}
 # requests PORT: how many API requests the fixture on PORT has served (Vault: "total"; Azure:
 # every counter but "requests", which counts the fixture's own control requests too).
 requests() {
@@ -86,8 +77,10 @@ plugin_open() { cryptsetup open --test-passphrase --token-only -v "$@" </dev/nul
 # --- 1. Vault ------------------------------------------------------------------------------------
 VTOKEN=hvs.$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 (umask 077 && echo "$VTOKEN" >"$T/vtoken")
-VP=$(start vault node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 --key k2)
-AP=$(start attacker node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "hvs.attacker" --key k1)
+# The fixtures run in the background until the test ends (fixture_start, tests/host/lib.sh).
+fixture_start vault node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 --key k2
+fixture_start attacker node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "hvs.attacker" --key k1
+VP=$vault_PORT AP=$attacker_PORT
 conf "[vault-transit]" "auth = token" "token-file = $T/vtoken" "ca-file = $T/tls/ca.pem" \
 	"allowed-hosts = victim-vault.test"
 V=$T/vault.img
@@ -126,10 +119,11 @@ conf "[vault-transit]" "auth = token" "token-file = $T/vtoken" "ca-file = $T/tls
 	"allowed-hosts = victim-vault.test"
 
 # --- 2. Azure: a vault in Azure's own domain -------------------------------------------------------
-ZP=$(start azure node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
-	--key "$T/tls/server.key" --rsa-key kek-rsa)
-EP=$(start evil-azure node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
-	--key "$T/tls/server.key" --rsa-key kek-rsa)
+fixture_start azure node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
+	--key "$T/tls/server.key" --rsa-key kek-rsa
+fixture_start evil_azure node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
+	--key "$T/tls/server.key" --rsa-key kek-rsa
+ZP=$azure_PORT EP=$evil_azure_PORT
 azconf() {
 	conf "[azure-kv]" "auth = managed-identity" "ca-file = $T/tls/ca.pem" \
 		"imds-endpoint = https://127.0.0.1:$ZP/metadata/identity/oauth2/token" "$@"
