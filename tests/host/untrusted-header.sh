@@ -80,6 +80,7 @@ VTOKEN=hvs.$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 # The fixtures run in the background until the test ends (fixture_start, tests/host/lib.sh).
 fixture_start vault node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 --key k2
 fixture_start attacker node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "hvs.attacker" --key k1
+# shellcheck disable=SC2154 # fixture_start sets NAME_PORT (printf -v)
 VP=$vault_PORT AP=$attacker_PORT
 conf "[vault-transit]" "auth = token" "token-file = $T/vtoken" "ca-file = $T/tls/ca.pem" \
 	"allowed-hosts = victim-vault.test"
@@ -123,6 +124,7 @@ fixture_start azure node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
 	--key "$T/tls/server.key" --rsa-key kek-rsa
 fixture_start evil_azure node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
 	--key "$T/tls/server.key" --rsa-key kek-rsa
+# shellcheck disable=SC2154 # fixture_start sets NAME_PORT (printf -v)
 ZP=$azure_PORT EP=$evil_azure_PORT
 azconf() {
 	conf "[azure-kv]" "auth = managed-identity" "ca-file = $T/tls/ca.pem" \
