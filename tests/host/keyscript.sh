@@ -17,13 +17,7 @@
 # Each time askpass answers, its recovery key opens the volume. The boot test
 # (tests/vm/boot.sh) boots the same keyscript in a real initramfs (KMS up and down).
 # Runs in a private mount namespace (kekcrypt reads /etc/kekcrypt/kekcrypt.conf at boot).
-if [ -z "${KC_PLUGIN_NS:-}" ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP keyscript: needs root for a private mount namespace"
-		exit 77
-	fi
-	KC_PLUGIN_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+. "$(dirname "$0")/private-ns.sh"
 . "$(dirname "$0")/lib.sh"
 command -v node >/dev/null 2>&1 || skip_all "node is missing (apt-get install nodejs npm)"
 need curl mount

@@ -15,13 +15,7 @@
 #    PKCS#11 KEK fails with exit 19 and a message naming the library and the package.
 # Runs in a private mount namespace (plugin_namespace, as tests/host/plugin.sh); needs node for
 # the Vault fixture (tests/fixtures/vault/server.js, built-ins only) and SoftHSM2.
-if [ -z "${KC_PLUGIN_NS:-}" ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP lean: needs root for a private mount namespace"
-		exit 77
-	fi
-	KC_PLUGIN_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+. "$(dirname "$0")/private-ns.sh"
 . "$(dirname "$0")/lib.sh"
 need mount node ldd readelf
 T=$T_DIR

@@ -12,13 +12,7 @@
 # it), so the test runs in a private mount namespace where a copy of the built plugin is
 # bind-mounted over that directory, and /etc is an overlay holding a test kekcrypt.conf.
 # Nothing outside the namespace changes. KC_PLUGIN names another plugin file to test.
-if [ -z "${KC_PLUGIN_NS:-}" ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP plugin: needs root for a private mount namespace"
-		exit 77
-	fi
-	KC_PLUGIN_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+. "$(dirname "$0")/private-ns.sh"
 . "$(dirname "$0")/lib.sh"
 need mount objdump
 

@@ -9,13 +9,7 @@
 # to the key's new version (the provider's wrap, no special case elsewhere), names its key file
 # for an initramfs (boot-needs) and refuses one local policy does not allow; its token plugin
 # unlocks the volume inside cryptsetup; doctor says the volume is ok.
-if [ -z "${KC_PLUGIN_NS:-}" ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP provider-seam: needs root for a private mount namespace"
-		exit 77
-	fi
-	KC_PLUGIN_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+. "$(dirname "$0")/private-ns.sh"
 . "$(dirname "$0")/lib.sh"
 need mount autoreconf make diff
 

@@ -22,13 +22,7 @@
 #     until `rekey --resume`, which finishes it.
 #  6. the last unlock path: an orphan keyslot and a forged token do not count; a forged
 #     bridge or rekey mark never makes rekey destroy the last keyslot of the data.
-if [ -z "${KC_UNTRUSTED_NS:-}" ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP untrusted-header: needs root for a private mount namespace"
-		exit 77
-	fi
-	KC_UNTRUSTED_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+. "$(dirname "$0")/private-ns.sh"
 . "$(dirname "$0")/lib.sh"
 need mount curl gcc node setpriv
 T=$T_DIR
