@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
+# CI runs the guest tests: KC_SKIP_VM=1 (distcheck's switch) must not skip them here.
+[ "${KC_SKIP_VM:-}" != 1 ] || { echo "test: KC_SKIP_VM=1 would skip the guest tests" >&2; exit 1; }
 scripts/install-deps.sh
 if [ ! -x configure ]; then ./autogen.sh; fi
 if [ ! -f Makefile ]; then ./configure --enable-werror; fi
