@@ -170,22 +170,16 @@ fi
 
 # --- Vault Transit (protocol fixture): rotation without --to uses Vault's rewrap --------------
 if command -v node >/dev/null 2>&1; then
-	VPID=""
-	# shellcheck disable=SC2154
-	trap '_rc=$?; [ -n "$VPID" ] && kill "$VPID" 2>/dev/null; (exit $_rc); _t_cleanup' EXIT
 	"$FIX/tls.sh" "$T/tls" >/dev/null
 	VTOKEN=hvs.$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 	(umask 077 && echo "$VTOKEN" >"$T/vtoken" &&
 		printf '[vault-transit]\nauth = token\ntoken-file = %s\nca-file = %s\nallowed-hosts = 127.0.0.1\n' \
 			"$T/vtoken" "$T/tls/ca.pem" >"$T/vault.conf")
-	node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" --key k1 --key k2 \
-		>"$T/vault.port" 2>"$T/vault.log" &
-	VPID=$!
-	for _ in $(seq 50); do
-		VP=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$T/vault.port")
-		[ -n "$VP" ] && break
-		sleep 0.1
-	done
+	# Stopped with the test (fixture_start, tests/host/lib.sh); sets vault_PORT.
+	fixture_start vault node "$FIX/vault/server.js" --tls-dir "$T/tls" --token "$VTOKEN" \
+		--key k1 --key k2
+	# shellcheck disable=SC2154 # fixture_start sets NAME_PORT (printf -v)
+	VP=$vault_PORT
 	vctl() { # METHOD PATH [BODY]
 		curl -sf --cacert "$T/tls/ca.pem" -X "$1" -H 'Content-Type: application/json' \
 			${3:+-d "$3"} "https://127.0.0.1:$VP$2"

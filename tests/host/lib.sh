@@ -371,6 +371,9 @@ loop_attach() {
 fixture_start() {
 	local name=$1 i port=""
 	shift
+	# The file exists before the wait reads it: the background job's redirection may come
+	# after the first read, and sed on a missing file fails the test (set -e).
+	: >"$T_DIR/$name.port"
 	"$@" >"$T_DIR/$name.port" 2>"$T_DIR/$name.log" &
 	T_PIDS+=($!)
 	for i in $(seq 100); do
