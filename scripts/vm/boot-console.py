@@ -82,7 +82,7 @@ def main():
     seen = bytearray()
     scanned = {}  # regex -> already reported
     status = None
-    progress = qemu_watch.Progress()
+    progress = qemu_watch.Progress(a.qmp)
     pending = b""
     stalled = None
     with open(a.log, "wb") as log:

@@ -3,8 +3,10 @@
 
 A guest makes progress when its serial console prints something new, or, for guests of
 run-guest.sh, when its heartbeat lines ("KC-GUEST-HB <sectors> <busy-jiffies>", every few
-seconds from /init) show block I/O completed or CPU time used. When there has been no
-progress for --stall seconds (or the guest kernel reports a hung task), the watchdog:
+seconds from /init) show block I/O completed or CPU time used. Time QEMU spent waiting for a
+host CPU (its threads' run-queue delay, /proc/PID/task/*/schedstat) does not count: a guest
+starved by a loaded host is slow, not stalled, while a stalled one sleeps. When there has been
+no progress for --stall seconds (or the guest kernel reports a hung task), the watchdog:
   1. writes "KC-GUEST-STALL: ..." into the console log, naming the step (the last command
      traced, or the last console line);
   2. through QEMU's QMP socket: raises the guest's console log level (sysrq 9) and sends
@@ -149,15 +151,72 @@ def quit_qemu(qmp_path):
         pass
 
 
-class Progress:
-    """Tracks when a guest last made progress, from its console output."""
+def find_qemu(qmp_path):
+    """The pid of the QEMU whose command line names QMP_PATH, or None."""
+    want = qmp_path.encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"qemu-system" in os.path.basename(args[0]) and any(want in x for x in args):
+            return int(d)
+    return None
 
-    def __init__(self):
+
+def run_queue_waits(pid):
+    """Each thread's time waiting for a CPU (ns), from /proc/PID/task/TID/schedstat."""
+    waits = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return waits
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                waits[tid] = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return waits
+
+
+class Progress:
+    """Tracks when a guest last made progress, from its console output; with QMP (the socket
+    path on QEMU's command line), time QEMU waited for a host CPU is not counted as idle."""
+
+    def __init__(self, qmp=None):
         self.last = time.monotonic()
         self.last_line = b""
         self.last_trace = b""
         self.hb = None
         self.hung = False
+        self.qmp = qmp
+        self.pid = None
+        self.waits = {}
+        self.sampled = self.last
+        self.starved = 0.0  # seconds since self.last that QEMU waited for a host CPU
+
+    def made_progress(self, now):
+        self.last = now
+        self.starved = 0.0
+
+    def sample(self):
+        """Add the time QEMU's most delayed thread waited for a CPU since the last sample."""
+        now = time.monotonic()
+        span, self.sampled = now - self.sampled, now
+        if self.qmp is None:
+            return
+        if self.pid is None:
+            self.pid = find_qemu(self.qmp)
+            if self.pid is None:
+                return
+        waits = run_queue_waits(self.pid)
+        delta = max((w - self.waits.get(t, w) for t, w in waits.items()), default=0) / 1e9
+        self.waits = waits
+        self.starved += min(max(delta, 0.0), span)
 
     def line(self, line):
         now = time.monotonic()
@@ -165,14 +224,14 @@ class Progress:
         if m:
             io, cpu = int(m.group(1)), int(m.group(2))
             if self.hb is not None and (io != self.hb[0] or cpu - self.hb[1] >= BUSY_JIFFIES):
-                self.last = now
+                self.made_progress(now)
             self.hb = (io, cpu)
             return
         if HUNG.search(line):
             self.hung = True
         if not line.strip():
             return
-        self.last = now
+        self.made_progress(now)
         t = TRACE.match(line)
         if t:
             self.last_trace = t.group(1)
@@ -180,7 +239,9 @@ class Progress:
             self.last_line = line
 
     def idle(self):
-        return time.monotonic() - self.last
+        """Seconds without progress, less those QEMU waited for a host CPU."""
+        self.sample()
+        return max(time.monotonic() - self.last - self.starved, 0.0)
 
     def step(self):
         """What the guest was doing: its last traced command, else its last console line."""
@@ -200,7 +261,7 @@ def main():
     ap.add_argument("--name", default="guest")
     a = ap.parse_args()
 
-    prog = Progress()
+    prog = Progress(a.qmp)
     pending = b""
     pos = 0
     seen_qemu = False
