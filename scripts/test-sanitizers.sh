@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# The unit tests, the fuzz corpus replays and the host tests again, built with AddressSanitizer
-# and UndefinedBehaviorSanitizer, as `make distcheck`: the release tarball is unpacked with a
+# The unit tests, the fuzz corpus replays and the host tests, built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, as `make distcheck` (in CI, scripts/test.sh, the only run of most
+# host tests): the release tarball is unpacked with a
 # read-only source tree, configured with --enable-sanitizers in a build directory of its own,
 # built, tested (these tests), installed, uninstalled and cleaned. So one pass proves the
 # tarball complete, the build and the tests VPATH-safe, and the code clean under the

@@ -32,6 +32,13 @@ esac
 start=$SECONDS
 timeout --kill-after=30 "$limit" "$@"
 rc=$?
+# Its cost, as a TAP comment in its log and appended to $KC_TEST_TIMES if set (scripts/test.sh
+# lists the costliest): wall time, and the CPU time of the test and everything it waited for
+# (QEMU included).
+read -r -a stat </proc/$$/stat	# fields 16 and 17: children's user and system ticks
+cost="$((SECONDS - start)) $(((stat[15] + stat[16]) / $(getconf CLK_TCK))) $test"
+echo "# bounded: $cost (s wall, s CPU, test)"
+[ -z "${KC_TEST_TIMES:-}" ] || echo "$cost" >>"$KC_TEST_TIMES"
 if [ $((SECONDS - start)) -ge "$limit" ]; then
 	echo "bounded: $test did not finish within its limit of $limit s; killed" >&2
 	exit 124
