@@ -3,11 +3,13 @@
 # in a QEMU guest (tests/vm/scenario-rekey.sh):
 #   1. online: SIGINT mid-run, resume with a plain `rekey` while the mapping is busy; the
 #      content is unchanged, the old DEK is rejected, the KEKs are the same;
-#   2. power loss at three points: the guest is cut off (sysrq 'b', no sync) in the middle of
-#      the re-encryption, a second boot on the same disk image runs `rekey --resume`; the
-#      whole content is unchanged (SHA-256 of all 64 MiB), and the header, read on the host,
-#      is a plain LUKS2 volume again whose tokens open it with a new volume key.
-# Usage: rekey.sh [CRASH_AFTER...]  (progress lines before the power cut; default 1 3 6)
+#   2. power loss at three points: one guest rekeys three volumes, each stopped at its own
+#      point in the re-encryption (the last one still running), and is cut off (sysrq 'b', no
+#      sync); a second boot on the same disk images runs `rekey --resume` on each; the whole
+#      content is unchanged (SHA-256 of all 64 MiB), and each header, read on the host, is a
+#      plain LUKS2 volume again whose tokens open it with a new volume key.
+# Usage: rekey.sh [CRASH_AFTER...]  (progress lines before the power cut, one volume each;
+# default 1 3 6; at most 8, a volume's number of chunks)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,13 +27,16 @@ new_volume() {
 	kc_host format -q "$1" --kek "file:$VM_WORK/kek/a.bin" --kek "$P11_URI" >/dev/null
 }
 
+# guest PHASE LOG DISK...: the scenario with the disks in order (/dev/vda, /dev/vdb, ...);
+# /dev/vdb is always the data.
 guest() {
-	local phase=$1 img=$2 log=$3
-	shift 3
+	local phase=$1 log=$2 d disks=()
+	shift 2
+	for d in "$@"; do disks+=(--disk "$d"); done
 	vm_run "$VM_TOP/tests/vm/scenario-rekey.sh" --log "$log" --timeout 600 --memory 1024 \
-		--disk "$img" --disk "$VM_WORK/data.img" \
-		--file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" \
-		--env "PHASE=$phase" --env "WANT=$want" "$@"
+		"${disks[@]}" --file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" \
+		--env "PHASE=$phase" --env "WANT=$want" --env "VOLS=${VOLS:-}" \
+		--env "CRASH_AFTER=${points[*]:-}"
 }
 
 check() {
@@ -44,45 +49,56 @@ check() {
 # 1. Online rekey, interrupted by SIGINT and resumed.
 new_volume "$VM_WORK/a.img"
 r=0
-guest online "$VM_WORK/a.img" "$VM_WORK/online.log" || r=$?
+guest online "$VM_WORK/online.log" "$VM_WORK/a.img" "$VM_WORK/data.img" || r=$?
 [ "$r" -eq 0 ] || { vm_not_ok "online guest exited $r"; rc=1; }
 check "$VM_WORK/online.log" KC-OK\ data-written KC-OK\ sigint-stops-cleanly \
 	KC-OK\ resumed-online KC-OK\ content-identical KC-OK\ volume-key-changed \
 	KC-OK\ old-dek-rejected KC-OK\ same-keks-new-tokens KC-OK\ reopen-new-dek \
 	KC-SCENARIO-DONE
 
-# 2. Power loss in the middle of the re-encryption, at each point asked for.
+# 2. Power loss in the middle of the re-encryption, at each point asked for: a volume each,
+# /dev/vda, then /dev/vdc, /dev/vdd, ... (/dev/vdb is the data).
 points=("$@")
 [ "${#points[@]}" -gt 0 ] || points=(1 3 6)
-for n in "${points[@]}"; do
+imgs=() VOLS='' letters=(a c d e f g h i)
+declare -A digest0
+for i in "${!points[@]}"; do
+	n=${points[$i]}
 	img=$VM_WORK/crash-$n.img
 	new_volume "$img"
-	digest0=$(cryptsetup luksDump "$img" | sed -n '/^Digests:/,$p')
-	r=0
-	guest crash "$img" "$VM_WORK/crash-$n.log" --env "CRASH_AFTER=$n" || r=$?
-	# The guest never reports an exit status: it lost its power.
-	if [ "$r" -eq 0 ] || grep -q '^KC-GUEST-EXIT' "$VM_WORK/crash-$n.log"; then
-		vm_not_ok "crash-$n: the guest was not cut off (exit $r)"; rc=1
-	fi
-	check "$VM_WORK/crash-$n.log" KC-OK\ data-written KC-CRASH-NOW
+	digest0[$img]=$(cryptsetup luksDump "$img" | sed -n '/^Digests:/,$p')
+	imgs+=("$img")
+	VOLS+="${VOLS:+ }vd${letters[$i]}"
+done
+disks=("${imgs[0]}" "$VM_WORK/data.img" "${imgs[@]:1}")
+r=0
+guest crash "$VM_WORK/crash.log" "${disks[@]}" || r=$?
+# The guest never reports an exit status: it lost its power.
+if [ "$r" -eq 0 ] || grep -q '^KC-GUEST-EXIT' "$VM_WORK/crash.log"; then
+	vm_not_ok "crash: the guest was not cut off (exit $r)"; rc=1
+fi
+check "$VM_WORK/crash.log" KC-OK\ data-written KC-CRASH-NOW
+for img in "${imgs[@]}"; do
 	if ! cryptsetup luksDump "$img" | grep -q online-reencrypt; then
-		vm_not_ok "crash-$n: no re-encryption pending after the power cut"; rc=1
+		vm_not_ok "${img##*/}: no re-encryption pending after the power cut"; rc=1
 	fi
-	r=0
-	guest resume "$img" "$VM_WORK/resume-$n.log" || r=$?
-	[ "$r" -eq 0 ] || { vm_not_ok "resume-$n guest exited $r"; rc=1; }
-	check "$VM_WORK/resume-$n.log" KC-OK\ reencryption-pending KC-OK\ resumed \
-		KC-OK\ content-identical KC-SCENARIO-DONE
-	# On the host: a plain LUKS2 volume again, new volume key, tokens that open it.
+done
+r=0
+guest resume "$VM_WORK/resume.log" "${disks[@]}" || r=$?
+[ "$r" -eq 0 ] || { vm_not_ok "resume guest exited $r"; rc=1; }
+check "$VM_WORK/resume.log" KC-OK\ reencryption-pending KC-OK\ resumed \
+	KC-OK\ content-identical KC-SCENARIO-DONE
+# On the host: plain LUKS2 volumes again, new volume keys, tokens that open them.
+for img in "${imgs[@]}"; do
 	dump=$(cryptsetup luksDump "$img")
 	if grep -q -e online-reencrypt -e kekcrypt-rekey <<<"$dump"; then
-		vm_not_ok "crash-$n: re-encryption state left in the header"; rc=1
-	elif [ "$(sed -n '/^Digests:/,$p' <<<"$dump")" = "$digest0" ]; then
-		vm_not_ok "crash-$n: volume key unchanged"; rc=1
+		vm_not_ok "${img##*/}: re-encryption state left in the header"; rc=1
+	elif [ "$(sed -n '/^Digests:/,$p' <<<"$dump")" = "${digest0[$img]}" ]; then
+		vm_not_ok "${img##*/}: volume key unchanged"; rc=1
 	elif ! kc_host verify "$img" >/dev/null; then
-		vm_not_ok "crash-$n: the tokens do not open the volume"; rc=1
+		vm_not_ok "${img##*/}: the tokens do not open the volume"; rc=1
 	else
-		vm_ok "crash-$n: header clean, new volume key, tokens verify"
+		vm_ok "${img##*/}: header clean, new volume key, tokens verify"
 	fi
 done
 vm_done "$rc"

@@ -5,9 +5,13 @@
 # PHASE=online: write the data through the mapping, rekey it while a reader keeps the mapping
 #   busy, stop the first run with SIGINT, finish it with a plain `rekey`, then check content,
 #   old DEK, KEKs and a reopen.
-# PHASE=crash: write the data, start an online rekey and cut the power (sysrq 'b': no sync,
-#   no shutdown) after $CRASH_AFTER progress lines.
-# PHASE=resume: after the crash: `rekey --resume` (offline), then open and check the content.
+# PHASE=crash: volumes $VOLS (e.g. "vda vdc vdd"; vdb stays the data), each with its point
+#   in $CRASH_AFTER (e.g. "1 3 6"): write the data to each, start an online rekey of each in
+#   turn and freeze it (SIGSTOP) after its number of progress lines, the last one left
+#   running (with a reader keeping its mapping busy), then cut the power (sysrq 'b': no sync, no shutdown): one power loss catches
+#   every volume in the middle of its re-encryption, at its own point.
+# PHASE=resume: after the crash, for each of $VOLS: `rekey --resume` (offline), then open and
+#   check the content.
 # Prints "KC-OK <check>" per passed check; any failure exits non-zero.
 set -eu
 . /scenario.env 2>/dev/null || true
@@ -31,16 +35,18 @@ wait_lines() {
 		sleep 0.1
 	done
 }
+# fill [DEVICE [MAPPING]]: open DEVICE (/dev/vda) as MAPPING (v) and write the data into it.
 fill() {
-	kekcrypt open /dev/vda v >/dev/null
-	dd if=/dev/vdb of=/dev/mapper/v bs=1M conv=fsync 2>/dev/null
-	[ "$(content_sha v)" = "$WANT" ] || fail "data written through the mapping reads back wrong"
+	kekcrypt open "${1:-/dev/vda}" "${2:-v}" >/dev/null
+	dd if=/dev/vdb of=/dev/mapper/"${2:-v}" bs=1M conv=fsync 2>/dev/null
+	[ "$(content_sha "${2:-v}")" = "$WANT" ] ||
+		fail "data written through ${2:-v} reads back wrong"
 }
-# A reader keeps the mapping in use during the re-encryption.
+# start_reader [MAPPING]: a reader keeps MAPPING (v) in use during the re-encryption.
 start_reader() {
 	rm -f /tmp/stop-reader
 	( while [ ! -e /tmp/stop-reader ]; do
-		dd if=/dev/mapper/v of=/dev/null bs=1M count=8 2>/dev/null || true
+		dd if=/dev/mapper/"${1:-v}" of=/dev/null bs=1M count=8 2>/dev/null || true
 	done ) &
 	READER=$!
 }
@@ -110,12 +116,23 @@ phase_online() {
 }
 
 phase_crash() {
-	fill
+	set -- $CRASH_AFTER
+	for vol in $VOLS; do
+		fill "/dev/$vol" "$vol"
+	done
 	ok "data-written"
-	start_reader
-	kekcrypt rekey /dev/vda --progress-json >/tmp/p1 2>/tmp/e1 &
-	wait_lines /tmp/p1 "$CRASH_AFTER"
-	tail -n 1 /tmp/p1
+	for vol in $VOLS; do
+		# The last one keeps running into the power cut, its mapping busy with a reader;
+		# the others are frozen where they are, with no I/O waiting on them (a frozen
+		# rekey may hold its device suspended).
+		[ $# -gt 1 ] || start_reader "$vol"
+		kekcrypt rekey "/dev/$vol" --progress-json >"/tmp/p-$vol" 2>"/tmp/e-$vol" &
+		pid=$!
+		wait_lines "/tmp/p-$vol" "$1"
+		echo "$vol: $(tail -n 1 "/tmp/p-$vol")"
+		shift
+		[ $# -eq 0 ] || kill -STOP "$pid"
+	done
 	echo "KC-CRASH-NOW"
 	# Power loss: reboot at once, without syncing or shutting anything down (QEMU runs
 	# with -no-reboot, so it exits; the disk image keeps what reached it).
@@ -125,16 +142,23 @@ phase_crash() {
 }
 
 phase_resume() {
-	cryptsetup luksDump /dev/vda | grep -q online-reencrypt || fail "no re-encryption pending"
+	for vol in $VOLS; do
+		cryptsetup luksDump "/dev/$vol" | grep -q online-reencrypt ||
+			fail "$vol: no re-encryption pending"
+	done
 	ok "reencryption-pending"
-	kekcrypt rekey --resume /dev/vda --progress-json >/tmp/p2 2>/tmp/e2 ||
-		{ cat /tmp/e2; fail "resume failed"; }
-	head -n 1 /tmp/p2
-	tail -n 1 /tmp/p2
+	for vol in $VOLS; do
+		kekcrypt rekey --resume "/dev/$vol" --progress-json >"/tmp/p2-$vol" 2>"/tmp/e2-$vol" ||
+			{ cat "/tmp/e2-$vol"; fail "$vol: resume failed"; }
+		echo "$vol: $(head -n 1 "/tmp/p2-$vol") ... $(tail -n 1 "/tmp/p2-$vol")"
+	done
 	ok "resumed"
-	kekcrypt open /dev/vda v >/dev/null
-	[ "$(content_sha v)" = "$WANT" ] || fail "content differs after power loss and resume"
-	kekcrypt close v
+	for vol in $VOLS; do
+		kekcrypt open "/dev/$vol" v >/dev/null
+		[ "$(content_sha v)" = "$WANT" ] ||
+			fail "$vol: content differs after power loss and resume"
+		kekcrypt close v
+	done
 	ok "content-identical"
 }
 
