@@ -90,6 +90,11 @@ assert_not_contains -m "... none on stderr" "$(cat "$ERR")" "warning"
 assert_exit -m "kek add under a misspelt Vault key: exit 3" 3 \
 	kc kek add --config "$T/a.conf" "$T/vsafe.img" --kek "$VURI/lose"
 assert_eq -m "... and no key was created" "loose proof safe" "$(vault_keys)"
+assert_exit -m "kek rotate --to a misspelt Vault key: exit 3" 3 \
+	kc kek rotate --config "$T/a.conf" "$T/vsafe.img" --token 0 --to "$VURI/sfae"
+assert_eq -m "... and no key was created" "loose proof safe" "$(vault_keys)"
+assert_exit -m "... the volume still opens with its token 0" 0 \
+	kc verify --config "$T/a.conf" "$T/vsafe.img" --token 0
 
 vault POST /_fixture/fault '{"mode":"403","endpoint":"key_read"}' >/dev/null
 vault POST /_fixture/reset >/dev/null
