@@ -201,8 +201,8 @@ static void safety_from_info(const char *uri, const struct kek_info *info,
 			    "enabled; %s", uri, info->disabled_fix);
 	if (info->deletable)
 		safety_warn(r, "deletable", "KEK '%s': the key can be deleted for good (%s), and "
-			    "with it every volume that has no other KEK or recovery key; %s", uri, info->deletable_why,
-			    info->deletable_fix);
+			    "with it every volume that has no other KEK or recovery key; %s", uri,
+			    info->deletable_why, info->deletable_fix);
 	if (info->expires && gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (info->expires)
@@ -227,10 +227,9 @@ int kc_kek_check(struct kc_ctx *ctx, const char *kek_uri, struct kc_kek_safety *
 		ctx_deadline_start(ctx, 0);
 		r = kek->ops->inspect(ctx, kek->state, &info);
 		ctx_deadline_end(ctx);
+		/* On failure the provider's detail names the key. */
 		if (r >= 0)
 			safety_from_info(kek_uri, &info, &res);
-		else
-			ctx_detail_prefix(ctx, "KEK '%s'", kek_uri);
 	}
 	if (r < 0)
 		return r;

@@ -151,6 +151,18 @@ run kc kek add --json --config "$T/a.conf" "$T/vsafe.img" --kek "$AURI/safe"
 assert_eq -m "kek add of a safe Azure key: exit 0" 0 "$RC"
 assert_eq -m "... no warnings" "" "$(kinds)"
 
+# A key the KMS will not describe (no "get" permission): a warning that says so, not a failure.
+# With wrap-alg set, the check's GET is the only one kek add makes.
+cp "$T/a.conf" "$T/a-alg.conf"
+echo "wrap-alg = RSA-OAEP-256" >>"$T/a-alg.conf"
+curl -sS --cacert "$CA" -d '{"mode":"403","count":1,"target":"get"}' \
+	"https://localhost:$A_PORT/_fixture/fault" >/dev/null
+run kc kek add --json --config "$T/a-alg.conf" "$T/asafe.img" --kek "$AURI/safe"
+assert_eq -m "kek add when the key cannot be read: exit 0" 0 "$RC"
+assert_eq -m "... --json warns: unchecked" "unchecked" "$(kinds)"
+assert_contains -m "... saying why" "$(message unchecked)" \
+	"KEK '$AURI/safe': could not ask the KMS about the key: Azure Key Vault localhost:$A_PORT key 'safe': the identity lacks get permission"
+
 new_img "$T/amissing.img"
 assert_exit -m "format under a missing Azure key: exit 3 (not found)" 3 \
 	kc format -q --config "$T/a.conf" "$T/amissing.img" --kek "$AURI/saef"
