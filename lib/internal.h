@@ -318,6 +318,20 @@ struct kc_wrapped {
 };
 void wrapped_clear(struct kc_wrapped *w);
 
+/*
+ * What a KMS says of a KEK's key (the provider's inspect()), for the safety checks of
+ * kc_kek_check(): each *_fix says, in the KMS's own terms, what to change.
+ */
+struct kek_info {
+	bool disabled;		/* the KMS refuses to unwrap with it until it is enabled */
+	bool deletable;		/* it can be deleted for good */
+	int64_t expires;	/* Unix time, 0: never */
+	char deletable_why[128];	/* e.g. "deletion_allowed is true" */
+	char deletable_fix[256];
+	char disabled_fix[256];
+	char expires_fix[384];	/* what expiry means there, and how to move it */
+};
+
 /* One KEK named by a URI, as a provider sees it. */
 struct kc_kek {
 	const struct kc_provider_ops *ops;
@@ -368,6 +382,9 @@ struct kc_provider_ops {
 	 * to LIST (boot.c). -EACCES with a detail: the KEK needs a file the config does not name
 	 * for copying. */
 	int (*boot_needs)(struct kc_ctx *ctx, void *state, struct boot_list *list);
+	/* Optional (kc_kek_check()): read the key's state from the KMS into R_INFO (zeroed by
+	 * the caller); -ENOENT with a detail when the KMS has no such key. */
+	int (*inspect)(struct kc_ctx *ctx, void *state, struct kek_info *r_info);
 };
 
 /* Look up the provider for URI's scheme, check its vtable, init it, and check what it

@@ -319,6 +319,39 @@ const struct kc_token_info *kc_volume_info_token(const struct kc_volume_info *in
  */
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
 
+/** The most warnings kc_kek_check() gives about one KEK. */
+#define KC_KEK_WARNINGS_MAX 4
+
+/** One thing about a KEK's key that could make the volumes it protects unopenable. */
+struct kc_kek_warning {
+	char kind[16];		/**< "deletable", "disabled" or "expires" */
+	char message[768];	/**< what it means and what to change in the KMS */
+};
+
+/** What kc_kek_check() found out about a KEK's key (nothing secret). */
+struct kc_kek_safety {
+	size_t size;		/**< sizeof(struct kc_kek_safety): see KC_SIZED() */
+	bool checked;		/**< the provider can tell; false: nothing below is known */
+	bool disabled;		/**< the KMS refuses to unwrap with it until it is enabled */
+	bool deletable;		/**< it can be deleted for good (Azure: the vault has no
+				 *   purge protection; Vault: deletion_allowed) */
+	int64_t expires;	/**< when it expires (Unix time), 0: never */
+	unsigned n_warnings;
+	struct kc_kek_warning warnings[KC_KEK_WARNINGS_MAX];
+};
+
+/**
+ * Ask the KMS about KEK_URI's key (read only; nothing is wrapped): is it disabled, can it be
+ * deleted for good, does it expire? Each such finding is also a warning in R_SAFETY, which
+ * says what to change. A provider that cannot tell (file:, pkcs11:) gives checked = false and
+ * no warning.
+ *
+ * @return 0, -EINVAL (bad arguments or URI), -EPROTONOSUPPORT, -EACCES (not allowed by local
+ *         policy), -ENOENT (the KMS has no such key), and the KMS's errors as for a wrap
+ *         (-EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED, -EBADE...)
+ */
+int kc_kek_check(struct kc_ctx *ctx, const char *kek_uri, struct kc_kek_safety *r_safety);
+
 /**
  * Remove kekcrypt token TOKEN_ID and its bound keyslot. Refuses to remove the last way to
  * unlock the volume (no other kekcrypt token nor other keyslot) unless FORCE.

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The KEK provider registry and KEK URI dispatch. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -162,6 +164,77 @@ void kek_closep(struct kc_kek **kek)
 {
 	kek_close(*kek);
 	*kek = NULL;
+}
+
+/* Append a warning of KIND to R (dropped past KC_KEK_WARNINGS_MAX). */
+static void safety_warn(struct kc_kek_safety *r, const char *kind, const char *fmt, ...)
+	_printf_(3, 4);
+static void safety_warn(struct kc_kek_safety *r, const char *kind, const char *fmt, ...)
+{
+	struct kc_kek_warning *w;
+	va_list ap;
+
+	if (r->n_warnings >= KC_KEK_WARNINGS_MAX)
+		return;
+	w = &r->warnings[r->n_warnings++];
+	snprintf(w->kind, sizeof(w->kind), "%s", kind);
+	va_start(ap, fmt);
+	vsnprintf(w->message, sizeof(w->message), fmt, ap);
+	va_end(ap);
+}
+
+/* The warnings of what the provider found (INFO) about URI's key, into R. */
+static void safety_from_info(const char *uri, const struct kek_info *info,
+			     struct kc_kek_safety *r)
+{
+	char when[32] = "";
+	struct tm tm;
+	time_t t = (time_t)info->expires;
+
+	r->checked = true;
+	r->disabled = info->disabled;
+	r->deletable = info->deletable;
+	r->expires = info->expires;
+	if (info->disabled)
+		safety_warn(r, "disabled", "KEK '%s': the key is disabled: the KMS refuses to "
+			    "unwrap with it, so no volume opens through this KEK until it is "
+			    "enabled; %s", uri, info->disabled_fix);
+	if (info->deletable)
+		safety_warn(r, "deletable", "KEK '%s': the key can be deleted for good (%s), and "
+			    "with it every volume that has no other KEK or recovery key; %s", uri,
+			    info->deletable_why, info->deletable_fix);
+	if (info->expires && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (info->expires)
+		safety_warn(r, "expires", "KEK '%s': the key %s %s; %s", uri,
+			    t <= time(NULL) ? "expired on" : "expires on", when,
+			    info->expires_fix);
+}
+
+int kc_kek_check(struct kc_ctx *ctx, const char *kek_uri, struct kc_kek_safety *r_safety)
+{
+	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+	struct kc_kek_safety res = { .size = sizeof(res) };
+	struct kek_info info = { 0 };
+	int r;
+
+	if (!ctx || !kek_uri || !r_safety ||
+	    !sized_ok(r_safety, SIZED_V1(struct kc_kek_safety, warnings)))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = kek_open(ctx, kek_uri, &kek);
+	if (r >= 0 && kek->ops->inspect) {
+		ctx_deadline_start(ctx, 0);
+		r = kek->ops->inspect(ctx, kek->state, &info);
+		ctx_deadline_end(ctx);
+		/* On failure the provider's detail names the key. */
+		if (r >= 0)
+			safety_from_info(kek_uri, &info, &res);
+	}
+	if (r < 0)
+		return r;
+	sized_put(r_safety, &res, sizeof(res));
+	return 0;
 }
 
 const char *kc_provider_name(size_t i)

@@ -199,3 +199,36 @@ void cli_help(const struct verb *v)
 {
 	printf("Usage: kekcrypt %s\n%s", v->usage, COMMON_USAGE);
 }
+
+json_object *cli_kek_warnings(struct cli *cli, const char *const *uris, size_t n)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		struct kc_kek_safety ks = KC_SIZED(struct kc_kek_safety);
+		int r = kc_kek_check(cli->ctx, uris[i], &ks);
+
+		if (r < 0) {
+			/* The KMS has just wrapped: not being able to ask it is worth saying. */
+			snprintf(ks.warnings[0].kind, sizeof(ks.warnings[0].kind), "unchecked");
+			snprintf(ks.warnings[0].message, sizeof(ks.warnings[0].message),
+				 "KEK '%s': could not ask the KMS about the key: %s", uris[i],
+				 kc_error_detail(cli->ctx)[0] ? kc_error_detail(cli->ctx) :
+				 kc_strerror(r));
+			ks.n_warnings = 1;
+		}
+		for (unsigned k = 0; k < ks.n_warnings; k++) {
+			json_object *o = json_object_new_object();
+
+			fprintf(stderr, "kekcrypt %s: warning: %s\n", cli->verb,
+				ks.warnings[k].message);
+			json_object_object_add(o, "kek", json_object_new_string(uris[i]));
+			json_object_object_add(o, "kind",
+					       json_object_new_string(ks.warnings[k].kind));
+			json_object_object_add(o, "message",
+					       json_object_new_string(ks.warnings[k].message));
+			json_object_array_add(arr, o);
+		}
+	}
+	return arr;
+}

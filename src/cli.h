@@ -82,6 +82,10 @@ int cli_parse_int(const char *s, int max);
 		for (size_t i_ = 0; i_ < sizeof(arr) / sizeof((arr)[0]); i_++)              \
 			(arr)[i_].size = sizeof((arr)[0]);                                  \
 	} while (0)
+/* The KMS safety checks of format and kek add (kc_kek_check()) on the N KEKs URIS: each
+ * warning on stderr, and all of them as a JSON array of {"kek","kind","message"} for --json
+ * (a KEK that could not be checked: kind "unchecked"). */
+json_object *cli_kek_warnings(struct cli *cli, const char *const *uris, size_t n);
 /* Print a json-c object to stdout and release it. */
 void cli_print_json(json_object *obj);
 void cli_help(const struct verb *v);

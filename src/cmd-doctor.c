@@ -386,6 +386,23 @@ static void check_image_mode(struct cli *cli, json_object *img, struct report *r
 		rep->secrets, initramfs);
 }
 
+/* The KMS safety checks (kc_kek_check()) of each usable token's KEK, as warnings: a key that
+ * is disabled, can be deleted for good, or expires. A KEK the KMS cannot be asked about is
+ * left to the unlock check, which already says why. */
+static void check_kek_safety(struct cli *cli, json_object *v, struct report *rep,
+			     const struct kc_volume_info *info)
+{
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		const struct kc_token_info *t = kc_volume_info_token(info, i);
+		struct kc_kek_safety ks = KC_SIZED(struct kc_kek_safety);
+
+		if (t->valid < 0 || kc_kek_check(cli->ctx, t->kek_uri, &ks) < 0)
+			continue;
+		for (unsigned k = 0; k < ks.n_warnings; k++)
+			problem(v, rep, false, "token %d: %s", t->id, ks.warnings[k].message);
+	}
+}
+
 /* One crypttab volume; false (nothing reported) for a volume without a keyscript that turns
  * out not to be kekcrypt's. */
 static bool check_volume(struct cli *cli, struct report *rep, const char *name,
@@ -437,6 +454,9 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 			"the boot would wait for the deadline, then ask for the recovery key" :
 			"and there is no recovery key: the boot would fail");
 	}
+	/* An unreachable KMS would only make each check wait for the deadline again. */
+	if (r != -EAGAIN && r != -ETIMEDOUT)
+		check_kek_safety(cli, v, rep, info);
 	if (!m->keyscript && !m->in_initramfs) {
 		/* Unlocked after the initramfs, by the system's own systemd-cryptsetup. */
 		if (access(PLUGIN_PATH, F_OK))

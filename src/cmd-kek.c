@@ -122,6 +122,7 @@ static int kek_providers(struct cli *cli)
 
 static int kek_add(struct cli *cli, const struct kek_args *a)
 {
+	json_object *warnings;
 	int ex, r;
 
 	if (!a->uri)
@@ -131,14 +132,17 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 	r = kc_kek_add(cli->ctx, a->device, a->uri);
 	if (r < 0)
 		return cli_fail(cli, r);
+	warnings = cli_kek_warnings(cli, &a->uri, 1);
 	if (cli->json) {
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "device", json_object_new_string(a->device));
 		json_object_object_add(o, "token", json_object_new_int(r));
 		json_object_object_add(o, "kek", json_object_new_string(a->uri));
+		json_object_object_add(o, "warnings", warnings);
 		cli_print_json(o);
 	} else {
+		json_object_put(warnings);
 		printf("%s: added token %d for %s\n", a->device, r, a->uri);
 	}
 	return EXIT_OK;

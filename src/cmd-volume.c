@@ -29,6 +29,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	const char *keks[MAX_KEKS];
 	struct kc_format_params p = { .size = sizeof(p), .kek_uris = keks };
 	char what[4200];
+	json_object *warnings;
 	int o, c, ex, r;
 
 	optind = 0;
@@ -79,9 +80,11 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	r = kc_format(cli->ctx, argv[optind], &p);
 	if (r < 0)
 		return cli_fail(cli, r);
+	warnings = cli_kek_warnings(cli, keks, p.n_keks);
 	if (recovery) {
 		r = kc_recovery_add(cli->ctx, argv[optind], &rp, &rkey, &rslot);
 		if (r < 0) {
+			json_object_put(warnings);
 			ex = cli_fail(cli, r);
 			fprintf(stderr, "kekcrypt format: %s is formatted, but has no recovery "
 				"key; add one with 'kekcrypt recovery add'.\n", argv[optind]);
@@ -89,6 +92,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (!cli->json) {
+		json_object_put(warnings);
 		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
 		       p.n_keks > 1 ? "s" : "");
 		if (rkey) {
@@ -102,6 +106,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 
 		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
 		json_object_object_add(out, "keks", json_object_new_int((int)p.n_keks));
+		json_object_object_add(out, "warnings", warnings);
 		if (rkey) {
 			json_object_object_add(out, "recovery_keyslot", json_object_new_int(rslot));
 			json_object_object_add(out, "recovery_key", json_object_new_string(rkey));

@@ -13,6 +13,7 @@
  * Algorithms (the token's label -> the service's name): RSA-OAEP-256 and RSA-OAEP for RSA
  * keys; A256KW (RFC 3394) and A256KWP (RFC 5649, "CKM_AES_KEY_WRAP_PAD" on the wire) for
  * Managed HSM oct-HSM keys. Chosen from the key's kty (GET /keys/NAME) unless configured.
+ * The same GET's attributes (enabled, exp, recoveryLevel) answer kc_kek_check().
  *
  * Access tokens (Entra ID) come from the managed identity endpoint (IMDS) or the
  * client-credentials grant, authenticated by a client secret or by a certificate (a client
@@ -810,6 +811,10 @@ static int vault_error(struct kc_ctx *ctx, const struct azure_state *st, const c
 				code ?: "HTTP 401", resp->www_authenticate[0] ?
 				resp->www_authenticate : "none");
 	case 403:
+		if (msg && strstr(msg, "disabled key"))
+			return ctx_fail(ctx, -EPERM, "the key is disabled in the vault (%.200s); "
+					"enable it (az keyvault key set-attributes ... --enabled "
+					"true)", msg);
 		return ctx_fail(ctx, -EPERM, "the identity lacks %s permission on the key (%s: "
 				"%.200s)", op, code ?: "HTTP 403", msg ?: "forbidden");
 	case 404:
@@ -1063,6 +1068,74 @@ static int azure_validate(struct kc_ctx *ctx, const struct token *t)
 	return 0;
 }
 
+/* The az command that changes the vault or HSM of ST ("keyvault update --name V", or
+ * "keyvault update-hsm --hsm-name H"), and the one that changes the key's attributes. */
+static void az_commands(const struct azure_state *st, char *vault_cmd, size_t vault_size,
+			char *key_cmd, size_t key_size)
+{
+	int n = (int)strcspn(st->hostname, ".");
+	bool hsm = strstr(st->hostname, ".managedhsm.") != NULL;
+
+	snprintf(vault_cmd, vault_size, "az keyvault %s %.*s", hsm ? "update-hsm --hsm-name" :
+		 "update --name", n, st->hostname);
+	snprintf(key_cmd, key_size, "az keyvault key set-attributes --%s %.*s --name %s",
+		 hsm ? "hsm-name" : "vault-name", n, st->hostname, st->name);
+}
+
+/* The attributes of a key bundle ({"key":{..},"attributes":{"enabled","exp","recoveryLevel",
+ * ..}}) into R_INFO. A recovery level with "Purgeable" lets anyone with the purge permission
+ * destroy the key for good (no purge protection); "Recoverable" and the
+ * "+ProtectedSubscription" levels do not. Past exp the vault still unwraps (Key Vault lets
+ * decrypt, unwrap and verify run outside nbf..exp) but refuses to wrap. */
+static void key_info_from_bundle(const struct azure_state *st, struct json_object *obj,
+				 struct kek_info *r_info)
+{
+	struct json_object *attrs = NULL, *v;
+	const char *level;
+	char vault_cmd[300], key_cmd[400];
+
+	az_commands(st, vault_cmd, sizeof(vault_cmd), key_cmd, sizeof(key_cmd));
+	if (!json_object_object_get_ex(obj, "attributes", &attrs) ||
+	    !json_object_is_type(attrs, json_type_object))
+		return;
+	if (json_object_object_get_ex(attrs, "enabled", &v) &&
+	    json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v)) {
+		r_info->disabled = true;
+		snprintf(r_info->disabled_fix, sizeof(r_info->disabled_fix),
+			 "enable it: %s --enabled true", key_cmd);
+	}
+	level = http_json_get_string(obj, "attributes", "recoveryLevel");
+	if (level && strstr(level, "Purgeable")) {
+		r_info->deletable = true;
+		snprintf(r_info->deletable_why, sizeof(r_info->deletable_why),
+			 "recoveryLevel %.64s: no purge protection", level);
+		snprintf(r_info->deletable_fix, sizeof(r_info->deletable_fix),
+			 "enable purge protection: %s --enable-purge-protection true", vault_cmd);
+	}
+	if (json_object_object_get_ex(attrs, "exp", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) > 0) {
+		r_info->expires = json_object_get_int64(v);
+		snprintf(r_info->expires_fix, sizeof(r_info->expires_fix),
+			 "after that the vault still unwraps with it but wraps nothing (no kek "
+			 "add, rekey or rotation to it); move the expiry (%s --expires DATE) or "
+			 "the volumes to another key (kekcrypt kek rotate --to)", key_cmd);
+	}
+}
+
+/* GET the key (the URI's version, or the current one). */
+static int azure_inspect(struct kc_ctx *ctx, void *state, struct kek_info *r_info)
+{
+	_cleanup_(http_json_put_wipep) struct json_object *obj = NULL;
+	const struct azure_state *st = state;
+	int r;
+
+	r = vault_call(ctx, st, st->version, NULL, "get", NULL, &obj);
+	if (r < 0)
+		return azure_fail_prefix(ctx, st, r);
+	key_info_from_bundle(st, obj, r_info);
+	return 0;
+}
+
 /* A boot needs the network, the HTTPS files and the credential files of the config. */
 static int azure_boot_needs(struct kc_ctx *ctx, void *state, struct boot_list *list)
 {
@@ -1120,6 +1193,7 @@ const struct kc_provider_ops provider_azure = {
 	.needs = azure_needs,
 	.current_uri = azure_current_uri,
 	.boot_needs = azure_boot_needs,
+	.inspect = azure_inspect,
 };
 
 /* Every parser of an answer from Entra ID or Key Vault on RESP, for the fuzz target
@@ -1131,6 +1205,7 @@ void azure_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp)
 	_cleanup_(kc_secret_freep) struct kc_secret *hdr = NULL, *dek = NULL;
 	struct kc_wrapped w = { 0 };
 	struct json_object *obj = NULL;
+	struct kek_info info = { 0 };
 
 	(void)token_header(ctx, "fuzz", resp, &hdr);
 	(void)vault_error(ctx, &st, "wrapKey", resp);
@@ -1142,6 +1217,7 @@ void azure_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp)
 	}
 	/* Parsed again: wrap_result() has wiped "value" in place. */
 	if (http_json_parse(ctx, resp->body, "fuzz", &obj) >= 0) {
+		key_info_from_bundle(&st, obj, &info);
 		(void)unwrap_result(ctx, obj, &dek);
 		http_json_put_wipe(obj);
 	}

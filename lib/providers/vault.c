@@ -10,7 +10,9 @@
  * what kekcrypt stores is Vault's ciphertext string "vault:vN:..." as ASCII bytes, with wrap
  * algorithm "vault-transit" and key version "N". Unwrapping posts it to MOUNT/decrypt/NAME.
  * vault_transit_rewrap() moves a wrapped key to the key's latest version through
- * MOUNT/rewrap/NAME, without the DEK leaving Vault (KEK rotation).
+ * MOUNT/rewrap/NAME, without the DEK leaving Vault (KEK rotation). Every wrap first reads
+ * MOUNT/keys/NAME and refuses a key Vault does not have (key_must_exist()): Vault's encrypt
+ * would create it. The same read tells kc_kek_check() whether deletion_allowed is set.
  *
  * Credentials come from the [vault-transit] section of the config file:
  *   auth = token | approle | cert        (default: whichever credential is configured)
@@ -94,10 +96,11 @@ enum vault_op {
 	OP_ENCRYPT,
 	OP_DECRYPT,
 	OP_REWRAP,
+	OP_READ,	/* GET MOUNT/keys/NAME */
 	OP_LOGIN,
 };
 
-static const char *const op_names[] = { "encrypt", "decrypt", "rewrap", "login" };
+static const char *const op_names[] = { "encrypt", "decrypt", "rewrap", "read key", "login" };
 
 /* ---------------------------------------------------------------------------------------- */
 /* URI                                                                                      */
@@ -402,6 +405,9 @@ static int vault_refused(struct kc_ctx *ctx, const struct vault_state *st,
 		return ctx_fail(ctx, -EPERM, "%s: %s: permission denied (the %s login's policies "
 				"lack %s/%s)", who, op_names[op],
 				c->auth == AUTH_CERT ? "cert" : "AppRole", st->mount, st->key);
+	if (op == OP_READ && s == 404)
+		return ctx_fail(ctx, -ENOENT, "%s: Vault has no such key (nor, maybe, a transit "
+				"engine at %s; HTTP 404)", who, st->mount);
 	if (s == 404 || has(msg, "encryption key not found") || has(msg, "key not found"))
 		return ctx_fail(ctx, -ENOENT, "%s: %s: not found (no such mount, key or auth "
 				"method; HTTP %ld)%s", who, op_names[op], s, said);
@@ -499,7 +505,7 @@ static int sealed_explain(struct kc_ctx *ctx, const struct vault_state *st,
 	return -EAGAIN;
 }
 
-/* POST BODY to /v1/PATH with the namespace and, unless NULL, the token header. */
+/* POST BODY (NULL: GET) to /v1/PATH with the namespace and, unless NULL, the token header. */
 static int vault_post(struct kc_ctx *ctx, const struct vault_state *st,
 		      const struct vault_conf *c, const char *path, const struct kc_secret *body,
 		      const struct kc_secret *token_hdr, struct http_response *r_resp)
@@ -508,8 +514,8 @@ static int vault_post(struct kc_ctx *ctx, const struct vault_state *st,
 	const char *headers[3] = { "X-Vault-Request: true" };
 	const struct kc_secret *secret_headers[2] = { token_hdr };
 	struct http_request req = {
-		.method = "POST", .headers = headers, .secret_headers = secret_headers,
-		.body = body, .content_type = "application/json",
+		.method = body ? "POST" : "GET", .headers = headers,
+		.secret_headers = secret_headers, .body = body, .content_type = "application/json",
 	};
 	int r;
 
@@ -521,8 +527,8 @@ static int vault_post(struct kc_ctx *ctx, const struct vault_state *st,
 		headers[1] = ns_hdr;
 	}
 	req.url = url;
-	log_dbg(ctx, "%s: POST /v1/%s%s%s", st->what, path, c->namespace ? " namespace " : "",
-		c->namespace ?: "");
+	log_dbg(ctx, "%s: %s /v1/%s%s%s", st->what, req.method, path,
+		c->namespace ? " namespace " : "", c->namespace ?: "");
 	r = http_send(ctx, &c->http, &req, r_resp);
 	if (r == -EAGAIN)
 		r = sealed_explain(ctx, st, c);
@@ -811,7 +817,8 @@ static int transit_call(struct kc_ctx *ctx, const struct vault_state *st, enum v
 		r = vault_token(ctx, st, &c, &hdr, &owned);
 	if (r < 0)
 		return r;
-	if (asprintf(&path, "%s/%s/%s", st->mount, op_names[op], st->key) < 0)
+	if (asprintf(&path, "%s/%s/%s", st->mount, op == OP_READ ? "keys" : op_names[op],
+		     st->key) < 0)
 		return -ENOMEM;
 	r = vault_post(ctx, st, &c, path, body, hdr, r_resp);
 	if (r >= 0 && (r_resp->status < 200 || r_resp->status > 299)) {
@@ -819,6 +826,75 @@ static int transit_call(struct kc_ctx *ctx, const struct vault_state *st, enum v
 		http_response_clear(r_resp);
 	}
 	return r;
+}
+
+/* A read-key answer ({"data":{"name","type","deletion_allowed","latest_version",...}}) into
+ * R_INFO: Vault has no disabled or expiring keys, but deletion_allowed lets anyone with the
+ * delete capability destroy the key. */
+static int key_info_from_answer(struct kc_ctx *ctx, const struct vault_state *st,
+				const struct http_response *resp, struct kek_info *r_info)
+{
+	_cleanup_(http_json_put_wipep) json_object *obj = NULL;
+	json_object *data, *del;
+	int r;
+
+	r = answer_parse(ctx, st, OP_READ, resp, "data", &obj, &data);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(data, "deletion_allowed", &del) ||
+	    !json_object_is_type(del, json_type_boolean) || !json_object_get_boolean(del))
+		return 0;
+	r_info->deletable = true;
+	snprintf(r_info->deletable_why, sizeof(r_info->deletable_why),
+		 "deletion_allowed is true on %s", st->server);
+	snprintf(r_info->deletable_fix, sizeof(r_info->deletable_fix),
+		 "forbid it: vault write %s/keys/%s/config deletion_allowed=false", st->mount,
+		 st->key);
+	return 0;
+}
+
+/* GET MOUNT/keys/NAME: -ENOENT when Vault has no such key. */
+static int key_read(struct kc_ctx *ctx, const struct vault_state *st, struct kek_info *r_info)
+{
+	struct http_response resp = { 0 };
+	int r;
+
+	r = transit_call(ctx, st, OP_READ, NULL, &resp);
+	if (r >= 0)
+		r = key_info_from_answer(ctx, st, &resp, r_info);
+	http_response_clear(&resp);
+	return r;
+}
+
+/*
+ * Vault's encrypt creates a key that does not exist (given the create capability): a typo in
+ * a KEK URI would wrap the DEK under a new key nobody knows of. So a wrap reads the key first
+ * and goes on only when Vault has it; a policy that does not let us read it is refused too,
+ * since the check could not be made.
+ */
+static int key_must_exist(struct kc_ctx *ctx, const struct vault_state *st)
+{
+	struct kek_info info = { 0 };
+	char was[256];
+	int r;
+
+	r = key_read(ctx, st, &info);
+	snprintf(was, sizeof(was), "%s", ctx->detail);
+	if (r == -ENOENT)
+		return ctx_fail(ctx, -ENOENT, "%s: Vault has no such key: refusing to wrap, "
+				"since Vault's encrypt would create a new key of that name (a typo "
+				"in the KEK URI?); if the key is meant to be new, create it first: "
+				"vault write -f %s/keys/%s", st->what, st->mount, st->key);
+	if (r == -EPERM)
+		return ctx_fail(ctx, -EPERM, "%s: cannot read the key to check that it exists "
+				"before wrapping (%s); grant the 'read' capability on %s/keys/%s",
+				st->what, was, st->mount, st->key);
+	return r;
+}
+
+static int vault_inspect(struct kc_ctx *ctx, void *state, struct kek_info *r_info)
+{
+	return key_read(ctx, state, r_info);
 }
 
 /* {"ciphertext":"vault:vN:..."}; the caller has checked it with ciphertext_version(). */
@@ -900,6 +976,9 @@ static int vault_wrap(struct kc_ctx *ctx, void *state, const struct kc_secret *d
 		return ctx_fail(ctx, -EINVAL, "%s: a DEK of %zu bytes is not %d to %d bytes",
 				st->what, dek->len, DEK_MIN, DEK_MAX);
 	/* The DEK is base64-encoded straight into secret memory. */
+	r = key_must_exist(ctx, st);
+	if (r < 0)
+		return r;
 	r = sbuf_str(&body, "{\"plaintext\":\"") ?:
 	    http_sbuf_append_b64(&body, dek->data, dek->len, false) ?: sbuf_str(&body, "\"}");
 	if (r < 0)
@@ -1046,6 +1125,7 @@ const struct kc_provider_ops provider_vault = {
 	.rewrap = vault_transit_rewrap,
 	.needs = vault_needs,
 	.boot_needs = vault_boot_needs,
+	.inspect = vault_inspect,
 };
 
 /* Every parser of an answer from Vault on RESP, for the fuzz target
@@ -1058,6 +1138,7 @@ void vault_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp)
 	_cleanup_(kc_secret_freep) struct kc_secret *hdr = NULL, *dek = NULL;
 	struct kc_wrapped w = { 0 };
 	struct vault_conf c = { 0 };
+	struct kek_info info = { 0 };
 
 	(void)health_says_sealed(resp);
 	for (c.auth = AUTH_TOKEN; c.auth <= AUTH_CERT; c.auth++)
@@ -1067,4 +1148,5 @@ void vault_fuzz_answer(struct kc_ctx *ctx, const struct http_response *resp)
 	if (wrapped_from_answer(ctx, &st, OP_REWRAP, resp, &w) >= 0)
 		wrapped_clear(&w);
 	(void)dek_from_answer(ctx, &st, resp, &dek);
+	(void)key_info_from_answer(ctx, &st, resp, &info);
 }

@@ -516,6 +516,32 @@ assert_exit -m "SDK ClientCertificateCredential with an unregistered certificate
 	"$BASE/keys/kek-rsa" RSA-OAEP-256 "$T/sdk-vk.bin" "$T/sdk-wrap.json"
 assert_stderr_contains -m "the SDK reports Entra ID's AADSTS700027" "AADSTS700027"
 
+# --- key attributes: the SDK's KeyClient reads and updates them; kekcrypt's KMS safety checks
+# see what it set (tests/host/kms-safety.sh has the rest of those checks) ------------------
+# props_of FILE: "enabled expiresOn recoveryLevel" of a props answer.
+props_of() {
+	python3 -c 'import json,sys; p = json.load(open(sys.argv[1])); print(p["enabled"], p["expiresOn"], p["recoveryLevel"])' "$1"
+}
+assert_exit -m "SDK KeyClient.getKey reads kek-rsa2's properties" 0 "${SDK[@]}" props "$BASE" \
+	"$TENANT" "$CLIENT_ID" "$T/client-secret" "$BASE/keys/kek-rsa2" - - "$T/props0.json"
+assert_eq -m "... enabled, no expiry, the vault's recovery level (no purge protection)" \
+	"True None Recoverable+Purgeable" "$(props_of "$T/props0.json")"
+EXP=$(($(date +%s) + 86400))
+assert_exit -m "SDK KeyClient.updateKeyProperties disables kek-rsa2 and sets an expiry" 0 \
+	"${SDK[@]}" props "$BASE" "$TENANT" "$CLIENT_ID" "$T/client-secret" "$BASE/keys/kek-rsa2" - \
+	"{\"enabled\":false,\"expiresOn\":$EXP}" "$T/props1.json"
+assert_eq -m "... and reads them back" "False $EXP Recoverable+Purgeable" "$(props_of "$T/props1.json")"
+new_img "$T/attrs.img"
+run kc format -q --json --config "$CS" "$T/attrs.img" --kek "azure-kv+https://localhost:$PORT/keys/kek-rsa2"
+assert_eq -m "kekcrypt format under it: exit 0" 0 "$RC"
+assert_eq -m "... warns that it is disabled, deletable and expires" "disabled deletable expires" \
+	"$(json_get "$OUT" '" ".join(w["kind"] for w in d["warnings"])')"
+assert_exit -m "... and it does not unwrap while disabled: exit 5" 5 kc verify --config "$CS" "$T/attrs.img"
+assert_exit -m "SDK KeyClient.updateKeyProperties enables it again" 0 "${SDK[@]}" props "$BASE" \
+	"$TENANT" "$CLIENT_ID" "$T/client-secret" "$BASE/keys/kek-rsa2" - '{"enabled":true}' \
+	"$T/props2.json"
+assert_exit -m "... and then it unwraps" 0 kc verify --config "$CS" "$T/attrs.img"
+
 # --- valgrind: a whole verify (token, unwrap, TLS) without leaks or errors -----------------
 # KC_VALGRIND=0 (the ASan build of scripts/test-sanitizers.sh, which valgrind cannot run)
 # turns it off, as in the other host tests.
