@@ -489,6 +489,9 @@ SH
 		ok "$name: the guest reached the done marker"
 	else
 		not_ok "$name: the guest reached the done marker (exit $?)"
+		# What the driver saw and the console's last lines, for the log of a failed run.
+		{ cat "$W/$name.seen"; tr -d '\r' <"$W/$name.log" | grep -av '^$' | tail -n 40; } |
+			sed 's/^/#   /'
 	fi
 }
 
