@@ -537,6 +537,7 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	struct utsname u;
 	int c, o, ex, n, lr, r;
 
+	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_doctor, &ex)) == 2)
 			return ex;
