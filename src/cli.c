@@ -110,9 +110,9 @@ static void cryptsetup_default_log(int level, const char *msg, void *usrptr)
 		msg);
 }
 
-int cli_ctx(struct cli *cli)
+/* A context without configuration yet, and --config made absolute: 0, or an exit code. */
+static int ctx_new(struct cli *cli)
 {
-	bool debug = cli->debug || secure_getenv("KC_DEBUG");
 	int r;
 
 	r = kc_new(&cli->ctx);
@@ -130,9 +130,14 @@ int cli_ctx(struct cli *cli)
 			return cli_usage_error(cli, "--config '%s': path too long", cli->config);
 		cli->config = cli->config_abs;
 	}
-	r = kc_config_load(cli->ctx, cli->config);
-	if (r < 0)
-		return cli_config_fail(cli, r);
+	return 0;
+}
+
+/* Logging, deadline, libcryptsetup's settings: once the configuration is loaded. */
+static void ctx_setup(struct cli *cli)
+{
+	bool debug = cli->debug || secure_getenv("KC_DEBUG");
+
 	if (cli->verbose || debug)
 		cli_error(cli, "configuration %s%s; deadline %d s", cli->config ?: CLI_CONFIG_PATH,
 			  cli->config || !access(CLI_CONFIG_PATH, F_OK) ? "" : " (absent)",
@@ -143,6 +148,39 @@ int cli_ctx(struct cli *cli)
 	crypt_set_debug_level(debug ? CRYPT_DEBUG_ALL : CRYPT_DEBUG_NONE);
 	crypt_set_log_callback(NULL, debug || cli->verbose ? cryptsetup_default_log :
 			       cryptsetup_quiet, NULL);
+}
+
+int cli_ctx(struct cli *cli)
+{
+	int ex, r;
+
+	ex = ctx_new(cli);
+	if (ex)
+		return ex;
+	r = kc_config_load(cli->ctx, cli->config);
+	if (r < 0)
+		return cli_config_fail(cli, r);
+	ctx_setup(cli);
+	return 0;
+}
+
+int cli_ctx_checked(struct cli *cli, kc_config_fn fn, void *usrptr, int *r_problems)
+{
+	int ex, r;
+
+	ex = ctx_new(cli);
+	if (ex)
+		return ex;
+	r = kc_config_load(cli->ctx, cli->config);
+	if (r < 0) {
+		fn(CLI_CONFIG_UNLOADABLE, kc_error_detail(cli->ctx), usrptr);
+		return r == -EINVAL ? EXIT_CONFIG : cli_exit_code(r);
+	}
+	ctx_setup(cli);
+	r = kc_config_check(cli->ctx, fn, usrptr);
+	if (r < 0)
+		return cli_fail(cli, r);
+	*r_problems = r;
 	return 0;
 }
 

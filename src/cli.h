@@ -75,6 +75,11 @@ int cli_config_fail(struct cli *cli, int r);
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Create the library context from the common options: 0, or the exit code to return. */
 int cli_ctx(struct cli *cli);
+/* cli_ctx(), and kc_config_check(): each problem goes to FN, also why the configuration did
+ * not load (kind CLI_CONFIG_UNLOADABLE). 0 with *R_PROBLEMS set, or the exit code of a
+ * configuration that did not load. */
+#define CLI_CONFIG_UNLOADABLE (-1)
+int cli_ctx_checked(struct cli *cli, kc_config_fn fn, void *usrptr, int *r_problems);
 /* Ask for confirmation on a terminal; true to go on (also with -q, or without a terminal). */
 bool cli_confirm(struct cli *cli, const char *what);
 /* Print "kekcrypt VERB: <message>" on stderr. */
@@ -126,7 +131,7 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_keyscript_passphrase,
-	verb_doctor, verb_repair, verb_boot_needs;
+	verb_doctor, verb_repair, verb_boot_needs, verb_config;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * argon2id cost options are for tests and not shown by --help. */
