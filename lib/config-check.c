@@ -58,8 +58,9 @@ static int check_file(int kind, const char *path, const char *what, void *usrptr
 static int bad_host(struct kc_ctx *ctx, const char *section, const char *entry, size_t len,
 		    void *usrptr)
 {
-	problem(usrptr, KC_CONFIG_BAD_ENTRY, "[%s] allowed-hosts in %s: '%.*s' is not HOST or HOST:PORT (no scheme, "
-		"path or wildcard)", section, config_path(ctx->config), (int)len, entry);
+	problem(usrptr, KC_CONFIG_BAD_ENTRY, "[%s] allowed-hosts in %s: '%.*s' is not HOST or "
+		"HOST:PORT (no scheme, path or wildcard)", section, config_path(ctx->config),
+		(int)len, entry);
 	return 0;
 }
 

@@ -114,9 +114,10 @@ int kc_config_load(struct kc_ctx *ctx, const char *config_path);
 
 /** What kc_config_check() reports. */
 enum kc_config_problem {
-	KC_CONFIG_UNUSABLE = 0,	/**< a file it names fails the checks kekcrypt applies when it
-				     uses it: owner, mode, directories, not a regular file */
-	KC_CONFIG_MISSING = 1,	/**< a file it names does not exist */
+	/** a file it names fails the checks kekcrypt applies when it uses it: owner, mode,
+	 * directories, not a regular file */
+	KC_CONFIG_UNUSABLE = 0,
+	KC_CONFIG_MISSING = 1,		/**< a file it names does not exist */
 	KC_CONFIG_BAD_ENTRY = 2,	/**< an allowed-hosts entry is not HOST or HOST:PORT */
 };
 

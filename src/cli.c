@@ -243,7 +243,8 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 		}
 		return 1;
 	case ':':
-		*r_exit = cli_usage_error(cli, "option '%s' needs an argument", refused_opt(cli, optopt));
+		*r_exit = cli_usage_error(cli, "option '%s' needs an argument",
+					  refused_opt(cli, optopt));
 		return 2;
 	case '?':
 		*r_exit = cli_usage_error(cli, "unknown option '%s'%s", refused_opt(cli, optopt),

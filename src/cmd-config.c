@@ -17,9 +17,9 @@ const struct verb verb_config = {
 		 "        is private; that the files it names (credentials, PIN, client\n"
 		 "        certificate and key, CA, KEK files, PKCS#11 modules) exist and pass the\n"
 		 "        ownership and mode checks kekcrypt applies when it uses them; that each\n"
-		 "        allowed-hosts entry is HOST or HOST:PORT. Reaches no KMS. Exit 0 when it\n"
-		 "        is sound, 25 when it has problems (each listed), 3 when --config FILE\n"
-		 "        does not exist, 14 when the file itself is unsafe.\n",
+		 "        allowed-hosts entry is HOST or HOST:PORT. Reaches no KMS. Exit 0\n"
+		 "        when it is sound, 25 when it has problems (each listed), 3 when\n"
+		 "        --config FILE does not exist, 14 when the file itself is unsafe.\n",
 };
 
 static const char *const kinds[] = {

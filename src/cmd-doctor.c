@@ -33,7 +33,7 @@
 extern char **environ;
 
 #define KEYSCRIPT_NAME "kekcrypt-keyscript"
-#define CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
+#define CONFIG_PATH CLI_CONFIG_PATH
 #define PLUGIN_PATH KC_TOKENDIR "/libcryptsetup-token-kekcrypt.so"
 
 /* How crypttab has a volume unlocked. */

@@ -1124,7 +1124,8 @@ const struct kc_provider_ops provider_azure = {
 					      "imds-endpoint", "client-id", "object-id",
 					      "authority-host", "tenant-id", "client-secret-file",
 					      "client-certificate-file",
-					      "client-certificate-key-file", HTTP_CONFIG_KEYS, NULL },
+					      "client-certificate-key-file", HTTP_CONFIG_KEYS,
+					      NULL },
 };
 
 /* Every parser of an answer from Entra ID or Key Vault on RESP, for the fuzz target
