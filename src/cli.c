@@ -202,12 +202,12 @@ bool cli_confirm(struct cli *cli, const char *what)
 static const char *refused_opt(const struct cli *cli, int opt)
 {
 	static char buf[64];
+	const char *arg = cli->argv && optind > 0 ? cli->argv[optind - 1] : "";
 
-	if (opt > 0 && opt < 0x80)
+	if (!strncmp(arg, "--", 2))
+		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(arg, "="), arg);
+	else if (opt > 0 && opt < 0x80)
 		snprintf(buf, sizeof(buf), "-%c", opt);
-	else if (cli->argv && optind > 0)
-		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(cli->argv[optind - 1], "="),
-			 cli->argv[optind - 1]);
 	else
 		snprintf(buf, sizeof(buf), "?");
 	return buf;

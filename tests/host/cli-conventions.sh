@@ -43,6 +43,10 @@ assert_exit -m "--timeout 9 -v" 0 kc verify "$IMG" --timeout 9 --verbose
 assert_stderr_contains -m "... deadline 9 s" "deadline 9 s"
 assert_exit -m "-T does not exist (cryptsetup's --tries): exit 2" 2 kc verify "$IMG" -T 5
 assert_stderr_contains -m "... named, pointing to -t" "kekcrypt verify: unknown option '-T' (the timeout is -t, --timeout)"
+assert_exit -m "--timeout without its value (last): exit 2" 2 "$KEKCRYPT" verify "$IMG" --timeout
+assert_stderr_contains -m "... named as given" "kekcrypt verify: option '--timeout' needs an argument"
+assert_exit -m "-t without its value (last): exit 2" 2 "$KEKCRYPT" verify "$IMG" -t
+assert_stderr_contains -m "... named as given" "kekcrypt verify: option '-t' needs an argument"
 assert_exit -m "--token selects the token" 0 kc verify "$IMG" --token 0
 assert_exit -m "--token 5: no such token (exit 3)" 3 kc verify "$IMG" --token 5
 for verb in "verify $IMG" "open $IMG name" "kek remove $IMG" "recovery remove $IMG" \
