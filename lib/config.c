@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The credentials file: "[provider]" sections of "key = value" lines, '#' comments. It names
- * credential files and endpoints; since it may also hold secrets it must be private.
+ * credential files and endpoints; since it may also hold secrets it must be private. Strict:
+ * a section or key the caller's check does not know (a typo) is an error naming FILE:LINE,
+ * since a misspelt key would otherwise be a setting silently not applied.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -70,44 +72,56 @@ static int config_add(struct kc_config *config, const char *section, const char 
 	return 0;
 }
 
-static int config_parse(struct kc_ctx *ctx, const char *path, char *text,
-			struct kc_config *config)
+/* One line S (stripped, not a comment) into CONFIG under *SECTION (which a header changes). */
+static int config_line(struct kc_ctx *ctx, char *s, char *section, size_t section_size,
+		       config_check_fn check, struct kc_config *config)
 {
-	char section[64] = "";
-	unsigned lineno = 0;
-	char *save = NULL;
+	char *eq, *key;
+	int r;
 
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *s = strip(line), *eq;
-		int r;
+	if (*s == '[') {
+		char *end = strchr(s, ']');
 
-		lineno++;
-		if (!*s || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *end = strchr(s, ']');
-
-			if (!end || end[1] || (size_t)(end - s - 1) >= sizeof(section))
-				return ctx_fail(ctx, -EINVAL, "config '%s' line %u: bad section",
-						path, lineno);
-			*end = '\0';
-			snprintf(section, sizeof(section), "%s", strip(s + 1));
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!eq || !section[0])
-			return ctx_fail(ctx, -EINVAL,
-					"config '%s' line %u: expected 'key = value' in a [section]",
-					path, lineno);
-		*eq = '\0';
-		r = config_add(config, section, strip(s), strip(eq + 1));
-		if (r < 0)
-			return r;
+		if (!end || end[1] || (size_t)(end - s - 1) >= section_size)
+			return ctx_fail(ctx, -EINVAL, "bad section header '%s'", s);
+		*end = '\0';
+		snprintf(section, section_size, "%s", strip(s + 1));
+		return check ? check(ctx, section, NULL) : 0;
 	}
-	return 0;
+	eq = strchr(s, '=');
+	if (!eq || !section[0])
+		return ctx_fail(ctx, -EINVAL, "expected 'key = value' in a [section]");
+	*eq = '\0';
+	key = strip(s);
+	r = check ? check(ctx, section, key) : 0;
+	return r < 0 ? r : config_add(config, section, key, strip(eq + 1));
 }
 
-int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
+static int config_parse(struct kc_ctx *ctx, const char *path, char *text,
+			config_check_fn check, struct kc_config *config)
+{
+	char section[64] = "", *next;
+	unsigned lineno = 0;
+	int r = 0;
+
+	/* Line by line, counting empty lines too (strtok_r would skip them). */
+	for (char *line = text; r >= 0 && line; line = next) {
+		char *s;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		s = strip(line);
+		if (*s && *s != '#' && *s != ';')
+			r = config_line(ctx, s, section, sizeof(section), check, config);
+	}
+	if (r == -EINVAL)
+		ctx_detail_prefix(ctx, "%s:%u", path, lineno);
+	return r;
+}
+
+int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path, config_check_fn check,
 		struct kc_config **r_config)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *text = NULL;
@@ -130,7 +144,7 @@ int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
 		return 0;
 	}
 	if (r >= 0)
-		r = config_parse(ctx, path, (char *)text->data, config);
+		r = config_parse(ctx, path, (char *)text->data, check, config);
 	if (r < 0) {
 		config_free(config);
 		return r;

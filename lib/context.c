@@ -18,7 +18,8 @@ static int ctx_new(struct kc_ctx **r_ctx, struct crypt_device *cd, const char *c
 		return -ENOMEM;
 	ctx->borrowed_cd = cd;
 	ctx->log_max = -1;
-	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL, &ctx->config);
+	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL,
+			provider_config_check, &ctx->config);
 	if (r < 0) {
 		kc_free(ctx);
 		return r;
@@ -54,7 +55,8 @@ int kc_config_load(struct kc_ctx *ctx, const char *config_path)
 	if (!ctx)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL, &config);
+	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL,
+			provider_config_check, &config);
 	if (r < 0)
 		return r;
 	config_free(ctx->config);

@@ -139,6 +139,10 @@ unsigned http_request_timeout_ms(const struct http_opts *opts);
  * a private file. Returns 0, -EINVAL (bad number or proxy URL), -EACCES/-ENOENT (client-key).
  */
 int http_opts_from_config(struct kc_ctx *ctx, const char *section, struct http_opts *r_opts);
+/* The keys http_opts_from_config() reads, for the config_keys of an HTTPS provider. */
+#define HTTP_CONFIG_KEYS                                                                     \
+	"ca-file", "ca-path", "client-cert", "client-key", "proxy", "connect-timeout-ms",    \
+	"request-timeout-ms", "max-attempts"
 
 #define HTTP_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 /* What a boot through SECTION's HTTPS settings needs (boot.c): the network, the CA file

@@ -126,7 +126,10 @@ void ctx_deadline_end(struct kc_ctx *ctx);
 /* ---------------------------------------------------------------------------------------- */
 /* config.c: "[section]" + "key = value" credentials file.                                  */
 
-int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path,
+/* Load PATH; every section and key must pass CHECK (key NULL for a section header), whose
+ * detail gets the prefix "PATH:LINE: ". */
+typedef int (*config_check_fn)(struct kc_ctx *ctx, const char *section, const char *key);
+int config_load(struct kc_ctx *ctx, const char *path, bool explicit_path, config_check_fn check,
 		struct kc_config **r_config);
 void config_free(struct kc_config *config);
 /* The value of KEY in SECTION, or NULL. */
@@ -158,6 +161,12 @@ struct kek_needs {
 bool policy_names(struct kc_ctx *ctx, const char *section, const char *key, const char *path);
 
 
+/* Each allowed-hosts entry of SECTION that is not HOST or HOST:PORT goes to BAD (ENTRY, LEN
+ * bytes); a negative return of BAD stops the check with it. */
+typedef int (*policy_bad_fn)(struct kc_ctx *ctx, const char *section, const char *entry,
+			     size_t len, void *usrptr);
+int policy_hosts_check(struct kc_ctx *ctx, const char *section, policy_bad_fn bad,
+		       void *usrptr);
 /* -EACCES (detail: what, and the config line that would allow it) unless the config and the
  * files' ownership allow everything in NEEDS. */
 int policy_kek(struct kc_ctx *ctx, const struct kek_needs *needs);
@@ -176,6 +185,8 @@ int trust_open(struct kc_ctx *ctx, const char *path, const char *what, unsigned 
 		int *r_fd);
 /* The same for a file another library opens by path (CA bundle, client certificate). */
 int trust_check_path(struct kc_ctx *ctx, const char *path, const char *what, unsigned flags);
+/* The same for a directory others must not write into (a CA directory): it and those above. */
+int trust_check_dir(struct kc_ctx *ctx, const char *path, const char *what);
 /* Read a private file of at most MAX bytes into a secret (NUL-terminated, len excludes it);
  * -EFBIG when larger; every refusal with a detail naming WHAT and PATH. */
 int trust_read_secret(struct kc_ctx *ctx, const char *path, const char *what, size_t max,
@@ -385,6 +396,9 @@ struct kc_provider_ops {
 	/* Optional (kc_kek_check()): read the key's state from the KMS into R_INFO (zeroed by
 	 * the caller); -ENOENT with a detail when the KMS has no such key. */
 	int (*inspect)(struct kc_ctx *ctx, void *state, struct kek_info *r_info);
+	/* The keys its section of the configuration ([NAME]) may hold, NULL-terminated (NULL:
+	 * none); any other key there is an error naming the file and line. */
+	const char *const *config_keys;
 };
 
 /* Look up the provider for URI's scheme, check its vtable, init it, and check what it
@@ -396,6 +410,9 @@ void kek_closep(struct kc_kek **kek);
 const struct kc_provider_ops *provider_find(const char *name);
 /* The built-in providers, in table order: the Ith, or NULL past the end. */
 const struct kc_provider_ops *provider_at(size_t i);
+/* 0 if SECTION (a provider's name) and KEY (NULL: the section alone) may appear in the
+ * configuration, else -EINVAL with a detail listing what may. */
+int provider_config_check(struct kc_ctx *ctx, const char *section, const char *key);
 /* The checks of token T that need its provider: known, the URI its scheme, its fields. */
 int kek_token_check(struct kc_ctx *ctx, const struct token *t);
 /* The URI of the KMS's current version of KEK's key (kek rotate), in a new string. */

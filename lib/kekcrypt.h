@@ -112,6 +112,31 @@ int kc_new(struct kc_ctx **r_ctx);
  */
 int kc_config_load(struct kc_ctx *ctx, const char *config_path);
 
+/** What kc_config_check() reports. */
+enum kc_config_problem {
+	/** a file it names fails the checks kekcrypt applies when it uses it: owner, mode,
+	 * directories, not a regular file */
+	KC_CONFIG_UNUSABLE = 0,
+	KC_CONFIG_MISSING = 1,		/**< a file it names does not exist */
+	KC_CONFIG_BAD_ENTRY = 2,	/**< an allowed-hosts entry is not HOST or HOST:PORT */
+};
+
+/** Called once per problem kc_config_check() finds: its KIND (KC_CONFIG_*) and a message
+ * naming the file or entry and the cause (never a secret). */
+typedef void (*kc_config_fn)(int kind, const char *msg, void *usrptr);
+
+/**
+ * Check what CTX's configuration names, beyond the syntax, sections and keys that
+ * kc_config_load() checked: each file it names (credential, PIN, client certificate and key,
+ * CA, KEK files, PKCS#11 modules) exists and passes the ownership and mode checks kekcrypt
+ * applies when it uses it (private for secrets, not writable by others for the rest, in
+ * directories others cannot write), and each allowed-hosts entry is HOST or HOST:PORT. A
+ * configuration that does not exist names nothing. Touches no KMS and no device.
+ *
+ * @return the number of problems reported to FN (0: none), -EINVAL (ctx or fn NULL), -ENOMEM
+ */
+int kc_config_check(struct kc_ctx *ctx, kc_config_fn fn, void *usrptr);
+
 /**
  * Create a context that reuses a libcryptsetup handle (for the token plugin). The handle is
  * borrowed: it must outlive the context and is not freed by kc_free().

@@ -17,6 +17,7 @@
  * would allow it. kek_open() calls policy_kek() for every KEK, whatever reads its URI: this is
  * the one place where a header's URI meets the policy.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -132,6 +133,49 @@ int policy_kek(struct kc_ctx *ctx, const struct kek_needs *n)
 	    !allowed(ctx, n->section, "allowed-paths", n->key_file, true))
 		return refuse(ctx, n->section, "allowed-paths", "KEK file", n->key_file);
 	return 0;
+}
+
+/* HOST or HOST:PORT, HOST a DNS name or address, IPv6 in brackets; PORT 1 to 65535. */
+static bool host_entry_ok(const char *e, size_t len)
+{
+	size_t h = e[0] == '[' ? strcspn(e, "]") + 1 : strcspn(e, ":");
+	unsigned long port = 0;
+
+	if (h > len || h < (e[0] == '[' ? 3u : 1u))
+		return false;
+	for (size_t i = e[0] == '[' ? 1 : 0; i < (e[0] == '[' ? h - 1 : h); i++)
+		if (!isalnum((unsigned char)e[i]) && !strchr(e[0] == '[' ? ":." : ".-_", e[i]))
+			return false;
+	if (h == len)
+		return true;
+	if (e[h] != ':' || h + 1 == len || len - h - 1 > 5)
+		return false;
+	for (size_t i = h + 1; i < len; i++) {
+		if (!isdigit((unsigned char)e[i]))
+			return false;
+		port = port * 10 + (unsigned long)(e[i] - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
+int policy_hosts_check(struct kc_ctx *ctx, const char *section, policy_bad_fn bad,
+		       void *usrptr)
+{
+	const char *list;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && (list = config_get_nth(ctx->config, section,
+							     "allowed-hosts", i)); i++)
+		while (r >= 0 && *list) {
+			size_t m;
+
+			list += strspn(list, LIST_SEPARATORS);
+			m = strcspn(list, LIST_SEPARATORS);
+			if (m && !host_entry_ok(list, m))
+				r = bad(ctx, section, list, m, usrptr);
+			list += m;
+		}
+	return r;
 }
 
 bool policy_names(struct kc_ctx *ctx, const char *section, const char *key, const char *path)

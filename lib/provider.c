@@ -76,6 +76,37 @@ static void schemes_list(char *buf, size_t size)
 					      ops->schemes[k]);
 }
 
+static bool has_key(const char *const *keys, const char *key)
+{
+	for (size_t i = 0; keys && keys[i]; i++)
+		if (!strcmp(keys[i], key))
+			return true;
+	return false;
+}
+
+int provider_config_check(struct kc_ctx *ctx, const char *section, const char *key)
+{
+	const struct kc_provider_ops *ops = provider_find(section);
+	char list[1024] = "";
+	size_t n = 0;
+
+	if (ops && (!key || has_key(ops->config_keys, key)))
+		return 0;
+	/* What may be there instead: a typo is then easy to see. */
+	if (!ops) {
+		for (size_t i = 0; (ops = provider_at(i)) && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s[%s]", n ? ", " : "",
+					      ops->name);
+		return ctx_fail(ctx, -EINVAL, "unknown section [%s]; the sections are the "
+				"providers': %s", section, list);
+	}
+	for (size_t i = 0; ops->config_keys && ops->config_keys[i] && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",
+				      ops->config_keys[i]);
+	return ctx_fail(ctx, -EINVAL, "unknown key '%s' in [%s]; it takes: %s", key, section,
+			list[0] ? list : "no keys");
+}
+
 int kek_token_check(struct kc_ctx *ctx, const struct token *t)
 {
 	const struct kc_provider_ops *ops = provider_find(t->provider);

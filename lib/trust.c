@@ -117,6 +117,19 @@ int trust_check_path(struct kc_ctx *ctx, const char *path, const char *what, uns
 	return r;
 }
 
+int trust_check_dir(struct kc_ctx *ctx, const char *path, const char *what)
+{
+	char real[PATH_MAX], below[PATH_MAX + 2];
+
+	if (!path || path[0] != '/')
+		return ctx_fail(ctx, -EINVAL, "%s '%s': not an absolute path", what, path ?: "");
+	if (!realpath(path, real))
+		return ctx_fail(ctx, -errno, "%s '%s': %s", what, path, strerror(errno));
+	/* dirs_check() checks the directories above a file: name one inside REAL. */
+	snprintf(below, sizeof(below), "%s/.", strcmp(real, "/") ? real : "");
+	return dirs_check(ctx, below, what, path);
+}
+
 int trust_read_secret(struct kc_ctx *ctx, const char *path, const char *what, size_t max,
 		       struct kc_secret **r_secret)
 {

@@ -45,19 +45,44 @@ int cli_fail(struct cli *cli, int r)
 {
 	const char *detail = cli->ctx ? kc_error_detail(cli->ctx) : "";
 
-	fprintf(stderr, "kekcrypt %s: %s\n", cli->verb, detail[0] ? detail : kc_strerror(r));
+	cli_error(cli, "%s", detail[0] ? detail : kc_strerror(r));
 	return cli_exit_code(r);
+}
+
+int cli_config_fail(struct cli *cli, int r)
+{
+	/* -EINVAL here is the file's text, not a token's: its own exit code. */
+	int ex = r == -EINVAL ? EXIT_CONFIG : cli_exit_code(r);
+
+	cli_fail(cli, r);
+	return ex;
+}
+
+static void verror(const struct cli *cli, const char *fmt, va_list ap)
+{
+	/* Before the verb is known (options in front of it), the tool's name alone. */
+	fprintf(stderr, cli->verb ? "kekcrypt %s: " : "kekcrypt: ", cli->verb);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(cli, fmt, ap);
+	va_end(ap);
 }
 
 int cli_usage_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "kekcrypt %s: ", cli->verb);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(cli, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'kekcrypt %s --help'.\n", cli->verb);
+	fprintf(stderr, "Try 'kekcrypt %s%s--help'.\n", cli->verb ?: "", cli->verb ? " " : "");
 	return EXIT_USAGE;
 }
 
@@ -85,14 +110,14 @@ static void cryptsetup_default_log(int level, const char *msg, void *usrptr)
 		msg);
 }
 
-int cli_ctx(struct cli *cli)
+/* A context without configuration yet, and --config made absolute: 0, or an exit code. */
+static int ctx_new(struct cli *cli)
 {
-	bool debug = cli->debug || secure_getenv("KC_DEBUG");
 	int r;
 
 	r = kc_new(&cli->ctx);
 	if (r < 0) {
-		fprintf(stderr, "kekcrypt %s: %s\n", cli->verb, kc_strerror(r));
+		cli_error(cli, "%s", kc_strerror(r));
 		return cli_exit_code(r);
 	}
 	/* The library takes absolute paths only (what it checks is what it reads). */
@@ -105,14 +130,57 @@ int cli_ctx(struct cli *cli)
 			return cli_usage_error(cli, "--config '%s': path too long", cli->config);
 		cli->config = cli->config_abs;
 	}
-	r = kc_config_load(cli->ctx, cli->config);
-	if (r < 0)
-		return cli_fail(cli, r);
+	return 0;
+}
+
+/* Logging, deadline, libcryptsetup's settings: once the configuration is loaded. */
+static void ctx_setup(struct cli *cli)
+{
+	bool debug = cli->debug || secure_getenv("KC_DEBUG");
+
+	if (cli->verbose || debug)
+		cli_error(cli, "configuration %s%s; deadline %d s", cli->config ?: CLI_CONFIG_PATH,
+			  cli->config || !access(CLI_CONFIG_PATH, F_OK) ? "" : " (absent)",
+			  cli->timeout ?: 30);
 	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
 	kc_set_log(cli->ctx, log_stderr, debug ? KC_LOG_DEBUG : KC_LOG_INFO, NULL);
 	/* libcryptsetup's process-wide settings are ours to make, not the library's. */
 	crypt_set_debug_level(debug ? CRYPT_DEBUG_ALL : CRYPT_DEBUG_NONE);
-	crypt_set_log_callback(NULL, debug ? cryptsetup_default_log : cryptsetup_quiet, NULL);
+	crypt_set_log_callback(NULL, debug || cli->verbose ? cryptsetup_default_log :
+			       cryptsetup_quiet, NULL);
+}
+
+int cli_ctx(struct cli *cli)
+{
+	int ex, r;
+
+	ex = ctx_new(cli);
+	if (ex)
+		return ex;
+	r = kc_config_load(cli->ctx, cli->config);
+	if (r < 0)
+		return cli_config_fail(cli, r);
+	ctx_setup(cli);
+	return 0;
+}
+
+int cli_ctx_checked(struct cli *cli, kc_config_fn fn, void *usrptr, int *r_problems)
+{
+	int ex, r;
+
+	ex = ctx_new(cli);
+	if (ex)
+		return ex;
+	r = kc_config_load(cli->ctx, cli->config);
+	if (r < 0) {
+		fn(CLI_CONFIG_UNLOADABLE, kc_error_detail(cli->ctx), usrptr);
+		return r == -EINVAL ? EXIT_CONFIG : cli_exit_code(r);
+	}
+	ctx_setup(cli);
+	r = kc_config_check(cli->ctx, fn, usrptr);
+	if (r < 0)
+		return cli_fail(cli, r);
+	*r_problems = r;
 	return 0;
 }
 
@@ -130,6 +198,21 @@ bool cli_confirm(struct cli *cli, const char *what)
 	return !strcmp(answer, "YES\n");
 }
 
+/* The option getopt just refused: the short option OPT, or the long one it read last. */
+static const char *refused_opt(const struct cli *cli, int opt)
+{
+	static char buf[64];
+	const char *arg = cli->argv && optind > 0 ? cli->argv[optind - 1] : "";
+
+	if (!strncmp(arg, "--", 2))
+		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(arg, "="), arg);
+	else if (opt > 0 && opt < 0x80)
+		snprintf(buf, sizeof(buf), "-%c", opt);
+	else
+		snprintf(buf, sizeof(buf), "?");
+	return buf;
+}
+
 int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 {
 	switch (c) {
@@ -140,6 +223,9 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 	case 'q':
 		cli->batch = true;
 		return 1;
+	case 'v':
+		cli->verbose = true;
+		return 1;
 	case 0x100:
 		cli->config = optarg;
 		return 1;
@@ -149,16 +235,20 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 	case 0x102:
 		cli->json = true;
 		return 1;
-	case 'T':
+	case 't':
 		cli->timeout = cli_parse_int(optarg, 86400);
 		if (cli->timeout <= 0) {
 			*r_exit = cli_usage_error(cli, "invalid --timeout '%s' (seconds)", optarg);
 			return 2;
 		}
 		return 1;
+	case ':':
+		*r_exit = cli_usage_error(cli, "option '%s' needs an argument",
+					  refused_opt(cli, optopt));
+		return 2;
 	case '?':
-		fprintf(stderr, "Try 'kekcrypt %s --help'.\n", v->name);
-		*r_exit = EXIT_USAGE;
+		*r_exit = cli_usage_error(cli, "unknown option '%s'%s", refused_opt(cli, optopt),
+					  optopt == 'T' ? " (the timeout is -t, --timeout)" : "");
 		return 2;
 	}
 	return 0;

@@ -38,17 +38,22 @@ enum {
 	EXIT_BAD_RESPONSE = 22,
 	EXIT_OTHER_VOLUME = 23,
 	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail, or a secret is exposed */
+	EXIT_CONFIG = 25,	/* the configuration file: syntax, unknown section or key */
 };
+
+#define CLI_CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
 
 /* Options every verb accepts. */
 struct cli {
 	const char *config;
 	char config_abs[4096];	/* a relative --config made absolute */
 	bool debug;
+	bool verbose;		/* -v: the library's informational messages too */
 	bool batch;
 	bool json;
 	int timeout;		/* --timeout seconds, 0 for the library default */
 	const char *verb;
+	char **argv;		/* what getopt parses now (messages about its options) */
 	struct kc_ctx *ctx;
 };
 
@@ -63,12 +68,23 @@ struct verb {
 int cli_exit_code(int r);
 /* Print "kekcrypt VERB: <explanation>" for error R and return its exit code. */
 int cli_fail(struct cli *cli, int r);
+/* Print why the configuration did not load (kc_config_load() gave R) and return its exit
+ * code: EXIT_CONFIG for a file that does not parse. */
+int cli_config_fail(struct cli *cli, int r);
 /* Print a usage error and return EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Create the library context from the common options: 0, or the exit code to return. */
 int cli_ctx(struct cli *cli);
-/* Ask for confirmation on a terminal; true to go on. */
+/* cli_ctx(), and kc_config_check(): each problem goes to FN, also why the configuration did
+ * not load (kind CLI_CONFIG_UNLOADABLE). 0 with *R_PROBLEMS set, or the exit code of a
+ * configuration that did not load. */
+#define CLI_CONFIG_UNLOADABLE (-1)
+int cli_ctx_checked(struct cli *cli, kc_config_fn fn, void *usrptr, int *r_problems);
+/* Ask for confirmation on a terminal; true to go on (also with -q, or without a terminal). */
 bool cli_confirm(struct cli *cli, const char *what);
+/* Print "kekcrypt VERB: <message>" on stderr. */
+void cli_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Parse the common options inside a verb's getopt loop: 0 if C is not one, 1 if it was
  * handled, 2 if the verb must stop and return *R_EXIT (--help, a usage error). */
 int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
@@ -92,24 +108,34 @@ void cli_help(const struct verb *v);
 /* Show a volume (dump) or only its kekcrypt tokens (kek list). */
 int cmd_show(struct cli *cli, const char *device, bool list_only);
 
-#define COMMON_SHORTOPTS "hqT:"
+/* Short options mean what they mean in cryptsetup, or do not exist: -t is the timeout (there
+ * is no -T: cryptsetup's --tries), the token only --token. The leading ':' makes getopt
+ * return ':' for a missing argument and print nothing itself (cli_common_opt() does, with the
+ * verb). */
+#define COMMON_SHORTOPTS ":hqvt:"
 #define COMMON_LONGOPTS                                                                      \
 	{ "help", no_argument, NULL, 'h' }, { "batch-mode", no_argument, NULL, 'q' },        \
 	{ "config", required_argument, NULL, 0x100 }, { "debug", no_argument, NULL, 0x101 }, \
-	{ "json", no_argument, NULL, 0x102 }, { "timeout", required_argument, NULL, 'T' }
+	{ "json", no_argument, NULL, 0x102 }, { "timeout", required_argument, NULL, 't' },   \
+	{ "verbose", no_argument, NULL, 'v' }
+
+#define OPT_TOKEN 0x103
+#define TOKEN_LONGOPT { "token", required_argument, NULL, OPT_TOKEN }
 
 #define COMMON_USAGE                                                                         \
-	"\nCommon options:\n"                                                                \
+	"\nCommon options (before or after the verb):\n"                                      \
 	"  --config FILE     provider credentials (default /etc/kekcrypt/kekcrypt.conf)\n"   \
 	"  --debug           debug messages on stderr (never secrets)\n"                     \
+	"  -v, --verbose     say on stderr which configuration and deadline are used, and\n"  \
+	"                    libcryptsetup's notices (--debug says everything)\n"            \
 	"  --json            machine-readable output where the verb has output\n"            \
 	"  -q, --batch-mode  do not ask for confirmation\n"                                  \
-	"  -T, --timeout SEC overall deadline for reaching the KMS/HSM (default 30)\n"       \
+	"  -t, --timeout SEC overall deadline for reaching the KMS/HSM (default 30)\n"       \
 	"  -h, --help        this help\n"
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_keyscript_passphrase,
-	verb_doctor, verb_repair, verb_boot_needs;
+	verb_doctor, verb_repair, verb_boot_needs, verb_config;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * argon2id cost options are for tests and not shown by --help. */

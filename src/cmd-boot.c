@@ -43,7 +43,8 @@ static void keyscript_settings(struct keyscript_opts *o)
 		return;
 	/* A bad setting is named but does not stop the boot: the rest applies. */
 	if (crypttab_keyscript_key(o->crypttab_key, &ks, bad, sizeof(bad)) < 0)
-		fprintf(stderr, "kekcrypt: warning: the crypttab key field: %s\n", bad);
+		fprintf(stderr, "kekcrypt keyscript-passphrase: warning: the crypttab key field: "
+			"%s\n", bad);
 	if (o->token < 0)
 		o->token = ks.token;
 	if (o->retry_until < 0)
@@ -54,19 +55,20 @@ static int parse_keyscript_opts(struct cli *cli, int argc, char **argv,
 				struct keyscript_opts *o, int *r_exit)
 {
 	static const struct option opts[] = {
-		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' },
+		COMMON_LONGOPTS, TOKEN_LONGOPT,
 		{ "retry-until", required_argument, NULL, 0x200 },
 		{ "crypttab-key", required_argument, NULL, 0x201 }, { 0 },
 	};
 	int c, common;
 
 	*o = (struct keyscript_opts){ .token = -1, .retry_until = -1 };
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:", opts, NULL)) != -1) {
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
 		if ((common = cli_common_opt(cli, c, &verb_keyscript_passphrase, r_exit)) == 2)
 			return -1;
 		if (common)
 			continue;
-		if (c == 't' && (o->token = cli_parse_int(optarg, 31)) < 0)
+		if (c == OPT_TOKEN && (o->token = cli_parse_int(optarg, 31)) < 0)
 			*r_exit = cli_usage_error(cli, "invalid --token '%s'", optarg);
 		else if (c == 0x200 && (o->retry_until = cli_parse_int(optarg, 86400)) < 0)
 			*r_exit = cli_usage_error(cli, "invalid --retry-until '%s' (seconds, at "
@@ -132,7 +134,7 @@ const struct verb verb_keyscript_passphrase = {
 		 "worked to standard output, which must not be a terminal: what cryptsetup reads\n"
 		 "from a crypttab keyscript (/usr/lib/kekcrypt/kekcrypt-keyscript, see\n"
 		 "kekcrypt(8), BOOT). The token used is reported on standard error.\n\n"
-		 "  -t, --token ID         try only this token\n"
+		 "      --token ID         try only this token\n"
 		 "      --retry-until SEC  retry what time may cure (KMS unreachable, timed out,\n"
 		 "                         TLS, a bad answer) with backoff for up to SEC seconds\n"
 		 "                         (default: one attempt); each retry is reported\n"
@@ -223,6 +225,7 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 	size_t n = 0;
 	int c, o, ex, r;
 
+	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_boot_needs, &ex)) == 2)
 			return ex;

@@ -5,7 +5,8 @@
  * header holds kekcrypt tokens (systemd-cryptsetup and the token plugin; dracut). For each:
  * the device, whether a KEK answers now, a recovery key to fall back on, and whether the
  * initramfs (or, for a volume unlocked after it, the system) holds what the unlock needs;
- * and that an initramfs holding secrets is readable by root only.
+ * and that an initramfs holding secrets is readable by root only. First of all, the
+ * configuration itself, as `config check` sees it.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -32,7 +33,7 @@
 extern char **environ;
 
 #define KEYSCRIPT_NAME "kekcrypt-keyscript"
-#define CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
+#define CONFIG_PATH CLI_CONFIG_PATH
 #define PLUGIN_PATH KC_TOKENDIR "/libcryptsetup-token-kekcrypt.so"
 
 /* How crypttab has a volume unlocked. */
@@ -518,11 +519,31 @@ static void print_problems(const char *name, json_object *ps, const char *failur
 	}
 }
 
-static void print_text(const struct report *rep, const char *initramfs, json_object *img)
+/* The configuration's problems (kc_config_check()), as problems of CONF: errors, but for a
+ * file that is missing here, which the volumes' own checks weigh (the initramfs may have it). */
+struct config_problems {
+	json_object *conf;
+	struct report *rep;
+};
+
+static void config_problem(int kind, const char *msg, void *usrptr)
+{
+	struct config_problems *cp = usrptr;
+
+	problem(cp->conf, cp->rep, kind != KC_CONFIG_MISSING, "%s", msg);
+}
+
+static void print_text(const struct report *rep, const char *initramfs, json_object *img,
+		       json_object *conf, const char *config)
 {
 	json_object *ps;
 	char name[PATH_MAX + 600];
 
+	json_object_object_get_ex(conf, "problems", &ps);
+	if (json_object_array_length(ps)) {
+		snprintf(name, sizeof(name), "configuration %s", config);
+		print_problems(name, ps, "BROKEN");
+	}
 	for (size_t i = 0; i < json_object_array_length(rep->volumes); i++) {
 		json_object *v = json_object_array_get_idx(rep->volumes, i);
 
@@ -553,10 +574,12 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	struct crypttab tab = { 0 };
 	struct report rep = { 0 };
 	struct listing l = { 0 };
-	json_object *img;
+	json_object *img, *conf = json_object_new_object();
+	struct config_problems cp = { .conf = conf, .rep = &rep };
 	struct utsname u;
-	int c, o, ex, n, lr, r;
+	int c, o, ex, n = 0, lr = -ENOENT, r, nconf = 0;
 
+	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_doctor, &ex)) == 2)
 			return ex;
@@ -573,17 +596,29 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		snprintf(initramfs_buf, sizeof(initramfs_buf), "/boot/initrd.img-%s", u.release);
 		initramfs = initramfs_buf;
 	}
-	if ((ex = cli_ctx(cli)))
-		return ex;
-	r = access(crypttab, F_OK) < 0 ? -errno : crypttab_read(crypttab, &tab);
-	if (r < 0) {
-		fprintf(stderr, "kekcrypt doctor: cannot read %s: %s\n", crypttab, strerror(-r));
-		return cli_exit_code(r == -ENOENT ? -ENOENT : -EACCES);
-	}
-	lr = initramfs ? list_initramfs(initramfs, &l) : -ENOENT;
+	json_object_object_add(conf, "problems", json_object_new_array());
 	rep.volumes = json_object_new_array();
-	n = check_crypttab(cli, &tab, &rep, initramfs ?: "(none)", lr == 0 ? &l : NULL);
-	crypttab_clear(&tab);
+	/* A configuration that does not load: nothing else can be checked, and the boot would
+	 * fail (the initramfs reads the same file). */
+	ex = cli_ctx_checked(cli, config_problem, &cp, &nconf);
+	if (ex && !rep.errors) {
+		json_object_put(conf);
+		json_object_put(rep.volumes);
+		return ex;	/* said already (no context) */
+	}
+	if (!ex) {
+		r = access(crypttab, F_OK) < 0 ? -errno : crypttab_read(crypttab, &tab);
+		if (r < 0) {
+			json_object_put(conf);
+			json_object_put(rep.volumes);
+			fprintf(stderr, "kekcrypt doctor: cannot read %s: %s\n", crypttab,
+				strerror(-r));
+			return cli_exit_code(r == -ENOENT ? -ENOENT : -EACCES);
+		}
+		lr = initramfs ? list_initramfs(initramfs, &l) : -ENOENT;
+		n = check_crypttab(cli, &tab, &rep, initramfs ?: "(none)", lr == 0 ? &l : NULL);
+		crypttab_clear(&tab);
+	}
 	img = json_object_new_object();
 	json_object_object_add(img, "problems", json_object_new_array());
 	if (n && lr == 0)
@@ -591,6 +626,10 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		json_object *out = json_object_new_object();
 
+		json_object_object_add(out, "config", json_object_new_string(cli->config ?:
+									     CLI_CONFIG_PATH));
+		json_object_object_add(out, "config_problems",
+				       json_object_get(json_object_object_get(conf, "problems")));
 		json_object_object_add(out, "crypttab", json_object_new_string(crypttab));
 		json_object_object_add(out, "initramfs", initramfs ?
 				       json_object_new_string(initramfs) : NULL);
@@ -603,15 +642,16 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		json_object_object_add(out, "ok", json_object_new_boolean(!rep.errors && n));
 		cli_print_json(out);
 	} else {
-		if (!n)
+		if (!n && !ex)
 			printf("%s: no kekcrypt volume (" KEYSCRIPT_NAME ", or no key file and "
 			       "kekcrypt tokens)\n", crypttab);
-		print_text(&rep, initramfs, img);
+		print_text(&rep, initramfs, img, conf, cli->config ?: CLI_CONFIG_PATH);
 		json_object_put(rep.volumes);
 	}
 	json_object_put(img);
+	json_object_put(conf);
 	free(l.text);
-	if (!n)
+	if (!n && !rep.errors)
 		return cli_exit_code(-ENOENT);
 	return rep.errors ? EXIT_DOCTOR : EXIT_OK;
 }
@@ -634,7 +674,9 @@ const struct verb verb_doctor = {
 		 "for this machine's network cards and the CA bundle (unless a ca-file is\n"
 		 "named); and that the initramfs, if it holds secrets (the configuration,\n"
 		 "credential or KEK files), is not readable by group or others. Exit 0 when\n"
-		 "all is well, 24 when something would fail or a secret is exposed.\n\n"
+		 "all is well, 24 when something would fail or a secret is exposed.\n"
+		 "First of all, the configuration, as 'kekcrypt config check' checks it:\n"
+		 "a problem there is an error (the boot reads the same file).\n\n"
 		 "      --crypttab FILE   instead of /etc/crypttab\n"
 		 "      --initramfs FILE  instead of the running kernel's initramfs\n",
 };

@@ -22,7 +22,7 @@
 	"providers  the kinds of KEK this kekcrypt knows: name (the config section), URI\n"  \
 	"        syntax and what it is\n\n"                                                    \
 	"  -k, --kek URI    the KEK to add\n"                                                \
-	"  -t, --token ID   the token to remove or rotate (rotate: needed when the volume\n"  \
+	"      --token ID   the token to remove or rotate (rotate: needed when the volume\n"  \
 	"                   has several tokens, unless --all)\n"                             \
 	"  -f, --force      allow removing the last unlock path\n"                           \
 	"  -a, --all        rotate every kekcrypt token\n"                                   \
@@ -55,7 +55,7 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 	static const struct option opts[] = {
 		COMMON_LONGOPTS,
 		{ "kek", required_argument, NULL, 'k' },
-		{ "token", required_argument, NULL, 't' },
+		TOKEN_LONGOPT,
 		{ "force", no_argument, NULL, 'f' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "to", required_argument, NULL, 0x200 },
@@ -65,7 +65,7 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 	int o, c, ex = -1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:t:fan", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:fan", opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_kek, &ex)) == 2)
 			return ex;
 		if (o)
@@ -80,7 +80,7 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 			a->dry_run = true;
 		else if (c == 0x200)
 			a->to = optarg;
-		else if (c == 't' && (a->token = cli_parse_int(optarg, 31)) < 0)
+		else if (c == OPT_TOKEN && (a->token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
 	if (optind + 1 == argc && !strcmp(argv[optind], "providers")) {

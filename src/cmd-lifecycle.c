@@ -18,10 +18,12 @@
 	"        random bits in 8 groups of 8 characters, printed once on stdout, stored in\n" \
 	"        an argon2id passphrase keyslot. It opens the volume without the KMS\n"      \
 	"        (kekcrypt open --recovery, or cryptsetup's passphrase prompt).\n"            \
-	"remove  remove the recovery key(s); refuses the last way to unlock unless --force\n" \
+	"remove  remove the recovery key --token ID, or without --token every recovery\n"  \
+	"        key (asked on a terminal; without one, only with -q); refuses the last\n" \
+	"        way to unlock unless --force\n"                                           \
 	"verify  check a recovery key (asked on the terminal without echo) without\n"        \
 	"        mapping anything\n\n"                                                       \
-	"  -t, --token ID       the recovery token to remove (default: all)\n"              \
+	"      --token ID       the recovery token to remove (default: all, see above)\n"   \
 	"  -f, --force          allow removing the last unlock path\n"                      \
 	"      --key-file FILE  read the key from FILE ('-': standard input)\n"
 
@@ -190,7 +192,7 @@ static int life_parse(struct cli *cli, const struct verb *v, int argc, char **ar
 {
 	static const struct option opts[] = {
 		COMMON_LONGOPTS,
-		{ "token", required_argument, NULL, 't' },
+		TOKEN_LONGOPT,
 		{ "force", no_argument, NULL, 'f' },
 		{ "key-file", required_argument, NULL, 0x200 },
 		RECOVERY_PBKDF_LONGOPTS,
@@ -199,7 +201,7 @@ static int life_parse(struct cli *cli, const struct verb *v, int argc, char **ar
 	int o, c, ex = -1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:f", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "f", opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, v, &ex)) == 2)
 			return ex;
 		if (o)
@@ -212,7 +214,7 @@ static int life_parse(struct cli *cli, const struct verb *v, int argc, char **ar
 			a->force = true;
 		else if (c == 0x200)
 			a->key_file = optarg;
-		else if (c == 't' && (a->token = cli_parse_int(optarg, 31)) < 0)
+		else if (c == OPT_TOKEN && (a->token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
 	if (optind + nargs != argc)
@@ -225,10 +227,31 @@ static int life_parse(struct cli *cli, const struct verb *v, int argc, char **ar
 	return -1;
 }
 
+/* Without --token every recovery key goes: asked on a terminal, and refused without one
+ * unless -q, so that a script which forgot --token does not remove them all. */
+static int recovery_remove_all_ok(struct cli *cli, const struct life_args *a)
+{
+	char what[4200];
+
+	if (a->token >= 0 || cli->batch)
+		return -1;
+	if (!isatty(STDIN_FILENO))
+		return cli_usage_error(cli, "without --token, this removes every recovery key of "
+				       "%s; give --token ID, or -q (--batch-mode) to remove them "
+				       "all without a terminal", a->device);
+	snprintf(what, sizeof(what), "This removes every recovery key of %s.", a->device);
+	if (!cli_confirm(cli, what))
+		return EXIT_CANCELLED;
+	return -1;
+}
+
 static int recovery_remove(struct cli *cli, const struct life_args *a)
 {
-	int r;
+	int ex, r;
 
+	ex = recovery_remove_all_ok(cli, a);
+	if (ex >= 0)
+		return ex;
 	if (a->force && !cli_confirm(cli, "Removing the recovery key may leave the volume with "
 				     "no way to unlock it."))
 		return EXIT_CANCELLED;

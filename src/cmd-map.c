@@ -42,7 +42,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 		COMMON_LONGOPTS,
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "allow-discards", no_argument, NULL, 0x200 },
-		{ "token", required_argument, NULL, 't' },
+		TOKEN_LONGOPT,
 		{ "recovery", no_argument, NULL, 0x201 },
 		{ "key-file", required_argument, NULL, 0x202 },
 		{}
@@ -54,7 +54,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 	int o, c, ex, r, token = -1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "rt:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "r", opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_open, &ex)) == 2)
 			return ex;
 		if (o)
@@ -67,7 +67,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 			recovery = true;
 		else if (c == 0x202)
 			key_file = optarg;
-		else if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
+		else if (c == OPT_TOKEN && (token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
 	if (optind + 2 != argc)
@@ -108,7 +108,7 @@ const struct verb verb_open = {
 		 "The key reaches dm-crypt through the kernel keyring.\n\n"
 		 "  -r, --readonly        map read-only\n"
 		 "      --allow-discards  pass discards (TRIM) through\n"
-		 "  -t, --token ID        try only this token\n"
+		 "      --token ID        try only this token\n"
 		 "      --recovery        open with the recovery key instead (asked on the\n"
 		 "                        terminal without echo; with or without dashes)\n"
 		 "      --key-file FILE   with --recovery: read it from FILE ('-': stdin)\n",

@@ -156,18 +156,18 @@ static void print_unlock(struct cli *cli, const char *device, const struct kc_un
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' }, {}
+		COMMON_LONGOPTS, TOKEN_LONGOPT, {}
 	};
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	int o, c, ex, r, token = -1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "t:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_verify, &ex)) == 2)
 			return ex;
 		if (o)
 			continue;
-		if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
+		if (c == OPT_TOKEN && (token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
 	if (optind + 1 != argc)
@@ -188,7 +188,7 @@ const struct verb verb_verify = {
 	.usage = "verify DEVICE [--token ID]\n\n"
 		 "Unwrap the data key through the kekcrypt tokens in order and check it\n"
 		 "against the LUKS2 digest. Nothing is mapped or written.\n\n"
-		 "  -t, --token ID  try only this token\n",
+		 "      --token ID  try only this token\n",
 };
 
 static json_object *token_json(const struct kc_token_info *t)

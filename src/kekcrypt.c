@@ -8,12 +8,12 @@
 static const struct verb *const verbs[] = {
 	&verb_format, &verb_open, &verb_close, &verb_status, &verb_verify, &verb_dump,
 	&verb_kek, &verb_recovery, &verb_header, &verb_rekey, &verb_repair,
-	&verb_keyscript_passphrase, &verb_boot_needs, &verb_doctor, NULL,
+	&verb_keyscript_passphrase, &verb_boot_needs, &verb_doctor, &verb_config, NULL,
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: kekcrypt [--version] [--help] VERB [OPTIONS] ARGS\n\n"
+	fprintf(f, "Usage: kekcrypt [--version] [--help] [OPTIONS] VERB [OPTIONS] ARGS\n\n"
 		"LUKS2 disk encryption whose volume key is wrapped by a KEK in a KMS or HSM.\n\n"
 		"Verbs:\n");
 	for (size_t i = 0; verbs[i]; i++)
@@ -21,14 +21,43 @@ static void usage(FILE *f)
 	fprintf(f, "\nKEK URIs:\n");
 	for (size_t i = 0; kc_provider_name(i); i++)
 		fprintf(f, "  %s\n      %s\n", kc_provider_syntax(i), kc_provider_summary(i));
+	fprintf(f, "%s", COMMON_USAGE);
 	fprintf(f, "\n'kekcrypt VERB --help' describes a verb; kekcrypt(8) the configuration and "
 		"exit codes.\n");
+}
+
+/* The common options given before the verb: the index of the verb in ARGV (argc: none), or
+ * -1 to exit with *R_EXIT (--help, --version, a usage error). */
+static int parse_leading(struct cli *cli, int argc, char **argv, int *r_exit)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS, { "version", no_argument, NULL, 'V' }, {}
+	};
+	static const struct verb tool = { .name = "" };
+	int c;
+
+	/* '+': stop at the first argument that is not an option, the verb. */
+	optind = 0;
+	cli->argv = argv;
+	while ((c = getopt_long(argc, argv, "+" COMMON_SHORTOPTS "V", opts, NULL)) != -1) {
+		if (c == 'h' || c == 'V') {
+			if (c == 'h')
+				usage(stdout);
+			else
+				printf("kekcrypt %s\n", kc_version());
+			*r_exit = EXIT_OK;
+			return -1;
+		}
+		if (cli_common_opt(cli, c, &tool, r_exit) != 1)
+			return -1;
+	}
+	return optind;
 }
 
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
-	int r;
+	int i, r;
 
 	/* First thing, before OpenSSL allocates anything and before any key exists. When
 	 * OpenSSL has allocated already (-EALREADY), carry on without wiping its heap. */
@@ -36,27 +65,26 @@ int main(int argc, char **argv)
 	if (r < 0 && r != -EALREADY)
 		fprintf(stderr, "kekcrypt: warning: cannot disable core dumps: %s\n",
 			strerror(-r));
-	if (argc < 2) {
+	i = parse_leading(&cli, argc, argv, &r);
+	if (i < 0)
+		return r;
+	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[i], "help")) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("kekcrypt %s\n", kc_version());
-		return EXIT_OK;
-	}
-	for (size_t i = 0; verbs[i]; i++) {
-		if (strcmp(argv[1], verbs[i]->name))
+	for (size_t v = 0; verbs[v]; v++) {
+		if (strcmp(argv[i], verbs[v]->name))
 			continue;
-		cli.verb = verbs[i]->name;
-		r = verbs[i]->run(&cli, argc - 1, argv + 1);
+		cli.verb = verbs[v]->name;
+		cli.argv = argv + i;
+		r = verbs[v]->run(&cli, argc - i, argv + i);
 		kc_free(cli.ctx);
 		return r;
 	}
-	fprintf(stderr, "kekcrypt: unknown verb '%s'\n", argv[1]);
-	usage(stderr);
+	cli_usage_error(&cli, "unknown verb '%s'", argv[i]);
 	return EXIT_USAGE;
 }

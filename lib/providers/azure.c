@@ -1194,6 +1194,12 @@ const struct kc_provider_ops provider_azure = {
 	.current_uri = azure_current_uri,
 	.boot_needs = azure_boot_needs,
 	.inspect = azure_inspect,
+	.config_keys = (const char *const[]){ "allowed-hosts", "auth", "resource", "wrap-alg",
+					      "imds-endpoint", "client-id", "object-id",
+					      "authority-host", "tenant-id", "client-secret-file",
+					      "client-certificate-file",
+					      "client-certificate-key-file", HTTP_CONFIG_KEYS,
+					      NULL },
 };
 
 /* Every parser of an answer from Entra ID or Key Vault on RESP, for the fuzz target

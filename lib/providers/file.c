@@ -176,4 +176,5 @@ const struct kc_provider_ops provider_file = {
 	.free = file_free,
 	.needs = file_needs,
 	.boot_needs = file_boot_needs,
+	.config_keys = (const char *const[]){ "allowed-paths", NULL },
 };

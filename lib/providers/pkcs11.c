@@ -1045,4 +1045,5 @@ const struct kc_provider_ops provider_pkcs11 = {
 	.free = p11_free,
 	.needs = p11_needs,
 	.boot_needs = p11_boot_needs,
+	.config_keys = (const char *const[]){ "allowed-modules", "allowed-pin-files", NULL },
 };

@@ -1126,6 +1126,9 @@ const struct kc_provider_ops provider_vault = {
 	.needs = vault_needs,
 	.boot_needs = vault_boot_needs,
 	.inspect = vault_inspect,
+	.config_keys = (const char *const[]){ "allowed-hosts", "auth", "token-file",
+					      "role-id-file", "secret-id-file", "cert-role",
+					      "auth-mount", "namespace", HTTP_CONFIG_KEYS, NULL },
 };
 
 /* Every parser of an answer from Vault on RESP, for the fuzz target

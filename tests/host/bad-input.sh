@@ -168,11 +168,11 @@ assert_exit -m "config file of mode 0644 at format: exit 14" 14 \
 	kc format -q --config "$CONF" "$ZIMG" --kek "$URI"
 assert_true -m "config 0644 at format: nothing written" is_all_zero "$ZIMG"
 chmod 0600 "$CONF"
-# kekcrypt(8): 3 = "no usable ... file", 9 = "malformed ... configuration"
+# kekcrypt(8): 3 = "no usable ... file", 25 = "the configuration file does not parse"
 assert_exit -m "a --config file that does not exist: exit 3" 3 kc verify --config "$T/nonexistent.conf" "$IMG"
 assert_stderr_contains -m "... naming it" "$T/nonexistent.conf"
 printf '[file\nthis is not a key = value line\n' >"$CONF"
-assert_exit -m "an unparsable config file: exit 9" 9 kc verify --config "$CONF" "$IMG"
+assert_exit -m "an unparsable config file: exit 25" 25 kc verify --config "$CONF" "$IMG"
 assert_stderr_contains -m "... naming it" "$CONF"
 
 # --- bad command lines: exit 2, nothing written ------------------------------------------------

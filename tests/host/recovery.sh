@@ -16,15 +16,13 @@ K0=$T/kek0.bin
 new_kek "$K0"
 new_img "$IMG"
 format_img "$IMG" "$K0"
-# Tests cap argon2id's cost; the default is libcryptsetup's benchmark.
-FAST=(--pbkdf-memory 32 --pbkdf-force-iterations 4)
 RE='^[cbdefghijklnrtuv]{8}(-[cbdefghijklnrtuv]{8}){7}$'
 
 meta() {
 	cryptsetup luksDump --dump-json-metadata "$IMG" >"$T/meta.json"
 }
 
-assert_exit -m "recovery add" 0 kc recovery add "$IMG" "${FAST[@]}"
+assert_exit -m "recovery add" 0 kc recovery add "$IMG" "${RECOVERY_FAST[@]}"
 cp "$OUT" "$T/key"
 key=$(cat "$T/key")
 assert_true -m "stdout is exactly one key of 8 groups of 8 modhex characters" \
@@ -33,7 +31,7 @@ assert_eq -m "... and nothing else" 1 "$(wc -l <"$T/key")"
 assert_stderr_contains -m "stderr says it is shown only now" "shown only now"
 assert_not_contains -m "the key is not on stderr" "$(cat "$ERR")" "${key:0:8}"
 # With --debug: the debug log goes to stderr; the key is the line of stdout shaped like one.
-assert_exit -m "recovery add --debug" 0 kc recovery add "$IMG" "${FAST[@]}" --debug
+assert_exit -m "recovery add --debug" 0 kc recovery add "$IMG" "${RECOVERY_FAST[@]}" --debug
 dkey=$(grep -E "$RE" "$OUT" || true)
 assert_true -m "... prints a key" test -n "$dkey"
 assert_not_contains -m "the key is not in the debug log" "$(cat "$ERR")" "${dkey:0:8}"
@@ -83,7 +81,7 @@ assert_header_unchanged -m "checks write nothing" "$IMG" "$sum"
 mv "$K0" "$K0.away"
 assert_exit -m "KEK gone: verify fails" 3 kc verify "$IMG"
 assert_exit -m "KEK gone: the recovery key still opens it" 0 kc recovery verify "$IMG" --key-file "$T/key"
-assert_exit -m "recovery add needs a token that unwraps (exit 3)" 3 kc recovery add "$IMG" "${FAST[@]}"
+assert_exit -m "recovery add needs a token that unwraps (exit 3)" 3 kc recovery add "$IMG" "${RECOVERY_FAST[@]}"
 mv "$K0.away" "$K0"
 
 # open --recovery needs device-mapper, which this host lacks: refused up front.
@@ -91,7 +89,7 @@ assert_exit -m "open --recovery without device-mapper: exit 19" 19 kc open "$IMG
 assert_exit -m "open --key-file without --recovery: usage error" 2 kc open "$IMG" rec-test --key-file "$T/key"
 
 # --json add, a second key, removal of one.
-assert_exit -m "recovery add --json" 0 kc recovery add "$IMG" "${FAST[@]}" --json
+assert_exit -m "recovery add --json" 0 kc recovery add "$IMG" "${RECOVERY_FAST[@]}" --json
 cp "$OUT" "$T/add.json"
 json_get "$T/add.json" 'd["recovery_key"]' >"$T/key2"
 assert_true -m "json: the key" grep -Eq "$RE" "$T/key2"
@@ -111,20 +109,20 @@ assert_exit -m "with a recovery key, removing the only KEK token needs no --forc
 	kc kek remove "$IMG" --token "$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')"
 sum=$(header_sum "$IMG")
 assert_exit -m "removing the last recovery key, the last unlock path, is refused (exit 12)" 12 \
-	kc recovery remove "$IMG"
+	kc recovery remove "$IMG" -q
 assert_stderr_contains -m "... mentioning --force" "--force"
 assert_header_unchanged -m "... header unchanged" "$IMG" "$sum"
 assert_exit -m "recovery remove --force -q" 0 kc recovery remove "$IMG" --force -q
 meta
 assert_eq -m "no keyslot left" 0 "$(json_get "$T/meta.json" 'len(d["keyslots"])')"
 assert_eq -m "no token left" 0 "$(json_get "$T/meta.json" 'len(d["tokens"])')"
-assert_exit -m "recovery remove with none: exit 3" 3 kc recovery remove "$IMG"
+assert_exit -m "recovery remove with none: exit 3" 3 kc recovery remove "$IMG" -q
 
 # A normal removal while a KEK token is there.
 new_img "$IMG"
 format_img "$IMG" "$K0"
-assert_exit 0 kc recovery add "$IMG" "${FAST[@]}"
-assert_exit -m "recovery remove with a KEK token left" 0 kc recovery remove "$IMG"
+assert_exit 0 kc recovery add "$IMG" "${RECOVERY_FAST[@]}"
+assert_exit -m "recovery remove -q (all) with a KEK token left" 0 kc recovery remove "$IMG" -q
 meta
 assert_eq -m "only the KEK token and its keyslot are left" "1 1" \
 	"$(json_get "$T/meta.json" 'len(d["tokens"])') $(json_get "$T/meta.json" 'len(d["keyslots"])')"
@@ -133,7 +131,7 @@ assert_exit 0 kc verify "$IMG"
 # format --recovery (with the default, benchmarked argon2id: one real-cost keyslot).
 F=$T/f.img
 new_img "$F"
-assert_exit -m "format --recovery" 0 kc format -q "$F" --kek "file:$K0" --recovery "${FAST[@]}"
+assert_exit -m "format --recovery" 0 kc format -q "$F" --kek "file:$K0" --recovery "${RECOVERY_FAST[@]}"
 grep -E '^[cbdefghijklnrtuv-]{71}$' "$OUT" >"$T/fkey" || true
 assert_true -m "format --recovery prints the key" grep -Eq "$RE" "$T/fkey"
 assert_exit -m "... which verifies" 0 kc recovery verify "$F" --key-file "$T/fkey"

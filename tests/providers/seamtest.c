@@ -191,4 +191,5 @@ const struct kc_provider_ops provider_seamtest = {
 	.free = seam_free,
 	.needs = seam_needs,
 	.boot_needs = seam_boot_needs,
+	.config_keys = (const char *const[]){ "allowed-paths", NULL },
 };

@@ -11,6 +11,7 @@
  *    connection.
  * KC_DEBUG=1 shows the library's debug log on stderr.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -24,7 +25,7 @@
 
 static unsigned n_connects;	/* "tls: connect" attempts logged */
 static unsigned n_requests;	/* http_send() attempts logged */
-static char conf_path[4096];
+static char conf_dir[4096];
 
 static void log_count(int level, const char *msg, void *usrptr)
 {
@@ -43,22 +44,45 @@ static unsigned port_of(const char *name)
 	return v ? (unsigned)strtoul(v, NULL, 10) : 0;
 }
 
-/* The configuration: one section per trust setting. */
-static int write_config(const char *dir)
+/* The configuration file of one trust setting, DIR/SETTING.conf: the HTTPS options of a
+ * provider section (the configuration knows only the providers' sections and keys). */
+#define SECTION "vault-transit"
+
+static void conf_path(char *buf, size_t size, const char *setting)
 {
+	snprintf(buf, size, "%s/%s.conf", conf_dir, setting);
+}
+
+static int write_one(const char *setting, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int write_one(const char *setting, const char *fmt, ...)
+{
+	char path[4200];
+	va_list ap;
 	FILE *f;
 
-	snprintf(conf_path, sizeof(conf_path), "%s/test.conf", dir);
-	umask(077);	/* kekcrypt reads only a private configuration */
-	f = fopen(conf_path, "we");
+	conf_path(path, sizeof(path), setting);
+	f = fopen(path, "we");
 	if (!f)
 		return -1;
-	fprintf(f, "[good]\nca-file = %s/ca.pem\nmax-attempts = 3\n\n", dir);
-	fprintf(f, "[other-ca]\nca-file = %s/other-ca.pem\n\n", dir);
-	fprintf(f, "[mtls]\nca-file = %s/ca.pem\nclient-cert = %s/client.pem\n"
-		"client-key = %s/client.key\n\n", dir, dir, dir);
-	fprintf(f, "[proxied]\nca-file = %s/ca.pem\nproxy = http://127.0.0.1:9\n", dir);
+	fputs("[" SECTION "]\n", f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
 	return fclose(f);
+}
+
+static int write_config(const char *dir)
+{
+	snprintf(conf_dir, sizeof(conf_dir), "%s", dir);
+	umask(077);	/* kekcrypt reads only a private configuration */
+	if (write_one("good", "ca-file = %s/ca.pem\nmax-attempts = 3\n", dir) < 0 ||
+	    write_one("other-ca", "ca-file = %s/other-ca.pem\n", dir) < 0 ||
+	    write_one("mtls", "ca-file = %s/ca.pem\nclient-cert = %s/client.pem\n"
+		      "client-key = %s/client.key\n", dir, dir, dir) < 0 ||
+	    write_one("proxied", "ca-file = %s/ca.pem\nproxy = http://127.0.0.1:9\n", dir) < 0)
+		return -1;
+	return 0;
 }
 
 /* A context with the test configuration, counting log lines, and a deadline DEADLINE_MS
@@ -67,8 +91,8 @@ static struct kc_ctx *ctx_new(unsigned deadline_ms)
 {
 	struct kc_ctx *ctx = NULL;
 
-	if (kc_init(&ctx, conf_path) < 0) {
-		fprintf(stderr, "kc_init: cannot load %s\n", conf_path);
+	if (kc_new(&ctx) < 0) {
+		fprintf(stderr, "kc_new failed\n");
 		exit(1);
 	}
 	kc_set_log(ctx, log_count, KC_LOG_DEBUG, NULL);
@@ -77,13 +101,20 @@ static struct kc_ctx *ctx_new(unsigned deadline_ms)
 	return ctx;
 }
 
-static int connect_with(struct kc_ctx *ctx, const char *section, const char *host,
+/* Connect with the trust SETTING (its configuration file). */
+static int connect_with(struct kc_ctx *ctx, const char *setting, const char *host,
 			unsigned port, struct tls_conn **r_conn)
 {
+	char path[4200];
 	struct http_opts o;
 	int r;
 
-	r = http_opts_from_config(ctx, section, &o);
+	conf_path(path, sizeof(path), setting);
+	if (kc_config_load(ctx, path) < 0) {
+		fprintf(stderr, "kc_config_load: %s\n", kc_error_detail(ctx));
+		exit(1);
+	}
+	r = http_opts_from_config(ctx, SECTION, &o);
 	if (r < 0)
 		return r;
 	return tls_connect(ctx, &o, host, port, r_conn);
