@@ -434,6 +434,9 @@ bool luks_rotation_mark(struct crypt_device *cd, int id, struct kc_rotation_pend
 /* Set token ID's rotation mark to FROM and STATE, or drop it (FROM < 0). */
 int luks_rotation_mark_set(struct kc_ctx *ctx, struct crypt_device *cd, int id, int from,
 			   const char *state);
+/* The last two writes of a rotation (rotate.c): token FROM, without its rotation mark,
+ * written as token TO (replacing what TO holds), then FROM removed. */
+int luks_rotation_move(struct kc_ctx *ctx, struct crypt_device *cd, int from, int to);
 /* Whether token ID is a kekcrypt token marked new by a rekey. */
 bool luks_rekey_marked(struct crypt_device *cd, int id);
 

@@ -341,7 +341,8 @@ enum kc_rotate_flags {
 struct kc_rotate_result {
 	size_t size;		/**< sizeof(struct kc_rotate_result): see KC_SIZED() */
 	int old_token;
-	int new_token;		/**< the token that replaced it; -1 in a dry run */
+	/** the rotated token's id: OLD_TOKEN, which a rotation keeps; -1 in a dry run */
+	int new_token;
 	char old_kek_uri[1024];
 	char new_kek_uri[1024];
 	char old_key_version[256];	/**< "" when the KMS has no versions */
@@ -354,10 +355,10 @@ struct kc_rotate_result {
  * of the same key (Vault Transit rewraps inside Vault; an Azure URI pinning a version loses
  * it; file: and pkcs11: KEKs wrap again under the same key). The DEK and the data do not
  * change. Crash-safe: the new token is written, read back and verified (unwrap through it,
- * digest and keyslot check) before the old one is removed, and until it is committed it
- * carries a mark that the next call writing the header (kc_repair() or any other writer)
- * uses to complete or roll back an interrupted rotation (see lib/rotate.c). The new token
- * takes the lowest free token id and shares the old token's keyslot.
+ * digest and keyslot check) before it is written over the old one, and until it is committed
+ * it carries a mark that the next call writing the header (kc_repair() or any other writer)
+ * uses to complete or roll back an interrupted rotation (see lib/rotate.c). The token keeps
+ * its id and its keyslot; while the rotation runs, the new token takes the lowest free id.
  *
  * @param to_uri    the new KEK, or NULL; only with one token (TOKEN_ID >= 0, or
  *                  KC_ROTATE_ONLY_TOKEN)

@@ -17,8 +17,9 @@
 	"        --force\n"                                                                  \
 	"list    list the kekcrypt tokens\n"                                                 \
 	"rotate  store the data key wrapped under the KMS's current version of the same\n"    \
-	"        key (or under --to URI) in a new token, verify it, then remove the old\n"    \
-	"        token; the data key and the data do not change; crash-safe\n"               \
+	"        key (or under --to URI) in a new token, verify it, then write it over the\n"  \
+	"        old one: the token keeps its ID; the data key and the data do not change;\n" \
+	"        crash-safe\n"                                                               \
 	"providers  the kinds of KEK this kekcrypt knows: name (the config section), URI\n"  \
 	"        syntax and what it is\n\n"                                                    \
 	"  -k, --kek URI    the KEK to add\n"                                                \
@@ -179,10 +180,10 @@ static void rotate_print(struct cli *cli, const struct kek_args *a,
 				       x->new_kek_uri, x->new_key_version[0] ? " version " : "",
 				       x->new_key_version);
 			else
-				printf("%s: token %d (%s%s%s) rotated: now token %d (%s%s%s)\n",
-				       a->device, x->old_token, x->old_kek_uri,
+				printf("%s: token %d rotated from %s%s%s to %s%s%s\n",
+				       a->device, x->new_token, x->old_kek_uri,
 				       x->old_key_version[0] ? " version " : "", x->old_key_version,
-				       x->new_token, x->new_kek_uri,
+				       x->new_kek_uri,
 				       x->new_key_version[0] ? " version " : "",
 				       x->new_key_version);
 		}
