@@ -188,6 +188,56 @@ int cli_parse_int(const char *s, int max)
 	return (int)v;
 }
 
+/* The kekcrypt tokens of DEVICE whose KEK is URI: how many, and the last one's id. */
+static int tokens_of_kek(struct cli *cli, const char *device, const char *uri, int *r_id,
+			 char *ids, size_t size)
+{
+	struct kc_volume_info *info = NULL;
+	int r, n = 0;
+
+	r = kc_volume_info_get(cli->ctx, device, &info);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		const struct kc_token_info *t = kc_volume_info_token(info, i);
+
+		if (strcmp(t->kek_uri, uri))
+			continue;
+		snprintf(ids + strlen(ids), size - strlen(ids), "%s%d", n ? ", " : "", t->id);
+		*r_id = t->id;
+		n++;
+	}
+	kc_volume_info_free(info);
+	return n;
+}
+
+int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id)
+{
+	char ids[128] = "";
+	int id = -1, n;
+
+	if (!arg || (id = cli_parse_int(arg, 31)) >= 0) {
+		*r_id = arg ? id : -1;
+		return -1;
+	}
+	if (!strchr(arg, ':'))
+		return cli_usage_error(cli, "invalid --token '%s': expected a token ID (0-31) or "
+				       "a KEK URI", arg);
+	n = tokens_of_kek(cli, device, arg, &id, ids, sizeof(ids));
+	if (n < 0)
+		return cli_fail(cli, n);
+	if (n > 1)
+		return cli_usage_error(cli, "--token '%s': tokens %s of '%s' use this KEK; name "
+				       "one by its ID", arg, ids, device);
+	if (!n) {
+		fprintf(stderr, "kekcrypt %s: device '%s' has no kekcrypt token for the KEK '%s'\n",
+			cli->verb, device, arg);
+		return EXIT_NOENT;
+	}
+	*r_id = id;
+	return -1;
+}
+
 void cli_print_json(json_object *obj)
 {
 	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |

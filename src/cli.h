@@ -76,6 +76,10 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
 int cli_parse_common_only(struct cli *cli, int argc, char **argv, const struct verb *v);
 /* Parse a non-negative integer argument; -1 if it is not one. */
 int cli_parse_int(const char *s, int max);
+/* Resolve a --token argument ARG of DEVICE: a token ID, or the KEK URI of exactly one
+ * kekcrypt token. *R_ID is the id (-1 when ARG is NULL); returns -1 to go on, else the exit
+ * code (the message printed: no such token, or several with that KEK). */
+int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id);
 /* Set .size in each element of ARR, an array of a size-versioned kekcrypt.h struct. */
 #define CLI_SIZED_ARRAY(arr)                                                                \
 	do {                                                                                 \

@@ -154,6 +154,7 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		COMMON_LONGOPTS, { "token", required_argument, NULL, 't' }, {}
 	};
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
+	const char *token_arg = NULL;
 	int o, c, ex, r, token = -1;
 
 	optind = 0;
@@ -162,12 +163,14 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 			return ex;
 		if (o)
 			continue;
-		if (c == 't' && (token = cli_parse_int(optarg, 31)) < 0)
-			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+		if (c == 't')
+			token_arg = optarg;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
 	if ((ex = cli_ctx(cli)))
+		return ex;
+	if ((ex = cli_token_id(cli, argv[optind], token_arg, &token)) >= 0)
 		return ex;
 	r = kc_verify(cli->ctx, argv[optind], token, &res);
 	if (r < 0)
@@ -180,10 +183,10 @@ const struct verb verb_verify = {
 	.name = "verify",
 	.run = run_verify,
 	.summary = "unwrap the data key and check it, mapping nothing (KMS health check)",
-	.usage = "verify DEVICE [--token ID]\n\n"
+	.usage = "verify DEVICE [--token ID|URI]\n\n"
 		 "Unwrap the data key through the kekcrypt tokens in order and check it\n"
 		 "against the LUKS2 digest. Nothing is mapped or written.\n\n"
-		 "  -t, --token ID  try only this token\n",
+		 "  -t, --token ID|URI  try only this token (its ID, or the URI of its KEK)\n",
 };
 
 static json_object *token_json(const struct kc_token_info *t)
