@@ -501,6 +501,34 @@ struct kc_rekey_result {
 int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
 	     void *usrptr, struct kc_rekey_result *r_result);
 
+/** An interrupted rekey found in a header (kc_rekey_state()); nothing secret. */
+struct kc_rekey_state {
+	size_t size;		/**< sizeof(struct kc_rekey_state): see KC_SIZED() */
+	/** "prepared" (new tokens and keyslots added, no data re-encrypted: kc_rekey() rolls
+	 * them back), "re-encrypting" (libcryptsetup's re-encryption under way: resumable) or
+	 * "finishing" (the data is under the new key; the old tokens not yet removed) */
+	char phase[16];
+	uint64_t done_bytes;	/**< data under the new key; 0 when not known */
+	uint64_t total_bytes;	/**< data size; 0 when not known */
+	char resilience[16];	/**< libcryptsetup's resilience mode; "" when not re-encrypting */
+	uint32_t new_tokens;	/**< the new kekcrypt tokens, as a bitmask of token ids */
+	uint32_t new_keyslots;	/**< their keyslots, as a bitmask */
+	int bridge_keyslot;	/**< the bridge keyslot (see lib/rekey.c); -1 when none */
+	int reencrypt_keyslot;	/**< libcryptsetup's reencrypt keyslot; -1 when none or unknown */
+	/** e.g. "a rekey is in progress (16/144 MiB)": what every verb says of it */
+	char summary[128];
+};
+
+/**
+ * Whether DEVICE's header holds an interrupted rekey, and its state. Reads only: resuming it
+ * is kc_rekey() with KC_REKEY_RESUME. Every call that writes the header refuses such a header
+ * with -EBUSY and this state's summary in kc_error_detail().
+ *
+ * @param r_state filled when there is one
+ * @return 1 (an interrupted rekey), 0 (none), -EINVAL, -EMEDIUMTYPE (not LUKS2), -EACCES
+ */
+int kc_rekey_state(struct kc_ctx *ctx, const char *device, struct kc_rekey_state *r_state);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Recovery keys and header backups                                                         */
 

@@ -129,6 +129,17 @@ int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **
 	return 0;
 }
 
+int luks_load_state(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+{
+	int r = luks_load_raw(ctx, device, r_cd);
+
+	if (r < 0)
+		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
+				"device '%s' is not a LUKS2 volume or its header is corrupt",
+				device);
+	return 0;
+}
+
 int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
 	int r = crypt_token_json_set(cd, id, NULL);

@@ -343,11 +343,9 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 								      verified)))))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = luks_load_raw(ctx, device, &cd);
+	r = luks_load_state(ctx, device, &cd);
 	if (r < 0)
-		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
-				"device '%s' is not a LUKS2 volume or its header is corrupt",
-				device);
+		return r;
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
 		if (luks_rotation_mark(cd, id, &m) && (size_t)n++ < max)
 			sized_put(sized_at(r_pending, (size_t)n - 1), &m, sizeof(m));

@@ -146,6 +146,7 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int fd = -1;
+	struct kc_rekey_state rk = { .size = sizeof(rk) };
 	int r;
 
 	r = vol_check_writable(ctx, device, false);
@@ -154,9 +155,9 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 	/* Loaded under the lock: what another writer did before is on the disk now. */
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);
-	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_leftovers(cd))
-		r = ctx_fail(ctx, -EBUSY, "device '%s': an interrupted rekey left its state in the "
-			     "header; run 'kekcrypt rekey --resume %s' first", device, device);
+	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_state_read(cd, device, &rk) > 0)
+		r = ctx_fail(ctx, -EBUSY, "device '%s': %s: run 'kekcrypt rekey --resume %s' "
+			     "first", device, rk.summary, device);
 	/* Finish or undo a KEK rotation a crash interrupted. */
 	if (r >= 0)
 		r = rotate_recover(ctx, device, cd);

@@ -49,6 +49,82 @@ int cli_fail(struct cli *cli, int r)
 	return cli_exit_code(r);
 }
 
+bool cli_rekey_state(struct cli *cli, const char *device, struct kc_rekey_state *r_st)
+{
+	*r_st = KC_SIZED(struct kc_rekey_state);
+	return kc_rekey_state(cli->ctx, device, r_st) > 0;
+}
+
+int cli_fail_device(struct cli *cli, const char *device, int r)
+{
+	struct kc_rekey_state st;
+	char detail[1024];
+
+	if (!cli->ctx)
+		return cli_fail(cli, r);
+	/* Asking for the state clears the detail: copied first. */
+	snprintf(detail, sizeof(detail), "%s", kc_error_detail(cli->ctx));
+	if (!cli_rekey_state(cli, device, &st)) {
+		fprintf(stderr, "kekcrypt %s: %s\n", cli->verb, detail[0] ? detail : kc_strerror(r));
+		return cli_exit_code(r);
+	}
+	fprintf(stderr, "kekcrypt %s: device '%s': %s: run 'kekcrypt rekey --resume %s' (%s)\n",
+		cli->verb, device, st.summary, device, detail[0] ? detail : kc_strerror(r));
+	/* An old key that no longer matches is the rekey's doing, not a wrong key. */
+	return r == -EBADMSG ? EXIT_BUSY : cli_exit_code(r);
+}
+
+json_object *cli_rekey_json(const struct kc_rekey_state *st)
+{
+	json_object *o = json_object_new_object(), *toks = json_object_new_array(),
+		    *slots = json_object_new_array();
+
+	json_object_object_add(o, "phase", json_object_new_string(st->phase));
+	json_object_object_add(o, "done_bytes", json_object_new_int64((int64_t)st->done_bytes));
+	json_object_object_add(o, "total_bytes", json_object_new_int64((int64_t)st->total_bytes));
+	json_object_object_add(o, "resilience", json_object_new_string(st->resilience));
+	for (int i = 0; i < 32; i++) {
+		if (st->new_tokens & (1u << i))
+			json_object_array_add(toks, json_object_new_int(i));
+		if (st->new_keyslots & (1u << i))
+			json_object_array_add(slots, json_object_new_int(i));
+	}
+	json_object_object_add(o, "new_tokens", toks);
+	json_object_object_add(o, "new_keyslots", slots);
+	json_object_object_add(o, "bridge_keyslot", st->bridge_keyslot < 0 ? NULL :
+			       json_object_new_int(st->bridge_keyslot));
+	json_object_object_add(o, "reencrypt_keyslot", st->reencrypt_keyslot < 0 ? NULL :
+			       json_object_new_int(st->reencrypt_keyslot));
+	json_object_object_add(o, "summary", json_object_new_string(st->summary));
+	return o;
+}
+
+void cli_rekey_text(const char *device, const struct kc_rekey_state *st)
+{
+	printf("Rekey:       %s: run 'kekcrypt rekey --resume %s'\n", st->summary, device);
+	printf("  phase:       %s", st->phase);
+	if (st->total_bytes)
+		printf(", %llu of %llu bytes under the new key",
+		       (unsigned long long)st->done_bytes, (unsigned long long)st->total_bytes);
+	if (st->resilience[0])
+		printf(", resilience %s", st->resilience);
+	printf("\n  new tokens: ");
+	for (int i = 0; i < 32; i++)
+		if (st->new_tokens & (1u << i))
+			printf(" %d", i);
+	printf("\n  new keyslots:");
+	for (int i = 0; i < 32; i++)
+		if (st->new_keyslots & (1u << i))
+			printf(" %d", i);
+	printf("\n");
+	if (st->bridge_keyslot >= 0)
+		printf("  bridge keyslot: %d (the old key, for libcryptsetup's resume)\n",
+		       st->bridge_keyslot);
+	if (st->reencrypt_keyslot >= 0)
+		printf("  reencrypt keyslot: %d (libcryptsetup's re-encryption state)\n",
+		       st->reencrypt_keyslot);
+}
+
 int cli_usage_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;

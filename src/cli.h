@@ -63,6 +63,15 @@ struct verb {
 int cli_exit_code(int r);
 /* Print "kekcrypt VERB: <explanation>" for error R and return its exit code. */
 int cli_fail(struct cli *cli, int r);
+/* An interrupted rekey on DEVICE: true and *R_ST filled (kc_rekey_state()). */
+bool cli_rekey_state(struct cli *cli, const char *device, struct kc_rekey_state *r_st);
+/* cli_fail() for a verb on DEVICE: when a rekey is in progress there, say that first (what
+ * made the verb fail, in parentheses) and how to finish it; a key that no longer matches is
+ * then EXIT_BUSY. */
+int cli_fail_device(struct cli *cli, const char *device, int r);
+/* dump's view of an interrupted rekey: JSON, or text lines on stdout. */
+json_object *cli_rekey_json(const struct kc_rekey_state *st);
+void cli_rekey_text(const char *device, const struct kc_rekey_state *st);
 /* Print a usage error and return EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Create the library context from the common options: 0, or the exit code to return. */

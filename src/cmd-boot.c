@@ -109,7 +109,7 @@ static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 		kc_set_retry(cli->ctx, (unsigned)o.retry_until);
 	r = kc_keyslot_passphrase(cli->ctx, argv[optind], o.token, &pass, &len, &res);
 	if (r < 0)
-		return cli_fail(cli, r);
+		return cli_fail_device(cli, argv[optind], r);
 	r = write_all(STDOUT_FILENO, pass, len);
 	kc_token_passphrase_free(pass, len);
 	if (r < 0) {

@@ -436,6 +436,7 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	struct kc_volume_info *info = NULL;
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	struct kc_recovery_info rec[1] = { KC_SIZED(struct kc_recovery_info) };
+	struct kc_rekey_state rk;
 	char *dev = blkid_evaluate_spec(source, NULL);
 	int r, nrec = 0;
 
@@ -466,6 +467,10 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 		goto out;
 	}
 	check_options(v, rep, e, m, info);
+	if (cli_rekey_state(cli, dev, &rk))
+		problem(v, rep, false, "%s: run 'kekcrypt rekey --resume %s' (the boot can unlock "
+			"it, but every command that changes its header refuses until then)",
+			rk.summary, dev);
 	nrec = kc_recovery_list(cli->ctx, dev, rec, 1);
 	json_object_object_add(v, "recovery_keys", json_object_new_int(nrec > 0 ? nrec : 0));
 	r = kc_verify(cli->ctx, dev, -1, &res);

@@ -85,7 +85,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 	r = kc_open(cli->ctx, argv[optind], argv[optind + 1], token, flags,
 		    0, &res);
 	if (r < 0)
-		return cli_fail(cli, r);
+		return cli_fail_device(cli, argv[optind], r);
 	if (cli->json) {
 		json_object *out = json_object_new_object();
 
