@@ -289,6 +289,7 @@ static int tokens_of_kek(struct cli *cli, const char *device, const char *uri, i
 
 int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id)
 {
+	struct kc_rekey_state st;
 	char ids[128] = "";
 	int id = -1, n;
 
@@ -302,6 +303,12 @@ int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id
 	n = tokens_of_kek(cli, device, arg, &id, ids, sizeof(ids));
 	if (n < 0)
 		return cli_fail(cli, n);
+	/* A rekey's new tokens share the old ones' KEKs: say what is going on instead. */
+	if (n > 1 && cli_rekey_state(cli, device, &st)) {
+		fprintf(stderr, "kekcrypt %s: device '%s': %s: run 'kekcrypt rekey --resume %s'\n",
+			cli->verb, device, st.summary, device);
+		return EXIT_BUSY;
+	}
 	if (n > 1)
 		return cli_usage_error(cli, "--token '%s': tokens %s of '%s' use this KEK; name "
 				       "one by its ID", arg, ids, device);

@@ -6,9 +6,9 @@
 # chunks. Every verb that touches the volume then says "a rekey is in progress (N/144 MiB):
 # run 'kekcrypt rekey --resume IMG'" rather than what the half-changed header makes it fail
 # with: the writers (kek add / remove / rotate / rotate --all, recovery add / remove, repair)
-# refuse (exit 12) and write nothing; format refuses (exit 11) and says it; verify works
-# through a new token and notes it, and through an old token fails with the rekey message
-# first (exit 12); dump (text and --json) shows the phase, bytes done and total, resilience,
+# refuse (exit 12) and write nothing, also when named by a --token URI that old and new tokens
+# share; format refuses (exit 11) and says it; verify works through a new token and notes
+# it, and through an old token fails with the rekey message first (exit 12); dump (text and --json) shows the phase, bytes done and total, resilience,
 # new tokens and keyslots, the bridge and reencrypt keyslots; doctor warns. Reading leaves the
 # header byte-identical. After `rekey --resume` all is quiet again. A rekey killed before the
 # re-encryption began (KC_TEST_CRASH_AT, lib/rekey.c) is the phase "prepared".
@@ -84,6 +84,9 @@ refused "kek rotate --all" kek rotate "$IMG" --all
 refused "recovery add" recovery add -q "$IMG" --pbkdf-memory 32 --pbkdf-force-iterations 4
 refused "recovery remove" recovery remove "$IMG"
 refused "repair" repair "$IMG"
+assert_exit -m "kek rotate --token URI (old and new token share it): exit 12" 12 \
+	kc kek rotate "$IMG" --token "file:$K0"
+assert_stderr_contains -m "... says the rekey is in progress" "device '$IMG': $MSG"
 assert_exit -m "format without --force: exit 11" 11 kc format -q "$IMG" --kek "file:$K0"
 assert_stderr_contains -m "... says the rekey is in progress" "device '$IMG': $MSG ("
 assert_header_unchanged -m "none of them wrote anything" "$IMG" "$sum"
