@@ -458,6 +458,9 @@ int luks_minimal_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd);
 void luks_log_to(struct kc_ctx *ctx, struct crypt_device *cd);
 /* A fresh handle on DEVICE's header as it is on the disk; libcryptsetup's errno. */
 int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
+/* luks_load_raw() for the calls that report what interrupted operations left (rotations,
+ * a rekey): -EMEDIUMTYPE or -EACCES, the detail set. */
+int luks_load_state(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 /* Remove token ID (one header write, then util_crash_point()). */
 int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id);
 /* Set each of KEYS of token ID to its value (NULL: removed): one header write. */
@@ -468,6 +471,9 @@ bool luks_rotation_mark(struct crypt_device *cd, int id, struct kc_rotation_pend
 /* Set token ID's rotation mark to FROM and STATE, or drop it (FROM < 0). */
 int luks_rotation_mark_set(struct kc_ctx *ctx, struct crypt_device *cd, int id, int from,
 			   const char *state);
+/* The last two writes of a rotation (rotate.c): token FROM, without its rotation mark,
+ * written as token TO (replacing what TO holds), then FROM removed. */
+int luks_rotation_move(struct kc_ctx *ctx, struct crypt_device *cd, int from, int to);
 /* Whether token ID is a kekcrypt token marked new by a rekey. */
 bool luks_rekey_marked(struct crypt_device *cd, int id);
 
@@ -533,6 +539,9 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 /* true when the header holds what an interrupted rekey left (marked tokens, the bridge,
  * re-encryption metadata). */
 bool rekey_leftovers(struct crypt_device *cd);
+/* rekey-state.c: 1 and *R_ST (its .size set) when CD, the header of DEVICE, holds an
+ * interrupted rekey; 0 when not. */
+int rekey_state_read(struct crypt_device *cd, const char *device, struct kc_rekey_state *r_st);
 
 /* info.c: a public kc_token_info (its .size set) for token T of id ID; T NULL: only the id
  * and keyslot -1 (an unreadable token; the caller sets valid and problem). */

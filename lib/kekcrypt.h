@@ -399,7 +399,8 @@ enum kc_rotate_flags {
 struct kc_rotate_result {
 	size_t size;		/**< sizeof(struct kc_rotate_result): see KC_SIZED() */
 	int old_token;
-	int new_token;		/**< the token that replaced it; -1 in a dry run */
+	/** the rotated token's id: OLD_TOKEN, which a rotation keeps; -1 in a dry run */
+	int new_token;
 	char old_kek_uri[1024];
 	char new_kek_uri[1024];
 	char old_key_version[256];	/**< "" when the KMS has no versions */
@@ -412,10 +413,10 @@ struct kc_rotate_result {
  * of the same key (Vault Transit rewraps inside Vault; an Azure URI pinning a version loses
  * it; file: and pkcs11: KEKs wrap again under the same key). The DEK and the data do not
  * change. Crash-safe: the new token is written, read back and verified (unwrap through it,
- * digest and keyslot check) before the old one is removed, and until it is committed it
- * carries a mark that the next call writing the header (kc_repair() or any other writer)
- * uses to complete or roll back an interrupted rotation (see lib/rotate.c). The new token
- * takes the lowest free token id and shares the old token's keyslot.
+ * digest and keyslot check) before it is written over the old one, and until it is committed
+ * it carries a mark that the next call writing the header (kc_repair() or any other writer)
+ * uses to complete or roll back an interrupted rotation (see lib/rotate.c). The token keeps
+ * its id and its keyslot; while the rotation runs, the new token takes the lowest free id.
  *
  * @param to_uri    the new KEK, or NULL; only with one token (TOKEN_ID >= 0, or
  *                  KC_ROTATE_ONLY_TOKEN)
@@ -557,6 +558,34 @@ struct kc_rekey_result {
  */
 int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
 	     void *usrptr, struct kc_rekey_result *r_result);
+
+/** An interrupted rekey found in a header (kc_rekey_state()); nothing secret. */
+struct kc_rekey_state {
+	size_t size;		/**< sizeof(struct kc_rekey_state): see KC_SIZED() */
+	/** "prepared" (new tokens and keyslots added, no data re-encrypted: kc_rekey() rolls
+	 * them back), "re-encrypting" (libcryptsetup's re-encryption under way: resumable) or
+	 * "finishing" (the data is under the new key; the old tokens not yet removed) */
+	char phase[16];
+	uint64_t done_bytes;	/**< data under the new key; 0 when not known */
+	uint64_t total_bytes;	/**< data size; 0 when not known */
+	char resilience[16];	/**< libcryptsetup's resilience mode; "" when not re-encrypting */
+	uint32_t new_tokens;	/**< the new kekcrypt tokens, as a bitmask of token ids */
+	uint32_t new_keyslots;	/**< their keyslots, as a bitmask */
+	int bridge_keyslot;	/**< the bridge keyslot (see lib/rekey.c); -1 when none */
+	int reencrypt_keyslot;	/**< libcryptsetup's reencrypt keyslot; -1 when none or unknown */
+	/** e.g. "a rekey is in progress (16/144 MiB)": what every verb says of it */
+	char summary[128];
+};
+
+/**
+ * Whether DEVICE's header holds an interrupted rekey, and its state. Reads only: resuming it
+ * is kc_rekey() with KC_REKEY_RESUME. Every call that writes the header refuses such a header
+ * with -EBUSY and this state's summary in kc_error_detail().
+ *
+ * @param r_state filled when there is one
+ * @return 1 (an interrupted rekey), 0 (none), -EINVAL, -EMEDIUMTYPE (not LUKS2), -EACCES
+ */
+int kc_rekey_state(struct kc_ctx *ctx, const char *device, struct kc_rekey_state *r_state);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Recovery keys and header backups                                                         */

@@ -129,6 +129,17 @@ int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **
 	return 0;
 }
 
+int luks_load_state(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+{
+	int r = luks_load_raw(ctx, device, r_cd);
+
+	if (r < 0)
+		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
+				"device '%s' is not a LUKS2 volume or its header is corrupt",
+				device);
+	return 0;
+}
+
 int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
 	int r = crypt_token_json_set(cd, id, NULL);
@@ -139,23 +150,30 @@ int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 	return 0;
 }
 
-int luks_token_mark(struct kc_ctx *ctx, struct crypt_device *cd, int id, const char *const *keys,
-		    const char *const *values, size_t n)
+/* Token SRC with KEYS set to VALUES, written as token DST: one header write. */
+static int token_write_as(struct kc_ctx *ctx, struct crypt_device *cd, int src, int dst,
+			  const char *const *keys, const char *const *values, size_t n)
 {
 	_cleanup_(freep) char *out = NULL;
 	const char *json;
 	int r;
 
-	r = crypt_token_json_get(cd, id, &json);
+	r = crypt_token_json_get(cd, src, &json);
 	if (r >= 0)
 		r = token_json_set(json, keys, values, n, &out);
 	if (r >= 0)
-		r = crypt_token_json_set(cd, id, out);
+		r = crypt_token_json_set(cd, dst, out);
 	if (r < 0)
-		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "cannot update token %d (%s)", id,
+		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "cannot write token %d (%s)", dst,
 				strerror(-r));
 	util_crash_point();
 	return 0;
+}
+
+int luks_token_mark(struct kc_ctx *ctx, struct crypt_device *cd, int id, const char *const *keys,
+		    const char *const *values, size_t n)
+{
+	return token_write_as(ctx, cd, id, id, keys, values, n);
 }
 
 bool luks_rotation_mark(struct crypt_device *cd, int id, struct kc_rotation_pending *r_mark)
@@ -191,6 +209,19 @@ int luks_rotation_mark_set(struct kc_ctx *ctx, struct crypt_device *cd, int id, 
 		values[1] = state;
 	}
 	return luks_token_mark(ctx, cd, id, keys, values, 2);
+}
+
+int luks_rotation_move(struct kc_ctx *ctx, struct crypt_device *cd, int from, int to)
+{
+	static const char *const keys[] = { TOKEN_MARK_ROTATING_FROM, TOKEN_MARK_ROTATION_STATE };
+	static const char *const none[] = { NULL, NULL };
+	int r;
+
+	/* The unmarked copy replaces TO in one write; FROM, still marked, goes next. */
+	r = token_write_as(ctx, cd, from, to, keys, none, 2);
+	if (r >= 0)
+		r = luks_token_remove(ctx, cd, from);
+	return r;
 }
 
 bool luks_rekey_marked(struct crypt_device *cd, int id)

@@ -8,27 +8,34 @@
  * so a fresh keyslot would hold the same secret under a new salt. Sharing it means that a
  * rotation never creates or destroys a keyslot, so it can never leave an orphan one behind.
  *
- * The header writes of one token's rotation, old token O, new token N:
+ * The header writes of one token's rotation, old token O, new token N (a free id while the
+ * rotation runs; when it ends, the new token has O's id, so crypttab's token=O and scripts that
+ * stored the id still name the same KEK slot):
  *
  *   W1  add N: O's fields with the new KEK's wrapped key, bound to O's keyslot, plus
  *       "kekcrypt-rotating-from": "O" and "kekcrypt-rotation-state": "prepared";
  *         then re-read the header from disk, unwrap through N, check the DEK against the
  *         volume digest and N's keyslot; if that fails, remove N again (rollback);
  *   W2  N: "kekcrypt-rotation-state": "verified";
- *   W3  remove token O (the keyslot stays: N holds it);
- *   W4  N: drop both marks (committed).
+ *   W3  write N's content without the marks as token O, replacing the old token in place;
+ *   W4  remove N (committed).
  *
- * Invariants: O is removed only after a write recording that N was verified, so at every
- * instant O or a verified N opens the volume; until W4, N carries the mark, so the header
- * never holds two unmarked tokens of one rotation.
+ * Invariants: O's old content is replaced only after a write recording that N was verified,
+ * so at every instant the old token or a verified new one opens the volume; until W4, N
+ * carries the mark, so the header never holds two unmarked tokens of one rotation. W3 is
+ * idempotent: after it, token O holds either the old or the new content, and writing N's
+ * content there again is what completing the rotation does in both cases.
  *
  * Recovery after a crash (rotate_recover(), from vol_load_for_write(), i.e. every command that
  * writes the header, under the device's lock), for each kekcrypt token N marked
  * "kekcrypt-rotating-from": "O":
- *   - state "verified": remove O if it is still there, then drop N's marks (W3, W4);
+ *   - state "verified": W3 and W4 (O still there, old or new, or gone: an earlier kekcrypt
+ *     removed O and kept N's id);
  *   - otherwise, O present: remove N (rollback: the rotation must be run again);
- *   - otherwise (O gone, which kekcrypt never does to an unverified N): keep N, the only
- *     copy left, and drop its marks.
+ *   - otherwise (O gone, which kekcrypt never does to an unverified N): N is the only copy
+ *     left: W3 and W4 too, moving it to O's id.
+ *   In the last two moves, if id O holds a token that is not an unmarked kekcrypt token (a
+ *   header someone else wrote), it is left alone and N only loses its marks, keeping its id.
  * It decides from the header alone and needs no KMS. It runs under the device's writer lock
  * (vol_lock()), so it never touches a rotation running in another process. Read verbs never
  * run it: they leave the header as it is, and `dump` shows the state
@@ -170,7 +177,8 @@ static void fill_result(const struct rotation *rot, int new_id, struct kc_rotate
 	sized_put(r_res, res, sizeof(*res));
 }
 
-/* W1 .. W4 of the state machine, after the new wrapped key is ready; returns N's id. */
+/* W1 .. W4 of the state machine, after the new wrapped key is ready; returns the token's id
+ * (O's, kept). */
 static int rotation_commit(struct kc_ctx *ctx, struct rotation *rot)
 {
 	_cleanup_(freep) char *json = NULL;
@@ -193,10 +201,8 @@ static int rotation_commit(struct kc_ctx *ctx, struct rotation *rot)
 	}
 	r = luks_rotation_mark_set(ctx, rot->cd, id, rot->old->id, TOKEN_ROTATION_VERIFIED);
 	if (r >= 0)
-		r = luks_token_remove(ctx, rot->cd, rot->old->id);
-	if (r >= 0)
-		r = luks_rotation_mark_set(ctx, rot->cd, id, -1, NULL);
-	return r < 0 ? r : id;
+		r = luks_rotation_move(ctx, rot->cd, id, rot->old->id);
+	return r < 0 ? r : rot->old->id;
 }
 
 /* Check the new wrapped key in memory only (dry run): it unwraps to the volume's DEK. */
@@ -314,8 +320,8 @@ int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const ch
 			       i < n_results ? sized_at(r_results, i) : NULL);
 		if (r >= 0) {
 			done++;
-			snprintf(sum + strlen(sum), sizeof(sum) - strlen(sum), "%stoken %d -> %d",
-				 strlen(sum) ? ", " : "", ids[i], r);
+			snprintf(sum + strlen(sum), sizeof(sum) - strlen(sum), "%stoken %d",
+				 strlen(sum) ? ", " : "", ids[i]);
 		}
 	}
 	if (r < 0 && done)
@@ -337,11 +343,9 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 								      verified)))))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = luks_load_raw(ctx, device, &cd);
+	r = luks_load_state(ctx, device, &cd);
 	if (r < 0)
-		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
-				"device '%s' is not a LUKS2 volume or its header is corrupt",
-				device);
+		return r;
 	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
 		if (luks_rotation_mark(cd, id, &m) && (size_t)n++ < max)
 			sized_put(sized_at(r_pending, (size_t)n - 1), &m, sizeof(m));

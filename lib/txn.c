@@ -21,35 +21,47 @@
 
 #define LOCK_DIR "/run/kekcrypt"
 
+/* Whether id M's old token may be replaced by the new one: it holds O's unmarked kekcrypt token
+ * (old content, or new after W3), or nothing; never a token of another kind. */
+static bool old_id_ours(struct crypt_device *cd, const struct kc_rotation_pending *m)
+{
+	struct kc_rotation_pending om;
+
+	if (m->from_token_id == m->token_id)
+		return false;
+	if (crypt_token_status(cd, m->from_token_id, NULL) == CRYPT_TOKEN_INACTIVE)
+		return true;
+	return luks_token_is(cd, m->from_token_id, TOKEN_TYPE) &&
+	       !luks_rotation_mark(cd, m->from_token_id, &om);
+}
+
 /* Finish or undo one interrupted rotation (the state machine at the top of rotate.c). */
 static int recover_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
 		       const struct kc_rotation_pending *m)
 {
-	struct kc_rotation_pending om;
-	bool old_there = m->from_token_id != m->token_id &&
-			 luks_token_is(cd, m->from_token_id, TOKEN_TYPE) &&
-			 !luks_rotation_mark(cd, m->from_token_id, &om);
-	int r = 0;
+	bool ours = old_id_ours(cd, m);
+	bool old_there = ours && crypt_token_status(cd, m->from_token_id, NULL) !=
+				 CRYPT_TOKEN_INACTIVE;
+	int r;
 
-	if (m->verified) {
-		if (old_there)
-			r = luks_token_remove(ctx, cd, m->from_token_id);
-		if (r >= 0)
-			r = luks_rotation_mark_set(ctx, cd, m->token_id, -1, NULL);
-		if (r >= 0)
-			log_info(ctx, "device '%s': completed the interrupted rotation of token %d "
-				 "(now token %d)", device, m->from_token_id, m->token_id);
-	} else if (old_there) {
+	if (!m->verified && old_there) {
 		r = luks_token_remove(ctx, cd, m->token_id);
 		if (r >= 0)
 			log_info(ctx, "device '%s': rolled back the interrupted rotation of token "
 				 "%d (removed the unverified token %d)", device, m->from_token_id,
 				 m->token_id);
+	} else if (ours) {
+		r = luks_rotation_move(ctx, cd, m->token_id, m->from_token_id);
+		if (r >= 0)
+			log_info(ctx, "device '%s': completed the interrupted rotation of token %d "
+				 "(%s)", device, m->from_token_id, m->verified ? "new token verified" :
+				 "the only copy left");
 	} else {
 		r = luks_rotation_mark_set(ctx, cd, m->token_id, -1, NULL);
 		if (r >= 0)
-			log_info(ctx, "device '%s': token %d of an interrupted rotation is the "
-				 "only one left; kept", device, m->token_id);
+			log_info(ctx, "device '%s': token %d of an interrupted rotation of token %d "
+				 "kept as it is (id %d holds another token)", device, m->token_id,
+				 m->from_token_id, m->from_token_id);
 	}
 	return r;
 }
@@ -134,6 +146,7 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int fd = -1;
+	struct kc_rekey_state rk = { .size = sizeof(rk) };
 	int r;
 
 	r = vol_check_writable(ctx, device, false);
@@ -142,9 +155,9 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 	/* Loaded under the lock: what another writer did before is on the disk now. */
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);
-	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_leftovers(cd))
-		r = ctx_fail(ctx, -EBUSY, "device '%s': an interrupted rekey left its state in the "
-			     "header; run 'kekcrypt rekey --resume %s' first", device, device);
+	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_state_read(cd, device, &rk) > 0)
+		r = ctx_fail(ctx, -EBUSY, "device '%s': %s: run 'kekcrypt rekey --resume %s' "
+			     "first", device, rk.summary, device);
 	/* Finish or undo a KEK rotation a crash interrupted. */
 	if (r >= 0)
 		r = rotate_recover(ctx, device, cd);

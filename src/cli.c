@@ -75,6 +75,82 @@ void cli_error(struct cli *cli, const char *fmt, ...)
 	va_end(ap);
 }
 
+bool cli_rekey_state(struct cli *cli, const char *device, struct kc_rekey_state *r_st)
+{
+	*r_st = KC_SIZED(struct kc_rekey_state);
+	return kc_rekey_state(cli->ctx, device, r_st) > 0;
+}
+
+int cli_fail_device(struct cli *cli, const char *device, int r)
+{
+	struct kc_rekey_state st;
+	char detail[1024];
+
+	if (!cli->ctx)
+		return cli_fail(cli, r);
+	/* Asking for the state clears the detail: copied first. */
+	snprintf(detail, sizeof(detail), "%s", kc_error_detail(cli->ctx));
+	if (!cli_rekey_state(cli, device, &st)) {
+		cli_error(cli, "%s", detail[0] ? detail : kc_strerror(r));
+		return cli_exit_code(r);
+	}
+	cli_error(cli, "device '%s': %s: run 'kekcrypt rekey --resume %s' (%s)", device,
+		  st.summary, device, detail[0] ? detail : kc_strerror(r));
+	/* An old key that no longer matches is the rekey's doing, not a wrong key. */
+	return r == -EBADMSG ? EXIT_BUSY : cli_exit_code(r);
+}
+
+json_object *cli_rekey_json(const struct kc_rekey_state *st)
+{
+	json_object *o = json_object_new_object(), *toks = json_object_new_array(),
+		    *slots = json_object_new_array();
+
+	json_object_object_add(o, "phase", json_object_new_string(st->phase));
+	json_object_object_add(o, "done_bytes", json_object_new_int64((int64_t)st->done_bytes));
+	json_object_object_add(o, "total_bytes", json_object_new_int64((int64_t)st->total_bytes));
+	json_object_object_add(o, "resilience", json_object_new_string(st->resilience));
+	for (int i = 0; i < 32; i++) {
+		if (st->new_tokens & (1u << i))
+			json_object_array_add(toks, json_object_new_int(i));
+		if (st->new_keyslots & (1u << i))
+			json_object_array_add(slots, json_object_new_int(i));
+	}
+	json_object_object_add(o, "new_tokens", toks);
+	json_object_object_add(o, "new_keyslots", slots);
+	json_object_object_add(o, "bridge_keyslot", st->bridge_keyslot < 0 ? NULL :
+			       json_object_new_int(st->bridge_keyslot));
+	json_object_object_add(o, "reencrypt_keyslot", st->reencrypt_keyslot < 0 ? NULL :
+			       json_object_new_int(st->reencrypt_keyslot));
+	json_object_object_add(o, "summary", json_object_new_string(st->summary));
+	return o;
+}
+
+void cli_rekey_text(const char *device, const struct kc_rekey_state *st)
+{
+	printf("Rekey:       %s: run 'kekcrypt rekey --resume %s'\n", st->summary, device);
+	printf("  phase:       %s", st->phase);
+	if (st->total_bytes)
+		printf(", %llu of %llu bytes under the new key",
+		       (unsigned long long)st->done_bytes, (unsigned long long)st->total_bytes);
+	if (st->resilience[0])
+		printf(", resilience %s", st->resilience);
+	printf("\n  new tokens: ");
+	for (int i = 0; i < 32; i++)
+		if (st->new_tokens & (1u << i))
+			printf(" %d", i);
+	printf("\n  new keyslots:");
+	for (int i = 0; i < 32; i++)
+		if (st->new_keyslots & (1u << i))
+			printf(" %d", i);
+	printf("\n");
+	if (st->bridge_keyslot >= 0)
+		printf("  bridge keyslot: %d (the old key, for libcryptsetup's resume)\n",
+		       st->bridge_keyslot);
+	if (st->reencrypt_keyslot >= 0)
+		printf("  reencrypt keyslot: %d (libcryptsetup's re-encryption state)\n",
+		       st->reencrypt_keyslot);
+}
+
 int cli_usage_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
@@ -278,6 +354,62 @@ int cli_parse_int(const char *s, int max)
 	return (int)v;
 }
 
+/* The kekcrypt tokens of DEVICE whose KEK is URI: how many, and the last one's id. */
+static int tokens_of_kek(struct cli *cli, const char *device, const char *uri, int *r_id,
+			 char *ids, size_t size)
+{
+	struct kc_volume_info *info = NULL;
+	int r, n = 0;
+
+	r = kc_volume_info_get(cli->ctx, device, &info);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		const struct kc_token_info *t = kc_volume_info_token(info, i);
+
+		if (strcmp(t->kek_uri, uri))
+			continue;
+		snprintf(ids + strlen(ids), size - strlen(ids), "%s%d", n ? ", " : "", t->id);
+		*r_id = t->id;
+		n++;
+	}
+	kc_volume_info_free(info);
+	return n;
+}
+
+int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id)
+{
+	struct kc_rekey_state st;
+	char ids[128] = "";
+	int id = -1, n;
+
+	if (!arg || (id = cli_parse_int(arg, 31)) >= 0) {
+		*r_id = arg ? id : -1;
+		return -1;
+	}
+	if (!strchr(arg, ':'))
+		return cli_usage_error(cli, "invalid --token '%s': expected a token ID (0-31) or "
+				       "a KEK URI", arg);
+	n = tokens_of_kek(cli, device, arg, &id, ids, sizeof(ids));
+	if (n < 0)
+		return cli_fail(cli, n);
+	/* A rekey's new tokens share the old ones' KEKs: say what is going on instead. */
+	if (n > 1 && cli_rekey_state(cli, device, &st)) {
+		cli_error(cli, "device '%s': %s: run 'kekcrypt rekey --resume %s'", device,
+			  st.summary, device);
+		return EXIT_BUSY;
+	}
+	if (n > 1)
+		return cli_usage_error(cli, "--token '%s': tokens %s of '%s' use this KEK; name "
+				       "one by its ID", arg, ids, device);
+	if (!n) {
+		cli_error(cli, "device '%s' has no kekcrypt token for the KEK '%s'", device, arg);
+		return EXIT_NOENT;
+	}
+	*r_id = id;
+	return -1;
+}
+
 void cli_print_json(json_object *obj)
 {
 	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
@@ -310,8 +442,7 @@ json_object *cli_kek_warnings(struct cli *cli, const char *const *uris, size_t n
 		for (unsigned k = 0; k < ks.n_warnings; k++) {
 			json_object *o = json_object_new_object();
 
-			fprintf(stderr, "kekcrypt %s: warning: %s\n", cli->verb,
-				ks.warnings[k].message);
+			cli_error(cli, "warning: %s", ks.warnings[k].message);
 			json_object_object_add(o, "kek", json_object_new_string(uris[i]));
 			json_object_object_add(o, "kind",
 					       json_object_new_string(ks.warnings[k].kind));

@@ -71,6 +71,15 @@ int cli_fail(struct cli *cli, int r);
 /* Print why the configuration did not load (kc_config_load() gave R) and return its exit
  * code: EXIT_CONFIG for a file that does not parse. */
 int cli_config_fail(struct cli *cli, int r);
+/* An interrupted rekey on DEVICE: true and *R_ST filled (kc_rekey_state()). */
+bool cli_rekey_state(struct cli *cli, const char *device, struct kc_rekey_state *r_st);
+/* cli_fail() for a verb on DEVICE: when a rekey is in progress there, say that first (what
+ * made the verb fail, in parentheses) and how to finish it; a key that no longer matches is
+ * then EXIT_BUSY. */
+int cli_fail_device(struct cli *cli, const char *device, int r);
+/* dump's view of an interrupted rekey: JSON, or text lines on stdout. */
+json_object *cli_rekey_json(const struct kc_rekey_state *st);
+void cli_rekey_text(const char *device, const struct kc_rekey_state *st);
 /* Print a usage error and return EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Create the library context from the common options: 0, or the exit code to return. */
@@ -92,6 +101,10 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
 int cli_parse_common_only(struct cli *cli, int argc, char **argv, const struct verb *v);
 /* Parse a non-negative integer argument; -1 if it is not one. */
 int cli_parse_int(const char *s, int max);
+/* Resolve a --token argument ARG of DEVICE: a token ID, or the KEK URI of exactly one
+ * kekcrypt token. *R_ID is the id (-1 when ARG is NULL); returns -1 to go on, else the exit
+ * code (the message printed: no such token, or several with that KEK). */
+int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id);
 /* Set .size in each element of ARR, an array of a size-versioned kekcrypt.h struct. */
 #define CLI_SIZED_ARRAY(arr)                                                                \
 	do {                                                                                 \

@@ -30,6 +30,7 @@ static int write_all(int fd, const char *buf, size_t len)
 /* The options, over what --crypttab-key says, over the defaults (one attempt, each token). */
 struct keyscript_opts {
 	int token;		/* -1: each in order */
+	const char *token_arg;	/* --token: an ID or a KEK URI, resolved on the device */
 	int retry_until;	/* seconds; -1: not given */
 	const char *crypttab_key;
 };
@@ -45,7 +46,7 @@ static void keyscript_settings(struct keyscript_opts *o)
 	if (crypttab_keyscript_key(o->crypttab_key, &ks, bad, sizeof(bad)) < 0)
 		fprintf(stderr, "kekcrypt keyscript-passphrase: warning: the crypttab key field: "
 			"%s\n", bad);
-	if (o->token < 0)
+	if (!o->token_arg)
 		o->token = ks.token;
 	if (o->retry_until < 0)
 		o->retry_until = (int)ks.timeout_s;
@@ -68,8 +69,8 @@ static int parse_keyscript_opts(struct cli *cli, int argc, char **argv,
 			return -1;
 		if (common)
 			continue;
-		if (c == OPT_TOKEN && (o->token = cli_parse_int(optarg, 31)) < 0)
-			*r_exit = cli_usage_error(cli, "invalid --token '%s'", optarg);
+		if (c == OPT_TOKEN)
+			o->token_arg = optarg;
 		else if (c == 0x200 && (o->retry_until = cli_parse_int(optarg, 86400)) < 0)
 			*r_exit = cli_usage_error(cli, "invalid --retry-until '%s' (seconds, at "
 						  "most 86400)", optarg);
@@ -104,11 +105,13 @@ static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 				       "keyslot passphrase for a crypttab keyscript to a pipe");
 	if ((ex = cli_ctx(cli)))
 		return ex;
+	if (o.token_arg && (ex = cli_token_id(cli, argv[optind], o.token_arg, &o.token)) >= 0)
+		return ex;
 	if (o.retry_until >= 0)
 		kc_set_retry(cli->ctx, (unsigned)o.retry_until);
 	r = kc_keyslot_passphrase(cli->ctx, argv[optind], o.token, &pass, &len, &res);
 	if (r < 0)
-		return cli_fail(cli, r);
+		return cli_fail_device(cli, argv[optind], r);
 	r = write_all(STDOUT_FILENO, pass, len);
 	kc_token_passphrase_free(pass, len);
 	if (r < 0) {
@@ -127,14 +130,14 @@ const struct verb verb_keyscript_passphrase = {
 	.name = "keyscript-passphrase",
 	.run = run_keyscript_passphrase,
 	.summary = "write the keyslot passphrase to a pipe (for crypttab keyscripts)",
-	.usage = "keyscript-passphrase DEVICE [--token ID] [--retry-until SEC]\n"
+	.usage = "keyscript-passphrase DEVICE [--token ID|URI] [--retry-until SEC]\n"
 		 "                     [--crypttab-key FIELD]\n\n"
 		 "Unwrap the data key through the kekcrypt tokens in order (each attempt within\n"
 		 "--timeout) and write the passphrase of the keyslot bound to the token that\n"
 		 "worked to standard output, which must not be a terminal: what cryptsetup reads\n"
 		 "from a crypttab keyscript (/usr/lib/kekcrypt/kekcrypt-keyscript, see\n"
 		 "kekcrypt(8), BOOT). The token used is reported on standard error.\n\n"
-		 "      --token ID         try only this token\n"
+		 "      --token ID|URI     try only this token (its ID, or its KEK's URI)\n"
 		 "      --retry-until SEC  retry what time may cure (KMS unreachable, timed out,\n"
 		 "                         TLS, a bad answer) with backoff for up to SEC seconds\n"
 		 "                         (default: one attempt); each retry is reported\n"

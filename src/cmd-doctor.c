@@ -404,16 +404,57 @@ static void check_kek_safety(struct cli *cli, json_object *v, struct report *rep
 	}
 }
 
+/* Whether INFO lists a kekcrypt token ID; its ids, ", "-separated, in IDS. */
+static bool has_token(const struct kc_volume_info *info, int id, char *ids, size_t size)
+{
+	bool found = false;
+
+	ids[0] = '\0';
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		int t = kc_volume_info_token(info, i)->id;
+
+		snprintf(ids + strlen(ids), size - strlen(ids), "%s%d", i ? ", " : "", t);
+		found = found || t == id;
+	}
+	return found;
+}
+
+/* What the entry tells kekcrypt: the keyscript's key field (timeout=, token=; the same parser
+ * the keyscript uses), the plugin's token-timeout= option. Each defect is an error: the boot
+ * would not do what the line says. */
+static void check_options(json_object *v, struct report *rep, const struct crypttab_entry *e,
+			  const struct method *m, const struct kc_volume_info *info)
+{
+	struct crypttab_keyscript ks;
+	char bad[160], value[64], ids[128];
+	unsigned secs;
+
+	if (crypttab_has(e, "token-timeout") &&
+	    (!crypttab_value(e, "token-timeout", value, sizeof(value)) ||
+	     crypttab_timespan(value, &secs) < 0))
+		problem(v, rep, true, "crypttab: bad token-timeout= (a time span such as 60 or "
+			"2min): the token plugin would refuse to unlock");
+	if (!m->keyscript)
+		return;
+	if (crypttab_keyscript_key(e->key, &ks, bad, sizeof(bad)) < 0)
+		problem(v, rep, true, "crypttab: the keyscript's key field '%s': %s", e->key, bad);
+	if (ks.token >= 0 && !has_token(info, ks.token, ids, sizeof(ids)))
+		problem(v, rep, true, "crypttab: token=%d names no kekcrypt token of this volume "
+			"(its tokens: %s): the keyscript would not unlock it", ks.token,
+			ids[0] ? ids : "none");
+}
+
 /* One crypttab volume; false (nothing reported) for a volume without a keyscript that turns
  * out not to be kekcrypt's. */
-static bool check_volume(struct cli *cli, struct report *rep, const char *name,
-			 const char *source, const struct method *m, const char *initramfs,
-			 const struct listing *l)
+static bool check_volume(struct cli *cli, struct report *rep, const struct crypttab_entry *e,
+			 const struct method *m, const char *initramfs, const struct listing *l)
 {
+	const char *name = e->name, *source = e->source;
 	json_object *v;
 	struct kc_volume_info *info = NULL;
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	struct kc_recovery_info rec[1] = { KC_SIZED(struct kc_recovery_info) };
+	struct kc_rekey_state rk;
 	char *dev = blkid_evaluate_spec(source, NULL);
 	int r, nrec = 0;
 
@@ -443,6 +484,11 @@ static bool check_volume(struct cli *cli, struct report *rep, const char *name,
 			"the device has no kekcrypt token");
 		goto out;
 	}
+	check_options(v, rep, e, m, info);
+	if (cli_rekey_state(cli, dev, &rk))
+		problem(v, rep, false, "%s: run 'kekcrypt rekey --resume %s' (the boot can unlock "
+			"it, but every command that changes its header refuses until then)",
+			rk.summary, dev);
 	nrec = kc_recovery_list(cli->ctx, dev, rec, 1);
 	json_object_object_add(v, "recovery_keys", json_object_new_int(nrec > 0 ? nrec : 0));
 	r = kc_verify(cli->ctx, dev, -1, &res);
@@ -490,7 +536,7 @@ static int check_crypttab(struct cli *cli, const struct crypttab *tab, struct re
 		if (!m.keyscript && (crypttab_has(e, "keyscript") || e->key))
 			continue;	/* someone else's keyscript, or a key file */
 		m.in_initramfs = crypttab_in_initrd(e) || crypttab_has(e, "initramfs");
-		if (check_volume(cli, rep, e->name, e->source, &m, initramfs, l))
+		if (check_volume(cli, rep, e, &m, initramfs, l))
 			n++;
 	}
 	return n;

@@ -7,9 +7,9 @@
 
 #define KEK_USAGE                                                                            \
 	"kek add DEVICE --kek URI\n"                                                         \
-	"       kekcrypt kek remove DEVICE --token ID [--force]\n"                          \
+	"       kekcrypt kek remove DEVICE --token ID|URI [--force]\n"                      \
 	"       kekcrypt kek list DEVICE [--json]\n"                                         \
-	"       kekcrypt kek rotate DEVICE [--token ID | --all] [--to URI] [--dry-run]\n"     \
+	"       kekcrypt kek rotate DEVICE [--token ID|URI | --all] [--to URI] [--dry-run]\n" \
 	"       kekcrypt kek providers [--json]\n\n"                                         \
 	"add     unwrap the data key through an existing token and store it wrapped by\n"    \
 	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere)\n"       \
@@ -17,13 +17,15 @@
 	"        --force\n"                                                                  \
 	"list    list the kekcrypt tokens\n"                                                 \
 	"rotate  store the data key wrapped under the KMS's current version of the same\n"    \
-	"        key (or under --to URI) in a new token, verify it, then remove the old\n"    \
-	"        token; the data key and the data do not change; crash-safe\n"               \
+	"        key (or under --to URI) in a new token, verify it, then write it over the\n"  \
+	"        old one: the token keeps its ID; the data key and the data do not change;\n" \
+	"        crash-safe\n"                                                               \
 	"providers  the kinds of KEK this kekcrypt knows: name (the config section), URI\n"  \
 	"        syntax and what it is\n\n"                                                    \
 	"  -k, --kek URI    the KEK to add\n"                                                \
-	"      --token ID   the token to remove or rotate (rotate: needed when the volume\n"  \
-	"                   has several tokens, unless --all)\n"                             \
+	"      --token ID|URI  the token to remove or rotate: its ID, or the URI of its\n"   \
+	"                   KEK (one token only); rotate: needed when the volume has\n"      \
+	"                   several tokens, unless --all\n"                                  \
 	"  -f, --force      allow removing the last unlock path\n"                           \
 	"  -a, --all        rotate every kekcrypt token\n"                                   \
 	"      --to URI     rotate: move the token to this KEK\n"                            \
@@ -43,7 +45,7 @@ struct kek_args {
 	const char *sub;
 	const char *device;
 	const char *uri;
-	int token;
+	const char *token;	/* --token: an ID or a KEK URI */
 	bool force;
 	bool all;
 	bool dry_run;
@@ -80,8 +82,8 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 			a->dry_run = true;
 		else if (c == 0x200)
 			a->to = optarg;
-		else if (c == OPT_TOKEN && (a->token = cli_parse_int(optarg, 31)) < 0)
-			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+		else if (c == OPT_TOKEN)
+			a->token = optarg;
 	}
 	if (optind + 1 == argc && !strcmp(argv[optind], "providers")) {
 		a->sub = argv[optind];
@@ -150,20 +152,22 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 
 static int kek_remove(struct cli *cli, const struct kek_args *a)
 {
-	int ex, r;
+	int ex, r, token;
 
-	if (a->token < 0)
-		return cli_usage_error(cli, "kek remove needs --token ID");
+	if (!a->token)
+		return cli_usage_error(cli, "kek remove needs --token ID|URI");
 	if ((ex = cli_ctx(cli)))
+		return ex;
+	if ((ex = cli_token_id(cli, a->device, a->token, &token)) >= 0)
 		return ex;
 	if (a->force && !cli_confirm(cli, "Removing this token may leave the volume with no "
 				     "way to unlock it."))
 		return EXIT_CANCELLED;
-	r = kc_kek_remove(cli->ctx, a->device, a->token, a->force);
+	r = kc_kek_remove(cli->ctx, a->device, token, a->force);
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (!cli->json)
-		printf("%s: removed token %d\n", a->device, a->token);
+		printf("%s: removed token %d\n", a->device, token);
 	return EXIT_OK;
 }
 
@@ -183,10 +187,10 @@ static void rotate_print(struct cli *cli, const struct kek_args *a,
 				       x->new_kek_uri, x->new_key_version[0] ? " version " : "",
 				       x->new_key_version);
 			else
-				printf("%s: token %d (%s%s%s) rotated: now token %d (%s%s%s)\n",
-				       a->device, x->old_token, x->old_kek_uri,
+				printf("%s: token %d rotated from %s%s%s to %s%s%s\n",
+				       a->device, x->new_token, x->old_kek_uri,
 				       x->old_key_version[0] ? " version " : "", x->old_key_version,
-				       x->new_token, x->new_kek_uri,
+				       x->new_kek_uri,
 				       x->new_key_version[0] ? " version " : "",
 				       x->new_key_version);
 		}
@@ -224,17 +228,17 @@ static int kek_rotate(struct cli *cli, const struct kek_args *a)
 	int ex, r, token = -1;
 
 	CLI_SIZED_ARRAY(res);
-	if (a->all && a->token >= 0)
+	if (a->all && a->token)
 		return cli_usage_error(cli, "--token and --all exclude each other");
 	if (a->all && a->to)
 		return cli_usage_error(cli, "--to moves one token; name it with --token ID");
 	if ((ex = cli_ctx(cli)))
 		return ex;
+	if ((ex = cli_token_id(cli, a->device, a->token, &token)) >= 0)
+		return ex;
 	/* Without --token or --all, a volume with a single kekcrypt token rotates that one (the
 	 * library decides, once an interrupted rotation is finished or undone). */
-	if (a->all || a->token >= 0)
-		token = a->all ? -1 : a->token;
-	else
+	if (!a->all && !a->token)
 		flags |= KC_ROTATE_ONLY_TOKEN;
 	r = kc_kek_rotate(cli->ctx, a->device, token, a->to, flags, res, 32);
 	if (r == -ENOTUNIQ)
@@ -247,7 +251,7 @@ static int kek_rotate(struct cli *cli, const struct kek_args *a)
 
 static int kek_run(struct cli *cli, int argc, char **argv)
 {
-	struct kek_args a = { .token = -1 };
+	struct kek_args a = { 0 };
 	int r;
 
 	r = kek_parse(cli, argc, argv, &a);

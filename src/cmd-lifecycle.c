@@ -279,7 +279,7 @@ static int recovery_verify(struct cli *cli, const struct life_args *a)
 	ex = cli_read_recovery_key(cli, a->device, a->key_file, key, sizeof(key), &len);
 	if (ex < 0) {
 		r = kc_recovery_open(cli->ctx, a->device, NULL, key, len, 0, &slot);
-		ex = r < 0 ? cli_fail(cli, r) : EXIT_OK;
+		ex = r < 0 ? cli_fail_device(cli, a->device, r) : EXIT_OK;
 	}
 	explicit_bzero(key, sizeof(key));
 	if (ex != EXIT_OK)

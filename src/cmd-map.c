@@ -48,7 +48,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 		{}
 	};
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
-	const char *key_file = NULL;
+	const char *key_file = NULL, *token_arg = NULL;
 	bool recovery = false;
 	uint32_t flags = 0;
 	int o, c, ex, r, token = -1;
@@ -67,23 +67,25 @@ static int run_open(struct cli *cli, int argc, char **argv)
 			recovery = true;
 		else if (c == 0x202)
 			key_file = optarg;
-		else if (c == OPT_TOKEN && (token = cli_parse_int(optarg, 31)) < 0)
-			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+		else if (c == OPT_TOKEN)
+			token_arg = optarg;
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "expected DEVICE NAME");
 	if (key_file && !recovery)
 		return cli_usage_error(cli, "--key-file goes with --recovery");
-	if (recovery && token >= 0)
+	if (recovery && token_arg)
 		return cli_usage_error(cli, "--recovery and --token exclude each other");
 	if ((ex = cli_ctx(cli)))
+		return ex;
+	if (!recovery && (ex = cli_token_id(cli, argv[optind], token_arg, &token)) >= 0)
 		return ex;
 	if (recovery)
 		return open_recovery(cli, argv[optind], argv[optind + 1], key_file, flags);
 	r = kc_open(cli->ctx, argv[optind], argv[optind + 1], token, flags,
 		    0, &res);
 	if (r < 0)
-		return cli_fail(cli, r);
+		return cli_fail_device(cli, argv[optind], r);
 	if (cli->json) {
 		json_object *out = json_object_new_object();
 
@@ -108,7 +110,7 @@ const struct verb verb_open = {
 		 "The key reaches dm-crypt through the kernel keyring.\n\n"
 		 "  -r, --readonly        map read-only\n"
 		 "      --allow-discards  pass discards (TRIM) through\n"
-		 "      --token ID        try only this token\n"
+		 "      --token ID|URI    try only this token (its ID, or its KEK's URI)\n"
 		 "      --recovery        open with the recovery key instead (asked on the\n"
 		 "                        terminal without echo; with or without dashes)\n"
 		 "      --key-file FILE   with --recovery: read it from FILE ('-': stdin)\n",

@@ -79,7 +79,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	}
 	r = kc_format(cli->ctx, argv[optind], &p);
 	if (r < 0)
-		return cli_fail(cli, r);
+		return cli_fail_device(cli, argv[optind], r);
 	warnings = cli_kek_warnings(cli, keks, p.n_keks);
 	if (recovery) {
 		r = kc_recovery_add(cli->ctx, argv[optind], &rp, &rkey, &rslot);
@@ -139,8 +139,14 @@ const struct verb verb_format = {
 static void print_unlock(struct cli *cli, const char *device, const struct kc_unlock_result *res,
 			 const char *what)
 {
+	struct kc_rekey_state st;
+	bool rekey = cli_rekey_state(cli, device, &st);
 	json_object *o;
 
+	/* It unlocks, and a rekey waits to be finished: say both. */
+	if (rekey)
+		fprintf(stderr, "kekcrypt %s: note: device '%s': %s: run 'kekcrypt rekey --resume "
+			"%s'\n", cli->verb, device, st.summary, device);
 	if (!cli->json) {
 		printf("%s: %s with token %d (%s)\n", device, what, res->token_id, res->kek_uri);
 		return;
@@ -150,6 +156,7 @@ static void print_unlock(struct cli *cli, const char *device, const struct kc_un
 	json_object_object_add(o, "token", json_object_new_int(res->token_id));
 	json_object_object_add(o, "keyslot", json_object_new_int(res->keyslot));
 	json_object_object_add(o, "kek", json_object_new_string(res->kek_uri));
+	json_object_object_add(o, "rekey", rekey ? cli_rekey_json(&st) : NULL);
 	cli_print_json(o);
 }
 
@@ -159,6 +166,7 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		COMMON_LONGOPTS, TOKEN_LONGOPT, {}
 	};
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
+	const char *token_arg = NULL;
 	int o, c, ex, r, token = -1;
 
 	optind = 0;
@@ -167,16 +175,18 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 			return ex;
 		if (o)
 			continue;
-		if (c == OPT_TOKEN && (token = cli_parse_int(optarg, 31)) < 0)
-			return cli_usage_error(cli, "invalid --token '%s'", optarg);
+		if (c == OPT_TOKEN)
+			token_arg = optarg;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
 	if ((ex = cli_ctx(cli)))
 		return ex;
+	if ((ex = cli_token_id(cli, argv[optind], token_arg, &token)) >= 0)
+		return ex;
 	r = kc_verify(cli->ctx, argv[optind], token, &res);
 	if (r < 0)
-		return cli_fail(cli, r);
+		return cli_fail_device(cli, argv[optind], r);
 	print_unlock(cli, argv[optind], &res, "data key unwrapped and verified");
 	return EXIT_OK;
 }
@@ -185,10 +195,10 @@ const struct verb verb_verify = {
 	.name = "verify",
 	.run = run_verify,
 	.summary = "unwrap the data key and check it, mapping nothing (KMS health check)",
-	.usage = "verify DEVICE [--token ID]\n\n"
+	.usage = "verify DEVICE [--token ID|URI]\n\n"
 		 "Unwrap the data key through the kekcrypt tokens in order and check it\n"
 		 "against the LUKS2 digest. Nothing is mapped or written.\n\n"
-		 "      --token ID  try only this token\n",
+		 "      --token ID|URI  try only this token (its ID, or the URI of its KEK)\n",
 };
 
 static json_object *token_json(const struct kc_token_info *t)
@@ -248,6 +258,8 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 		       const struct cli_lifecycle *lc)
 {
 	uint32_t slots = kc_volume_info_keyslots(info);
+	struct kc_rekey_state st;
+	bool rekey = cli_rekey_state(cli, device, &st);
 	json_object *o, *arr;
 
 	if (!cli->json) {
@@ -261,7 +273,10 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 		for (int s = 0; s < 32; s++)
 			if (slots & (1u << s))
 				printf(" %d", s);
-		printf("\nkekcrypt tokens:\n");
+		printf("\n");
+		if (rekey)
+			cli_rekey_text(device, &st);
+		printf("kekcrypt tokens:\n");
 		print_tokens_text(info);
 		cli_lifecycle_text(lc);
 		return;
@@ -283,6 +298,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 			json_object_array_add(arr, json_object_new_int(s));
 	json_object_object_add(o, "keyslots", arr);
 	json_object_object_add(o, "tokens", tokens_json(info));
+	json_object_object_add(o, "rekey", rekey ? cli_rekey_json(&st) : NULL);
 	cli_lifecycle_json(o, lc);
 	cli_print_json(o);
 }

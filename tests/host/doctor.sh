@@ -10,7 +10,8 @@
 # without (an error); a volume without a kekcrypt token; a missing device; entries that do not
 # use the keyscript ignored; no volume at all (exit 3); --json. Volumes for the token plugin
 # (no key file, kekcrypt tokens): the plugin in the initramfs for x-initrd.attach ones,
-# installed for the others.
+# installed for the others. The crypttab settings kekcrypt reads: token=N naming no token of
+# the volume, timeout=abc, an unknown keyscript setting, token-timeout=abc (each an error).
 . "$(dirname "$0")/lib.sh"
 need lsinitramfs cpio
 
@@ -91,6 +92,35 @@ assert_not_contains -m "... the entry without the keyscript is not checked" "$(c
 assert_exit -m "all well, --json" 0 doctor --initramfs "$T/good.cpio" --json
 assert_eq -m "json: ok, initramfs checked, two volumes, each unlocking with token 0" \
 	"True True 2 [0, 0] [1, 0]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_checked"], len(d["volumes"]), [v["unlocks_with_token"] for v in d["volumes"]], [v["recovery_keys"] for v in d["volumes"]]])')"
+
+# --- the crypttab options kekcrypt reads, checked against the volume --------------------------
+# a.img has one kekcrypt token (0): token=5 names none; timeout=abc is no time span; frob=1 is
+# no keyscript setting; a plugin volume's token-timeout=abc neither. Each is an error.
+cat >"$T/crypttab-opts" <<EOF
+a $A token=5 luks,keyscript=$KS
+b $B timeout=abc luks,keyscript=$KS
+a2 $A token=0,frob=1 luks,keyscript=$KS
+pa $A none luks,x-initrd.attach,token-timeout=abc
+EOF
+assert_exit -m "crypttab token=5 on a one-token volume, timeout=abc, an unknown setting: exit 24" 24 \
+	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab-opts" --initramfs "$T/good.cpio" --json
+cp "$OUT" "$T/opts.json"
+# problems NAME: the problems doctor found for crypttab entry NAME, "|"-separated
+problems() {
+	json_get "$T/opts.json" '"|".join(p["severity"] + ": " + p["message"] for v in d["volumes"] if v["name"] == "'"$1"'" for p in v["problems"])'
+}
+assert_contains -m "token=5: an error naming it and the volume's tokens" "$(problems a)" \
+	"error: crypttab: token=5 names no kekcrypt token of this volume (its tokens: 0)"
+assert_contains -m "timeout=abc: an error naming the setting" "$(problems b)" \
+	"error: crypttab: the keyscript's key field 'timeout=abc': bad 'timeout=abc' (a time span"
+assert_contains -m "frob=1: an error naming the unknown setting" "$(problems a2)" \
+	"error: crypttab: the keyscript's key field 'token=0,frob=1': unknown setting 'frob=1'"
+assert_not_contains -m "... token=0 there is fine" "$(problems a2)" "token=0 names"
+assert_contains -m "plugin volume, token-timeout=abc: an error" "$(problems pa)" \
+	"error: crypttab: bad token-timeout= (a time span such as 60 or 2min)"
+printf 'a %s token=0,timeout=2min luks,keyscript=%s\n' "$A" "$KS" >"$T/crypttab-opts"
+assert_exit -m "token=0,timeout=2min: all well (exit 0)" 0 \
+	kc doctor --config "$T/kc.conf" --crypttab "$T/crypttab-opts" --initramfs "$T/good.cpio"
 
 
 # --- an initramfs that holds secrets must be readable by root only -----------------------------

@@ -4,7 +4,8 @@
 # kek rotate: under the same key (file KEK), --to another file KEK, --to a PKCS#11 key in
 # SoftHSM2 and back, --all with two tokens, --dry-run writes nothing, and a new KEK that is
 # missing, unreachable or of an unknown scheme leaves the old token in place and the header
-# byte-identical. The DEK never changes (checked with an independent RFC 5649 unwrap), no
+# byte-identical. Every rotation keeps the token's ID (five in a row, and --all, checked with
+# `kek list --json`). The DEK never changes (checked with an independent RFC 5649 unwrap), no
 # keyslot is added or lost, and no rotation mark is left behind.
 . "$(dirname "$0")/lib.sh"
 
@@ -33,22 +34,22 @@ no_marks() {
 
 # --- same key ---------------------------------------------------------------------------------
 assert_exit -m "rotate the only token under the same file KEK" 0 kc kek rotate "$IMG"
-assert_stdout_contains -m "... reports old and new token" "token 0 (file:$K0) rotated: now token 1 (file:$K0)"
-assert_eq -m "one token left, under the same KEK" "1:file:$K0" "$(tokens)"
+assert_stdout_contains -m "... reports the token, its ID kept" "token 0 rotated from file:$K0 to file:$K0"
+assert_eq -m "one token left, under the same KEK, with the same ID" "0:file:$K0" "$(tokens)"
 assert_eq -m "no rotation mark left" "[]" "$(no_marks)"
 assert_eq -m "the keyslot is kept (shared by the new token)" '["0"]' "$(json_get "$T/meta.json" 'sorted(d["keyslots"])')"
-assert_eq -m "the new token is bound to it" '["0"]' "$(json_get "$T/meta.json" 'd["tokens"]["1"]["keyslots"]')"
-unwrap_dek "$IMG" 1 "$K0" "$T/dek1"
+assert_eq -m "the new token is bound to it" '["0"]' "$(json_get "$T/meta.json" 'd["tokens"]["0"]["keyslots"]')"
+unwrap_dek "$IMG" 0 "$K0" "$T/dek1"
 assert_true -m "the DEK is unchanged" cmp -s "$T/dek" "$T/dek1"
 assert_exit 0 kc verify "$IMG"
-assert_stdout_contains -m "verify uses the new token" "token 1 (file:$K0)"
+assert_stdout_contains -m "verify uses the token" "token 0 (file:$K0)"
 assert_exit -m "cryptsetup still accepts the header" 0 cryptsetup isLuks --type luks2 "$IMG"
 
 # --- --to another file KEK, JSON ----------------------------------------------------------------
 assert_exit -m "rotate --to another file KEK --json" 0 kc kek rotate "$IMG" --to "file:$K1" --json
 cp "$OUT" "$T/rot.json"
-assert_eq -m "json: old token 1" 1 "$(json_get "$T/rot.json" 'd["rotated"][0]["old_token"]')"
-assert_eq -m "json: new token 0" 0 "$(json_get "$T/rot.json" 'd["rotated"][0]["new_token"]')"
+assert_eq -m "json: old token 0" 0 "$(json_get "$T/rot.json" 'd["rotated"][0]["old_token"]')"
+assert_eq -m "json: new token 0 (the ID is kept)" 0 "$(json_get "$T/rot.json" 'd["rotated"][0]["new_token"]')"
 assert_eq -m "json: new KEK" "file:$K1" "$(json_get "$T/rot.json" 'd["rotated"][0]["new_kek"]')"
 assert_eq -m "json: not a dry run" false "$(json_get "$T/rot.json" 'd["dry_run"]')"
 assert_eq -m "the token is now under KEK 1 only" "0:file:$K1" "$(tokens)"
@@ -57,6 +58,24 @@ assert_true -m "KEK 1 unwraps the same DEK" cmp -s "$T/dek" "$T/dek2"
 mv "$K0" "$K0.away"
 assert_exit -m "the old KEK is no longer needed" 0 kc verify "$IMG"
 mv "$K0.away" "$K0"
+
+# --- five rotations in a row keep the ID ---------------------------------------------------------
+kek_ids() {
+	kc kek list --json "$IMG" >"$T/list.json"
+	json_get "$T/list.json" '" ".join("%d:%s" % (t["id"], t["kek"]) for t in d)'
+}
+before=$(kek_ids)
+assert_eq -m "before: token 0 under KEK 1" "0:file:$K1" "$before"
+for i in 1 2 3 4 5; do
+	to=$K0
+	[ $((i % 2)) = 0 ] && to=$K1
+	assert_exit -m "rotation $i of 5 (--to file:${to##*/})" 0 kc kek rotate "$IMG" --to "file:$to"
+done
+assert_eq -m "after five rotations: still token 0, now under KEK 0" "0:file:$K0" "$(kek_ids)"
+assert_exit -m "... back to KEK 1" 0 kc kek rotate "$IMG" --to "file:$K1"
+assert_eq -m "... token 0 under KEK 1" "$before" "$(kek_ids)"
+assert_eq -m "no rotation mark left" "[]" "$(no_marks)"
+assert_eq -m "one keyslot" 1 "$(json_get "$T/meta.json" 'len(d["keyslots"])')"
 
 # --- failures leave the old token in place ------------------------------------------------------
 fails_in_place() { # DESC CODE CAUSE ARGS...
@@ -110,10 +129,16 @@ assert_exit -m "--all with --to: usage error" 2 kc kek rotate "$IMG" --all --to 
 assert_exit -m "--token and --all: usage error" 2 kc kek rotate "$IMG" --all --token 0
 assert_exit -m "--token of a missing token: exit 3" 3 kc kek rotate "$IMG" --token 7
 assert_header_unchanged -m "none of these wrote anything" "$IMG" "$sum"
+before=$(kek_ids)
 assert_exit -m "rotate --all" 0 kc kek rotate "$IMG" --all --json
 assert_eq -m "json: two tokens rotated" 2 "$(json_get "$OUT" 'len(d["rotated"])')"
-assert_eq -m "both KEKs still have one token each" "file:$K0 file:$K1" \
-	"$(tokens | tr ' ' '\n' | cut -d: -f2- | sort | tr '\n' ' ' | sed 's/ $//')"
+assert_eq -m "json: each kept its ID" "0:0 1:1" \
+	"$(json_get "$OUT" '" ".join("%d:%d" % (t["old_token"], t["new_token"]) for t in d["rotated"])')"
+assert_eq -m "rotate --all: the same IDs under the same KEKs (kek list)" "$before" "$(kek_ids)"
+for i in 2 3; do
+	assert_exit -m "rotate --all, round $i" 0 kc kek rotate "$IMG" --all
+done
+assert_eq -m "... IDs still kept" "$before" "$(kek_ids)"
 assert_eq -m "no rotation mark left" "[]" "$(no_marks)"
 assert_eq -m "still two keyslots" 2 "$(json_get "$T/meta.json" 'len(d["keyslots"])')"
 for tok in $(json_get "$T/meta.json" '" ".join(sorted(d["tokens"]))'); do
@@ -142,7 +167,7 @@ if [ "$src" = 0 ]; then
 	unwrap_dek "$P" 0 "$K0" "$T/dek-p"
 	IMG=$P
 	assert_exit -m "rotate a file KEK token --to an AES key in SoftHSM2" 0 kc kek rotate "$P" --to "$P11"
-	assert_eq -m "the token is now the PKCS#11 one" "1:$P11" "$(tokens)"
+	assert_eq -m "the token is now the PKCS#11 one, same ID" "0:$P11" "$(tokens)"
 	mv "$K0" "$K0.away"
 	assert_exit -m "the HSM alone opens it" 0 kc verify "$P"
 	mv "$K0.away" "$K0"

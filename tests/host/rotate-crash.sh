@@ -9,7 +9,11 @@
 #     header byte for byte as it is (a header anyone can write must not make a reader write);
 #     `kekcrypt repair` (as every writing command does first) completes it (new token
 #     verified) or rolls it back (not verified), leaving one unmarked token, one keyslot and
-#     the unchanged DEK. Also a kill in the middle of that repair.
+#     the unchanged DEK, under the token's original ID (0). One crash point leaves the new
+#     content already written over token 0 with the marked copy still there (W3 in
+#     lib/rotate.c). Also a kill in the middle of that repair, a header as an earlier kekcrypt
+#     left it (old token removed, new one verified under another ID: moved back to the old
+#     ID), and one whose old ID now holds a token of another kind (left alone).
 #  2. A few hundred rotations killed with SIGKILL at random times (timeout -s KILL): after
 #     each, before anything recovers it, at most one unmarked token and at least one token;
 #     then `kekcrypt verify` succeeds, and `kekcrypt repair` leaves no mark.
@@ -48,7 +52,7 @@ PY
 }
 
 # --- 1. every step ------------------------------------------------------------------------------
-steps=0
+steps=0 w3_seen=0
 for n in 1 2 3 4 5 6 7 8 9 10; do
 	new_img "$IMG"
 	format_img "$IMG" "$K0"
@@ -67,6 +71,7 @@ for n in 1 2 3 4 5 6 7 8 9 10; do
 	*"unmarked=1 marked=0"*) ok "crash after write $n: the rotation was already committed ($s)" ;;
 	*) not_ok "crash after write $n: unexpected header state" "$s" ;;
 	esac
+	[ "$s" = "unmarked=1 marked=1 keyslots=1 kek=K1" ] && w3_seen=$((w3_seen + 1))
 	case $s in
 	unmarked=0* | unmarked=1*) ok "crash after write $n: never two unmarked tokens" ;;
 	*) not_ok "crash after write $n: never two unmarked tokens" "$s" ;;
@@ -113,23 +118,25 @@ print(sum(1 for t in d["tokens"].values() if t.get("kekcrypt-rotation-state") ==
 		"unmarked=1 marked=0 keyslots=1 kek=$kek" "$(state)"
 	tok=$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')
 	unwrap_dek "$IMG" "$tok" "$([ "$kek" = K0 ] && echo "$K0" || echo "$K1")" "$T/dek2"
+	assert_eq -m "crash after write $n: the token kept its ID" 0 "$tok"
 	assert_true -m "crash after write $n: the DEK is unchanged" cmp -s "$T/dek" "$T/dek2"
 	assert_exit -m "crash after write $n: a new rotation runs" 0 kc kek rotate "$IMG" --to "file:$K0"
 	assert_exit -m "crash after write $n: ... and verifies" 0 kc verify "$IMG"
 done
 assert_true -m "the rotation has several header writes ($steps), each one was interrupted" \
-	test "$steps" -ge 3
+	test "$steps" -ge 4
+assert_eq -m "one crash point left the new content in token 0 and the marked copy (W3)" 1 "$w3_seen"
 
 # A crash in the middle of recovery: rotation killed once its new token is verified, then
-# the repairing command killed after its first write (the old token removed).
+# the repairing command killed after its first write (the new content written as token 0).
 new_img "$IMG"
 format_img "$IMG" "$K0"
 run_killed env KC_TEST_CRASH_AT=2 "$KEKCRYPT" kek rotate "$IMG" --to "file:$K1"
 assert_eq -m "rotation killed after the verified mark" 137 "$RC"
 run_killed env KC_TEST_CRASH_AT=1 "$KEKCRYPT" repair "$IMG"
 assert_eq -m "repair killed after its first write" 137 "$RC"
-assert_eq -m "... the old token is gone, the new one still marked" \
-	"unmarked=0 marked=1 keyslots=1 kek=-" "$(state)"
+assert_eq -m "... token 0 holds the new content, the marked copy is still there" \
+	"unmarked=1 marked=1 keyslots=1 kek=K1" "$(state)"
 assert_exit -m "verify succeeds through the marked token" 0 kc verify "$IMG"
 assert_exit -m "a writing command (kek rotate) repairs first, then rotates the one token" 0 \
 	kc kek rotate "$IMG" --to "file:$K0"
@@ -137,6 +144,40 @@ assert_eq -m "... the rotation committed and the new one too" \
 	"unmarked=1 marked=0 keyslots=1 kek=K0" "$(state)"
 assert_exit -m "repair: nothing left" 0 kc repair --json "$IMG"
 assert_eq -m "... it says 0" 0 "$(json_get "$OUT" 'd["repaired"]')"
+assert_eq -m "... and token 0 is the one left" 0 \
+	"$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"][0]')"
+
+# What an earlier kekcrypt left when killed after its third write: the old token removed, the
+# verified new one still marked under another ID. Repair moves it back to the old ID.
+new_img "$IMG"
+format_img "$IMG" "$K0"
+run_killed env KC_TEST_CRASH_AT=2 "$KEKCRYPT" kek rotate "$IMG" --to "file:$K1"
+assert_eq -m "earlier kekcrypt's state: rotation killed after the verified mark" 137 "$RC"
+cryptsetup token remove --token-id 0 "$IMG"
+assert_eq -m "... the old token removed" "unmarked=0 marked=1 keyslots=1 kek=-" "$(state)"
+assert_exit -m "... repair" 0 kc repair --json "$IMG"
+assert_eq -m "... says completed" completed "$(json_get "$OUT" 'd["rotations"][0]["state"]')"
+assert_eq -m "... one unmarked token under KEK 1" "unmarked=1 marked=0 keyslots=1 kek=K1" "$(state)"
+assert_eq -m "... with the old token's ID" '["0"]' \
+	"$(json_get "$T/meta.json" '[k for k, v in d["tokens"].items() if v["type"] == "kekcrypt"]')"
+assert_exit -m "... it verifies" 0 kc verify "$IMG"
+
+# The old ID now holds a token of another kind: repair leaves it alone and only drops the
+# marks of the new token, which keeps its own ID.
+new_img "$IMG"
+format_img "$IMG" "$K0"
+run_killed env KC_TEST_CRASH_AT=2 "$KEKCRYPT" kek rotate "$IMG" --to "file:$K1"
+assert_eq -m "foreign token at the old ID: rotation killed after the verified mark" 137 "$RC"
+cryptsetup token remove --token-id 0 "$IMG"
+echo '{"type":"other-tool","keyslots":[],"note":"keep me"}' |
+	cryptsetup token import --token-id 0 "$IMG"
+assert_exit -m "... repair" 0 kc repair "$IMG"
+state >/dev/null
+assert_eq -m "... the other tool's token is untouched" "keep me" \
+	"$(json_get "$T/meta.json" 'd["tokens"]["0"]["note"]')"
+assert_eq -m "... the new token kept its ID, unmarked" "unmarked=1 marked=0 keyslots=1 kek=K1" \
+	"$(state)"
+assert_exit -m "... it verifies" 0 kc verify "$IMG"
 
 # --- 2. random kills ---------------------------------------------------------------------------
 new_img "$IMG"
