@@ -82,7 +82,7 @@ refused "kek remove --token 0" kek remove "$IMG" --token 0
 refused "kek rotate" kek rotate "$IMG" --token 0
 refused "kek rotate --all" kek rotate "$IMG" --all
 refused "recovery add" recovery add -q "$IMG" --pbkdf-memory 32 --pbkdf-force-iterations 4
-refused "recovery remove" recovery remove "$IMG"
+refused "recovery remove" recovery remove -q "$IMG"
 refused "repair" repair "$IMG"
 assert_exit -m "kek rotate --token URI (old and new token share it): exit 12" 12 \
 	kc kek rotate "$IMG" --token "file:$K0"
