@@ -247,6 +247,34 @@ struct kc_unlock_result {
 int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	      struct kc_unlock_result *r_result);
 
+/** The check of one kekcrypt token by kc_verify_all() (nothing secret). */
+struct kc_token_check {
+	size_t size;		/**< sizeof(struct kc_token_check): see KC_SIZED() */
+	int token_id;		/**< the token; -1 in entries past the last token */
+	int keyslot;		/**< its bound keyslot, or -1 (unknown: token unreadable) */
+	char kek_uri[1024];	/**< its KEK URI, "" when the token cannot be parsed */
+	int result;		/**< 0: the DEK was unwrapped and verified; else the negative
+				 *   errno kc_verify() with this token_id would return */
+	char detail[512];	/**< why it failed, "" when it worked (never a secret) */
+};
+
+/**
+ * Check each kekcrypt token of DEVICE on its own, as kc_verify() with that token_id does
+ * (unwrap the DEK and check it against the LUKS2 digest; nothing mapped or written), to tell
+ * a volume whose every KEK works from one with degraded redundancy. Each token gets its own
+ * deadline (kc_set_timeout()) and one attempt (kc_set_retry() does not apply: a health check
+ * reports what answers now).
+ *
+ * @param r_checks up to MAX entries, filled in token order; the entries past the last token
+ *                 get token_id -1. Filled also when no token works.
+ * @return the number of kekcrypt tokens (may exceed MAX) when at least one works;
+ *         -EINVAL (bad arguments), -EMEDIUMTYPE, -ENOENT (no kekcrypt token), -EACCES,
+ *         -ENOMEM; when no token works, the error kc_verify() would return (the most
+ *         actionable one), with kc_error_detail() listing each token's cause.
+ */
+int kc_verify_all(struct kc_ctx *ctx, const char *device, struct kc_token_check *r_checks,
+		  size_t max);
+
 /** Flags of kc_open(). */
 enum kc_open_flags {
 	KC_OPEN_READONLY = 1 << 0,

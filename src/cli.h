@@ -38,6 +38,7 @@ enum {
 	EXIT_BAD_RESPONSE = 22,
 	EXIT_OTHER_VOLUME = 23,
 	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail, or a secret is exposed */
+	EXIT_DEGRADED = 25,	/* verify --all: some tokens work, some do not */
 };
 
 /* Options every verb accepts. */
