@@ -343,9 +343,22 @@ const struct kc_token_info *kc_volume_info_token(const struct kc_volume_info *in
  * Add a token for KEK_URI to DEVICE: unwrap the DEK through an existing token (any), wrap it
  * under the new KEK, then write keyslot and token.
  *
- * @return the new token id (>= 0), or the errors of kc_verify() and of the new KEK's wrap
+ * A KEK that already has a token on the volume (the same URI, compared as stored) is not added
+ * again: -EEXIST, and kc_kek_find() tells which token it is.
+ *
+ * @return the new token id (>= 0), -EEXIST (a token for KEK_URI exists), -ENOSPC (the LUKS2
+ *         header has no room for another keyslot or token), or the errors of kc_verify() and
+ *         of the new KEK's wrap
  */
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
+
+/**
+ * The first kekcrypt token of DEVICE whose KEK URI is KEK_URI (compared as stored, as
+ * kc_kek_add() compares). Reads only; needs no KEK.
+ *
+ * @return the token id (>= 0), -ENOENT (no such token), -EINVAL, -EMEDIUMTYPE, -EACCES
+ */
+int kc_kek_find(struct kc_ctx *ctx, const char *device, const char *kek_uri);
 
 /**
  * Remove kekcrypt token TOKEN_ID and its bound keyslot. Refuses to remove the last way to

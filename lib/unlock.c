@@ -279,6 +279,38 @@ int kc_verify_all(struct kc_ctx *ctx, const char *device, struct kc_token_check 
 	return n;
 }
 
+/* The first kekcrypt token of CD whose stored KEK URI is URI, or -ENOENT. */
+static int token_find_uri(struct kc_ctx *ctx, struct crypt_device *cd, const char *uri)
+{
+	int found = -ENOENT;
+
+	for (int id = -1; found < 0 && (id = luks_token_next(cd, id, TOKEN_TYPE)) >= 0;) {
+		_cleanup_(token_freep) struct token *t = token_peek(ctx, cd, id);
+
+		if (t && !strcmp(t->uri, uri))
+			found = id;
+	}
+	return found;
+}
+
+int kc_kek_find(struct kc_ctx *ctx, const char *device, const char *kek_uri)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	if (!ctx || !device || !kek_uri)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	r = token_find_uri(ctx, cd, kek_uri);
+	if (r < 0)
+		return ctx_fail(ctx, r, "device '%s' has no kekcrypt token for '%s'", device,
+				kek_uri);
+	return r;
+}
+
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
@@ -286,7 +318,7 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
 	struct kc_wrapped wrapped = { 0 };
-	int r;
+	int existing, r;
 
 	if (!ctx || !device || !kek_uri)
 		return -EINVAL;
@@ -294,6 +326,9 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	r = kek_open(ctx, kek_uri, &kek);
 	if (r >= 0)
 		r = vol_load_for_write(ctx, device, 0, &cd, &lock);
+	if (r >= 0 && (existing = token_find_uri(ctx, cd, kek_uri)) >= 0)
+		r = ctx_fail(ctx, -EEXIST, "device '%s' already has a token for %s (token %d)",
+			     device, kek_uri, existing);
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
 		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);

@@ -48,6 +48,9 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		case 'k':
 			if (p.n_keks == MAX_KEKS)
 				return cli_usage_error(cli, "at most %d --kek", MAX_KEKS);
+			for (size_t i = 0; i < p.n_keks; i++)
+				if (!strcmp(keks[i], optarg))
+					return cli_usage_error(cli, "--kek %s given twice", optarg);
 			keks[p.n_keks++] = optarg;
 			break;
 		case 'c': p.cipher = optarg; break;

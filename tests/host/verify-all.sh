@@ -4,6 +4,9 @@
 # verify --all checks every kekcrypt token on its own: exit 0 when all work, 25 (degraded)
 # when some do, the error of plain verify when none does; text (a line per token) and --json
 # (an object per token); plain verify keeps unlocking with the first token that works.
+# Idempotence: kek add of a KEK the volume has a token for is a no-op (exit 0, says so, also
+# in --json); the same --kek twice in format or kek add is a usage error; a header with no
+# room for another token says so (exit 20) and is left as it was.
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
@@ -13,6 +16,12 @@ K1=$T/kek1.bin
 new_kek "$K0"
 new_kek "$K1"
 new_img "$IMG"
+
+# --- format: the same KEK twice is a usage error -----------------------------------------------
+assert_exit -m "format with the same --kek twice: usage error (exit 2)" 2 \
+	kc format -q "$IMG" --kek "file:$K0" --kek "file:$K0"
+assert_stderr_contains -m "... naming the KEK given twice" "--kek file:$K0 given twice"
+assert_true -m "... and nothing written" is_all_zero "$IMG"
 
 assert_exit -m "format with two file KEKs" 0 kc format -q "$IMG" --kek "file:$K0" --kek "file:$K1"
 
@@ -73,5 +82,48 @@ echo -n "passphrase" | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \
 	--pbkdf-force-iterations 1000 "$P" -
 assert_exit -m "verify --all of a volume without a kekcrypt token: exit 3" 3 kc verify --all "$P"
 assert_stderr_contains -m "... says so" "has no kekcrypt token"
+
+# --- kek add is idempotent ---------------------------------------------------------------------------
+sum=$(header_sum "$IMG")
+assert_exit -m "kek add of a KEK the volume has (token 1): exit 0" 0 kc kek add "$IMG" --kek "file:$K1"
+assert_stdout_contains -m "... says it already has a token for it" \
+	"already has a token for file:$K1 (token 1)"
+assert_header_unchanged -m "... and writes nothing" "$IMG" "$sum"
+assert_exit -m "kek add of it again, --json: exit 0" 0 kc kek add --json "$IMG" --kek "file:$K0"
+assert_eq -m "json: not added, the existing token 0" "False 0 file:$K0" \
+	"$(json_get "$OUT" '" ".join(str(x) for x in [d["added"], d["token"], d["kek"]])')"
+assert_header_unchanged -m "... and writes nothing" "$IMG" "$sum"
+assert_exit -m "kek add with --kek twice: usage error (exit 2)" 2 \
+	kc kek add "$IMG" --kek "file:$K1" --kek "file:$K1"
+assert_header_unchanged -m "... and writes nothing" "$IMG" "$sum"
+K2=$T/kek2.bin
+new_kek "$K2"
+assert_exit -m "kek add of a new KEK, --json: exit 0" 0 kc kek add --json "$IMG" --kek "file:$K2"
+assert_eq -m "json: added, token 2" "True 2" \
+	"$(json_get "$OUT" '" ".join(str(x) for x in [d["added"], d["token"]])')"
+
+# --- a full header ---------------------------------------------------------------------------------
+# New KEKs until the header has no room for another token (LUKS2: at most 32 keyslots and a
+# JSON area of 12 KiB by default, which fills first here).
+full=
+for i in $(seq 3 40); do
+	new_kek "$T/kek$i.bin"
+	sum=$(header_sum "$IMG")
+	if ! "$KEKCRYPT" kek add "$IMG" --kek "file:$T/kek$i.bin" --config "$T_CONF" \
+		>"$OUT" 2>"$ERR"; then
+		full=$i
+		break
+	fi
+done
+assert_true -m "kek add fails before 40 tokens (at KEK ${full:-none})" test -n "$full"
+assert_exit -m "the full header: kek add exit 20" 20 kc kek add "$IMG" --kek "file:$T/kek$full.bin"
+assert_stderr_contains -m "... says the header has no room for another token" \
+	"the LUKS2 header has no room for another token"
+assert_header_unchanged -m "... and leaves the header as it was" "$IMG" "$sum"
+assert_exit -m "kek add of a KEK it has, header full: still a no-op, exit 0" 0 \
+	kc kek add "$IMG" --kek "file:$K0"
+assert_exit -m "the full header: verify --all, every token ok (exit 0)" 0 kc verify --all --json "$IMG"
+assert_eq -m "json: $full tokens, all working" "$full $full 0" \
+	"$(json_get "$OUT" '" ".join(str(x) for x in [len(d["tokens"]), d["working"], d["failed"]])')"
 
 done_testing
