@@ -392,7 +392,8 @@ static void check_image_mode(struct cli *cli, json_object *img, struct report *r
 static void check_redundancy(struct cli *cli, json_object *v, struct report *rep,
 			     const char *dev, size_t n_tokens, int nrec)
 {
-	struct kc_token_check checks[32];
+	struct kc_token_check checks[32];	/* LUKS2 has at most 32 tokens */
+	const int max = (int)(sizeof(checks) / sizeof(checks[0]));
 	json_object *failing = json_object_new_array();
 	int n;
 
@@ -400,8 +401,8 @@ static void check_redundancy(struct cli *cli, json_object *v, struct report *rep
 		problem(v, rep, false, "no recovery key: if no KEK answers, the volume cannot be "
 			"unlocked; add one with 'kekcrypt recovery add %s'", dev);
 	CLI_SIZED_ARRAY(checks);
-	n = n_tokens > 1 ? kc_verify_all(cli->ctx, dev, checks, 32) : 0;
-	for (int i = 0; i < n && i < 32; i++) {
+	n = n_tokens > 1 ? kc_verify_all(cli->ctx, dev, checks, (size_t)max) : 0;
+	for (int i = 0; i < n && i < max; i++) {
 		if (!checks[i].result)
 			continue;
 		json_object_array_add(failing, json_object_new_int(checks[i].token_id));
