@@ -28,7 +28,8 @@
  *                   key does not match the volume's digest
  *  -EINVAL          malformed token, URI, config or argument
  *  -EMEDIUMTYPE     not a LUKS2 device, or its header is corrupt
- *  -EEXIST          the device holds data (a signature) or the name exists; use force
+ *  -EEXIST          the device holds data (a signature) or the name exists (use force), or
+ *                   the volume has a token for that KEK already (kc_kek_add())
  *  -EBUSY           the device or mapping is in use
  *  -EROFS           the device is read-only
  *  -EACCES          local permission problem (file modes, not root)
