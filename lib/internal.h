@@ -438,6 +438,8 @@ int boot_add_listed(struct kc_ctx *ctx, struct boot_list *b, int kind, const cha
 const char *luks_token_type(struct crypt_device *cd, int id);
 /* Whether token ID is of TYPE (TOKEN_TYPE, RECOVERY_TOKEN_TYPE, BRIDGE_TOKEN_TYPE). */
 bool luks_token_is(struct crypt_device *cd, int id, const char *type);
+/* The first token of TYPE after token AFTER (-1: the first of all), or -1 when none. */
+int luks_token_next(struct crypt_device *cd, int after, const char *type);
 /* The keyslot token ID holds, or -1. */
 int luks_token_slot(struct crypt_device *cd, int id);
 /* Keyslot SLOT exists (bound to the data or not). */
@@ -517,6 +519,7 @@ int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, 
  * backoff, each logged as a warning; the success is logged (INFO) when kc_set_retry() was
  * called, with the time since boot. */
 #define UNLOCK_RESULT_V1 SIZED_V1(struct kc_unlock_result, kek_uri)
+#define TOKEN_CHECK_V1 SIZED_V1(struct kc_token_check, detail)
 int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
 		     int token_id, unsigned timeout_ms, struct kc_secret **r_dek,
 		     struct kc_unlock_result *r_result);

@@ -28,7 +28,8 @@
  *                   key does not match the volume's digest
  *  -EINVAL          malformed token, URI, config or argument
  *  -EMEDIUMTYPE     not a LUKS2 device, or its header is corrupt
- *  -EEXIST          the device holds data (a signature) or the name exists; use force
+ *  -EEXIST          the device holds data (a signature) or the name exists (use force), or
+ *                   the volume has a token for that KEK already (kc_kek_add())
  *  -EBUSY           the device or mapping is in use
  *  -EROFS           the device is read-only
  *  -EACCES          local permission problem (file modes, not root)
@@ -272,6 +273,34 @@ struct kc_unlock_result {
 int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	      struct kc_unlock_result *r_result);
 
+/** The check of one kekcrypt token by kc_verify_all() (nothing secret). */
+struct kc_token_check {
+	size_t size;		/**< sizeof(struct kc_token_check): see KC_SIZED() */
+	int token_id;		/**< the token; -1 in entries past the last token */
+	int keyslot;		/**< its bound keyslot, or -1 (unknown: token unreadable) */
+	char kek_uri[1024];	/**< its KEK URI, "" when the token cannot be parsed */
+	int result;		/**< 0: the DEK was unwrapped and verified; else the negative
+				 *   errno kc_verify() with this token_id would return */
+	char detail[512];	/**< why it failed, "" when it worked (never a secret) */
+};
+
+/**
+ * Check each kekcrypt token of DEVICE on its own, as kc_verify() with that token_id does
+ * (unwrap the DEK and check it against the LUKS2 digest; nothing mapped or written), to tell
+ * a volume whose every KEK works from one with degraded redundancy. Each token gets its own
+ * deadline (kc_set_timeout()) and one attempt (kc_set_retry() does not apply: a health check
+ * reports what answers now).
+ *
+ * @param r_checks up to MAX entries, filled in token order; the entries past the last token
+ *                 get token_id -1. Filled also when no token works.
+ * @return the number of kekcrypt tokens (may exceed MAX) when at least one works;
+ *         -EINVAL (bad arguments), -EMEDIUMTYPE, -ENOENT (no kekcrypt token), -EACCES,
+ *         -ENOMEM; when no token works, the error kc_verify() would return (the most
+ *         actionable one), with kc_error_detail() listing each token's cause.
+ */
+int kc_verify_all(struct kc_ctx *ctx, const char *device, struct kc_token_check *r_checks,
+		  size_t max);
+
 /** Flags of kc_open(). */
 enum kc_open_flags {
 	KC_OPEN_READONLY = 1 << 0,
@@ -340,7 +369,12 @@ const struct kc_token_info *kc_volume_info_token(const struct kc_volume_info *in
  * Add a token for KEK_URI to DEVICE: unwrap the DEK through an existing token (any), wrap it
  * under the new KEK, then write keyslot and token.
  *
- * @return the new token id (>= 0), or the errors of kc_verify() and of the new KEK's wrap
+ * A KEK that already has a token on the volume (the same URI, compared as stored) is not added
+ * again: -EEXIST, and kc_kek_find() tells which token it is.
+ *
+ * @return the new token id (>= 0), -EEXIST (a token for KEK_URI exists), -ENOSPC (the LUKS2
+ *         header has no room for another keyslot or token), or the errors of kc_verify() and
+ *         of the new KEK's wrap
  */
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
 
@@ -376,6 +410,14 @@ struct kc_kek_safety {
  *         (-EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED, -EBADE...)
  */
 int kc_kek_check(struct kc_ctx *ctx, const char *kek_uri, struct kc_kek_safety *r_safety);
+
+/**
+ * The first kekcrypt token of DEVICE whose KEK URI is KEK_URI (compared as stored, as
+ * kc_kek_add() compares). Reads only; needs no KEK.
+ *
+ * @return the token id (>= 0), -ENOENT (no such token), -EINVAL, -EMEDIUMTYPE, -EACCES
+ */
+int kc_kek_find(struct kc_ctx *ctx, const char *device, const char *kek_uri);
 
 /**
  * Remove kekcrypt token TOKEN_ID and its bound keyslot. Refuses to remove the last way to

@@ -46,6 +46,14 @@ bool luks_token_is(struct crypt_device *cd, int id, const char *type)
 	return t && !strcmp(t, type);
 }
 
+int luks_token_next(struct crypt_device *cd, int after, const char *type)
+{
+	for (int id = after + 1; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (luks_token_is(cd, id, type))
+			return id;
+	return -1;
+}
+
 int luks_token_slot(struct crypt_device *cd, int id)
 {
 	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)

@@ -189,8 +189,8 @@ static int rotation_commit(struct kc_ctx *ctx, struct rotation *rot)
 		return r;
 	id = crypt_token_json_set(rot->cd, CRYPT_ANY_TOKEN, json);
 	if (id < 0)
-		return ctx_fail(ctx, id == -ENOMEM ? id : -ENOSPC, "no room for the new token "
-				"(%s)", strerror(-id));
+		return ctx_fail(ctx, id == -ENOMEM ? id : -ENOSPC, "the LUKS2 header has no room "
+				"for another token (%s)", strerror(-id));
 	util_crash_point();
 	r = verify_on_disk(ctx, rot->device, rot->kek, id);
 	if (r < 0) {

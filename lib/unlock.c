@@ -215,6 +215,102 @@ int kc_verify(struct kc_ctx *ctx, const char *device, int token_id,
 	return vol_unlock_retry(ctx, cd, device, token_id, 0, &dek, r_result);
 }
 
+/* Token ID as it is stored, read without the KEK's policy (a token that local policy refuses
+ * is still named); NULL when it does not parse. The detail is left clear. */
+static struct token *token_peek(struct kc_ctx *ctx, struct crypt_device *cd, int id)
+{
+	struct token *t = NULL;
+	const char *json;
+
+	if (crypt_token_json_get(cd, id, &json) < 0 || token_parse(ctx, json, &t) < 0)
+		t = NULL;
+	ctx_detail_clear(ctx);
+	return t;
+}
+
+/* One token, one attempt within its own deadline; US gathers the failures. */
+static void check_token(struct kc_ctx *ctx, struct crypt_device *cd, int id,
+			struct unlock_state *us, struct kc_token_check *c)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(token_freep) struct token *t = token_peek(ctx, cd, id);
+
+	*c = (struct kc_token_check){ .size = sizeof(*c), .token_id = id,
+				      .keyslot = t ? t->keyslot : -1 };
+	if (t)
+		snprintf(c->kek_uri, sizeof(c->kek_uri), "%s", t->uri);
+	ctx_deadline_start(ctx, 0);
+	c->result = unlock_one(ctx, cd, id, us, &dek, NULL);
+	ctx_deadline_end(ctx);
+	if (c->result < 0)
+		snprintf(c->detail, sizeof(c->detail), "%s",
+			 ctx->detail[0] ? ctx->detail : kc_strerror(c->result));
+}
+
+int kc_verify_all(struct kc_ctx *ctx, const char *device, struct kc_token_check *r_checks,
+		  size_t max)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct unlock_state us = { .best = -ENOENT };
+	struct kc_token_check c;
+	int r, n = 0, working = 0;
+
+	if (!ctx || !device || (max && (!r_checks || !sized_ok(r_checks, TOKEN_CHECK_V1))))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	for (int id = -1; (id = luks_token_next(cd, id, TOKEN_TYPE)) >= 0;) {
+		check_token(ctx, cd, id, &us, &c);
+		working += c.result == 0;
+		if ((size_t)n++ < max)
+			sized_put(sized_at(r_checks, (size_t)n - 1), &c, sizeof(c));
+	}
+	c = (struct kc_token_check){ .size = sizeof(c), .token_id = -1, .keyslot = -1 };
+	for (size_t i = (size_t)n; i < max; i++)
+		sized_put(sized_at(r_checks, i), &c, sizeof(c));
+	if (!n)
+		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token", device);
+	if (!working)
+		return ctx_fail(ctx, us.best, "device '%s': no token could unlock it: %s", device,
+				us.summary);
+	ctx_detail_clear(ctx);
+	return n;
+}
+
+/* The first kekcrypt token of CD whose stored KEK URI is URI, or -ENOENT. */
+static int token_find_uri(struct kc_ctx *ctx, struct crypt_device *cd, const char *uri)
+{
+	int found = -ENOENT;
+
+	for (int id = -1; found < 0 && (id = luks_token_next(cd, id, TOKEN_TYPE)) >= 0;) {
+		_cleanup_(token_freep) struct token *t = token_peek(ctx, cd, id);
+
+		if (t && !strcmp(t->uri, uri))
+			found = id;
+	}
+	return found;
+}
+
+int kc_kek_find(struct kc_ctx *ctx, const char *device, const char *kek_uri)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r;
+
+	if (!ctx || !device || !kek_uri)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_load(ctx, device, &cd);
+	if (r < 0)
+		return r;
+	r = token_find_uri(ctx, cd, kek_uri);
+	if (r < 0)
+		return ctx_fail(ctx, r, "device '%s' has no kekcrypt token for '%s'", device,
+				kek_uri);
+	return r;
+}
+
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
@@ -222,7 +318,7 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
 	struct kc_wrapped wrapped = { 0 };
-	int r;
+	int existing, r;
 
 	if (!ctx || !device || !kek_uri)
 		return -EINVAL;
@@ -230,6 +326,9 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	r = kek_open(ctx, kek_uri, &kek);
 	if (r >= 0)
 		r = vol_load_for_write(ctx, device, 0, &cd, &lock);
+	if (r >= 0 && (existing = token_find_uri(ctx, cd, kek_uri)) >= 0)
+		r = ctx_fail(ctx, -EEXIST, "device '%s' already has a token for %s (token %d)",
+			     device, kek_uri, existing);
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
 		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);

@@ -159,14 +159,16 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 					       dek->len, (const char *)pass->data, pass->len);
 	if (slot < 0)
 		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
-				"no room for a new keyslot (%s)", strerror(-slot));
+				"the LUKS2 header has no room for another token (no free keyslot "
+				"for it: %s)", strerror(-slot));
 	t.keyslot = slot;
 	r = token_serialise(ctx, &t, &json);
 	if (r >= 0) {
 		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
 		if (r < 0)
 			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
-				     "cannot write the token (%s)", strerror(-r));
+				     "the LUKS2 header has no room for another token (%s)",
+				     strerror(-r));
 	}
 	/* Roll back: a keyslot without its token is useless to us. */
 	if (r < 0)

@@ -39,6 +39,7 @@ enum {
 	EXIT_OTHER_VOLUME = 23,
 	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail, or a secret is exposed */
 	EXIT_CONFIG = 25,	/* the configuration file: syntax, unknown section or key */
+	EXIT_DEGRADED = 26,	/* verify --all: some tokens work, some do not */
 };
 
 #define CLI_CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"

@@ -444,6 +444,33 @@ static void check_options(json_object *v, struct report *rep, const struct crypt
 			ids[0] ? ids : "none");
 }
 
+/* A volume that unlocks: is each of its N_TOKENS tokens still a way to unlock it (a KEK that
+ * fails leaves less redundancy than the header promises), and is there a recovery key (NREC)
+ * for the day none answers? Warnings: the boot itself would work. */
+static void check_redundancy(struct cli *cli, json_object *v, struct report *rep,
+			     const char *dev, size_t n_tokens, int nrec)
+{
+	struct kc_token_check checks[32];	/* LUKS2 has at most 32 tokens */
+	const int max = (int)(sizeof(checks) / sizeof(checks[0]));
+	json_object *failing = json_object_new_array();
+	int n;
+
+	if (nrec == 0)
+		problem(v, rep, false, "no recovery key: if no KEK answers, the volume cannot be "
+			"unlocked; add one with 'kekcrypt recovery add %s'", dev);
+	CLI_SIZED_ARRAY(checks);
+	n = n_tokens > 1 ? kc_verify_all(cli->ctx, dev, checks, (size_t)max) : 0;
+	for (int i = 0; i < n && i < max; i++) {
+		if (!checks[i].result)
+			continue;
+		json_object_array_add(failing, json_object_new_int(checks[i].token_id));
+		problem(v, rep, false, "degraded redundancy: token %d (%s) does not unlock it "
+			"now: %s", checks[i].token_id, checks[i].kek_uri[0] ? checks[i].kek_uri :
+			"unreadable", checks[i].detail);
+	}
+	json_object_object_add(v, "failing_tokens", failing);
+}
+
 /* One crypttab volume; false (nothing reported) for a volume without a keyscript that turns
  * out not to be kekcrypt's. */
 static bool check_volume(struct cli *cli, struct report *rep, const struct crypttab_entry *e,
@@ -494,6 +521,7 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	r = kc_verify(cli->ctx, dev, -1, &res);
 	if (r >= 0) {
 		json_object_object_add(v, "unlocks_with_token", json_object_new_int(res.token_id));
+		check_redundancy(cli, v, rep, dev, kc_volume_info_n_tokens(info), nrec);
 	} else {
 		json_object_object_add(v, "unlocks_with_token", NULL);
 		problem(v, rep, nrec <= 0, "no KEK answers now: %s; %s",
@@ -719,8 +747,10 @@ const struct verb verb_doctor = {
 		 "a warning, an error if no token is left) and, for a remote KMS, a driver\n"
 		 "for this machine's network cards and the CA bundle (unless a ca-file is\n"
 		 "named); and that the initramfs, if it holds secrets (the configuration,\n"
-		 "credential or KEK files), is not readable by group or others. Exit 0 when\n"
-		 "all is well, 24 when something would fail or a secret is exposed.\n"
+		 "credential or KEK files), is not readable by group or others. Warnings (exit\n"
+		 "0): a volume with no recovery key, a token whose KEK does not answer while\n"
+		 "another does (degraded redundancy). Exit 0 when all is well or there are\n"
+		 "only warnings, 24 when something would fail or a secret is exposed.\n"
 		 "First of all, the configuration, as 'kekcrypt config check' checks it:\n"
 		 "a problem there is an error (the boot reads the same file).\n\n"
 		 "      --crypttab FILE   instead of /etc/crypttab\n"

@@ -12,7 +12,8 @@
 	"       kekcrypt kek rotate DEVICE [--token ID|URI | --all] [--to URI] [--dry-run]\n" \
 	"       kekcrypt kek providers [--json]\n\n"                                         \
 	"add     unwrap the data key through an existing token and store it wrapped by\n"    \
-	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere)\n"       \
+	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere); a\n"    \
+	"        KEK the volume already has a token for is left as it is (exit 0)\n"         \
 	"remove  remove a token and its keyslot; refuses the last way to unlock unless\n"     \
 	"        --force\n"                                                                  \
 	"list    list the kekcrypt tokens\n"                                                 \
@@ -72,6 +73,8 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 			return ex;
 		if (o)
 			continue;
+		if (c == 'k' && a->uri)
+			return cli_usage_error(cli, "--kek given twice: kek add adds one KEK");
 		if (c == 'k')
 			a->uri = optarg;
 		else if (c == 'f')
@@ -125,6 +128,7 @@ static int kek_providers(struct cli *cli)
 static int kek_add(struct cli *cli, const struct kek_args *a)
 {
 	json_object *warnings;
+	bool added = true;
 	int ex, r;
 
 	if (!a->uri)
@@ -132,6 +136,11 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 	if ((ex = cli_ctx(cli)))
 		return ex;
 	r = kc_kek_add(cli->ctx, a->device, a->uri);
+	/* Idempotent: a KEK the volume already has a token for is no error. */
+	if (r == -EEXIST) {
+		r = kc_kek_find(cli->ctx, a->device, a->uri);
+		added = false;
+	}
 	if (r < 0)
 		return cli_fail(cli, r);
 	warnings = cli_kek_warnings(cli, &a->uri, 1);
@@ -141,11 +150,15 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 		json_object_object_add(o, "device", json_object_new_string(a->device));
 		json_object_object_add(o, "token", json_object_new_int(r));
 		json_object_object_add(o, "kek", json_object_new_string(a->uri));
+		json_object_object_add(o, "added", json_object_new_boolean(added));
 		json_object_object_add(o, "warnings", warnings);
 		cli_print_json(o);
-	} else {
+	} else if (added) {
 		json_object_put(warnings);
 		printf("%s: added token %d for %s\n", a->device, r, a->uri);
+	} else {
+		printf("%s: already has a token for %s (token %d); nothing written\n", a->device,
+		       a->uri, r);
 	}
 	return EXIT_OK;
 }

@@ -7,6 +7,8 @@
 #include "cli.h"
 
 #define MAX_KEKS 16
+/* verify --all lists this many tokens (LUKS2 has 32). */
+#define VERIFY_MAX_TOKENS 32
 
 static int run_format(struct cli *cli, int argc, char **argv)
 {
@@ -47,6 +49,9 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		case 'k':
 			if (p.n_keks == MAX_KEKS)
 				return cli_usage_error(cli, "at most %d --kek", MAX_KEKS);
+			for (size_t i = 0; i < p.n_keks; i++)
+				if (!strcmp(keks[i], optarg))
+					return cli_usage_error(cli, "--kek %s given twice", optarg);
 			keks[p.n_keks++] = optarg;
 			break;
 		case 'c': p.cipher = optarg; break;
@@ -160,14 +165,80 @@ static void print_unlock(struct cli *cli, const char *device, const struct kc_un
 	cli_print_json(o);
 }
 
+/* verify --all: print each check; the exit code says whether all, some or none work. */
+static int verify_all_report(struct cli *cli, const char *device,
+			     const struct kc_token_check *checks, size_t n, int r)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	size_t working = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct kc_token_check *c = &checks[i];
+		json_object *t = json_object_new_object();
+
+		working += c->result == 0;
+		if (!cli->json)
+			printf("token %d%s%s%s: %s\n", c->token_id, c->kek_uri[0] ? " (" : "",
+			       c->kek_uri, c->kek_uri[0] ? ")" : "", c->result ? c->detail : "ok");
+		json_object_object_add(t, "id", json_object_new_int(c->token_id));
+		json_object_object_add(t, "kek", c->kek_uri[0] ?
+				       json_object_new_string(c->kek_uri) : NULL);
+		json_object_object_add(t, "keyslot", json_object_new_int(c->keyslot));
+		json_object_object_add(t, "ok", json_object_new_boolean(c->result == 0));
+		if (c->result) {
+			json_object_object_add(t, "error", json_object_new_string(c->detail));
+			json_object_object_add(t, "exit_code",
+					       json_object_new_int(cli_exit_code(c->result)));
+			json_object_object_add(t, "meaning",
+					       json_object_new_string(kc_strerror(c->result)));
+		}
+		json_object_array_add(arr, t);
+	}
+	json_object_object_add(o, "device", json_object_new_string(device));
+	json_object_object_add(o, "tokens", arr);
+	json_object_object_add(o, "working", json_object_new_int((int)working));
+	json_object_object_add(o, "failed", json_object_new_int((int)(n - working)));
+	if (cli->json)
+		cli_print_json(o);
+	else
+		json_object_put(o);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (working < n) {
+		fprintf(stderr, "kekcrypt verify: device '%s': degraded: %zu of %zu tokens "
+			"unlock it\n", device, working, n);
+		return EXIT_DEGRADED;
+	}
+	return EXIT_OK;
+}
+
+static int verify_all(struct cli *cli, const char *device)
+{
+	struct kc_token_check checks[VERIFY_MAX_TOKENS];
+	size_t n;
+	int r;
+
+	for (n = 0; n < VERIFY_MAX_TOKENS; n++)
+		checks[n] = (struct kc_token_check){ .size = sizeof(checks[0]), .token_id = -1 };
+	r = kc_verify_all(cli->ctx, device, checks, VERIFY_MAX_TOKENS);
+	/* Every token is listed, also when none works; the rest keep token_id -1 (all of them
+	 * when the volume could not be checked). */
+	for (n = 0; n < VERIFY_MAX_TOKENS && checks[n].token_id >= 0; n++)
+		;
+	if (r < 0 && !n)
+		return cli_fail(cli, r);
+	return verify_all_report(cli, device, checks, n, r);
+}
+
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		COMMON_LONGOPTS, TOKEN_LONGOPT, {}
+		COMMON_LONGOPTS, TOKEN_LONGOPT, { "all", no_argument, NULL, 'a' }, {}
 	};
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	const char *token_arg = NULL;
 	int o, c, ex, r, token = -1;
+	bool all = false;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
@@ -175,13 +246,19 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 			return ex;
 		if (o)
 			continue;
+		if (c == 'a')
+			all = true;
 		if (c == OPT_TOKEN)
 			token_arg = optarg;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
+	if (all && token_arg)
+		return cli_usage_error(cli, "--all and --token exclude each other");
 	if ((ex = cli_ctx(cli)))
 		return ex;
+	if (all)
+		return verify_all(cli, argv[optind]);
 	if ((ex = cli_token_id(cli, argv[optind], token_arg, &token)) >= 0)
 		return ex;
 	r = kc_verify(cli->ctx, argv[optind], token, &res);
@@ -195,10 +272,12 @@ const struct verb verb_verify = {
 	.name = "verify",
 	.run = run_verify,
 	.summary = "unwrap the data key and check it, mapping nothing (KMS health check)",
-	.usage = "verify DEVICE [--token ID|URI]\n\n"
+	.usage = "verify DEVICE [--token ID|URI | --all]\n\n"
 		 "Unwrap the data key through the kekcrypt tokens in order and check it\n"
 		 "against the LUKS2 digest. Nothing is mapped or written.\n\n"
-		 "      --token ID|URI  try only this token (its ID, or the URI of its KEK)\n",
+		 "      --token ID|URI  try only this token (its ID, or the URI of its KEK)\n"
+		 "      --all           check every token on its own and report each; exit 0\n"
+		 "                      when all work, 26 (degraded) when some do, else the error\n",
 };
 
 static json_object *token_json(const struct kc_token_info *t)

@@ -7,7 +7,9 @@
 # and not (none); a forged token naming a KEK file not in [file] allowed-paths (a warning), and
 # a volume with no other token (an error); the initramfs lacking
 # kekcrypt or a KEK file; a KEK that no longer answers, with a recovery key (a warning) and
-# without (an error); a volume without a kekcrypt token; a missing device; entries that do not
+# without (an error); a volume without a recovery key (a warning); a second KEK that no longer
+# answers while the first does (degraded redundancy: a warning); a volume without a kekcrypt
+# token; a missing device; entries that do not
 # use the keyscript ignored; no volume at all (exit 3); --json. Volumes for the token plugin
 # (no key file, kekcrypt tokens): the plugin in the initramfs for x-initrd.attach ones,
 # installed for the others. The crypttab settings kekcrypt reads: token=N naming no token of
@@ -86,8 +88,10 @@ doctor() {
 
 assert_exit -m "all well: exit 0" 0 doctor --initramfs "$T/good.cpio"
 assert_stdout_contains -m "... a is ok" "a ($A): ok"
-assert_stdout_contains -m "... b is ok" "b ($B): ok"
-assert_stdout_contains -m "... no problems" "0 error(s), 0 warning(s)"
+assert_stdout_contains -m "... b has warnings" "b ($B): warnings"
+assert_stdout_contains -m "... b has no recovery key: a warning" \
+	"warning: no recovery key: if no KEK answers, the volume cannot be unlocked; add one with 'kekcrypt recovery add $B'"
+assert_stdout_contains -m "... no other problem" "0 error(s), 1 warning(s)"
 assert_not_contains -m "... the entry without the keyscript is not checked" "$(cat "$OUT")" "other"
 assert_exit -m "all well, --json" 0 doctor --initramfs "$T/good.cpio" --json
 assert_eq -m "json: ok, initramfs checked, two volumes, each unlocking with token 0" \
@@ -132,10 +136,10 @@ assert_stdout_contains -m "... an error of the image" "initramfs $T/readable.cpi
 assert_stdout_contains -m "... naming the image, its mode, the secret files and the fix" \
 	"error: the initramfs $T/readable.cpio is readable by group and others (mode 0644) and holds secrets: $T/ka, $T/kb; run chmod 600 $T/readable.cpio, and build it with UMASK=0077 (initramfs-tools: kekcrypt's conf-hook sets it; dracut writes new images 0600)"
 assert_stdout_contains -m "... the volumes themselves are ok" "a ($A): ok"
-assert_stdout_contains -m "... one error" "1 error(s), 0 warning(s)"
+assert_stdout_contains -m "... one error (and b's warning)" "1 error(s), 1 warning(s)"
 assert_exit -m "... --json: exit 24" 24 doctor --initramfs "$T/readable.cpio" --json
-assert_eq -m "json: not ok, the problem in initramfs_problems, none in the volumes" \
-	"False error True [0, 0]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_problems"][0]["severity"], "mode 0644" in d["initramfs_problems"][0]["message"], [len(v["problems"]) for v in d["volumes"]]])')"
+assert_eq -m "json: not ok, the problem in initramfs_problems, in the volumes only b's warning" \
+	"False error True [0, 1]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_problems"][0]["severity"], "mode 0644" in d["initramfs_problems"][0]["message"], [len(v["problems"]) for v in d["volumes"]]])')"
 chmod 640 "$T/readable.cpio"
 assert_exit -m "readable by group only: exit 24" 24 doctor --initramfs "$T/readable.cpio"
 assert_stdout_contains -m "... says so" "is readable by group (mode 0640)"
@@ -197,6 +201,26 @@ assert_exit -m "b's KEK gone and no recovery key: exit 24" 24 doctor --initramfs
 assert_stdout_contains -m "... says the boot would fail" "there is no recovery key: the boot would fail"
 mv "$T/kb.away" "$T/kb"
 
+# d.img: a copy of a.img (recovery key) with a second KEK, kd, whose file then goes: a still
+# unlocks (token 0), with less redundancy than its header promises: a warning, exit 0.
+D=$T/d.img
+cp --sparse=always "$A" "$D"
+new_kek "$T/kd"
+(umask 077 && printf '[file]\nallowed-paths = %s, %s\n' "$T/ka" "$T/kd" >"$T/kd.conf")
+assert_exit -m "d: a second KEK added" 0 kc kek add "$D" --kek "file:$T/kd" --config "$T/kd.conf"
+echo "d $D none luks,keyscript=$KS" >"$T/crypttab7"
+initramfs_with_ks kd "${BINS[@]}" "$T/ka" "$T/kd"
+assert_exit -m "d with both KEKs: exit 0" 0 \
+	kc doctor --config "$T/kd.conf" --crypttab "$T/crypttab7" --initramfs "$T/kd.cpio"
+assert_stdout_contains -m "... d is ok" "d ($D): ok"
+mv "$T/kd" "$T/kd.away"
+assert_exit -m "d's second KEK gone: degraded redundancy is a warning, exit 0" 0 \
+	kc doctor --config "$T/kd.conf" --crypttab "$T/crypttab7" --initramfs "$T/kd.cpio" --json
+assert_eq -m "json: ok, unlocks with token 0, token 2 failing, a warning naming it" \
+	"True 0 [2] 0 warning degraded redundancy: token 2 (file:$T/kd) does not unlock it now: KEK file '$T/kd': No such file or directory" \
+	"$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["volumes"][0]["unlocks_with_token"], d["volumes"][0]["failing_tokens"], d["errors"], "|".join(p["severity"] + " " + p["message"] for p in d["volumes"][0]["problems"] if "degraded" in p["message"])])')"
+mv "$T/kd.away" "$T/kd"
+
 cat >"$T/crypttab2" <<EOF
 plain $P none luks,keyscript=$KS
 gone /nonexistent/disk none luks,keyscript=$KS
@@ -257,7 +281,7 @@ assert_exit -m "the plugin in the initramfs and installed: exit 0" 0 \
 	with_tokendir "$T/tok-plugin" "$KEKCRYPT" doctor --config "$T/kc.conf" --crypttab "$T/crypttab4" \
 	--initramfs "$T/plugin.cpio"
 assert_stdout_contains -m "... pa ok" "pa ($A): ok"
-assert_stdout_contains -m "... pb ok" "pb ($B): ok"
+assert_stdout_contains -m "... pb: only the warning of no recovery key" "pb ($B): warnings"
 assert_not_contains -m "... the keyscript is not asked for" "$(cat "$OUT")" "keyscript"
 assert_exit -m "the plugin not installed: pb (unlocked after the initramfs) would fail: exit 24" 24 \
 	with_tokendir "$T/tok-empty" "$KEKCRYPT" doctor --config "$T/kc.conf" --crypttab "$T/crypttab4" \

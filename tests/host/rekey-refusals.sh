@@ -15,13 +15,15 @@ new_kek "$K0"
 new_img "$IMG" 48M
 format_img "$IMG" "$K0"
 
-# Fill the header: each `kek add` takes a keyslot and a token, until one is refused.
+# Fill the header: each `kek add` of a new KEK takes a keyslot and a token, until one is
+# refused (adding a KEK the volume has is a no-op).
 n=1
-while [ "$n" -lt 40 ] && kc kek add "$IMG" --kek "file:$K0" >"$OUT" 2>"$ERR"; do
+while new_kek "$T/kek$n.bin" && [ "$n" -lt 40 ] &&
+	kc kek add "$IMG" --kek "file:$T/kek$n.bin" >"$OUT" 2>"$ERR"; do
 	n=$((n + 1))
 done
 assert_true -m "kek add stops with a full header before 40 tokens ($n tokens)" test "$n" -lt 40
-assert_exit -m "one more kek add: no room (exit 20)" 20 kc kek add "$IMG" --kek "file:$K0"
+assert_exit -m "one more kek add: no room (exit 20)" 20 kc kek add "$IMG" --kek "file:$T/kek$n.bin"
 
 assert_exit -m "dump --json before" 0 kc dump "$IMG" --json
 before=$(cat "$OUT")

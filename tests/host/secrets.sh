@@ -87,7 +87,10 @@ debug_run "kek list --debug --json" 0 kc kek list --debug --json "$IMG"
 KEK2=$T/kek2.bin
 new_kek "$KEK2"
 debug_run "kek add --debug" 0 kc kek add --debug "$IMG" --kek "file:$KEK2"
-debug_run "KC_DEBUG=1 kek add --json" 0 env KC_DEBUG=1 "$KEKCRYPT" kek add --json "$IMG" --kek "file:$KEK2"
+# Another KEK: adding one the volume has is a no-op, which would unwrap nothing.
+KEK3=$T/kek3.bin
+new_kek "$KEK3"
+debug_run "KC_DEBUG=1 kek add --json" 0 env KC_DEBUG=1 "$KEKCRYPT" kek add --json "$IMG" --kek "file:$KEK3"
 debug_run "kek remove --debug" 0 kc kek remove --debug "$IMG" --token 2
 # failures log too: a wrong KEK, a wrong-volume token
 cp "$KEK2" "$T/kek2.saved"
