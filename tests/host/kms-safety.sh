@@ -98,9 +98,10 @@ assert_exit -m "... the volume still opens with its token 0" 0 \
 
 vault POST /_fixture/fault '{"mode":"403","endpoint":"key_read"}' >/dev/null
 vault POST /_fixture/reset >/dev/null
+# (a key the volume has no token for yet: adding its own KEK again is a no-op)
 assert_exit -m "kek add when the policy does not let kekcrypt read the key: exit 5 (refused)" 5 \
-	kc kek add --config "$T/a.conf" "$T/vsafe.img" --kek "$VURI/safe"
-assert_stderr_contains -m "... says what to grant" "grant the 'read' capability on transit/keys/safe"
+	kc kek add --config "$T/a.conf" "$T/vsafe.img" --kek "$VURI/proof"
+assert_stderr_contains -m "... says what to grant" "grant the 'read' capability on transit/keys/proof"
 assert_eq -m "... and encrypts nothing" 0 "$(vault_count encrypt)"
 
 # --- deletable keys --------------------------------------------------------------------------
