@@ -13,6 +13,8 @@ packages=(
 	# host tests
 	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
 	util-linux xxd
+	# tests/host/json-schemas.sh: --json outputs against doc/schema/
+	python3-jsonschema
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
 	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Helpers shared by the verbs: exit codes, errors, confirmation, common options. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -58,12 +59,54 @@ int cli_config_fail(struct cli *cli, int r)
 	return ex;
 }
 
-static void verror(const struct cli *cli, const char *fmt, va_list ap)
+/* The next "; token N" in S, or NULL. */
+static const char *next_token(const char *s)
 {
+	while ((s = strstr(s, "; token ")) && !isdigit((unsigned char)s[8]))
+		s++;
+	return s;
+}
+
+/* The library joins the causes of several failed tokens into one line, "...: token N (URI):
+ * cause; token M (URI): cause": where that list starts, or NULL when MSG has none. */
+static const char *token_list(const char *msg)
+{
+	const char *next = next_token(msg), *p;
+
+	for (p = msg; next && (p = strstr(p, ": token ")) && p < next; p++)
+		if (isdigit((unsigned char)p[8]))
+			return p + 2;
+	return NULL;
+}
+
+/* MSG on stderr, a list of token causes one line per token (a boot console wraps one long
+ * line into an unreadable block). */
+static void print_message(const char *msg)
+{
+	const char *list = token_list(msg), *next;
+
+	if (!list) {
+		fprintf(stderr, "%s\n", msg);
+		return;
+	}
+	fprintf(stderr, "%.*s\n", (int)(list - msg - 1), msg);
+	for (; list; list = next ? next + 2 : NULL) {
+		next = next_token(list);
+		fprintf(stderr, "  %.*s\n", next ? (int)(next - list) : (int)strlen(list), list);
+	}
+}
+
+static void verror(struct cli *cli, const char *fmt, va_list ap)
+{
+	char msg[sizeof(cli->last_error)];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* Warnings are not why the verb failed. */
+	if (strncmp(msg, "warning: ", 9))
+		memcpy(cli->last_error, msg, sizeof(msg));
 	/* Before the verb is known (options in front of it), the tool's name alone. */
 	fprintf(stderr, cli->verb ? "kekcrypt %s: " : "kekcrypt: ", cli->verb);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	print_message(msg);
 }
 
 void cli_error(struct cli *cli, const char *fmt, ...)
@@ -218,6 +261,7 @@ static void ctx_setup(struct cli *cli)
 		cli_error(cli, "configuration %s%s; deadline %d s", cli->config ?: CLI_CONFIG_PATH,
 			  cli->config || !access(CLI_CONFIG_PATH, F_OK) ? "" : " (absent)",
 			  cli->timeout ?: 30);
+	cli->last_error[0] = '\0';	/* that line is no error */
 	kc_set_timeout(cli->ctx, (unsigned)cli->timeout * 1000);
 	kc_set_log(cli->ctx, log_stderr, debug ? KC_LOG_DEBUG : KC_LOG_INFO, NULL);
 	/* libcryptsetup's process-wide settings are ours to make, not the library's. */
@@ -410,11 +454,100 @@ int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id
 	return -1;
 }
 
-void cli_print_json(json_object *obj)
+json_object *cli_json_new(const struct cli *cli, const char *name)
+{
+	json_object *o = json_object_new_object();
+	char id[64];
+
+	snprintf(id, sizeof(id), "kekcrypt.%s/1", name ?: cli->verb ?: "");
+	for (char *c = id; *c; c++)
+		if (*c == ' ')
+			*c = '-';
+	json_object_object_add(o, "schema", json_object_new_string(id));
+	return o;
+}
+
+void cli_json_uuid(struct cli *cli, json_object *obj, const char *device)
+{
+	struct kc_volume_info *info = NULL;
+
+	if (kc_volume_info_get(cli->ctx, device, &info) < 0) {
+		json_object_object_add(obj, "uuid", NULL);
+		return;
+	}
+	json_object_object_add(obj, "uuid", json_object_new_string(kc_volume_info_uuid(info)));
+	kc_volume_info_free(info);
+}
+
+void cli_print_device_int(struct cli *cli, const char *name, const char *device,
+			  const char *key, int value)
+{
+	json_object *o = cli_json_new(cli, name);
+
+	json_object_object_add(o, "device", json_object_new_string(device));
+	cli_json_uuid(cli, o, device);
+	json_object_object_add(o, key, json_object_new_int(value));
+	cli_print_json(cli, o);
+}
+
+void cli_print_json(struct cli *cli, json_object *obj)
 {
 	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
 						 JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(obj);
+	cli->json_done = true;
+}
+
+/* What each exit code means, as the man page's EXIT STATUS says it (shortened). */
+static const char *const exit_meanings[] = {
+	[EXIT_OK] = "success",
+	[EXIT_INTERNAL] = "internal error",
+	[EXIT_USAGE] = "usage error",
+	[EXIT_NOENT] = "no usable token, provider, key, object or file",
+	[EXIT_UNREACHABLE] = "the KMS or HSM is unreachable",
+	[EXIT_REFUSED] = "the KMS or HSM refused the operation",
+	[EXIT_CRED_REQUIRED] = "a credential or PIN is required",
+	[EXIT_CRED_REJECTED] = "the credential or PIN was rejected",
+	[EXIT_WRONG_KEY] = "wrong key",
+	[EXIT_MALFORMED] = "malformed token, URI, configuration or KEK file",
+	[EXIT_NOT_LUKS] = "not a LUKS2 device, or its header is corrupt",
+	[EXIT_EXISTS] = "the device holds data or the name exists",
+	[EXIT_BUSY] = "busy",
+	[EXIT_READONLY] = "the device is read-only",
+	[EXIT_ACCESS] = "refused by local policy or permissions",
+	[EXIT_UNSUPPORTED_URI] = "unsupported KEK URI scheme",
+	[EXIT_TIMEOUT] = "the deadline passed",
+	[EXIT_CANCELLED] = "cancelled by the user",
+	[EXIT_NOMEM] = "out of memory",
+	[EXIT_NO_DM] = "the system lacks device-mapper or a library",
+	[EXIT_NOSPACE] = "no room in the LUKS2 header",
+	[EXIT_TLS] = "TLS failure talking to the KMS",
+	[EXIT_BAD_RESPONSE] = "malformed answer from the KMS",
+	[EXIT_OTHER_VOLUME] = "the header backup belongs to another volume",
+	[EXIT_DOCTOR] = "a volume would not unlock at boot, or a secret is exposed",
+	[EXIT_CONFIG] = "the configuration file does not parse",
+	[EXIT_DEGRADED] = "degraded: some tokens do not unlock",
+};
+
+int cli_finish(struct cli *cli, int ex)
+{
+	json_object *o, *e;
+	const char *meaning = ex >= 0 && ex < (int)(sizeof(exit_meanings) /
+						     sizeof(exit_meanings[0])) ?
+		exit_meanings[ex] : NULL;
+
+	if (!cli->json || ex == EXIT_OK || cli->json_done)
+		return ex;
+	o = cli_json_new(cli, "error");
+	e = json_object_new_object();
+	json_object_object_add(e, "verb", cli->verb ? json_object_new_string(cli->verb) : NULL);
+	json_object_object_add(e, "message", json_object_new_string(
+		cli->last_error[0] ? cli->last_error : meaning ?: "error"));
+	json_object_object_add(e, "exit_code", json_object_new_int(ex));
+	json_object_object_add(e, "meaning", json_object_new_string(meaning ?: "error"));
+	json_object_object_add(o, "error", e);
+	cli_print_json(cli, o);
+	return ex;
 }
 
 void cli_help(const struct verb *v)

@@ -54,6 +54,8 @@ struct cli {
 	bool json;
 	int timeout;		/* --timeout seconds, 0 for the library default */
 	const char *verb;
+	bool json_done;		/* a JSON document went to stdout */
+	char last_error[2048];	/* the last error printed, for the JSON error object */
 	char **argv;		/* what getopt parses now (messages about its options) */
 	struct kc_ctx *ctx;
 };
@@ -116,8 +118,19 @@ int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id
  * warning on stderr, and all of them as a JSON array of {"kek","kind","message"} for --json
  * (a KEK that could not be checked: kind "unchecked"). */
 json_object *cli_kek_warnings(struct cli *cli, const char *const *uris, size_t n);
+/* A --json output object: {"schema": "kekcrypt.NAME/1"}, NAME the verb with '-' for ' '
+ * when NULL. Every JSON document kekcrypt prints starts so (man page, JSON OUTPUT). */
+json_object *cli_json_new(const struct cli *cli, const char *name);
+/* Add "uuid": the LUKS UUID of DEVICE, or null when its header cannot be read. */
+void cli_json_uuid(struct cli *cli, json_object *obj, const char *device);
+/* Print {"schema": "kekcrypt.NAME/1", "device", "uuid", KEY: VALUE}. */
+void cli_print_device_int(struct cli *cli, const char *name, const char *device,
+			  const char *key, int value);
 /* Print a json-c object to stdout and release it. */
-void cli_print_json(json_object *obj);
+void cli_print_json(struct cli *cli, json_object *obj);
+/* At exit with code EX: with --json, a failure that printed no JSON document prints the
+ * error object {"schema": "kekcrypt.error/1", "error": {...}} on stdout. Returns EX. */
+int cli_finish(struct cli *cli, int ex);
 void cli_help(const struct verb *v);
 /* Show a volume (dump) or only its kekcrypt tokens (kek list). */
 int cmd_show(struct cli *cli, const char *device, bool list_only);

@@ -248,8 +248,8 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 	if (kind) {
 		r = crypttab_read(tabfile, &tab);
 		if (r < 0) {
-			fprintf(stderr, "kekcrypt boot-needs: cannot read %s: %s\n",
-				tabfile ?: CRYPTTAB_PATH, strerror(-r));
+			cli_error(cli, "cannot read %s: %s", tabfile ?: CRYPTTAB_PATH,
+				  strerror(-r));
 			return EXIT_NOENT;
 		}
 	}
@@ -300,11 +300,11 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 			ex = cli_fail(cli, r);
 	}
 	if (ex == EXIT_OK && cli->json) {
-		json_object *j = json_object_new_object();
+		json_object *j = cli_json_new(cli, "boot-needs");
 
 		json_object_object_add(j, "entries", json_object_get(entries));
 		json_object_object_add(j, "needs", json_object_get(out.needs));
-		cli_print_json(j);
+		cli_print_json(cli, j);
 	}
 	json_object_put(out.needs);
 out:

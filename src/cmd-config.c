@@ -52,12 +52,12 @@ static int config_check(struct cli *cli)
 	if (!ex && len)
 		ex = EXIT_CONFIG;
 	if (cli->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = cli_json_new(cli, "config-check");
 
 		json_object_object_add(o, "config", json_object_new_string(path));
 		json_object_object_add(o, "ok", json_object_new_boolean(!ex));
 		json_object_object_add(o, "problems", problems);
-		cli_print_json(o);
+		cli_print_json(cli, o);
 		return ex;
 	}
 	for (size_t i = 0; i < len; i++)

@@ -685,8 +685,7 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		if (r < 0) {
 			json_object_put(conf);
 			json_object_put(rep.volumes);
-			fprintf(stderr, "kekcrypt doctor: cannot read %s: %s\n", crypttab,
-				strerror(-r));
+			cli_error(cli, "cannot read %s: %s", crypttab, strerror(-r));
 			return cli_exit_code(r == -ENOENT ? -ENOENT : -EACCES);
 		}
 		lr = initramfs ? list_initramfs(initramfs, &l) : -ENOENT;
@@ -698,7 +697,7 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	if (n && lr == 0)
 		check_image_mode(cli, img, &rep, initramfs, &l);
 	if (cli->json) {
-		json_object *out = json_object_new_object();
+		json_object *out = cli_json_new(cli, "doctor");
 
 		json_object_object_add(out, "config", json_object_new_string(cli->config ?:
 									     CLI_CONFIG_PATH));
@@ -714,7 +713,7 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		json_object_object_add(out, "errors", json_object_new_int(rep.errors));
 		json_object_object_add(out, "warnings", json_object_new_int(rep.warnings));
 		json_object_object_add(out, "ok", json_object_new_boolean(!rep.errors && n));
-		cli_print_json(out);
+		cli_print_json(cli, out);
 	} else {
 		if (!n && !ex)
 			printf("%s: no kekcrypt volume (" KEYSCRIPT_NAME ", or no key file and "

@@ -118,10 +118,14 @@ static int kek_providers(struct cli *cli)
 				       json_object_new_string(kc_provider_summary(i)));
 		json_object_array_add(arr, o);
 	}
-	if (cli->json)
-		cli_print_json(arr);
-	else
+	if (cli->json) {
+		json_object *o = cli_json_new(cli, "kek-providers");
+
+		json_object_object_add(o, "providers", arr);
+		cli_print_json(cli, o);
+	} else {
 		json_object_put(arr);
+	}
 	return EXIT_OK;
 }
 
@@ -145,14 +149,15 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 		return cli_fail(cli, r);
 	warnings = cli_kek_warnings(cli, &a->uri, 1);
 	if (cli->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = cli_json_new(cli, "kek-add");
 
 		json_object_object_add(o, "device", json_object_new_string(a->device));
+		cli_json_uuid(cli, o, a->device);
 		json_object_object_add(o, "token", json_object_new_int(r));
 		json_object_object_add(o, "kek", json_object_new_string(a->uri));
 		json_object_object_add(o, "added", json_object_new_boolean(added));
 		json_object_object_add(o, "warnings", warnings);
-		cli_print_json(o);
+		cli_print_json(cli, o);
 	} else if (added) {
 		json_object_put(warnings);
 		printf("%s: added token %d for %s\n", a->device, r, a->uri);
@@ -179,7 +184,9 @@ static int kek_remove(struct cli *cli, const struct kek_args *a)
 	r = kc_kek_remove(cli->ctx, a->device, token, a->force);
 	if (r < 0)
 		return cli_fail(cli, r);
-	if (!cli->json)
+	if (cli->json)
+		cli_print_device_int(cli, "kek-remove", a->device, "token", token);
+	else
 		printf("%s: removed token %d\n", a->device, token);
 	return EXIT_OK;
 }
@@ -209,9 +216,10 @@ static void rotate_print(struct cli *cli, const struct kek_args *a,
 		}
 		return;
 	}
-	o = json_object_new_object();
+	o = cli_json_new(cli, "kek-rotate");
 	arr = json_object_new_array();
 	json_object_object_add(o, "device", json_object_new_string(a->device));
+	cli_json_uuid(cli, o, a->device);
 	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
 	for (int i = 0; i < n; i++) {
 		json_object *t = json_object_new_object();
@@ -231,7 +239,7 @@ static void rotate_print(struct cli *cli, const struct kek_args *a,
 		json_object_array_add(arr, t);
 	}
 	json_object_object_add(o, "rotated", arr);
-	cli_print_json(o);
+	cli_print_json(cli, o);
 }
 
 static int kek_rotate(struct cli *cli, const struct kek_args *a)

@@ -81,14 +81,15 @@ int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recove
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (cli->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = cli_json_new(cli, "recovery-add");
 
 		json_object_object_add(o, "device", json_object_new_string(device));
+		cli_json_uuid(cli, o, device);
 		json_object_object_add(o, "keyslot", json_object_new_int(slot));
 		/* The only copy the user will ever get; json-c's buffer is freed (not wiped)
 		 * right after printing. */
 		json_object_object_add(o, "recovery_key", json_object_new_string(key));
-		cli_print_json(o);
+		cli_print_json(cli, o);
 	} else {
 		fprintf(stderr, "%s: recovery key added in keyslot %d. Write it down and keep it "
 			"safe: it opens the volume without the KMS, and it is shown only now.\n",
@@ -153,8 +154,7 @@ int cli_read_recovery_key(struct cli *cli, const char *device, const char *key_f
 	if (key_file && strcmp(key_file, "-")) {
 		fd = open(key_file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			fprintf(stderr, "kekcrypt %s: key file '%s': %s\n", cli->verb, key_file,
-				strerror(errno));
+			cli_error(cli, "key file '%s': %s", key_file, strerror(errno));
 			return EXIT_NOENT;
 		}
 		r = read_fd(fd, buf, size, r_len);
@@ -166,12 +166,11 @@ int cli_read_recovery_key(struct cli *cli, const char *device, const char *key_f
 		r = read_fd(STDIN_FILENO, buf, size, r_len);
 	}
 	if (r == -ECANCELED) {
-		fprintf(stderr, "kekcrypt %s: no recovery key entered\n", cli->verb);
+		cli_error(cli, "no recovery key entered");
 		return EXIT_CANCELLED;
 	}
 	if (r < 0) {
-		fprintf(stderr, "kekcrypt %s: cannot read the recovery key: %s\n", cli->verb,
-			strerror(-r));
+		cli_error(cli, "cannot read the recovery key: %s", strerror(-r));
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -258,15 +257,10 @@ static int recovery_remove(struct cli *cli, const struct life_args *a)
 	r = kc_recovery_remove(cli->ctx, a->device, a->token, a->force);
 	if (r < 0)
 		return cli_fail(cli, r);
-	if (cli->json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "device", json_object_new_string(a->device));
-		json_object_object_add(o, "removed", json_object_new_int(r));
-		cli_print_json(o);
-	} else {
+	if (cli->json)
+		cli_print_device_int(cli, "recovery-remove", a->device, "removed", r);
+	else
 		printf("%s: removed %d recovery key%s\n", a->device, r, r == 1 ? "" : "s");
-	}
 	return EXIT_OK;
 }
 
@@ -284,15 +278,10 @@ static int recovery_verify(struct cli *cli, const struct life_args *a)
 	explicit_bzero(key, sizeof(key));
 	if (ex != EXIT_OK)
 		return ex;
-	if (cli->json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "device", json_object_new_string(a->device));
-		json_object_object_add(o, "keyslot", json_object_new_int(slot));
-		cli_print_json(o);
-	} else {
+	if (cli->json)
+		cli_print_device_int(cli, "recovery-verify", a->device, "keyslot", slot);
+	else
 		printf("%s: recovery key accepted by keyslot %d\n", a->device, slot);
-	}
 	return EXIT_OK;
 }
 
@@ -330,11 +319,12 @@ static int header_backup(struct cli *cli, const struct life_args *a)
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (cli->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = cli_json_new(cli, "header-backup");
 
 		json_object_object_add(o, "device", json_object_new_string(a->device));
+		cli_json_uuid(cli, o, a->device);
 		json_object_object_add(o, "file", json_object_new_string(a->file));
-		cli_print_json(o);
+		cli_print_json(cli, o);
 	} else {
 		printf("%s: header saved to %s (it holds the wrapped keys: keep it as safe as the "
 		       "disk)\n", a->device, a->file);
@@ -351,7 +341,7 @@ static int header_restore(struct cli *cli, const struct life_args *a)
 		 "in %s: tokens, keyslots and recovery keys added since the backup are lost.",
 		 a->device, a->file);
 	if (!cli_confirm(cli, what)) {
-		fprintf(stderr, "kekcrypt %s: cancelled, nothing written.\n", cli->verb);
+		cli_error(cli, "cancelled, nothing written.");
 		return EXIT_CANCELLED;
 	}
 	r = kc_header_restore(cli->ctx, a->device, a->file, a->force);
@@ -511,11 +501,12 @@ static int run_repair(struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, r);
 	cli_lifecycle_after(cli, device, &lc);
 	if (cli->json) {
-		o = json_object_new_object();
+		o = cli_json_new(cli, "repair");
 		json_object_object_add(o, "device", json_object_new_string(device));
+		cli_json_uuid(cli, o, device);
 		json_object_object_add(o, "repaired", json_object_new_int(r));
 		cli_lifecycle_json(o, &lc);
-		cli_print_json(o);
+		cli_print_json(cli, o);
 	} else if (!r) {
 		printf("%s: nothing to repair\n", device);
 	} else {

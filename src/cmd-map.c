@@ -23,12 +23,14 @@ static int open_recovery(struct cli *cli, const char *device, const char *name,
 	if (ex != EXIT_OK)
 		return ex;
 	if (cli->json) {
-		json_object *out = json_object_new_object();
+		json_object *out = cli_json_new(cli, "open");
 
 		json_object_object_add(out, "device", json_object_new_string(device));
+		cli_json_uuid(cli, out, device);
 		json_object_object_add(out, "name", json_object_new_string(name));
+		json_object_object_add(out, "recovery", json_object_new_boolean(true));
 		json_object_object_add(out, "keyslot", json_object_new_int(slot));
-		cli_print_json(out);
+		cli_print_json(cli, out);
 	} else {
 		printf("%s: opened as /dev/mapper/%s with the recovery key (keyslot %d)\n",
 		       device, name, slot);
@@ -87,13 +89,15 @@ static int run_open(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		return cli_fail_device(cli, argv[optind], r);
 	if (cli->json) {
-		json_object *out = json_object_new_object();
+		json_object *out = cli_json_new(cli, "open");
 
 		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
+		cli_json_uuid(cli, out, argv[optind]);
 		json_object_object_add(out, "name", json_object_new_string(argv[optind + 1]));
+		json_object_object_add(out, "recovery", json_object_new_boolean(false));
 		json_object_object_add(out, "token", json_object_new_int(res.token_id));
 		json_object_object_add(out, "kek", json_object_new_string(res.kek_uri));
-		cli_print_json(out);
+		cli_print_json(cli, out);
 	} else {
 		printf("%s: opened as /dev/mapper/%s with token %d (%s)\n", argv[optind],
 		       argv[optind + 1], res.token_id, res.kek_uri);
@@ -142,10 +146,9 @@ const struct verb verb_close = {
 	.usage = "close NAME\n\nRemove the dm-crypt mapping NAME; refused while it is in use.\n",
 };
 
-static json_object *status_json(const struct kc_status *st)
+/* The fields of one mapping, added to O. */
+static json_object *status_json(json_object *o, const struct kc_status *st)
 {
-	json_object *o = json_object_new_object();
-
 	json_object_object_add(o, "name", json_object_new_string(st->name));
 	json_object_object_add(o, "device", json_object_new_string(st->device));
 	json_object_object_add(o, "cipher", json_object_new_string(st->cipher));
@@ -189,14 +192,18 @@ static int status_all(struct cli *cli)
 		if (kc_status_get(cli->ctx, names[i], &st) < 0)
 			continue;	/* closed meanwhile */
 		if (arr)
-			json_object_array_add(arr, status_json(&st));
+			json_object_array_add(arr, status_json(json_object_new_object(), &st));
 		else
 			status_text(&st);
 	}
-	if (arr)
-		cli_print_json(arr);
-	else if (!n)
+	if (arr) {
+		json_object *o = cli_json_new(cli, "status-all");
+
+		json_object_object_add(o, "mappings", arr);
+		cli_print_json(cli, o);
+	} else if (!n) {
 		printf("No active dm-crypt mapping.\n");
+	}
 	kc_strv_free(names);
 	return EXIT_OK;
 }
@@ -218,10 +225,11 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	r = kc_status_get(cli->ctx, argv[optind], &st);
 	if (r < 0)
 		return cli_fail(cli, r);
-	if (cli->json)
-		cli_print_json(status_json(&st));
-	else
+	if (cli->json) {
+		cli_print_json(cli, status_json(cli_json_new(cli, "status"), &st));
+	} else {
 		status_text(&st);
+	}
 	return EXIT_OK;
 }
 

@@ -88,15 +88,16 @@ static int on_progress(uint64_t done, uint64_t total, void *usrptr)
 static int rekey_done(struct cli *cli, const char *device, const struct kc_rekey_result *res)
 {
 	if (cli->json) {
-		json_object *out = json_object_new_object();
+		json_object *out = cli_json_new(cli, "rekey");
 
 		json_object_object_add(out, "device", json_object_new_string(device));
+		cli_json_uuid(cli, out, device);
 		json_object_object_add(out, "tokens", json_object_new_int(res->n_tokens));
 		json_object_object_add(out, "resumed", json_object_new_boolean(res->resumed));
 		json_object_object_add(out, "online", json_object_new_boolean(res->name[0]));
 		if (res->name[0])
 			json_object_object_add(out, "name", json_object_new_string(res->name));
-		cli_print_json(out);
+		cli_print_json(cli, out);
 	} else {
 		printf("%s: data key rotated%s%s%s; %d token(s) now wrap the new key\n", device,
 		       res->resumed ? " (resumed)" : "", res->name[0] ? ", online through " : "",
@@ -151,9 +152,9 @@ static int run_rekey(struct cli *cli, int argc, char **argv)
 	if (prog.printed)
 		fputc('\n', stderr);
 	if (r == -ECANCELED && stop_signal) {
-		fprintf(stderr, "kekcrypt rekey: %s: stopped by %s; the data is consistent. "
-			"Continue with 'kekcrypt rekey --resume %s'.\n", argv[optind],
-			strsignal(stop_signal), argv[optind]);
+		cli_error(cli, "%s: stopped by %s; the data is consistent. Continue with "
+			  "'kekcrypt rekey --resume %s'.", argv[optind], strsignal(stop_signal),
+			  argv[optind]);
 		return cli_exit_code(r);
 	}
 	if (r < 0)

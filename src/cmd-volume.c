@@ -79,7 +79,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		return ex;
 	snprintf(what, sizeof(what), "This will overwrite data on %s irrevocably.", argv[optind]);
 	if (!cli_confirm(cli, what)) {
-		fprintf(stderr, "kekcrypt format: cancelled, nothing written.\n");
+		cli_error(cli, "cancelled, nothing written.");
 		return EXIT_CANCELLED;
 	}
 	r = kc_format(cli->ctx, argv[optind], &p);
@@ -107,16 +107,17 @@ static int run_format(struct cli *cli, int argc, char **argv)
 			printf("%s\n", rkey);
 		}
 	} else {
-		json_object *out = json_object_new_object();
+		json_object *out = cli_json_new(cli, "format");
 
 		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
+		cli_json_uuid(cli, out, argv[optind]);
 		json_object_object_add(out, "keks", json_object_new_int((int)p.n_keks));
 		json_object_object_add(out, "warnings", warnings);
 		if (rkey) {
 			json_object_object_add(out, "recovery_keyslot", json_object_new_int(rslot));
 			json_object_object_add(out, "recovery_key", json_object_new_string(rkey));
 		}
-		cli_print_json(out);
+		cli_print_json(cli, out);
 	}
 	fflush(stdout);
 	kc_recovery_key_free(rkey);
@@ -156,20 +157,21 @@ static void print_unlock(struct cli *cli, const char *device, const struct kc_un
 		printf("%s: %s with token %d (%s)\n", device, what, res->token_id, res->kek_uri);
 		return;
 	}
-	o = json_object_new_object();
+	o = cli_json_new(cli, "verify");
 	json_object_object_add(o, "device", json_object_new_string(device));
+	cli_json_uuid(cli, o, device);
 	json_object_object_add(o, "token", json_object_new_int(res->token_id));
 	json_object_object_add(o, "keyslot", json_object_new_int(res->keyslot));
 	json_object_object_add(o, "kek", json_object_new_string(res->kek_uri));
 	json_object_object_add(o, "rekey", rekey ? cli_rekey_json(&st) : NULL);
-	cli_print_json(o);
+	cli_print_json(cli, o);
 }
 
 /* verify --all: print each check; the exit code says whether all, some or none work. */
 static int verify_all_report(struct cli *cli, const char *device,
 			     const struct kc_token_check *checks, size_t n, int r)
 {
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object *o = cli_json_new(cli, "verify-all"), *arr = json_object_new_array();
 	size_t working = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -195,11 +197,13 @@ static int verify_all_report(struct cli *cli, const char *device,
 		json_object_array_add(arr, t);
 	}
 	json_object_object_add(o, "device", json_object_new_string(device));
+	if (cli->json)
+		cli_json_uuid(cli, o, device);
 	json_object_object_add(o, "tokens", arr);
 	json_object_object_add(o, "working", json_object_new_int((int)working));
 	json_object_object_add(o, "failed", json_object_new_int((int)(n - working)));
 	if (cli->json)
-		cli_print_json(o);
+		cli_print_json(cli, o);
 	else
 		json_object_put(o);
 	if (r < 0)
@@ -360,7 +364,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 		cli_lifecycle_text(lc);
 		return;
 	}
-	o = json_object_new_object();
+	o = cli_json_new(cli, "dump");
 	json_object_object_add(o, "device", json_object_new_string(device));
 	json_object_object_add(o, "uuid", json_object_new_string(kc_volume_info_uuid(info)));
 	json_object_object_add(o, "label", json_object_new_string(kc_volume_info_label(info)));
@@ -379,7 +383,19 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 	json_object_object_add(o, "tokens", tokens_json(info));
 	json_object_object_add(o, "rekey", rekey ? cli_rekey_json(&st) : NULL);
 	cli_lifecycle_json(o, lc);
-	cli_print_json(o);
+	cli_print_json(cli, o);
+}
+
+/* kek list --json: the tokens, with the volume they belong to. */
+static void print_list_json(struct cli *cli, const char *device,
+			    const struct kc_volume_info *info)
+{
+	json_object *o = cli_json_new(cli, "kek-list");
+
+	json_object_object_add(o, "device", json_object_new_string(device));
+	json_object_object_add(o, "uuid", json_object_new_string(kc_volume_info_uuid(info)));
+	json_object_object_add(o, "tokens", tokens_json(info));
+	cli_print_json(cli, o);
 }
 
 int cmd_show(struct cli *cli, const char *device, bool list_only)
@@ -399,7 +415,7 @@ int cmd_show(struct cli *cli, const char *device, bool list_only)
 		print_dump(cli, device, info, &lc);
 	}
 	else if (cli->json)
-		cli_print_json(tokens_json(info));
+		print_list_json(cli, device, info);
 	else
 		print_tokens_text(info);
 	kc_volume_info_free(info);

@@ -67,10 +67,10 @@ int main(int argc, char **argv)
 			strerror(-r));
 	i = parse_leading(&cli, argc, argv, &r);
 	if (i < 0)
-		return r;
+		return cli_finish(&cli, r);
 	if (i >= argc) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return cli_finish(&cli, EXIT_USAGE);
 	}
 	if (!strcmp(argv[i], "help")) {
 		usage(stdout);
@@ -83,8 +83,7 @@ int main(int argc, char **argv)
 		cli.argv = argv + i;
 		r = verbs[v]->run(&cli, argc - i, argv + i);
 		kc_free(cli.ctx);
-		return r;
+		return cli_finish(&cli, r);
 	}
-	cli_usage_error(&cli, "unknown verb '%s'", argv[i]);
-	return EXIT_USAGE;
+	return cli_finish(&cli, cli_usage_error(&cli, "unknown verb '%s'", argv[i]));
 }

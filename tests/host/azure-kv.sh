@@ -259,7 +259,7 @@ assert_exit -m "kek rotate --json (same key, latest version)" 0 \
 	kc kek rotate --config "$MI" "$IMG_ROT" --json
 assert_exit -m "kek list --json after the rotation" 0 kc kek list "$IMG_ROT" --json
 assert_eq -m "one token, under kek-rsa at V2" "1 $URI_RSA $V2" "$(json_get "$OUT" \
-	'" ".join([str(len(d))] + [d[0][k] for k in ("kek", "key_version")])')"
+	'" ".join([str(len(d["tokens"]))] + [d["tokens"][0][k] for k in ("kek", "key_version")])')"
 assert_eq -m "the last wrap used V2" "wrap kek-rsa $V2" \
 	"$(awk '$1 == "wrap" {l = $1 " " $2 " " $3} END {print l}' "$PLAIN")"
 assert_exit -m "the rotated volume verifies" 0 kc verify --config "$MI" "$IMG_ROT"

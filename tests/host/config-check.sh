@@ -135,7 +135,7 @@ assert_eq -m "... no section or key kekcrypt does not know" "" "$(problems does-
 assert_eq -m "... only problems of the files it names (missing or unsafe)" 0 \
 	"$(json_get "$OUT" 'len([p for p in d["problems"] if p["problem"] not in ("missing", "unusable")])')"
 assert_exit 0 kc kek providers --json
-names=$(json_get "$OUT" '" ".join(p["name"] for p in d)')
+names=$(json_get "$OUT" '" ".join(p["name"] for p in d["providers"])')
 for section in $names; do
 	assert_true -m "the example has a section [$section]" grep -qxF "#[$section]" "$EX"
 	# The keys the provider takes, from the error an unknown one gives: each is documented

@@ -62,7 +62,7 @@ mv "$K0.away" "$K0"
 # --- five rotations in a row keep the ID ---------------------------------------------------------
 kek_ids() {
 	kc kek list --json "$IMG" >"$T/list.json"
-	json_get "$T/list.json" '" ".join("%d:%s" % (t["id"], t["kek"]) for t in d)'
+	json_get "$T/list.json" '" ".join("%d:%s" % (t["id"], t["kek"]) for t in d["tokens"])'
 }
 before=$(kek_ids)
 assert_eq -m "before: token 0 under KEK 1" "0:file:$K1" "$before"
@@ -146,7 +146,7 @@ for tok in $(json_get "$T/meta.json" '" ".join(sorted(d["tokens"]))'); do
 done
 assert_exit -m "rotate --token 0 (KEK 1 -> same key)" 0 kc kek rotate "$IMG" --token 0
 assert_exit 0 kc kek list --json "$IMG"
-assert_eq -m "kek list: still two valid tokens" "[true, true]" "$(json_get "$OUT" '[t["valid"] for t in d]')"
+assert_eq -m "kek list: still two valid tokens" "[true, true]" "$(json_get "$OUT" '[t["valid"] for t in d["tokens"]]')"
 
 # --- PKCS#11 (SoftHSM2) -------------------------------------------------------------------------
 src=0

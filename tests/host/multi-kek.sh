@@ -77,14 +77,14 @@ assert_exit -m "kek add a third KEK" 0 kc kek add "$IMG" --kek "file:$K2"
 assert_stdout_contains -m "kek add reports the new token 2" "added token 2 for file:$K2"
 assert_exit 0 kc kek list --json "$IMG"
 cp "$OUT" "$T/list.json"
-assert_eq -m "kek list --json shows 3 tokens" 3 "$(json_get "$T/list.json" 'len(d)')"
-assert_eq -m "kek list --json: ids 0 1 2" "[0, 1, 2]" "$(json_get "$T/list.json" '[t["id"] for t in d]')"
+assert_eq -m "kek list --json shows 3 tokens" 3 "$(json_get "$T/list.json" 'len(d["tokens"])')"
+assert_eq -m "kek list --json: ids 0 1 2" "[0, 1, 2]" "$(json_get "$T/list.json" '[t["id"] for t in d["tokens"]]')"
 assert_eq -m "kek list --json: the KEKs" "[\"file:$K0\", \"file:$K1\", \"file:$K2\"]" \
-	"$(json_get "$T/list.json" '[t["kek"] for t in d]')"
+	"$(json_get "$T/list.json" '[t["kek"] for t in d["tokens"]]')"
 assert_eq -m "kek list --json: all valid" "[true, true, true]" \
-	"$(json_get "$T/list.json" '[t["valid"] for t in d]')"
+	"$(json_get "$T/list.json" '[t["valid"] for t in d["tokens"]]')"
 assert_eq -m "kek list --json: keyslots 0 1 2" "[0, 1, 2]" \
-	"$(json_get "$T/list.json" '[t["keyslot"] for t in d]')"
+	"$(json_get "$T/list.json" '[t["keyslot"] for t in d["tokens"]]')"
 assert_exit 0 kc kek list "$IMG"
 assert_stdout_contains -m "kek list (text) shows the new KEK" "2: file:$K2"
 assert_exit 0 kc verify "$IMG" --token 2
@@ -105,7 +105,7 @@ assert_exit -m "verify --token 0 now: no such token (exit 3)" 3 kc verify "$IMG"
 assert_stderr_contains -m "... naming the token" "token 0"
 assert_exit -m "kek remove of a token that does not exist: exit 3" 3 kc kek remove "$IMG" --token 0
 assert_exit 0 kc kek list --json "$IMG"
-assert_eq -m "kek list --json shows 2 tokens" 2 "$(json_get "$OUT" 'len(d)')"
+assert_eq -m "kek list --json shows 2 tokens" 2 "$(json_get "$OUT" 'len(d["tokens"])')"
 
 assert_exit -m "kek remove --token 1" 0 kc kek remove "$IMG" --token 1
 assert_exit -m "token 2 still unlocks" 0 kc verify "$IMG"
@@ -124,7 +124,7 @@ meta
 assert_eq -m "no token left" 0 "$(json_get "$T/meta.json" 'len(d["tokens"])')"
 assert_eq -m "no keyslot left" 0 "$(json_get "$T/meta.json" 'len(d["keyslots"])')"
 assert_exit 0 kc kek list --json "$IMG"
-assert_eq -m "kek list --json: empty" "[]" "$(json_get "$OUT" 'd')"
+assert_eq -m "kek list --json: empty" "[]" "$(json_get "$OUT" 'd["tokens"]')"
 assert_exit -m "verify with no kekcrypt token: exit 3" 3 kc verify "$IMG"
 assert_stderr_contains -m "... saying there is no kekcrypt token" "no kekcrypt token"
 

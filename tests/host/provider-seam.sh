@@ -63,7 +63,7 @@ export KC_PLUGIN
 assert_exit -m "kek providers --json lists it" 0 kc kek providers --json
 assert_eq -m "... with the syntax and summary of its table entry" \
 	"seamtest:/PATH|a test-only file of key versions" \
-	"$(json_get "$OUT" '[p["syntax"] + "|" + p["summary"] for p in d if p["name"] == "seamtest"][0]')"
+	"$(json_get "$OUT" '[p["syntax"] + "|" + p["summary"] for p in d["providers"] if p["name"] == "seamtest"][0]')"
 assert_exit -m "kekcrypt --help" 0 "$KEKCRYPT" --help
 assert_stdout_contains -m "... shows its URI syntax among the KEK URIs" "seamtest:/PATH"
 
@@ -80,12 +80,12 @@ assert_exit -m "verify" 0 kc verify "$IMG"
 assert_stdout_contains -m "... through token 0" "token 0 (seamtest:$KEYS)"
 assert_exit -m "kek list --json" 0 kc kek list "$IMG" --json
 assert_eq -m "... the token holds the provider and the key version v1" "seamtest v1" \
-	"$(json_get "$OUT" 'd[0]["provider"] + " " + d[0]["key_version"]')"
+	"$(json_get "$OUT" 'd["tokens"][0]["provider"] + " " + d["tokens"][0]["key_version"]')"
 echo "v2 $(hex)" >>"$KEYS"
 assert_exit -m "kek rotate, after the key got version v2" 0 kc kek rotate "$IMG"
 assert_exit -m "kek list --json" 0 kc kek list "$IMG" --json
 assert_eq -m "... the token is now wrapped under v2" "v2" \
-	"$(json_get "$OUT" 'd[0]["key_version"]')"
+	"$(json_get "$OUT" 'd["tokens"][0]["key_version"]')"
 sed -i '/^v1 /d' "$KEYS"
 assert_exit -m "verify with v1 gone from the key file" 0 kc verify "$IMG"
 

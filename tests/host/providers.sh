@@ -11,7 +11,7 @@
 TOP=$KC_SRCDIR
 assert_exit -m "kek providers --json" 0 kc kek providers --json
 cp "$OUT" "$T_DIR/providers.json"
-n=$(json_get "$T_DIR/providers.json" 'len(d)')
+n=$(json_get "$T_DIR/providers.json" 'len(d["providers"])')
 assert_true -m "at least the four providers of this release ($n)" test "$n" -ge 4
 assert_exit -m "kekcrypt --help" 0 kc --help
 cp "$OUT" "$T_DIR/help.txt"
@@ -19,8 +19,8 @@ new_img "$T_DIR/x.img"
 assert_exit -m "format with an unknown scheme: exit 15" 15 kc format -q "$T_DIR/x.img" --kek nosuch:x
 cp "$ERR" "$T_DIR/unsupported.txt"
 for i in $(seq 0 $((n - 1))); do
-	name=$(json_get "$T_DIR/providers.json" "d[$i]['name']")
-	syntax=$(json_get "$T_DIR/providers.json" "d[$i]['syntax']")
+	name=$(json_get "$T_DIR/providers.json" "d['providers'][$i]['name']")
+	syntax=$(json_get "$T_DIR/providers.json" "d['providers'][$i]['syntax']")
 	scheme=${syntax%%:*}
 	assert_true -m "$name: --help shows its syntax" grep -qF -- "$syntax" "$T_DIR/help.txt"
 	assert_true -m "$name: the unsupported-scheme error lists '$scheme'" \

@@ -17,7 +17,7 @@ assert_exit -m "format with two file KEKs" 0 kc format -q "$IMG" --kek "file:$K0
 # ids: "ID:KEK ..." from kek list --json
 ids() {
 	kc kek list --json "$IMG" >"$T/list.json"
-	json_get "$T/list.json" '" ".join("%d:%s" % (t["id"], t["kek"]) for t in d)'
+	json_get "$T/list.json" '" ".join("%d:%s" % (t["id"], t["kek"]) for t in d["tokens"])'
 }
 
 assert_exit -m "verify --token URI of token 1" 0 kc verify "$IMG" --token "file:$K1" --json
