@@ -164,13 +164,17 @@ check_event "recovery remove" event=recovery-remove outcome=ok "uuid=$UUID" "tok
 # Read verbs leave no trace.
 assert_exit -m "verify" 0 kc verify "$IMG"
 assert_exit -m "dump" 0 kc dump "$IMG"
-assert_exit -m "header backup" 0 kc header backup "$IMG" "$T/hdr.bak"
+# A value with spaces and quotes is quoted, its quotes escaped: a backup named so.
+BAK="$T/hdr \"1\" b=c.bak"
+assert_exit -m "header backup" 0 kc header backup "$IMG" "$BAK"
 logged 0
 
-assert_exit -m "header restore" 0 kc header restore -q "$IMG" "$T/hdr.bak"
+assert_exit -m "header restore" 0 kc header restore -q "$IMG" "$BAK"
 logged 1
 check_event "header restore" event=header-restore outcome=ok "device=$IMG" "uuid=$UUID" \
-	"file=$T/hdr.bak"
+	"file=$BAK"
+assert_contains -m "... the file quoted, its quotes escaped" "$(tail -n 1 "$LOG")" \
+	" file=\"$T/hdr \\\"1\\\" b=c.bak\" "
 
 assert_exit -m "kek remove --token 0" 0 kc kek remove "$IMG" --token 0
 logged 1
