@@ -78,8 +78,8 @@ static int activate(struct kc_ctx *ctx, struct crypt_device *cd, const char *dev
 	return 0;
 }
 
-int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_id,
-	    uint32_t flags, unsigned timeout_ms, struct kc_unlock_result *r_result)
+static int open_volume(struct kc_ctx *ctx, const char *device, const char *name, int token_id,
+		       uint32_t flags, unsigned timeout_ms, struct kc_unlock_result *r_result)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -104,6 +104,18 @@ int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_
 	else
 		log_dbg(ctx, "device '%s': active as '%s'", device, name);
 	return r;
+}
+
+int kc_open(struct kc_ctx *ctx, const char *device, const char *name, int token_id,
+	    uint32_t flags, unsigned timeout_ms, struct kc_unlock_result *r_result)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "unlock", device);
+	audit_field(ctx, "by", "open");
+	audit_field(ctx, "name", name);
+	return audit_end(ctx, &a, open_volume(ctx, device, name, token_id, flags, timeout_ms,
+					      r_result));
 }
 
 int kc_close(struct kc_ctx *ctx, const char *name)

@@ -85,6 +85,9 @@ static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
 	for (size_t i = 0; i < p->n_keks; i++) {
 		fk->n = i + 1;
 		r = kek_open(ctx, p->kek_uris[i], &fk->keks[i]);
+		/* Only a URI its provider accepted: a refused one may hold a secret. */
+		if (r >= 0)
+			audit_kek(ctx, fk->keks[i]->uri);
 		if (r >= 0)
 			r = fk->keks[i]->ops->wrap(ctx, fk->keks[i]->state, dek, &fk->wrapped[i]);
 		if (r < 0)
@@ -139,7 +142,7 @@ static int format_check_params(struct kc_ctx *ctx, const char *device,
 	return 0;
 }
 
-int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params)
+static int format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -178,6 +181,7 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 		r = vol_token_add(ctx, cd, fk.keks[i], &fk.wrapped[i], dek);
 		if (r < 0)
 			ctx_detail_prefix(ctx, "KEK '%s'", fk.keks[i]->uri);
+		audit_token(ctx, r, NULL);
 	}
 	if (r < 0)
 		ctx_detail_device(ctx, device);
@@ -186,4 +190,12 @@ int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_par
 out:
 	format_keks_clear(&fk);
 	return r < 0 ? r : 0;
+}
+
+int kc_format(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "format", device);
+	return audit_end(ctx, &a, format(ctx, device, params));
 }

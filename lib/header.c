@@ -83,7 +83,7 @@ static int check_same_volume(struct kc_ctx *ctx, struct crypt_device *cd, const 
 	return 0;
 }
 
-int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, bool force)
+static int header_restore(struct kc_ctx *ctx, const char *device, const char *file, bool force)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
@@ -128,4 +128,15 @@ int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, 
 				file, strerror(-r));
 	log_dbg(ctx, "device '%s': header restored from '%s' (UUID %s)", device, file, uuid);
 	return 0;
+}
+
+int kc_header_restore(struct kc_ctx *ctx, const char *device, const char *file, bool force)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "header-restore", device);
+	audit_field(ctx, "file", file);
+	if (force)
+		audit_field(ctx, "force", "yes");
+	return audit_end(ctx, &a, header_restore(ctx, device, file, force));
 }

@@ -69,6 +69,7 @@ static inline void secret_erasep(struct secret_erase_ctx *e)
 /* ctx.c: logging and error detail.                                                         */
 
 struct kc_config;
+struct audit;
 
 /* State a part of the library keeps for the life of a context (see ctx_slot()). */
 struct ctx_slot {
@@ -90,6 +91,7 @@ struct kc_ctx {
 	struct crypt_device *log_cd; /* kc_log_to_crypt_device(): log there instead of log_fn */
 	struct ctx_slot *slots;	/* ctx_slot() */
 	size_t n_slots;
+	struct audit *audit;	/* the event of the public call under way (audit.c), or NULL */
 	char detail[2048];
 };
 
@@ -122,6 +124,40 @@ void ctx_deadline_end(struct kc_ctx *ctx);
 #define log_warn(ctx, fmt, ...) ctx_log((ctx), CTX_LOG_WARNING, "warning: " fmt, ##__VA_ARGS__)
 /* Log at debug level and return R (a negative errno). */
 #define log_dbg_errno(ctx, r, ...) ({ log_dbg((ctx), __VA_ARGS__); (r); })
+
+/* ---------------------------------------------------------------------------------------- */
+/* audit.c: the audit trail, one event per change and per unlock (see the top of audit.c).  */
+
+struct audit {
+	const char *event;	/* "kek-add", "unlock"... (kekcrypt(8), AUDIT) */
+	const char *device;
+	char uuid[40];		/* "": read from DEVICE's header when the event is written */
+	char tokens[128];	/* token ids, space-separated */
+	char keks[2048];	/* KEK URIs, space-separated */
+	char from[2048];	/* the KEK URIs they replace (kek-rotate) */
+	char fields[512];	/* more " key=value" pairs (audit_field()) */
+	unsigned attempts;	/* unlock attempts; 0: not an unlock */
+	uint64_t started_ms;
+};
+
+/* A public call that changes DEVICE or unlocks it starts its event A (on its stack) and ends
+ * it with audit_end(); in between, the audit_*() notes below go to it (nothing when no event
+ * is under way, or within a public call made by another). */
+void audit_begin(struct kc_ctx *ctx, struct audit *a, const char *event, const char *device);
+/* Write A's event with outcome R (a failure's error name and CTX's detail); returns R. */
+int audit_end(struct kc_ctx *ctx, struct audit *a, int r);
+/* Token ID and its KEK (may be NULL: recovery tokens). */
+void audit_token(struct kc_ctx *ctx, int id, const char *kek);
+void audit_kek(struct kc_ctx *ctx, const char *kek);
+/* A KEK that a rotation replaced. */
+void audit_from(struct kc_ctx *ctx, const char *kek);
+/* Write the event under way now as EVENT, outcome ok (a long operation's start), and go on
+ * with its token and KEK lists emptied. */
+void audit_mark(struct kc_ctx *ctx, const char *event);
+void audit_uuid(struct kc_ctx *ctx, const char *uuid);
+/* One more " KEY=VALUE" (quoted as needed); never a secret. */
+void audit_field(struct kc_ctx *ctx, const char *key, const char *value);
+void audit_attempts(struct kc_ctx *ctx, unsigned attempts);
 
 /* ---------------------------------------------------------------------------------------- */
 /* config.c: "[section]" + "key = value" credentials file.                                  */

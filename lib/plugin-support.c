@@ -57,26 +57,36 @@ static int unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, const 
 int kc_token_unlock_passphrase(struct kc_ctx *ctx, struct crypt_device *cd, int token_id,
 			       char **r_buf, size_t *r_len)
 {
+	const char *device;
+	struct audit a;
+
 	if (!ctx || !cd || token_id < 0 || !r_buf || !r_len)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	return unlock_passphrase(ctx, cd, crypt_get_device_name(cd) ?: "?", token_id, r_buf,
-				 r_len, NULL);
+	device = crypt_get_device_name(cd) ?: "?";
+	audit_begin(ctx, &a, "unlock", device);
+	audit_field(ctx, "by", "token-plugin");
+	audit_uuid(ctx, crypt_get_uuid(cd));
+	return audit_end(ctx, &a, unlock_passphrase(ctx, cd, device, token_id, r_buf, r_len,
+						    NULL));
 }
 
 int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, char **r_buf,
 			  size_t *r_len, struct kc_unlock_result *r_result)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct audit a;
 	int r;
 
 	if (!ctx || !device || !r_buf || !r_len || !sized_ok(r_result, UNLOCK_RESULT_V1))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
+	audit_begin(ctx, &a, "unlock", device);
+	audit_field(ctx, "by", "keyscript");
 	r = vol_load(ctx, device, &cd);
-	if (r < 0)
-		return r;
-	return unlock_passphrase(ctx, cd, device, token_id, r_buf, r_len, r_result);
+	if (r >= 0)
+		r = unlock_passphrase(ctx, cd, device, token_id, r_buf, r_len, r_result);
+	return audit_end(ctx, &a, r);
 }
 
 void kc_token_passphrase_free(char *buf, size_t len)

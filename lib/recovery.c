@@ -167,13 +167,14 @@ static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
 	return slot;
 }
 
-int kc_recovery_add(struct kc_ctx *ctx, const char *device,
-		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
+static int recovery_add(struct kc_ctx *ctx, const char *device,
+			const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *key = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
 	struct kc_recovery_params full, *p = NULL;
+	char slot[16];
 	int r;
 
 	if (!ctx || !device || !r_key ||
@@ -202,11 +203,22 @@ int kc_recovery_add(struct kc_ctx *ctx, const char *device,
 		return r;
 	}
 	log_dbg(ctx, "device '%s': recovery key added in keyslot %d", device, r);
+	snprintf(slot, sizeof(slot), "%d", r);
+	audit_field(ctx, "keyslot", slot);
 	key->data[key->len] = '\0';
 	if (r_keyslot)
 		*r_keyslot = r;
 	*r_key = (char *)TAKE_PTR(key)->data;
 	return 0;
+}
+
+int kc_recovery_add(struct kc_ctx *ctx, const char *device,
+		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "recovery-add", device);
+	return audit_end(ctx, &a, recovery_add(ctx, device, params, r_key, r_keyslot));
 }
 
 void kc_recovery_key_free(char *key)
@@ -277,7 +289,7 @@ static int recovery_remove_one(struct kc_ctx *ctx, struct crypt_device *cd, int 
 	return 0;
 }
 
-int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
+static int recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
@@ -305,10 +317,21 @@ int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, boo
 		if (remove & (1ull << id)) {
 			r = recovery_remove_one(ctx, cd, id);
 			n += r >= 0;
+			audit_token(ctx, r >= 0 ? id : -1, NULL);
 		}
 	if (r < 0)
 		ctx_detail_device(ctx, device);
 	return r < 0 ? r : n;
+}
+
+int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "recovery-remove", device);
+	if (force)
+		audit_field(ctx, "force", "yes");
+	return audit_end(ctx, &a, recovery_remove(ctx, device, token_id, force));
 }
 
 /* Try KEY on the marked recovery keyslots, or on every keyslot when none is marked. */
@@ -340,8 +363,8 @@ static int try_keyslots(struct kc_ctx *ctx, struct crypt_device *cd, const char 
 	return r;
 }
 
-int kc_recovery_open(struct kc_ctx *ctx, const char *device, const char *name, const char *key,
-		     size_t key_len, uint32_t flags, int *r_keyslot)
+static int recovery_open(struct kc_ctx *ctx, const char *device, const char *name,
+			 const char *key, size_t key_len, uint32_t flags, int *r_keyslot)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -373,4 +396,27 @@ int kc_recovery_open(struct kc_ctx *ctx, const char *device, const char *name, c
 	if (r_keyslot)
 		*r_keyslot = r;
 	return 0;
+}
+
+int kc_recovery_open(struct kc_ctx *ctx, const char *device, const char *name, const char *key,
+		     size_t key_len, uint32_t flags, int *r_keyslot)
+{
+	struct audit a;
+	char slot[16];
+	int r, keyslot = -1;
+
+	/* Without NAME it checks the key and unlocks nothing: no event, as verify. */
+	if (!name)
+		return recovery_open(ctx, device, name, key, key_len, flags, r_keyslot);
+	audit_begin(ctx, &a, "unlock", device);
+	audit_field(ctx, "by", "recovery-key");
+	audit_field(ctx, "name", name);
+	r = recovery_open(ctx, device, name, key, key_len, flags, &keyslot);
+	if (r >= 0) {
+		snprintf(slot, sizeof(slot), "%d", keyslot);
+		audit_field(ctx, "keyslot", slot);
+		if (r_keyslot)
+			*r_keyslot = keyslot;
+	}
+	return audit_end(ctx, &a, r);
 }

@@ -760,6 +760,27 @@ static bool reencrypted(struct crypt_device *cd, const struct token_set *new)
 	return false;
 }
 
+/* The event that a rekey begins (or resumes): the tokens it starts from (SET). */
+static void audit_started(struct kc_ctx *ctx, const struct token_set *set, bool resume)
+{
+	for (size_t i = 0; i < set->n; i++)
+		audit_token(ctx, set->t[i]->id, set->t[i]->uri);
+	audit_field(ctx, "resume", resume ? "yes" : "no");
+	audit_mark(ctx, "rekey-start");
+}
+
+/* For the event that a rekey finished: the kekcrypt tokens over the new DEK. */
+static void audit_finished(struct kc_ctx *ctx, struct crypt_device *cd)
+{
+	char uri[TOKEN_URI_MAX + 1];
+	const char *json;
+
+	for (int id = -1; (id = luks_token_next(cd, id, TOKEN_TYPE)) >= 0;)
+		if (crypt_token_json_get(cd, id, &json) >= 0)
+			audit_token(ctx, id, token_json_field(json, "kekcrypt-key-id", uri,
+							      sizeof(uri)) ? uri : NULL);
+}
+
 static int rekey_locked(struct rekey_run *rr)
 {
 	struct crypt_params_reencrypt p;
@@ -777,6 +798,7 @@ static int rekey_locked(struct rekey_run *rr)
 			return ctx_fail(rr->ctx, -EBUSY, "a re-encryption kekcrypt did not start "
 					"is in progress; finish it with 'cryptsetup reencrypt "
 					"--resume-only'");
+		audit_started(rr->ctx, &rr->new, true);
 		r = resume(rr, ri);
 	} else if (rr->new.n && reencrypted(rr->cd, &rr->new)) {
 		log_dbg(rr->ctx, "re-encryption completed earlier; committing the tokens");
@@ -798,6 +820,8 @@ static int rekey_locked(struct rekey_run *rr)
 		if (r >= 0 && !rr->old.n)
 			r = ctx_fail(rr->ctx, -ENOENT, "it has no kekcrypt token");
 		if (r >= 0)
+			audit_started(rr->ctx, &rr->old, false);
+		if (r >= 0)
 			r = start(rr);
 	}
 	if (r >= 0)
@@ -807,8 +831,8 @@ static int rekey_locked(struct rekey_run *rr)
 	return r;
 }
 
-int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
-	     void *usrptr, struct kc_rekey_result *r_result)
+static int rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
+		 void *usrptr, struct kc_rekey_result *r_result)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	struct rekey_run rr = {
@@ -832,6 +856,8 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 		r = find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
 	if (r >= 0)
 		r = rekey_locked(&rr);
+	if (r >= 0)
+		audit_finished(ctx, cd);
 	if (r >= 0) {
 		rr.res.n_tokens = (int)(rr.new.n ? rr.new.n : rr.old.n);
 		snprintf(rr.res.name, sizeof(rr.res.name), "%s", rr.name);
@@ -843,4 +869,13 @@ int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress
 	token_set_clear(&rr.old);
 	token_set_clear(&rr.new);
 	return r;
+}
+
+int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
+	     void *usrptr, struct kc_rekey_result *r_result)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "rekey-finish", device);
+	return audit_end(ctx, &a, rekey(ctx, device, flags, fn, usrptr, r_result));
 }

@@ -257,6 +257,10 @@ static int rotate_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *d
 	ctx_deadline_end(ctx);
 	if (r >= 0)
 		fill_result(&rot, rot.dry_run ? -1 : r, res);
+	if (r >= 0) {
+		audit_token(ctx, id, kek->uri);
+		audit_from(ctx, old->uri);
+	}
 	if (r < 0)
 		ctx_detail_prefix(ctx, "token %d ('%s') not rotated, left in place", id,
 				  old->uri);
@@ -289,8 +293,8 @@ static int rotation_targets(struct kc_ctx *ctx, struct crypt_device *cd, const c
 	return 0;
 }
 
-int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
-		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results)
+static int kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
+		      uint32_t flags, struct kc_rotate_result *r_results, size_t n_results)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(vol_unlockp) int fd = -1;
@@ -329,6 +333,19 @@ int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const ch
 	if (r < 0)
 		ctx_detail_device(ctx, device);
 	return r < 0 ? r : (int)done;
+}
+
+int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
+		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results)
+{
+	struct audit a;
+
+	/* A dry run changes nothing: no event. */
+	if (flags & KC_ROTATE_DRY_RUN)
+		return kek_rotate(ctx, device, token_id, to_uri, flags, r_results, n_results);
+	audit_begin(ctx, &a, "kek-rotate", device);
+	return audit_end(ctx, &a, kek_rotate(ctx, device, token_id, to_uri, flags, r_results,
+					     n_results));
 }
 
 int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,

@@ -189,6 +189,10 @@ int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *de
 			 rt.deadline_ms == UINT64_MAX ? 0.0 : (double)retry_left_ms(&rt) / 1000);
 		retry_sleep(wait);
 	}
+	/* retry_next() counted the last attempt when it stopped the retries. */
+	audit_attempts(ctx, rt.attempts + (r >= 0 || v == RETRY_AGAIN));
+	if (r >= 0)
+		audit_token(ctx, res.token_id, res.kek_uri);
 	if (r < 0 && v == RETRY_STOP_DEADLINE)
 		ctx_detail_prefix(ctx, "not unlocked within the retry limit of %u s (%u attempts)",
 				  ctx->retry_s, rt.attempts);
@@ -311,7 +315,7 @@ int kc_kek_find(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	return r;
 }
 
-int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
+static int kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -324,6 +328,9 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = kek_open(ctx, kek_uri, &kek);
+	/* Only a URI its provider accepted: a refused one may hold a secret (a pin-value). */
+	if (r >= 0)
+		audit_kek(ctx, kek->uri);
 	if (r >= 0)
 		r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r >= 0 && (existing = token_find_uri(ctx, cd, kek_uri)) >= 0)
@@ -344,6 +351,17 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 		log_dbg(ctx, "device '%s': token %d added for '%s'", device, r, kek_uri);
 	wrapped_clear(&wrapped);
 	return r;
+}
+
+int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
+{
+	struct audit a;
+	int r;
+
+	audit_begin(ctx, &a, "kek-add", device);
+	r = kek_add(ctx, device, kek_uri);
+	audit_token(ctx, r, NULL);
+	return audit_end(ctx, &a, r);
 }
 
 /* true when token T's KEK unwraps DEK now. */
@@ -434,9 +452,10 @@ int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char
 			"volume unopenable", device, what);
 }
 
-int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
+static int kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(token_freep) struct token *tok = NULL;
 	_cleanup_(vol_unlockp) int lock = -1;
 	char what[32];
 	int r, slot = -1, ntok;
@@ -447,6 +466,9 @@ int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool for
 	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r < 0)
 		return r;
+	tok = token_peek(ctx, cd, token_id);
+	if (tok)
+		audit_kek(ctx, tok->uri);
 	if (!luks_token_is(cd, token_id, TOKEN_TYPE) || token_id >= 64)
 		return ctx_fail(ctx, -ENOENT, "device '%s' has no kekcrypt token %d", device,
 				token_id);
@@ -476,4 +498,15 @@ int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool for
 					"could not be (%s)", device, token_id, slot, strerror(-r));
 	}
 	return 0;
+}
+
+int kc_kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)
+{
+	struct audit a;
+
+	audit_begin(ctx, &a, "kek-remove", device);
+	audit_token(ctx, token_id, NULL);
+	if (force)
+		audit_field(ctx, "force", "yes");
+	return audit_end(ctx, &a, kek_remove(ctx, device, token_id, force));
 }

@@ -163,6 +163,11 @@ run() {
 	return 0
 }
 
+# Audit events (lib/audit.c) go to the kernel log where nothing listens on /dev/log, as on
+# these hosts: to a file of the test's instead, not into the host's kernel log.
+export KC_AUDIT_KMSG_PATH=$T_DIR/.kmsg
+: >"$KC_AUDIT_KMSG_PATH"
+
 # Local policy (lib/policy.c): URIs may name only the modules, PIN files and endpoints the
 # config allows. $T_CONF is the test's own config (private, in $T_DIR); `kc` passes it unless
 # the command names a config itself; policy_allow adds an allowance to it.
