@@ -14,7 +14,7 @@
 # "KC-BOOT-OK root=... data=..." once multi-user is reached with both disks mounted, then
 # powers off. Scenarios:
 #   up      KMS up: boots unattended;
-#   down    KMS down: the recovery prompt comes after the deadline (timeout=20 in crypttab);
+#   down    KMS down: the recovery prompt comes after the deadline (timeout=12 in crypttab);
 #           the recovery keys typed on the serial console boot it;
 #   file    a root of its own whose disks have a file KEK (in the root filesystem, allowed by
 #           [file] allowed-paths of kekcrypt.conf and so copied into the initramfs by the
@@ -188,13 +188,13 @@ KS=/usr/lib/kekcrypt/kekcrypt-keyscript
 if [ "$V" = dracut ]; then
 	# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs.
 	cat >"$ROOT/etc/crypttab" <<EOF
-root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=20
-data UUID=$uuid_data none luks,token-timeout=10
+root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=12
+data UUID=$uuid_data none luks,token-timeout=6
 EOF
 else
 	cat >"$ROOT/etc/crypttab" <<EOF
-root UUID=$uuid_root timeout=20 luks,keyscript=$KS,initramfs
-data UUID=$uuid_data timeout=10 luks,keyscript=$KS,initramfs
+root UUID=$uuid_root timeout=12 luks,keyscript=$KS,initramfs
+data UUID=$uuid_data timeout=6 luks,keyscript=$KS,initramfs
 EOF
 fi
 cat >"$ROOT/etc/fstab" <<EOF
@@ -242,7 +242,7 @@ if [ "$V" = dracut ]; then
 		>"$D/initramfs.log" 2>&1 || { tail -n 30 "$D/initramfs.log"; die "dracut failed"; }
 	chroot "$ROOT" lsinitrd "/boot/initrd.img-$kver" >"$D/initrd.list"
 	chroot "$ROOT" lsinitrd -f etc/crypttab "/boot/initrd.img-$kver" >"$D/initrd.crypttab"
-	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=20" "$D/initrd.crypttab" &&
+	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=12" "$D/initrd.crypttab" &&
 		! grep -q '^data' "$D/initrd.crypttab"; then
 		ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
 	else
@@ -380,9 +380,10 @@ step "$V: the filesystems, for the builder guest"
 mkdir "$D/data-dir"
 echo "data-disk-$uuid_data" >"$D/data-dir/marker"
 rm -rf "$ROOT/tmp/lean-conf"
-# Its content and 160 MiB to spare (the booted system writes little): the builder guest
-# encrypts all of it, so no bigger than that. The LUKS data area (root.img) is larger.
-mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.ext4" "$(($(du -sm "$ROOT" | cut -f1) + 160))M"
+# Its content and 64 MiB to spare (the booted system writes little; journald keeps its own
+# share free): the builder guest encrypts all of it, so no bigger than that. The LUKS data
+# area (root.img) is larger.
+mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.ext4" "$(($(du -sm "$ROOT" | cut -f1) + 64))M"
 mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.ext4" 40M
 cp "$ROOT/etc/kekcrypt/kekcrypt.conf" "$D/guest.conf"
 rm -rf "$ROOT"
@@ -572,17 +573,17 @@ for s in "${SCENARIOS[@]}"; do
 		has up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	down)
-		boot down down --mark "$ks_gaveup 20 s" \
+		boot down down --mark "$ks_gaveup 12 s" \
 			--answer "$PROMPT_ROOT=$D/rec-root.key" --answer "$PROMPT_DATA=$D/rec-data.key"
 		booted down
-		has down "it said the KMS did not answer within root's timeout (20 s)" \
-			"$ks_gaveup 20 s \\([0-9]+ attempts\\): device '/dev/vda': .*unreachable"
+		has down "it said the KMS did not answer within root's timeout (12 s)" \
+			"$ks_gaveup 12 s \\([0-9]+ attempts\\): device '/dev/vda': .*unreachable"
 		has down "after retrying with backoff" \
 			"$ks_root_warn attempt 2 failed: .*unreachable.*; retrying in [0-9.]+ s \\([0-9]+ s left\\)"
 		has down "the keyscript named the fallback" 'kekcrypt: root: not unlocked through the KMS/HSM \(exit [0-9]+\)'
-		has down "the data disk too, within its 10 s" "$ks_gaveup 10 s .*device '/dev/vdb'"
+		has down "the data disk too, within its 6 s" "$ks_gaveup 6 s .*device '/dev/vdb'"
 		# The prompt comes after the deadline, not before, and not long after.
-		after_deadline down "$ks_gaveup 20 s" "$PROMPT_ROOT"
+		after_deadline down "$ks_gaveup 12 s" "$PROMPT_ROOT"
 		has down "cryptroot set up root from the recovery key" 'root: set up successfully'
 		has down "kekcrypt doctor: no KEK answers, a recovery key exists (a warning)" \
 			'KC-DOCTOR:   warning: no KEK answers now: .*ask for the recovery key'
@@ -614,16 +615,16 @@ for s in "${SCENARIOS[@]}"; do
 		has dracut-up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	dracut-down)
-		boot dracut-down down --mark 'not unlocked within the retry limit of 20 s' \
+		boot dracut-down down --mark 'not unlocked within the retry limit of 12 s' \
 			--answer "$SD_PROMPT_ROOT=$D/rec-root.key" --answer "$SD_PROMPT_DATA=$D/rec-data.key"
 		booted dracut-down
 		has dracut-down "the plugin retried root with backoff" \
 			"kekcrypt: warning: ${by_root#kekcrypt: } attempt 1 failed: .*unreachable.*; retrying in [0-9.]+ s"
-		has dracut-down "until root's token-timeout (20 s)" \
-			"kekcrypt: not unlocked within the retry limit of 20 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_root'"
-		has dracut-down "and data's (10 s)" \
-			"kekcrypt: not unlocked within the retry limit of 10 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_data'"
-		after_deadline dracut-down 'not unlocked within the retry limit of 20 s' "$SD_PROMPT_ROOT"
+		has dracut-down "until root's token-timeout (12 s)" \
+			"kekcrypt: not unlocked within the retry limit of 12 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_root'"
+		has dracut-down "and data's (6 s)" \
+			"kekcrypt: not unlocked within the retry limit of 6 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_data'"
+		after_deadline dracut-down 'not unlocked within the retry limit of 12 s' "$SD_PROMPT_ROOT"
 		in_order dracut-down "root's prompt in the initramfs, data's after switch-root" \
 			"$SD_PROMPT_ROOT" 'Switch Root' "$SD_PROMPT_DATA"
 		;;

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Guest scenario: kekcrypt rekey (DEK rotation by LUKS2 re-encryption) with real dm-crypt.
 #   /dev/vda  the volume (formatted on the host: file KEK $KEK_DIR/a.bin + SoftHSM2 $P11_URI)
-#   /dev/vdb  64 MiB of random data made on the host; its SHA-256 is $WANT
+#   /dev/vdb  32 MiB of random data made on the host; its SHA-256 is $WANT
 # PHASE=online: write the data through the mapping, rekey it while a reader keeps the mapping
 #   busy, stop the first run with SIGINT, finish it with a plain `rekey`, then check content,
 #   old DEK, KEKs and a reopen.
 # PHASE=crash: volumes $VOLS (e.g. "vda vdc vdd"; vdb stays the data), each with its point
-#   in $CRASH_AFTER (e.g. "1 3 6"): write the data to each, start an online rekey of each in
+#   in $CRASH_AFTER (e.g. "1 3 4"): write the data to each, start an online rekey of each in
 #   turn and freeze it (SIGSTOP) after its number of progress lines, the last one left
 #   running (with a reader keeping its mapping busy), then cut the power (sysrq 'b': no sync, no shutdown): one power loss catches
 #   every volume in the middle of its re-encryption, at its own point.
@@ -71,7 +71,7 @@ phase_online() {
 	[ "$rc" -eq 17 ] || fail "interrupted rekey exited $rc, expected 17"
 	grep -q "kekcrypt rekey --resume /dev/vda" /tmp/e1 || fail "no resume hint"
 	tail -n 1 /tmp/p1
-	grep -q '"total":67108864' /tmp/p1 || fail "progress JSON total"
+	grep -q '"total":33554432' /tmp/p1 || fail "progress JSON total"
 	cryptsetup luksDump /dev/vda | grep -q online-reencrypt || fail "no re-encryption pending"
 	[ "$(content_sha v)" = "$WANT" ] || fail "content differs in the middle of the rekey"
 	ok "sigint-stops-cleanly"
