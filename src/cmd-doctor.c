@@ -648,8 +648,8 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	struct crypttab tab = { 0 };
 	struct report rep = { 0 };
 	struct listing l = { 0 };
-	json_object *img, *conf = json_object_new_object();
-	struct config_problems cp = { .conf = conf, .rep = &rep };
+	json_object *img, *conf;
+	struct config_problems cp = { .rep = &rep };
 	struct utsname u;
 	int c, o, ex, n = 0, lr = -ENOENT, r, nconf = 0;
 
@@ -670,6 +670,7 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		snprintf(initramfs_buf, sizeof(initramfs_buf), "/boot/initrd.img-%s", u.release);
 		initramfs = initramfs_buf;
 	}
+	conf = cp.conf = json_object_new_object();
 	json_object_object_add(conf, "problems", json_object_new_array());
 	rep.volumes = json_object_new_array();
 	/* A configuration that does not load: nothing else can be checked, and the boot would

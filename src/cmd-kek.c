@@ -162,6 +162,7 @@ static int kek_add(struct cli *cli, const struct kek_args *a)
 		json_object_put(warnings);
 		printf("%s: added token %d for %s\n", a->device, r, a->uri);
 	} else {
+		json_object_put(warnings);
 		printf("%s: already has a token for %s (token %d); nothing written\n", a->device,
 		       a->uri, r);
 	}
