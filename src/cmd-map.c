@@ -179,13 +179,14 @@ static void status_text(const struct kc_status *st)
 
 static int status_all(struct cli *cli)
 {
-	json_object *arr = cli->json ? json_object_new_array() : NULL;
+	json_object *arr;
 	char **names = NULL;
 	int n;
 
 	n = kc_status_list(cli->ctx, &names);
 	if (n < 0)
 		return cli_fail(cli, n);
+	arr = cli->json ? json_object_new_array() : NULL;
 	for (int i = 0; i < n; i++) {
 		struct kc_status st = KC_SIZED(struct kc_status);
 
