@@ -33,6 +33,8 @@
 #   dracut-up    KMS up: boots unattended (kekcrypt doctor in it: ok);
 #   dracut-down  KMS down: the plugin retries until token-timeout=, then systemd-cryptsetup's
 #                password prompt takes the recovery keys.
+# The boots run two at a time, each on snapshots of its variant's disks, and are checked in
+# order.
 # Usage: tests/vm/boot.sh [SCENARIO...]   (default: all; needs root)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -55,14 +57,16 @@ fails=0
 ok() { TAP=$((TAP + 1)); echo "ok $TAP - $*"; }
 not_ok() { TAP=$((TAP + 1)); fails=$((fails + 1)); echo "not ok $TAP - $*"; }
 step() { echo "# $(date +%T) $*"; }
-die() { echo "Bail out! $*"; exit 1; }
+# (and end the boots still running: every process of theirs names this test's directory)
+die() { echo "Bail out! $*"; [ -z "${W:-}" ] || pkill -f "$W/" || :; exit 1; }
 
 # A vault with purge protection (recovery level Recoverable), as production should have: with
 # the service's default (Recoverable+Purgeable) doctor would warn that the KEK can be deleted.
+# Its keys are in ${KV_STATE:-$W/kv-state.json} (a boot gets a copy of its own).
 fixture() {	# the fixture command line, with extra arguments
 	echo "exec node '$VM_TOP/tests/fixtures/azure-kv/server.js' --port $PORT" \
 		"--cert '$W/tls/server.pem' --key '$W/tls/server.key' --rsa-key kek-rsa" \
-		"--recovery-level Recoverable --state '$W/kv-state.json' $*"
+		"--recovery-level Recoverable --state '${KV_STATE:-$W/kv-state.json}' $*"
 }
 # In a PID namespace too (here and for the boots): when its first process ends, the kernel
 # kills whatever is left in it (the fixture, QEMU), whatever way this test ends.
@@ -459,10 +463,13 @@ for v in "${VARIANTS[@]}"; do
 done
 build_disks
 
-# boot NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks of variant $V
-# ($D) in a fresh namespace; the console log is $W/NAME.log, the driver's "seen" lines
-# $W/NAME.seen.
-boot() {
+# boot_start NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks of variant $V
+# ($D) in a fresh namespace, in the background; the console log is $W/NAME.log, the driver's
+# "seen" lines $W/NAME.seen, its exit status $W/NAME.rc. The disks are snapshots (QEMU's
+# snapshot=on: the guest's writes go to a scratch overlay), so boots of one variant can run
+# side by side, each from the disks the builder wrote; the fixture, if up, has its own copy of
+# the key state.
+boot_start() {
 	local name=$1 fx=$2
 	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
 	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall).
@@ -471,11 +478,12 @@ boot() {
 	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
 	[ "$V" != dracut ] ||
 		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
+	cp "$W/kv-state.json" "$W/$name.kv-state.json"
 	cat >"$W/$name.ns.sh" <<SH
 set -eu
 ip link set lo up
 if [ "$fx" != down ]; then
-	$(fixture "$fx") >"$W/$name.fixture.port" 2>"$W/$name.fixture.log" &
+	$(KV_STATE=$W/$name.kv-state.json fixture "$fx") >"$W/$name.fixture.port" 2>"$W/$name.fixture.log" &
 	for i in \$(seq 100); do grep -q '^PORT' "$W/$name.fixture.port" && break; sleep 0.1; done
 fi
 exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
@@ -483,13 +491,23 @@ exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout
 	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 2 -m 1024 -nographic \\
 	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
 	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
-	-drive "$(vm_qemu_drive "$D/root.img")" -drive "$(vm_qemu_drive "$D/data.img")" \\
+	-drive "$(vm_qemu_drive "$D/root.img" snapshot=on)" \\
+	-drive "$(vm_qemu_drive "$D/data.img" snapshot=on)" \\
 	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
 SH
-	if ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1; then
+	{ ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1 && echo 0 || echo $?; } >"$W/$name.rc.tmp" &&
+		mv "$W/$name.rc.tmp" "$W/$name.rc" &
+}
+
+# boot_result NAME: wait for the boot to end; its TAP line.
+boot_result() {
+	local name=$1 rc
+	while [ ! -e "$W/$name.rc" ]; do sleep 1; done
+	rc=$(cat "$W/$name.rc")
+	if [ "$rc" = 0 ]; then
 		ok "$name: the guest reached the done marker"
 	else
-		not_ok "$name: the guest reached the done marker (exit $?)"
+		not_ok "$name: the guest reached the done marker (exit $rc)"
 		# What the driver saw and the console's last lines, for the log of a failed run.
 		{ cat "$W/$name.seen"; tr -d '\r' <"$W/$name.log" | grep -av '^$' | tail -n 40; } |
 			sed 's/^/#   /'
@@ -546,9 +564,9 @@ PROMPT_DATA='recovery key or passphrase for data'
 # systemd-cryptsetup's prompt (systemd 252), and the plugin's messages on the console.
 SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
 SD_PROMPT_DATA='Please enter passphrase for disk .*data'
-for s in "${SCENARIOS[@]}"; do
-	step "boot: $s"
-	case $s in dracut-*) V=dracut ;; file) V='file' ;; *) V=initramfs-tools ;; esac
+# scenario_vars SCENARIO: its variant V, disks D, and what its console should show.
+scenario_vars() {
+	case $1 in dracut-*) V=dracut ;; file) V='file' ;; *) V=initramfs-tools ;; esac
 	D=$W/$V
 	uuid_root=$(cat "$D/uuid-root")
 	uuid_data=$(cat "$D/uuid-data")
@@ -559,9 +577,42 @@ for s in "${SCENARIOS[@]}"; do
 	ks_data='kekcrypt: /dev/vdb: token 0:'
 	ks_root_warn='kekcrypt: warning: /dev/vda:'
 	ks_gaveup='kekcrypt keyscript-passphrase: not unlocked within the retry limit of'
+}
+# start_next: start the next scenario's boot.
+started=0
+start_next() {
+	local s=${SCENARIOS[$started]}
+	scenario_vars "$s"
+	step "boot: $s (started)"
 	case $s in
 	up)
-		boot up "" --mark "$ks_root unlocked"
+		boot_start up "" --mark "$ks_root unlocked" ;;
+	down)
+		boot_start down down --mark "$ks_gaveup 12 s" \
+			--answer "$PROMPT_ROOT=$D/rec-root.key" --answer "$PROMPT_DATA=$D/rec-data.key" ;;
+	file)
+		boot_start file down --mark "$ks_root unlocked" ;;
+	dracut-up)
+		boot_start dracut-up "" --mark "$by_root unlocked after" ;;
+	dracut-down)
+		boot_start dracut-down down --mark 'not unlocked within the retry limit of 12 s' \
+			--answer "$SD_PROMPT_ROOT=$D/rec-root.key" --answer "$SD_PROMPT_DATA=$D/rec-data.key" ;;
+	*) die "unknown scenario $s" ;;
+	esac
+	started=$((started + 1))
+}
+# Two boots at a time (the next starts while this one's checks wait for it): a guest often
+# waits (for a deadline, the network, a prompt) and the second keeps the CPUs busy meanwhile.
+for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
+	while [ "$started" -lt "${#SCENARIOS[@]}" ] && [ "$started" -le $((n + 1)) ]; do
+		start_next
+	done
+	s=${SCENARIOS[$n]}
+	scenario_vars "$s"
+	boot_result "$s"
+	step "boot: $s (checked)"
+	case $s in
+	up)
 		booted up
 		has up "the keyscript unlocked root through the KMS, logging the time since boot" \
 			"$ks_root unlocked after 1 attempt\\(s\\), [0-9.]+ s since boot \\(azure-kv\\+https://10\\.0\\.2\\.2:$PORT/keys/kek-rsa\\)\\."
@@ -573,8 +624,6 @@ for s in "${SCENARIOS[@]}"; do
 		has up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	down)
-		boot down down --mark "$ks_gaveup 12 s" \
-			--answer "$PROMPT_ROOT=$D/rec-root.key" --answer "$PROMPT_DATA=$D/rec-data.key"
 		booted down
 		has down "it said the KMS did not answer within root's timeout (12 s)" \
 			"$ks_gaveup 12 s \\([0-9]+ attempts\\): device '/dev/vda': .*unreachable"
@@ -591,7 +640,6 @@ for s in "${SCENARIOS[@]}"; do
 		;;
 	file)
 		# No key server at all: the KEK file is in the initramfs.
-		boot file down --mark "$ks_root unlocked"
 		booted file
 		has file "the keyscript unlocked root with the file KEK" \
 			"$ks_root unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
@@ -601,7 +649,6 @@ for s in "${SCENARIOS[@]}"; do
 		has file "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	dracut-up)
-		boot dracut-up "" --mark "$by_root unlocked after"
 		booted dracut-up
 		has dracut-up "the plugin unlocked root through the KMS, logging the time since boot" \
 			"$by_root unlocked after [0-9]+ attempt\\(s\\), [0-9.]+ s since boot"
@@ -615,8 +662,6 @@ for s in "${SCENARIOS[@]}"; do
 		has dracut-up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	dracut-down)
-		boot dracut-down down --mark 'not unlocked within the retry limit of 12 s' \
-			--answer "$SD_PROMPT_ROOT=$D/rec-root.key" --answer "$SD_PROMPT_DATA=$D/rec-data.key"
 		booted dracut-down
 		has dracut-down "the plugin retried root with backoff" \
 			"kekcrypt: warning: ${by_root#kekcrypt: } attempt 1 failed: .*unreachable.*; retrying in [0-9.]+ s"
