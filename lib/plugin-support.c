@@ -84,8 +84,11 @@ int kc_keyslot_passphrase(struct kc_ctx *ctx, const char *device, int token_id, 
 	audit_begin(ctx, &a, "unlock", device);
 	audit_field(ctx, "by", "keyscript");
 	r = vol_load(ctx, device, &cd);
-	if (r >= 0)
+	if (r >= 0) {
+		/* The header is loaded: the audit event need not read it again. */
+		audit_uuid(ctx, crypt_get_uuid(cd));
 		r = unlock_passphrase(ctx, cd, device, token_id, r_buf, r_len, r_result);
+	}
 	return audit_end(ctx, &a, r);
 }
 
