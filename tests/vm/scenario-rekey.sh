@@ -42,7 +42,9 @@ fill() {
 	[ "$(content_sha "${2:-v}")" = "$WANT" ] ||
 		fail "data written through ${2:-v} reads back wrong"
 }
-# start_reader [MAPPING]: a reader keeps MAPPING (v) in use during the re-encryption.
+# start_reader [MAPPING]: a reader keeps MAPPING (v) in use during the re-encryption. It only
+# makes load: a read that fails while the rekey swaps the mapping's table is retried, and the
+# content is checked afterwards by content_sha.
 start_reader() {
 	rm -f /tmp/stop-reader
 	( while [ ! -e /tmp/stop-reader ]; do
