@@ -155,7 +155,8 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 	"  --debug           debug messages on stderr (never secrets)\n"                     \
 	"  -v, --verbose     say on stderr which configuration and deadline are used, and\n"  \
 	"                    libcryptsetup's notices (--debug says everything)\n"            \
-	"  --json            machine-readable output where the verb has output\n"            \
+	"  --json            machine-readable output (schemas: man kekcrypt, JSON OUTPUT);\n"\
+	"                    an error is a kekcrypt.error/1 object on stdout too\n"          \
 	"  -q, --batch-mode  do not ask for confirmation\n"                                  \
 	"  -t, --timeout SEC overall deadline for reaching the KMS/HSM (default 30)\n"       \
 	"  -h, --help        this help\n"
