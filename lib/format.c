@@ -9,9 +9,6 @@
 
 #include "internal.h"
 
-#define DEFAULT_CIPHER "aes-xts-plain64"
-#define DEFAULT_KEY_BITS 512
-
 /* Refuse to overwrite anything libblkid recognises: filesystem, partition table, LUKS. */
 static int probe_empty(struct kc_ctx *ctx, const char *device)
 {
@@ -43,7 +40,7 @@ static int probe_empty(struct kc_ctx *ctx, const char *device)
 	return r;
 }
 
-static int split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])
+int format_split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])
 {
 	const char *dash = strchr(spec, '-');
 
@@ -56,13 +53,7 @@ static int split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], c
 	return 0;
 }
 
-struct format_keks {
-	struct kc_kek **keks;
-	struct kc_wrapped *wrapped;
-	size_t n;
-};
-
-static void format_keks_clear(struct format_keks *fk)
+void format_keks_clear(struct format_keks *fk)
 {
 	for (size_t i = 0; i < fk->n; i++) {
 		kek_close(fk->keks[i]);
@@ -72,8 +63,7 @@ static void format_keks_clear(struct format_keks *fk)
 	free(fk->wrapped);
 }
 
-/* Open every KEK and wrap the DEK under each: nothing is written unless all succeed. */
-static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
+int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
 			   const struct kc_secret *dek, struct format_keks *fk)
 {
 	int r;
@@ -96,6 +86,20 @@ static int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
 	return 0;
 }
 
+int format_add_tokens(struct kc_ctx *ctx, struct crypt_device *cd, const struct format_keks *fk,
+		      const struct kc_secret *dek)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < fk->n; i++) {
+		r = vol_token_add(ctx, cd, fk->keks[i], &fk->wrapped[i], dek);
+		if (r < 0)
+			ctx_detail_prefix(ctx, "KEK '%s'", fk->keks[i]->uri);
+		audit_token(ctx, r, NULL);
+	}
+	return r;
+}
+
 static int format_header(struct kc_ctx *ctx, const char *device, const struct kc_format_params *p,
 			 const struct kc_secret *dek, struct crypt_device **r_cd)
 {
@@ -106,7 +110,7 @@ static int format_header(struct kc_ctx *ctx, const char *device, const struct kc
 	char cipher[32], mode[32];
 	int r;
 
-	r = split_cipher(ctx, p->cipher ?: DEFAULT_CIPHER, cipher, mode);
+	r = format_split_cipher(ctx, p->cipher ?: FORMAT_DEFAULT_CIPHER, cipher, mode);
 	if (r < 0)
 		return r;
 	r = vol_init(ctx, device, &cd);
@@ -115,7 +119,7 @@ static int format_header(struct kc_ctx *ctx, const char *device, const struct kc
 	/* The DEK is random: a slow KDF adds nothing but unlock time. */
 	r = luks_minimal_pbkdf(ctx, cd);
 	if (r >= 0)
-		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, NULL, (const char *)dek->data,
+		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, p->uuid, (const char *)dek->data,
 				 dek->len, &params);
 	if (r < 0)
 		return ctx_fail(ctx, r == -ENOMEM ? r : r == -EBUSY ? -EBUSY : -EINVAL,
@@ -125,10 +129,24 @@ static int format_header(struct kc_ctx *ctx, const char *device, const struct kc
 	return 0;
 }
 
-static int format_check_params(struct kc_ctx *ctx, const char *device,
+int format_new_dek(struct kc_ctx *ctx, const struct kc_format_params *p,
+		   struct kc_secret **r_dek)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek =
+		kc_secret_alloc((p->key_size_bits ?: FORMAT_DEFAULT_KEY_BITS) / 8);
+
+	if (!dek)
+		return -ENOMEM;
+	if (RAND_priv_bytes(dek->data, (int)dek->len) != 1)
+		return ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
+	*r_dek = TAKE_PTR(dek);
+	return 0;
+}
+
+int format_check_params(struct kc_ctx *ctx, const char *device,
 			       const struct kc_format_params *p)
 {
-	size_t bits = p->key_size_bits ?: DEFAULT_KEY_BITS;
+	size_t bits = p->key_size_bits ?: FORMAT_DEFAULT_KEY_BITS;
 
 	if (!ctx || !device || !p->kek_uris || p->n_keks == 0)
 		return -EINVAL;
@@ -158,14 +176,9 @@ static int format(struct kc_ctx *ctx, const char *device, const struct kc_format
 	if (r < 0)
 		return r;
 	ctx_detail_clear(ctx);
-	dek = kc_secret_alloc((p->key_size_bits ?: DEFAULT_KEY_BITS) / 8);
-	if (!dek)
-		return -ENOMEM;
-	if (RAND_priv_bytes(dek->data, (int)dek->len) != 1) {
-		r = ctx_fail(ctx, -EIO, "no random bytes from OpenSSL");
-		goto out;
-	}
-	r = vol_check_writable(ctx, device, true);
+	r = format_new_dek(ctx, p, &dek);
+	if (r >= 0)
+		r = vol_check_writable(ctx, device, true);
 	if (r >= 0)
 		r = vol_lock(ctx, device, &lock);
 	if (r >= 0 && !p->force)
@@ -177,17 +190,12 @@ static int format(struct kc_ctx *ctx, const char *device, const struct kc_format
 	}
 	if (r >= 0)
 		r = format_header(ctx, device, p, dek, &cd);
-	for (size_t i = 0; r >= 0 && i < fk.n; i++) {
-		r = vol_token_add(ctx, cd, fk.keks[i], &fk.wrapped[i], dek);
-		if (r < 0)
-			ctx_detail_prefix(ctx, "KEK '%s'", fk.keks[i]->uri);
-		audit_token(ctx, r, NULL);
-	}
+	if (r >= 0)
+		r = format_add_tokens(ctx, cd, &fk, dek);
 	if (r < 0)
 		ctx_detail_device(ctx, device);
 	else
 		log_dbg(ctx, "device '%s': formatted with %zu kekcrypt token(s)", device, fk.n);
-out:
 	format_keks_clear(&fk);
 	return r < 0 ? r : 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kekcrypt.h"
 
@@ -27,6 +28,12 @@
 static inline void freep(void *p)
 {
 	free(*(void **)p);
+}
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -581,6 +588,29 @@ bool rekey_leftovers(struct crypt_device *cd);
 /* rekey-state.c: 1 and *R_ST (its .size set) when CD, the header of DEVICE, holds an
  * interrupted rekey; 0 when not. */
 int rekey_state_read(struct crypt_device *cd, const char *device, struct kc_rekey_state *r_st);
+
+/* format.c, shared with encrypt.c: a new volume's DEK, wrapped under each of its KEKs. */
+#define FORMAT_DEFAULT_CIPHER "aes-xts-plain64"
+#define FORMAT_DEFAULT_KEY_BITS 512
+struct format_keks {
+	struct kc_kek **keks;
+	struct kc_wrapped *wrapped;
+	size_t n;
+};
+int format_check_params(struct kc_ctx *ctx, const char *device,
+			const struct kc_format_params *p);
+/* "aes-xts-plain64" -> "aes", "xts-plain64". */
+int format_split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32]);
+/* A random DEK of P's size, in locked memory. */
+int format_new_dek(struct kc_ctx *ctx, const struct kc_format_params *p,
+		   struct kc_secret **r_dek);
+/* Open every KEK of P and wrap DEK under each: nothing is written unless all succeed. */
+int format_wrap_all(struct kc_ctx *ctx, const struct kc_format_params *p,
+		    const struct kc_secret *dek, struct format_keks *fk);
+/* A token and keyslot per KEK of FK on the freshly formatted CD; returns the last token id. */
+int format_add_tokens(struct kc_ctx *ctx, struct crypt_device *cd, const struct format_keks *fk,
+		      const struct kc_secret *dek);
+void format_keks_clear(struct format_keks *fk);
 
 /* info.c: a public kc_token_info (its .size set) for token T of id ID; T NULL: only the id
  * and keyslot -1 (an unreadable token; the caller sets valid and problem). */

@@ -238,6 +238,8 @@ struct kc_format_params {
 	const char *label;	    /**< LUKS2 label, or NULL */
 	uint32_t sector_size;	    /**< 512 when 0 */
 	bool force;		    /**< format even when a signature is found */
+	/* since 0.2: */
+	const char *uuid;	    /**< the volume's UUID, or NULL for a random one */
 };
 
 /**
@@ -601,12 +603,57 @@ struct kc_rekey_result {
 int kc_rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
 	     void *usrptr, struct kc_rekey_result *r_result);
 
+/** Flags of kc_encrypt(). */
+enum kc_encrypt_flags {
+	/** only continue an interrupted encryption; -ENOENT when there is none */
+	KC_ENCRYPT_RESUME = 1 << 0,
+	/** check everything and fill the result, write nothing (no KEK is contacted) */
+	KC_ENCRYPT_DRY_RUN = 1 << 1,
+};
+
+/** What kc_encrypt() found and did (nothing secret). */
+struct kc_encrypt_result {
+	size_t size;		/**< sizeof(struct kc_encrypt_result): see KC_SIZED() */
+	uint64_t device_bytes;	/**< the device's size */
+	uint64_t content_bytes;	/**< what its filesystem uses (0: unknown, or resumed) */
+	char content[32];	/**< the filesystem type found ("ext4"), "" when none */
+	uint64_t header_bytes;	/**< the LUKS2 header put in front of the data */
+	uint64_t reserved_bytes; /**< the free space the encryption needs at the device's end */
+	bool resumed;		/**< an interrupted encryption was continued */
+	char uuid[40];		/**< the volume's LUKS2 UUID ("" in a dry run without one) */
+};
+
+/**
+ * Encrypt DEVICE in place: the data it holds (a filesystem, or anything with --force) becomes
+ * a kekcrypt volume's, with a fresh random DEK wrapped under each KEK of PARAMS as kc_format()
+ * does. Offline (DEVICE not mapped or mounted), by LUKS2 re-encryption in "encrypt" mode with a
+ * data shift: the data moves back by the header's size (KC_ENCRYPT_HEADER_BYTES), so the last
+ * KC_ENCRYPT_RESERVED_BYTES of the device must be free (a filesystem that reaches there is
+ * refused with what to do). Resumable: an interrupted run (callback, signal, crash, power loss)
+ * is continued by the next call, which unwraps the DEK through any of the new tokens; the
+ * header is first written to a private file (in /var/lib/kekcrypt, or $KC_STATE_DIR) that is
+ * removed as soon as the device holds it. PARAMS->force also encrypts a device whose
+ * content libblkid cannot size. See lib/encrypt.c.
+ *
+ * @return 0 and fills R_RESULT (may be NULL); -EINVAL, -EEXIST (already LUKS, a partition
+ *         table, content that cannot be sized without force), -ENOSPC (no free room at the
+ *         end), -EBUSY (in use, mounted, or locked), -ENOENT (KC_ENCRYPT_RESUME and nothing
+ *         to resume), -ECANCELED (stopped by the callback: resumable), -EIO, and the errors
+ *         of kc_format().
+ */
+#define KC_ENCRYPT_HEADER_BYTES (16ULL << 20)
+#define KC_ENCRYPT_RESERVED_BYTES (32ULL << 20)
+int kc_encrypt(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params,
+	       uint32_t flags, kc_progress_fn fn, void *usrptr,
+	       struct kc_encrypt_result *r_result);
+
 /** An interrupted rekey found in a header (kc_rekey_state()); nothing secret. */
 struct kc_rekey_state {
 	size_t size;		/**< sizeof(struct kc_rekey_state): see KC_SIZED() */
 	/** "prepared" (new tokens and keyslots added, no data re-encrypted: kc_rekey() rolls
 	 * them back), "re-encrypting" (libcryptsetup's re-encryption under way: resumable) or
-	 * "finishing" (the data is under the new key; the old tokens not yet removed) */
+	 * "finishing" (the data is under the new key; the old tokens not yet removed), or
+	 * "encrypting" (an interrupted kc_encrypt()) */
 	char phase[16];
 	uint64_t done_bytes;	/**< data under the new key; 0 when not known */
 	uint64_t total_bytes;	/**< data size; 0 when not known */
@@ -617,6 +664,10 @@ struct kc_rekey_state {
 	int reencrypt_keyslot;	/**< libcryptsetup's reencrypt keyslot; -1 when none or unknown */
 	/** e.g. "a rekey is in progress (16/144 MiB)": what every verb says of it */
 	char summary[128];
+	/* since 0.2: */
+	/** what continues it: "kekcrypt rekey --resume", or "kekcrypt encrypt --resume" for an
+	 * in-place encryption (kc_encrypt(); phase "encrypting") */
+	char resume[32];
 };
 
 /**

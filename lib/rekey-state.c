@@ -101,7 +101,11 @@ static void state_reencrypt(struct crypt_device *cd, const char *device,
 
 static void state_summary(struct kc_rekey_state *st)
 {
-	if (!strcmp(st->phase, "re-encrypting") && st->total_bytes)
+	snprintf(st->resume, sizeof(st->resume), "kekcrypt %s --resume",
+		 strcmp(st->phase, "encrypting") ? "rekey" : "encrypt");
+	if (!strcmp(st->phase, "encrypting"))
+		snprintf(st->summary, sizeof(st->summary), "an in-place encryption is in progress");
+	else if (!strcmp(st->phase, "re-encrypting") && st->total_bytes)
 		snprintf(st->summary, sizeof(st->summary), "a rekey is in progress (%llu/%llu MiB)",
 			 (unsigned long long)(st->done_bytes >> 20),
 			 (unsigned long long)(st->total_bytes >> 20));
@@ -141,6 +145,9 @@ int rekey_state_read(struct crypt_device *cd, const char *device, struct kc_reke
 		state_reencrypt(cd, device, &p, &st);
 	else
 		snprintf(st.phase, sizeof(st.phase), "%s", bound ? "finishing" : "prepared");
+	/* kc_encrypt()'s, interrupted. */
+	if (ri != CRYPT_REENCRYPT_NONE && p.mode == CRYPT_REENCRYPT_ENCRYPT)
+		snprintf(st.phase, sizeof(st.phase), "encrypting");
 	if (!strcmp(st.phase, "finishing"))
 		st.done_bytes = st.total_bytes = data_bytes(cd, device);
 	state_summary(&st);

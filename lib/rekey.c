@@ -794,6 +794,9 @@ static int rekey_locked(struct rekey_run *rr)
 	if (r < 0)
 		return r;
 	if (ri != CRYPT_REENCRYPT_NONE) {
+		if (p.mode == CRYPT_REENCRYPT_ENCRYPT)
+			return ctx_fail(rr->ctx, -EBUSY, "an in-place encryption is in progress: "
+					"run 'kekcrypt encrypt --resume %s'", rr->device);
 		if (!rr->new.n || p.mode != CRYPT_REENCRYPT_REENCRYPT)
 			return ctx_fail(rr->ctx, -EBUSY, "a re-encryption kekcrypt did not start "
 					"is in progress; finish it with 'cryptsetup reencrypt "

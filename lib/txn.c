@@ -156,8 +156,8 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);
 	if (r >= 0 && !(flags & VOL_WRITE_REKEY) && rekey_state_read(cd, device, &rk) > 0)
-		r = ctx_fail(ctx, -EBUSY, "device '%s': %s: run 'kekcrypt rekey --resume %s' "
-			     "first", device, rk.summary, device);
+		r = ctx_fail(ctx, -EBUSY, "device '%s': %s: run '%s %s' first", device,
+			     rk.summary, rk.resume, device);
 	/* Finish or undo a KEK rotation a crash interrupted. */
 	if (r >= 0)
 		r = rotate_recover(ctx, device, cd);

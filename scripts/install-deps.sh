@@ -7,12 +7,12 @@ packages=(
 	# build
 	autoconf automake libtool pkg-config gcc make
 	libcryptsetup-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libblkid-dev
-	libdevmapper-dev libp11-kit-dev p11-kit asciidoctor
+	libdevmapper-dev libp11-kit-dev p11-kit libext2fs-dev asciidoctor
 	# make lint
 	shellcheck
 	# host tests
 	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
-	util-linux xxd
+	util-linux fdisk xxd
 	# tests/host/json-schemas.sh: --json outputs against doc/schema/
 	python3-jsonschema
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)

@@ -137,8 +137,8 @@ int cli_fail_device(struct cli *cli, const char *device, int r)
 		cli_error(cli, "%s", detail[0] ? detail : kc_strerror(r));
 		return cli_exit_code(r);
 	}
-	cli_error(cli, "device '%s': %s: run 'kekcrypt rekey --resume %s' (%s)", device,
-		  st.summary, device, detail[0] ? detail : kc_strerror(r));
+	cli_error(cli, "device '%s': %s: run '%s %s' (%s)", device, st.summary, st.resume,
+		  device, detail[0] ? detail : kc_strerror(r));
 	/* An old key that no longer matches is the rekey's doing, not a wrong key. */
 	return r == -EBADMSG ? EXIT_BUSY : cli_exit_code(r);
 }
@@ -165,12 +165,13 @@ json_object *cli_rekey_json(const struct kc_rekey_state *st)
 	json_object_object_add(o, "reencrypt_keyslot", st->reencrypt_keyslot < 0 ? NULL :
 			       json_object_new_int(st->reencrypt_keyslot));
 	json_object_object_add(o, "summary", json_object_new_string(st->summary));
+	json_object_object_add(o, "resume", json_object_new_string(st->resume));
 	return o;
 }
 
 void cli_rekey_text(const char *device, const struct kc_rekey_state *st)
 {
-	printf("Rekey:       %s: run 'kekcrypt rekey --resume %s'\n", st->summary, device);
+	printf("Rekey:       %s: run '%s %s'\n", st->summary, st->resume, device);
 	printf("  phase:       %s", st->phase);
 	if (st->total_bytes)
 		printf(", %llu of %llu bytes under the new key",
@@ -439,8 +440,8 @@ int cli_token_id(struct cli *cli, const char *device, const char *arg, int *r_id
 		return cli_fail(cli, n);
 	/* A rekey's new tokens share the old ones' KEKs: say what is going on instead. */
 	if (n > 1 && cli_rekey_state(cli, device, &st)) {
-		cli_error(cli, "device '%s': %s: run 'kekcrypt rekey --resume %s'", device,
-			  st.summary, device);
+		cli_error(cli, "device '%s': %s: run '%s %s'", device, st.summary, st.resume,
+			  device);
 		return EXIT_BUSY;
 	}
 	if (n > 1)

@@ -162,12 +162,41 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 	"  -h, --help        this help\n"
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
-	verb_status, verb_recovery, verb_header, verb_rekey, verb_keyscript_passphrase,
+	verb_status, verb_recovery, verb_header, verb_rekey, verb_encrypt, verb_keyscript_passphrase,
 	verb_doctor, verb_repair, verb_boot_needs, verb_config;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * argon2id cost options are for tests and not shown by --help. */
 enum { OPT_PBKDF_MEMORY = 0x300, OPT_ITER_TIME, OPT_PBKDF_ITERATIONS };
+/* format and encrypt: a new volume's options. */
+#define CLI_MAX_KEKS 16
+enum { OPT_SECTOR_SIZE = 0x310, OPT_UUID };
+#define FORMAT_SHORTOPTS "k:c:s:l:f"
+#define FORMAT_LONGOPTS                                                                      \
+	{ "kek", required_argument, NULL, 'k' },                                            \
+	{ "cipher", required_argument, NULL, 'c' },                                         \
+	{ "key-size", required_argument, NULL, 's' },                                       \
+	{ "label", required_argument, NULL, 'l' },                                          \
+	{ "sector-size", required_argument, NULL, OPT_SECTOR_SIZE },                        \
+	{ "uuid", required_argument, NULL, OPT_UUID },                                      \
+	{ "force", no_argument, NULL, 'f' }
+#define FORMAT_USAGE                                                                         \
+	"  -k, --kek URI        KEK to wrap the data key with (repeatable, up to 16)\n"       \
+	"  -c, --cipher SPEC    cipher (default aes-xts-plain64)\n"                           \
+	"  -s, --key-size BITS  data key size (default 512)\n"                                \
+	"  -l, --label LABEL    LUKS2 label\n"                                                \
+	"      --sector-size N  encryption sector size (default 512)\n"                       \
+	"      --uuid UUID      the volume's UUID (default: a random one)\n"
+/* --recovery of a new volume (format, encrypt): add the recovery key to DEVICE, which is DONE
+ * ("formatted"): 0, or the exit status after saying it has none. */
+int cli_new_volume_recovery(struct cli *cli, const char *device, const char *done,
+			    const struct kc_recovery_params *rp, char **r_key, int *r_slot);
+/* ... and show KEY (NULL: nothing): in OUT (JSON), or on stdout with a warning on stderr. */
+void cli_new_volume_recovery_print(json_object *out, const char *key, int slot);
+/* One of those options in P (whose kek_uris has room for CLI_MAX_KEKS): 1, 0 when C is not
+ * one of them, or -EXIT after a usage error. */
+int cli_format_opt(struct cli *cli, int c, struct kc_format_params *p);
+
 #define RECOVERY_PBKDF_LONGOPTS                                                              \
 	{ "pbkdf-memory", required_argument, NULL, OPT_PBKDF_MEMORY },                      \
 	{ "iter-time", required_argument, NULL, OPT_ITER_TIME },                            \

@@ -513,9 +513,9 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	}
 	check_options(v, rep, e, m, info);
 	if (cli_rekey_state(cli, dev, &rk))
-		problem(v, rep, false, "%s: run 'kekcrypt rekey --resume %s' (the boot can unlock "
-			"it, but every command that changes its header refuses until then)",
-			rk.summary, dev);
+		problem(v, rep, false, "%s: run '%s %s' (the boot can unlock it, but every "
+			"command that changes its header refuses until then)", rk.summary,
+			rk.resume, dev);
 	nrec = kc_recovery_list(cli->ctx, dev, rec, 1);
 	json_object_object_add(v, "recovery_keys", json_object_new_int(nrec > 0 ? nrec : 0));
 	r = kc_verify(cli->ctx, dev, -1, &res);

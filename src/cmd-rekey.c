@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* rekey: DEK rotation by LUKS2 re-encryption, with a progress display; resumable. */
+/* rekey and encrypt: LUKS2 re-encryption (DEK rotation, in-place encryption) with a progress
+ * display; resumable. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +86,27 @@ static int on_progress(uint64_t done, uint64_t total, void *usrptr)
 	return stop_signal != 0;
 }
 
+/* End the progress line on the terminal, if one was printed. */
+static void finish_line(struct progress *p)
+{
+	if (p->printed)
+		fputc('\n', stderr);
+	p->printed = false;
+}
+
+/* The verb's error R; a stop by signal says how to continue. */
+static int run_failed(struct cli *cli, struct progress *p, const char *device, int r)
+{
+	finish_line(p);
+	if (r == -ECANCELED && stop_signal) {
+		cli_error(cli, "%s: stopped by %s; the data is consistent. Continue with "
+			  "'kekcrypt %s --resume %s'.", device, strsignal(stop_signal), cli->verb,
+			  device);
+		return cli_exit_code(r);
+	}
+	return cli_fail(cli, r);
+}
+
 static int rekey_done(struct cli *cli, const char *device, const struct kc_rekey_result *res)
 {
 	if (cli->json) {
@@ -149,16 +171,9 @@ static int run_rekey(struct cli *cli, int argc, char **argv)
 		return ex;
 	catch_signals();
 	r = kc_rekey(cli->ctx, argv[optind], flags, on_progress, &prog, &res);
-	if (prog.printed)
-		fputc('\n', stderr);
-	if (r == -ECANCELED && stop_signal) {
-		cli_error(cli, "%s: stopped by %s; the data is consistent. Continue with "
-			  "'kekcrypt rekey --resume %s'.", argv[optind], strsignal(stop_signal),
-			  argv[optind]);
-		return cli_exit_code(r);
-	}
 	if (r < 0)
-		return cli_fail(cli, r);
+		return run_failed(cli, &prog, argv[optind], r);
+	finish_line(&prog);
 	return rekey_done(cli, argv[optind], &res);
 }
 
@@ -178,4 +193,140 @@ const struct verb verb_rekey = {
 		 "      --resilience M    checksum (default) or journal\n"
 		 "      --force           also when keyslots without a kekcrypt token (recovery\n"
 		 "                        keys, passphrases) exist: they are destroyed\n",
+};
+
+/* encrypt's report: what it found (--dry-run) or did. */
+static void encrypt_report(struct cli *cli, const char *device, const struct kc_encrypt_result *res,
+			   bool dry, const char *rkey, int rslot)
+{
+	if (cli->json) {
+		json_object *out = cli_json_new(cli, "encrypt");
+
+		json_object_object_add(out, "device", json_object_new_string(device));
+		json_object_object_add(out, "uuid", res->uuid[0] ?
+				       json_object_new_string(res->uuid) : NULL);
+		json_object_object_add(out, "dry_run", json_object_new_boolean(dry));
+		json_object_object_add(out, "resumed", json_object_new_boolean(res->resumed));
+		json_object_object_add(out, "content", json_object_new_string(res->content));
+		json_object_object_add(out, "device_bytes",
+				       json_object_new_int64((int64_t)res->device_bytes));
+		json_object_object_add(out, "content_bytes",
+				       json_object_new_int64((int64_t)res->content_bytes));
+		json_object_object_add(out, "header_bytes",
+				       json_object_new_int64((int64_t)res->header_bytes));
+		json_object_object_add(out, "reserved_bytes",
+				       json_object_new_int64((int64_t)res->reserved_bytes));
+		cli_new_volume_recovery_print(out, rkey, rslot);
+		cli_print_json(cli, out);
+		return;
+	}
+	if (dry && res->resumed) {
+		printf("%s: an interrupted encryption would be resumed\n", device);
+		return;
+	}
+	if (dry) {
+		char used[64] = "";
+
+		if (res->content_bytes)
+			snprintf(used, sizeof(used), ", %llu MiB used",
+				 (unsigned long long)(res->content_bytes >> 20));
+		printf("%s: %llu MiB holding %s%s. It would get a %llu MiB LUKS2 header in front, "
+		       "its data moved back by as much, and use its last %llu MiB while "
+		       "encrypting. Nothing was written.\n", device,
+		       (unsigned long long)(res->device_bytes >> 20),
+		       res->content[0] ? res->content : "data libblkid does not know", used,
+		       (unsigned long long)(res->header_bytes >> 20),
+		       (unsigned long long)(res->reserved_bytes >> 20));
+		return;
+	}
+	printf("%s: encrypted in place%s; LUKS2 UUID %s\n", device,
+	       res->resumed ? " (resumed)" : "", res->uuid);
+	cli_new_volume_recovery_print(NULL, rkey, rslot);
+}
+
+static int run_encrypt(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		FORMAT_LONGOPTS,
+		{ "resume", no_argument, NULL, 0x200 },
+		{ "progress-json", no_argument, NULL, 0x201 },
+		{ "dry-run", no_argument, NULL, 0x202 },
+		{ "recovery", no_argument, NULL, 0x203 },
+		RECOVERY_PBKDF_LONGOPTS,
+		{}
+	};
+	struct kc_recovery_params rp = KC_SIZED(struct kc_recovery_params);
+	struct kc_encrypt_result res = KC_SIZED(struct kc_encrypt_result);
+	struct progress prog = { .tty = isatty(STDERR_FILENO) };
+	const char *keks[CLI_MAX_KEKS];
+	struct kc_format_params p = { .size = sizeof(p), .kek_uris = keks };
+	bool recovery = false;
+	char *rkey = NULL;
+	uint32_t flags = 0;
+	int o, c, ex, r, rslot = -1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS FORMAT_SHORTOPTS, opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, &verb_encrypt, &ex)) == 2)
+			return ex;
+		if (o)
+			continue;
+		if ((o = cli_recovery_opt(cli, c, &rp)) < 0 || (!o && (o = cli_format_opt(cli, c, &p)) < 0))
+			return -o;
+		if (o)
+			continue;
+		if (c == 0x200)
+			flags |= KC_ENCRYPT_RESUME;
+		else if (c == 0x201)
+			prog.json = true;
+		else if (c == 0x202)
+			flags |= KC_ENCRYPT_DRY_RUN;
+		else if (c == 0x203)
+			recovery = true;
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, "expected one DEVICE");
+	if (!p.n_keks && !(flags & KC_ENCRYPT_RESUME))
+		return cli_usage_error(cli, "at least one --kek URI is required (or --resume)");
+	if (prog.json && cli->json)
+		return cli_usage_error(cli, "--progress-json and --json exclude each other");
+	if (recovery && (flags & KC_ENCRYPT_DRY_RUN))
+		return cli_usage_error(cli, "--recovery and --dry-run exclude each other");
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	catch_signals();
+	r = kc_encrypt(cli->ctx, argv[optind], &p, flags, on_progress, &prog, &res);
+	if (r < 0)
+		return run_failed(cli, &prog, argv[optind], r);
+	finish_line(&prog);
+	if (recovery && (ex = cli_new_volume_recovery(cli, argv[optind], "encrypted", &rp, &rkey,
+						     &rslot)))
+		return ex;
+	encrypt_report(cli, argv[optind], &res, flags & KC_ENCRYPT_DRY_RUN, rkey, rslot);
+	fflush(stdout);
+	kc_recovery_key_free(rkey);
+	return EXIT_OK;
+}
+
+const struct verb verb_encrypt = {
+	.name = "encrypt",
+	.run = run_encrypt,
+	.summary = "encrypt a device that holds data, in place (offline, resumable)",
+	.usage = "encrypt DEVICE --kek URI [--kek URI ...] [OPTIONS]\n"
+		 "encrypt DEVICE --resume\n\n"
+		 "Make DEVICE, which holds a filesystem, a kekcrypt volume holding the same data:\n"
+		 "a random data key wrapped by each KEK, the data encrypted in place by LUKS2\n"
+		 "re-encryption. The device must be neither mounted nor mapped. A 16 MiB header\n"
+		 "goes in front and the data moves back by as much, so the filesystem must leave\n"
+		 "the device's last 32 MiB free (ext2/3/4 are checked; shrink with resize2fs).\n"
+		 "SIGINT/SIGTERM stop after the current chunk; an interrupted encryption (also by\n"
+		 "a crash or power loss) is continued by the same command or --resume, naming the\n"
+		 "device by the same path.\n\n"
+		 FORMAT_USAGE
+		 "  -f, --force          also when what the device holds cannot be sized\n"
+		 "      --resume         only continue an interrupted encryption\n"
+		 "      --dry-run        check and say what would happen; write nothing\n"
+		 "      --progress-json  one JSON object per chunk on stdout (as rekey's)\n"
+		 "      --recovery       also add a recovery key, printed once\n",
 };

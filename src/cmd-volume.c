@@ -6,20 +6,78 @@
 
 #include "cli.h"
 
-#define MAX_KEKS 16
 /* verify --all lists this many tokens (LUKS2 has 32). */
 #define VERIFY_MAX_TOKENS 32
+
+int cli_format_opt(struct cli *cli, int c, struct kc_format_params *p)
+{
+	const char **keks = (const char **)p->kek_uris;
+	int r;
+
+	switch (c) {
+	case 'k':
+		if (p->n_keks == CLI_MAX_KEKS)
+			return -cli_usage_error(cli, "at most %d --kek", CLI_MAX_KEKS);
+		for (size_t i = 0; i < p->n_keks; i++)
+			if (!strcmp(keks[i], optarg))
+				return -cli_usage_error(cli, "--kek %s given twice", optarg);
+		keks[p->n_keks++] = optarg;
+		return 1;
+	case 'c': p->cipher = optarg; return 1;
+	case 'l': p->label = optarg; return 1;
+	case 'f': p->force = true; return 1;
+	case 's':
+		r = cli_parse_int(optarg, 4096);
+		if (r <= 0)
+			return -cli_usage_error(cli, "invalid --key-size '%s'", optarg);
+		p->key_size_bits = (size_t)r;
+		return 1;
+	case OPT_SECTOR_SIZE:
+		r = cli_parse_int(optarg, 4096);
+		if (r <= 0)
+			return -cli_usage_error(cli, "invalid --sector-size '%s'", optarg);
+		p->sector_size = (uint32_t)r;
+		return 1;
+	case OPT_UUID:
+		p->uuid = optarg;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_new_volume_recovery(struct cli *cli, const char *device, const char *done,
+			    const struct kc_recovery_params *rp, char **r_key, int *r_slot)
+{
+	int r = kc_recovery_add(cli->ctx, device, rp, r_key, r_slot);
+	int ex;
+
+	if (r >= 0)
+		return 0;
+	ex = cli_fail(cli, r);
+	fprintf(stderr, "kekcrypt %s: %s is %s, but has no recovery key; add one with 'kekcrypt "
+		"recovery add'.\n", cli->verb, device, done);
+	return ex;
+}
+
+void cli_new_volume_recovery_print(json_object *out, const char *key, int slot)
+{
+	if (!key)
+		return;
+	if (out) {
+		json_object_object_add(out, "recovery_keyslot", json_object_new_int(slot));
+		json_object_object_add(out, "recovery_key", json_object_new_string(key));
+		return;
+	}
+	fprintf(stderr, "Recovery key (keyslot %d); write it down and keep it safe: it opens the "
+		"volume without the KMS, and it is shown only now.\n", slot);
+	printf("%s\n", key);
+}
 
 static int run_format(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		COMMON_LONGOPTS,
-		{ "kek", required_argument, NULL, 'k' },
-		{ "cipher", required_argument, NULL, 'c' },
-		{ "key-size", required_argument, NULL, 's' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "sector-size", required_argument, NULL, 0x200 },
-		{ "force", no_argument, NULL, 'f' },
+		FORMAT_LONGOPTS,
 		{ "recovery", no_argument, NULL, 0x201 },
 		RECOVERY_PBKDF_LONGOPTS,
 		{}
@@ -28,14 +86,14 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	char *rkey = NULL;
 	bool recovery = false;
 	int rslot = -1;
-	const char *keks[MAX_KEKS];
+	const char *keks[CLI_MAX_KEKS];
 	struct kc_format_params p = { .size = sizeof(p), .kek_uris = keks };
 	char what[4200];
 	json_object *warnings;
 	int o, c, ex, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:c:s:l:f", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS FORMAT_SHORTOPTS, opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_format, &ex)) == 2)
 			return ex;
 		if (o)
@@ -44,32 +102,12 @@ static int run_format(struct cli *cli, int argc, char **argv)
 			return -o;
 		if (o)
 			continue;
-		switch (c) {
-		case 0x201: recovery = true; break;
-		case 'k':
-			if (p.n_keks == MAX_KEKS)
-				return cli_usage_error(cli, "at most %d --kek", MAX_KEKS);
-			for (size_t i = 0; i < p.n_keks; i++)
-				if (!strcmp(keks[i], optarg))
-					return cli_usage_error(cli, "--kek %s given twice", optarg);
-			keks[p.n_keks++] = optarg;
-			break;
-		case 'c': p.cipher = optarg; break;
-		case 'l': p.label = optarg; break;
-		case 'f': p.force = true; break;
-		case 's':
-			r = cli_parse_int(optarg, 4096);
-			if (r <= 0)
-				return cli_usage_error(cli, "invalid --key-size '%s'", optarg);
-			p.key_size_bits = (size_t)r;
-			break;
-		case 0x200:
-			r = cli_parse_int(optarg, 4096);
-			if (r <= 0)
-				return cli_usage_error(cli, "invalid --sector-size '%s'", optarg);
-			p.sector_size = (uint32_t)r;
-			break;
+		if (c == 0x201) {
+			recovery = true;
+			continue;
 		}
+		if ((o = cli_format_opt(cli, c, &p)) < 0)
+			return -o;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
@@ -86,26 +124,16 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		return cli_fail_device(cli, argv[optind], r);
 	warnings = cli_kek_warnings(cli, keks, p.n_keks);
-	if (recovery) {
-		r = kc_recovery_add(cli->ctx, argv[optind], &rp, &rkey, &rslot);
-		if (r < 0) {
-			json_object_put(warnings);
-			ex = cli_fail(cli, r);
-			fprintf(stderr, "kekcrypt format: %s is formatted, but has no recovery "
-				"key; add one with 'kekcrypt recovery add'.\n", argv[optind]);
-			return ex;
-		}
+	if (recovery && (ex = cli_new_volume_recovery(cli, argv[optind], "formatted", &rp, &rkey,
+						     &rslot))) {
+		json_object_put(warnings);
+		return ex;
 	}
 	if (!cli->json) {
 		json_object_put(warnings);
 		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
 		       p.n_keks > 1 ? "s" : "");
-		if (rkey) {
-			fprintf(stderr, "Recovery key (keyslot %d); write it down and keep it "
-				"safe: it opens the volume without the KMS, and it is shown only "
-				"now.\n", rslot);
-			printf("%s\n", rkey);
-		}
+		cli_new_volume_recovery_print(NULL, rkey, rslot);
 	} else {
 		json_object *out = cli_json_new(cli, "format");
 
@@ -113,10 +141,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		cli_json_uuid(cli, out, argv[optind]);
 		json_object_object_add(out, "keks", json_object_new_int((int)p.n_keks));
 		json_object_object_add(out, "warnings", warnings);
-		if (rkey) {
-			json_object_object_add(out, "recovery_keyslot", json_object_new_int(rslot));
-			json_object_object_add(out, "recovery_key", json_object_new_string(rkey));
-		}
+		cli_new_volume_recovery_print(out, rkey, rslot);
 		cli_print_json(cli, out);
 	}
 	fflush(stdout);
@@ -132,11 +157,7 @@ const struct verb verb_format = {
 		 "Format DEVICE (block device or image file) as LUKS2 with a random data key,\n"
 		 "stored only wrapped by each KEK. Refuses a device holding a filesystem,\n"
 		 "partition table or LUKS header unless --force.\n\n"
-		 "  -k, --kek URI        KEK to wrap the data key with (repeatable, up to 16)\n"
-		 "  -c, --cipher SPEC    cipher (default aes-xts-plain64)\n"
-		 "  -s, --key-size BITS  data key size (default 512)\n"
-		 "  -l, --label LABEL    LUKS2 label\n"
-		 "      --sector-size N  encryption sector size (default 512)\n"
+		 FORMAT_USAGE
 		 "  -f, --force          format even if the device holds data\n"
 		 "      --recovery       also add a recovery key, printed once (see\n"
 		 "                       'kekcrypt recovery --help')\n",
@@ -151,8 +172,8 @@ static void print_unlock(struct cli *cli, const char *device, const struct kc_un
 
 	/* It unlocks, and a rekey waits to be finished: say both. */
 	if (rekey)
-		fprintf(stderr, "kekcrypt %s: note: device '%s': %s: run 'kekcrypt rekey --resume "
-			"%s'\n", cli->verb, device, st.summary, device);
+		fprintf(stderr, "kekcrypt %s: note: device '%s': %s: run '%s %s'\n", cli->verb,
+			device, st.summary, st.resume, device);
 	if (!cli->json) {
 		printf("%s: %s with token %d (%s)\n", device, what, res->token_id, res->kek_uri);
 		return;

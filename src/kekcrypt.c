@@ -7,7 +7,7 @@
 
 static const struct verb *const verbs[] = {
 	&verb_format, &verb_open, &verb_close, &verb_status, &verb_verify, &verb_dump,
-	&verb_kek, &verb_recovery, &verb_header, &verb_rekey, &verb_repair,
+	&verb_kek, &verb_recovery, &verb_header, &verb_rekey, &verb_encrypt, &verb_repair,
 	&verb_keyscript_passphrase, &verb_boot_needs, &verb_doctor, &verb_config, NULL,
 };
 

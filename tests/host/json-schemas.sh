@@ -78,6 +78,10 @@ printf 'disk %s none luks,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript\n' "$IM
 json doctor 24 kc doctor --crypttab "$T/crypttab" --initramfs "$T/none" --json
 json rekey 0 kc rekey "$IMG" --json
 assert_eq -m "rekey: the UUID" "$UUID" "$(json_get "$OUT" 'd["uuid"]')"
+mke2fs -q -t ext4 "$T/fs.img" 40M && truncate -s 80M "$T/fs.img"
+json encrypt 0 kc encrypt "$T/fs.img" --kek "file:$K0" --dry-run --json
+json encrypt 0 kc encrypt "$T/fs.img" --kek "file:$K0" --json
+assert_eq -m "encrypt: the UUID" "$(cryptsetup luksUUID "$T/fs.img")" "$(json_get "$OUT" 'd["uuid"]')"
 
 # --- errors: JSON on stdout, the same exit code ----------------------------------------------
 # err DESC CODE VERB CMD...: CMD exits CODE without --json, and with --json too, printing a

@@ -167,6 +167,8 @@ run() {
 # these hosts: to a file of the test's instead, not into the host's kernel log.
 export KC_AUDIT_KMSG_PATH=$T_DIR/.kmsg
 : >"$KC_AUDIT_KMSG_PATH"
+# `encrypt` keeps a header being written in /var/lib/kekcrypt (lib/encrypt.c): the test's own.
+export KC_STATE_DIR=$T_DIR/.state
 
 # Local policy (lib/policy.c): URIs may name only the modules, PIN files and endpoints the
 # config allows. $T_CONF is the test's own config (private, in $T_DIR); `kc` passes it unless
@@ -297,6 +299,26 @@ assert_eq() {
 		not_ok "$desc" "expected: '$1'" "actual:   '$2'"
 	fi
 	return 0
+}
+
+# interrupt_after_chunk ARGS...: run kekcrypt ARGS (rekey or encrypt with --progress-json; with
+# --config $T_CONF) in the background and send it SIGINT as soon as it reports a chunk done (read
+# from a pipe: no polling delay in which it could finish); RC is its exit status, its stderr in
+# $ERR.
+interrupt_after_chunk() {
+	local fifo=$T_DIR/.progress.fifo pid line
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$KEKCRYPT" "$@" --config "$T_CONF" >"$fifo" 2>"$ERR" &
+	pid=$!
+	exec 3<"$fifo"
+	while read -r line <&3; do
+		case $line in *'"done":'[1-9]*) kill -INT "$pid"; break ;; esac
+	done
+	cat <&3 >/dev/null	# the rest, so that it never blocks on a full pipe
+	exec 3<&-
+	RC=0
+	wait "$pid" || RC=$?
 }
 
 # header_sum IMG: sha256 of the first 16 MiB (LUKS2 binary headers, JSON areas, keyslots).

@@ -22,17 +22,9 @@ format_img "$IMG" "$K0"
 MIB=$((144 * 1024 * 1024))
 
 # Start the rekey; once a chunk is done, SIGINT: it stops after the current chunk.
-"$KEKCRYPT" rekey --config "$T_CONF" "$IMG" --progress-json >"$T/progress" 2>"$T/rekey.err" &
-pid=$!
-for _ in $(seq 400); do
-	grep -q '"done":[1-9]' "$T/progress" && break
-	sleep 0.025
-done
-kill -INT "$pid"
-rc=0
-wait "$pid" || rc=$?
-assert_eq -m "rekey stopped by SIGINT after a chunk: exit 17" 17 "$rc"
-assert_contains -m "... says how to continue" "$(cat "$T/rekey.err")" "kekcrypt rekey --resume $IMG"
+interrupt_after_chunk rekey "$IMG" --progress-json
+assert_eq -m "rekey stopped by SIGINT after a chunk: exit 17" 17 "$RC"
+assert_contains -m "... says how to continue" "$(cat "$ERR")" "kekcrypt rekey --resume $IMG"
 
 assert_exit -m "dump --json" 0 kc dump --json "$IMG"
 cp "$OUT" "$T/dump.json"

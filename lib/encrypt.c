@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * In-place encryption (`kekcrypt encrypt`): a device that holds data becomes a kekcrypt
+ * volume holding the same data, by libcryptsetup's LUKS2 re-encryption in "encrypt" mode.
+ *
+ * The data moves back by the header's size (HEADER bytes): the header takes the device's first
+ * HEADER bytes, whose data libcryptsetup first copies into free space at the device's end
+ * (its "moved first segment"), so the last RESERVED = 2 x HEADER bytes must be free. Offline
+ * only: the device is neither mapped nor mounted (libcryptsetup encrypts through its userspace
+ * crypto, so no device-mapper is needed).
+ *
+ *   E1  checks: not in use, no LUKS header, a filesystem that ends at least RESERVED before the
+ *       device's end (ext2/3/4 sized through libext2fs), or anything with force;
+ *   E2  a random DEK wrapped under every KEK: nothing is written unless all succeed;
+ *   E3  the header is built in a private file, STATE/encrypt-<device path>.luks2: the LUKS2
+ *       format with the data at HEADER, a token and keyslot per KEK, then libcryptsetup's
+ *       re-encryption metadata, whose one header write comes after it copied the device's
+ *       first HEADER bytes to the free end;
+ *   E4  that file is written over the device's first HEADER bytes (crypt_header_restore()),
+ *       read back from the device, and removed;
+ *   E5  libcryptsetup encrypts the data chunk by chunk (resilience "datashift").
+ *
+ * What a crash leaves, and what the next call does (the same command, or --resume):
+ *   - during E1-E3: the device's data is untouched (only its free end was written); a file
+ *     without re-encryption metadata is removed and the encryption starts again;
+ *   - during E4: the file, complete with its metadata, is still there: it is written again;
+ *   - during E5: the device's header says it all; the DEK is unwrapped through any of its
+ *     tokens and the re-encryption resumes (after libcryptsetup's crash recovery).
+ * The file holds what the header holds (keyslots, wrapped DEKs), never a plain DEK; it is on
+ * persistent storage (/var/lib/kekcrypt) so that a power loss during E4 does not lose it. The
+ * next call must name the device by the same path.
+ *
+ * Test hook: KC_STATE_DIR (secure_getenv) instead of /var/lib/kekcrypt.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blkid.h>
+#include <linux/fs.h>
+#include <libcryptsetup.h>
+
+#include "dl-ext2fs.h"
+#include "internal.h"
+
+#define STATE_DIR "/var/lib/kekcrypt"
+#define HEADER KC_ENCRYPT_HEADER_BYTES
+#define RESERVED KC_ENCRYPT_RESERVED_BYTES
+#define MIB (1024.0 * 1024.0)
+
+struct encrypt_run {
+	struct kc_ctx *ctx;
+	const char *device;
+	const struct kc_format_params *p;
+	uint32_t flags;
+	kc_progress_fn fn;
+	void *usrptr;
+	char file[PATH_MAX];	/* the header file of E3/E4 */
+	struct kc_encrypt_result res;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* E1: what the device holds                                                                */
+
+static int device_size(struct kc_ctx *ctx, const char *device, uint64_t *r_size)
+{
+	_cleanup_(closep) int fd = open(device, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return ctx_fail(ctx, errno == ENOENT ? -ENOENT : -EIO, "device '%s': %s", device,
+				strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		*r_size = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (!S_ISBLK(st.st_mode) || ioctl(fd, BLKGETSIZE64, r_size) < 0)
+		return ctx_fail(ctx, -EINVAL, "'%s' is neither a block device nor a file", device);
+	return 0;
+}
+
+/* The bytes an ext2/3/4 filesystem uses, from its superblock; refuses one not clean. */
+static int ext_size(struct kc_ctx *ctx, const char *device, uint64_t *r_bytes)
+{
+	ext2_filsys fs = NULL;
+	errcode_t e;
+	int r = dl_ext2fs_load(ctx);
+
+	if (r < 0)
+		return r;
+	e = sym_ext2fs_open(device, 0, 0, 0, *sym_unix_io_manager, &fs);
+	if (e)
+		return ctx_fail(ctx, -EIO, "device '%s': its ext filesystem cannot be read "
+				"(libext2fs error %ld)", device, (long)e);
+	if (!(fs->super->s_state & EXT2_VALID_FS) || (fs->super->s_state & EXT2_ERROR_FS) ||
+	    (fs->super->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER))
+		r = ctx_fail(ctx, -EBUSY, "device '%s': its filesystem is mounted, was not "
+			     "unmounted cleanly or has errors: unmount it and run 'e2fsck -f %s'",
+			     device, device);
+	else
+		*r_bytes = sym_ext2fs_blocks_count(fs->super) * (uint64_t)EXT2_BLOCK_SIZE(fs->super);
+	sym_ext2fs_close_free(&fs);
+	return r;
+}
+
+/* Fill res.content and res.content_bytes: what libblkid finds, sized when it is ext2/3/4. */
+static int probe_content(struct encrypt_run *er)
+{
+	const char *type = NULL, *pttype = NULL, *usage = NULL;
+	blkid_probe pr = blkid_new_probe_from_filename(er->device);
+	int r;
+
+	if (!pr)
+		return ctx_fail(er->ctx, -EIO, "device '%s': cannot probe: %s", er->device,
+				strerror(errno));
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	r = blkid_do_safeprobe(pr);
+	if (r == 0) {
+		(void)blkid_probe_lookup_value(pr, "TYPE", &type, NULL);
+		(void)blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL);
+		(void)blkid_probe_lookup_value(pr, "USAGE", &usage, NULL);
+		snprintf(er->res.content, sizeof(er->res.content), "%s", type ?: pttype ?: "");
+	}
+	if (r == -2)
+		r = ctx_fail(er->ctx, -EEXIST, "device '%s' holds several signatures; "
+			     "refusing to guess what it holds", er->device);
+	else if (r < 0)
+		r = ctx_fail(er->ctx, -EIO, "device '%s': probing failed", er->device);
+	else if (r == 0 && pttype)
+		r = ctx_fail(er->ctx, -EEXIST, "device '%s' holds a partition table (%s): encrypt "
+			     "its partitions, not the whole disk", er->device, pttype);
+	else if (r == 0 && type && !strncmp(type, "crypto_LUKS", 11))
+		r = ctx_fail(er->ctx, -EEXIST, "device '%s' is already a LUKS volume", er->device);
+	else if (r == 0 && type && (!strcmp(type, "ext2") || !strcmp(type, "ext3") ||
+				    !strcmp(type, "ext4")))
+		r = ext_size(er->ctx, er->device, &er->res.content_bytes);
+	else if (!er->p->force)
+		r = ctx_fail(er->ctx, -EEXIST, "device '%s' holds %s%s, whose size kekcrypt cannot "
+			     "tell: make sure its last %llu MiB are free and use --force",
+			     er->device, type ? "a signature of type " : "nothing libblkid knows",
+			     type ?: "", RESERVED >> 20);
+	else
+		r = 0;
+	blkid_free_probe(pr);
+	return r < 0 ? r : 0;
+}
+
+static int check_room(struct encrypt_run *er)
+{
+	uint64_t size = er->res.device_bytes, need = er->res.content_bytes + RESERVED;
+
+	if (size < 2 * RESERVED)
+		return ctx_fail(er->ctx, -ENOSPC, "device '%s' is too small (%.0f MiB) to hold "
+				"a LUKS2 header and data", er->device, (double)size / MIB);
+	if (need <= size)
+		return 0;
+	return ctx_fail(er->ctx, -ENOSPC, "device '%s': its %s filesystem uses %.0f MiB of "
+			"%.0f; encryption needs the last %llu MiB free: shrink it first to at most "
+			"%llu MiB ('e2fsck -f %s' then 'resize2fs %s %lluM')", er->device,
+			er->res.content, (double)er->res.content_bytes / MIB, (double)size / MIB,
+			RESERVED >> 20, (unsigned long long)((size - RESERVED) >> 20), er->device,
+			er->device, (unsigned long long)((size - RESERVED) >> 20));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* E3, E4: the header file                                                                  */
+
+/* STATE/encrypt-<the device's absolute path, '/' as '-'>.luks2 */
+static int header_file_path(struct encrypt_run *er)
+{
+	const char *dir = secure_getenv("KC_STATE_DIR") ?: STATE_DIR;
+	_cleanup_(freep) char *abs = realpath(er->device, NULL);
+	char name[NAME_MAX + 1];
+	size_t n = 0;
+
+	if (!abs)
+		return ctx_fail(er->ctx, -errno, "device '%s': %s", er->device, strerror(errno));
+	for (const char *c = abs + 1; *c && n + 1 < sizeof(name) - 16; c++)
+		name[n++] = *c == '/' ? '-' : *c;
+	name[n] = '\0';
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return ctx_fail(er->ctx, -errno, "cannot create '%s': %s", dir, strerror(errno));
+	if ((size_t)snprintf(er->file, sizeof(er->file), "%s/encrypt-%s.luks2", dir, name) >=
+	    sizeof(er->file))
+		return ctx_fail(er->ctx, -ENAMETOOLONG, "device path '%s' is too long", abs);
+	return 0;
+}
+
+/* 1 when FILE holds a header whose re-encryption began (E3 complete), 0 when not. */
+static int header_file_complete(struct encrypt_run *er)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct crypt_params_reencrypt p;
+
+	if (crypt_init(&cd, er->file) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
+		return 0;
+	return crypt_reencrypt_status(cd, &p) == CRYPT_REENCRYPT_CLEAN &&
+	       p.mode == CRYPT_REENCRYPT_ENCRYPT;
+}
+
+static int sync_dir_of(const char *file)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	(void)fsync(fd);	/* best effort: the file is removed or written again anyway */
+	close(fd);
+	return 0;
+}
+
+/* E4: the header file onto the device, read back, then the file removed. */
+static int header_file_install(struct encrypt_run *er)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int r = vol_init(er->ctx, er->device, &cd);
+
+	if (r < 0)
+		return r;
+	r = crypt_header_restore(cd, CRYPT_LUKS2, er->file);
+	util_crash_point();
+	if (r >= 0)
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	if (r < 0)
+		return ctx_fail(er->ctx, -EIO, "cannot write the header onto '%s' (%s); it is kept "
+				"in '%s': run 'kekcrypt encrypt --resume %s' again", er->device,
+				strerror(-r), er->file, er->device);
+	if (unlink(er->file) < 0)
+		return ctx_fail(er->ctx, -errno, "cannot remove '%s': %s", er->file,
+				strerror(errno));
+	(void)sync_dir_of(er->file);
+	util_crash_point();
+	return 0;
+}
+
+/* E3: format, tokens and re-encryption metadata in the header file; returns the first token's
+ * keyslot. */
+static int header_file_build(struct encrypt_run *er, const struct kc_secret *dek,
+			     const struct format_keks *fk)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+	_cleanup_(closep) int fd = -1;
+	struct crypt_params_luks2 l = { .sector_size = er->p->sector_size ?: 512,
+					.label = er->p->label };
+	struct crypt_params_reencrypt rp = {
+		.mode = CRYPT_REENCRYPT_ENCRYPT, .direction = CRYPT_REENCRYPT_BACKWARD,
+		.resilience = "datashift", .hash = "sha256", .data_shift = HEADER / 512,
+		.luks2 = &l,
+		.flags = CRYPT_REENCRYPT_INITIALIZE_ONLY | CRYPT_REENCRYPT_MOVE_FIRST_SEGMENT,
+	};
+	char cipher[32], mode[32];
+	int r, slot;
+
+	r = format_split_cipher(er->ctx, er->p->cipher ?: FORMAT_DEFAULT_CIPHER, cipher, mode);
+	if (r < 0)
+		return r;
+	fd = open(er->file, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 || posix_fallocate(fd, 0, 4096) != 0)
+		return ctx_fail(er->ctx, -EIO, "cannot create '%s': %s", er->file,
+				strerror(errno));
+	r = crypt_init_data_device(&cd, er->file, er->device);
+	if (r < 0)
+		return ctx_fail(er->ctx, -EIO, "device '%s': cannot be used (%s)", er->device,
+				strerror(-r));
+	luks_log_to(er->ctx, cd);
+	r = luks_minimal_pbkdf(er->ctx, cd);
+	if (r >= 0)
+		r = crypt_set_data_offset(cd, HEADER / 512);
+	if (r >= 0)
+		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, er->p->uuid,
+				 (const char *)dek->data, dek->len, &l);
+	if (r < 0)
+		return ctx_fail(er->ctx, r == -ENOMEM ? r : -EINVAL, "device '%s': LUKS2 format "
+				"failed (%s); check cipher, key size, sector size and UUID",
+				er->device, strerror(-r));
+	r = format_add_tokens(er->ctx, cd, fk, dek);
+	if (r < 0)
+		return r;
+	slot = luks_token_slot(cd, luks_token_next(cd, -1, TOKEN_TYPE));
+	r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
+	if (r < 0)
+		return r;
+	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data, pass->len,
+					       CRYPT_ANY_SLOT, slot, cipher, mode, &rp);
+	if (r < 0)
+		return ctx_fail(er->ctx, r == -ENOMEM ? r : -EIO, "device '%s': cannot start the "
+				"encryption (%s)", er->device, strerror(-r));
+	if (fsync(fd) < 0)
+		return ctx_fail(er->ctx, -EIO, "cannot write '%s': %s", er->file, strerror(errno));
+	(void)sync_dir_of(er->file);
+	snprintf(er->res.uuid, sizeof(er->res.uuid), "%s", crypt_get_uuid(cd));
+	util_crash_point();
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* E5: the data                                                                             */
+
+struct progress {
+	kc_progress_fn fn;
+	void *usrptr;
+};
+
+static int progress_cb(uint64_t size, uint64_t offset, void *usrptr)
+{
+	struct progress *ps = usrptr;
+
+	return ps->fn && ps->fn(offset, size, ps->usrptr) ? 1 : 0;
+}
+
+static int run_data(struct encrypt_run *er)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *pass = NULL;
+	struct crypt_params_reencrypt rp = { .flags = CRYPT_REENCRYPT_RESUME_ONLY };
+	struct progress ps = { er->fn, er->usrptr };
+	crypt_reencrypt_info ri;
+	int r = vol_load(er->ctx, er->device, &cd);
+
+	if (r < 0)
+		return r;
+	snprintf(er->res.uuid, sizeof(er->res.uuid), "%s", crypt_get_uuid(cd));
+	ctx_deadline_start(er->ctx, 0);
+	r = vol_unlock(er->ctx, cd, er->device, -1, &dek, NULL);
+	ctx_deadline_end(er->ctx);
+	if (r >= 0)
+		r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
+	if (r < 0)
+		return r;
+	ri = crypt_reencrypt_status(cd, NULL);
+	if (ri == CRYPT_REENCRYPT_CRASH) {
+		struct crypt_params_reencrypt rec = { .flags = CRYPT_REENCRYPT_RECOVERY };
+
+		log_dbg(er->ctx, "interrupted encryption chunk: running crash recovery");
+		r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data,
+						       pass->len, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
+						       NULL, NULL, &rec);
+		if (r < 0)
+			return ctx_fail(er->ctx, -EIO, "encryption crash recovery failed (%s)",
+					strerror(-r));
+	}
+	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data, pass->len,
+					       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rp);
+	if (r >= 0)
+		r = crypt_reencrypt_run(cd, progress_cb, &ps);
+	if (r < 0)
+		return ctx_fail(er->ctx, r == -ENOMEM ? r : -EIO, "encryption failed (%s); run "
+				"'kekcrypt encrypt --resume %s' to continue it", strerror(-r),
+				er->device);
+	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE)
+		return ctx_fail(er->ctx, -ECANCELED, "encryption stopped; run 'kekcrypt encrypt "
+				"--resume %s' to continue it", er->device);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The operation                                                                            */
+
+/* 1 when DEVICE's own header holds an encryption under way, 0 when it has no LUKS2 header;
+ * -EEXIST for any other LUKS2 volume. */
+static int device_encrypting(struct encrypt_run *er)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct crypt_params_reencrypt p;
+	crypt_reencrypt_info ri;
+
+	if (crypt_init(&cd, er->device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
+		return 0;
+	ri = crypt_reencrypt_status(cd, &p);
+	if (ri != CRYPT_REENCRYPT_NONE && ri != CRYPT_REENCRYPT_INVALID &&
+	    p.mode == CRYPT_REENCRYPT_ENCRYPT)
+		return 1;
+	if (er->flags & KC_ENCRYPT_RESUME)
+		return ctx_fail(er->ctx, -ENOENT, "device '%s' has no interrupted encryption to "
+				"resume (it is a LUKS volume)", er->device);
+	return ctx_fail(er->ctx, -EEXIST, "device '%s' is already a LUKS volume%s", er->device,
+			ri != CRYPT_REENCRYPT_NONE ? " (with a re-encryption under way: "
+			"'kekcrypt rekey --resume')" : "");
+}
+
+/* A fresh start: E1 done by the caller; E2, E3, E4. */
+static int start(struct encrypt_run *er)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	struct format_keks fk = { 0 };
+	int r = format_new_dek(er->ctx, er->p, &dek);
+
+	if (r >= 0) {
+		ctx_deadline_start(er->ctx, 0);
+		r = format_wrap_all(er->ctx, er->p, dek, &fk);
+		ctx_deadline_end(er->ctx);
+	}
+	if (r >= 0)
+		r = header_file_build(er, dek, &fk);
+	format_keks_clear(&fk);
+	if (r < 0) {
+		/* Nothing of the device was written but its free end: start again next time. */
+		if (er->file[0] && !header_file_complete(er))
+			(void)unlink(er->file);
+		return r;
+	}
+	return header_file_install(er);
+}
+
+static int encrypt_locked(struct encrypt_run *er)
+{
+	struct stat st;
+	int r = header_file_path(er);
+
+	if (r < 0)
+		return r;
+	/* E4 interrupted: write the file again. An incomplete one (E3 interrupted) goes. */
+	if (stat(er->file, &st) == 0) {
+		if (header_file_complete(er)) {
+			log_info(er->ctx, "%s: writing the header kept in '%s' (an earlier run was "
+				 "interrupted)", er->device, er->file);
+			er->res.resumed = true;
+			return (er->flags & KC_ENCRYPT_DRY_RUN) ? 0 : header_file_install(er);
+		}
+		log_dbg(er->ctx, "removing '%s', left by a run interrupted before it began",
+			er->file);
+		if (!(er->flags & KC_ENCRYPT_DRY_RUN) && unlink(er->file) < 0)
+			return ctx_fail(er->ctx, -errno, "cannot remove '%s': %s", er->file,
+					strerror(errno));
+	}
+	r = device_encrypting(er);
+	if (r != 0) {
+		er->res.resumed = r > 0;
+		return r < 0 ? r : 0;
+	}
+	if (er->flags & KC_ENCRYPT_RESUME)
+		return ctx_fail(er->ctx, -ENOENT, "device '%s' has no interrupted encryption to "
+				"resume", er->device);
+	r = probe_content(er);
+	if (r >= 0)
+		r = check_room(er);
+	if (r < 0 || (er->flags & KC_ENCRYPT_DRY_RUN))
+		return r;
+	return start(er);
+}
+
+static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params,
+		   uint32_t flags, kc_progress_fn fn, void *usrptr,
+		   struct kc_encrypt_result *r_result)
+{
+	_cleanup_(vol_unlockp) int lock = -1;
+	struct kc_format_params full;
+	struct encrypt_run er = {
+		.ctx = ctx, .device = device, .p = &full, .flags = flags, .fn = fn,
+		.usrptr = usrptr,
+		.res = { .size = sizeof(er.res), .header_bytes = HEADER, .reserved_bytes = RESERVED },
+	};
+	int r;
+
+	if (!ctx || !device || !params || (flags & ~(uint32_t)(KC_ENCRYPT_RESUME |
+							      KC_ENCRYPT_DRY_RUN)) ||
+	    !sized_ok(params, SIZED_V1(struct kc_format_params, force)) ||
+	    !sized_ok(r_result, SIZED_V1(struct kc_encrypt_result, uuid)))
+		return -EINVAL;
+	sized_get(&full, sizeof(full), params);
+	ctx_detail_clear(ctx);
+	r = (flags & KC_ENCRYPT_RESUME) && !full.n_keks ? 0 :
+		format_check_params(ctx, device, &full);
+	if (r >= 0)
+		r = device_size(ctx, device, &er.res.device_bytes);
+	if (r >= 0)
+		r = vol_check_writable(ctx, device, true);
+	if (r >= 0)
+		r = vol_lock(ctx, device, &lock);
+	if (r >= 0)
+		r = encrypt_locked(&er);
+	/* E5, for a fresh start and every kind of resume alike. */
+	if (r >= 0 && !(flags & KC_ENCRYPT_DRY_RUN))
+		r = run_data(&er);
+	if (r < 0) {
+		ctx_detail_device(ctx, device);
+		return r;
+	}
+	log_dbg(ctx, "device '%s': encrypted in place%s", device, er.res.resumed ? " (resumed)" : "");
+	sized_put(r_result, &er.res, sizeof(er.res));
+	return 0;
+}
+
+int kc_encrypt(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params,
+	       uint32_t flags, kc_progress_fn fn, void *usrptr,
+	       struct kc_encrypt_result *r_result)
+{
+	struct audit a;
+
+	if (flags & KC_ENCRYPT_DRY_RUN)
+		return encrypt_device(ctx, device, params, flags, fn, usrptr, r_result);
+	audit_begin(ctx, &a, "encrypt", device);
+	return audit_end(ctx, &a, encrypt_device(ctx, device, params, flags, fn, usrptr, r_result));
+}

@@ -1,0 +1,152 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kekcrypt encrypt: an ext4 filesystem on an image file encrypted in place, offline (libcryptsetup
+# re-encrypts an image file through its userspace crypto, without device-mapper). Each result is
+# decrypted again by cryptsetup alone, with the recovery key, and compared byte for byte with the
+# filesystem it started from: the data is the same, and it is really under the volume's key.
+# Covered: --dry-run (says what it found, writes nothing); refusals, each with the device
+# unchanged and a distinct exit code (a filesystem reaching into the last 32 MiB: the resize2fs
+# to run, exit 20; a LUKS volume or a partition table: exit 11; content libblkid cannot size
+# without --force: exit 11); the result an ordinary kekcrypt volume (verify, --uuid, --label, no
+# plaintext left, no header file kept); an encryption stopped by SIGINT after a chunk and one
+# killed at each of its own crash points (KC_TEST_CRASH_AT: the header file built, written onto
+# the device, removed) are finished by `encrypt --resume`, and meanwhile the writers refuse and
+# name `kekcrypt encrypt --resume`.
+. "$(dirname "$0")/lib.sh"
+need mke2fs cryptsetup blkid sfdisk
+
+T=$T_DIR
+K=$T/kek.bin
+new_kek "$T/other.bin"
+URI=file:$K
+new_kek "$K"
+
+# The files the filesystem holds: incompressible data and a marker to look for in plaintext.
+mkdir "$T/tree"
+head -c 12M /dev/urandom >"$T/tree/blob"
+echo "kekcrypt-plaintext-marker-$$" >"$T/tree/marker"
+# fs IMG FS_MIB IMG_MIB: an ext4 filesystem of FS_MIB holding the tree, in an image of IMG_MIB;
+# IMG.orig keeps the filesystem as it was.
+fs() {
+	rm -f "$1"
+	mke2fs -q -t ext4 -d "$T/tree" -L kcdata "$1" "$2M"
+	cp --sparse=always "$1" "$1.orig"
+	truncate -s "$3M" "$1"
+}
+# decrypts_to_orig IMG KEYFILE: cryptsetup, with the recovery key, decrypts a copy of IMG back to
+# the filesystem of IMG.orig.
+decrypts_to_orig() {
+	rm -f "$T/copy" "$T/copy.hdr"
+	cp --sparse=always "$1" "$T/copy"
+	cryptsetup reencrypt -q --decrypt --force-offline-reencrypt --header "$T/copy.hdr" \
+		--key-file "$2" "$T/copy" >"$T/decrypt.log" 2>&1 &&
+		cmp -s -n "$(stat -c %s "$1.orig")" "$T/copy" "$1.orig"
+}
+# recovery IMG: add a recovery key, in $T/rk (its printed form, no newline).
+recovery() {
+	kc recovery add -q "$1" "${RECOVERY_FAST[@]}" --json >"$T/rk.json" &&
+		printf '%s' "$(json_get "$T/rk.json" 'd["recovery_key"]')" >"$T/rk"
+}
+state_empty() { [ -z "$(ls -A "$KC_STATE_DIR" 2>/dev/null)" ]; }
+
+IMG=$T/disk.img
+
+# --- help and usage ---------------------------------------------------------------------------
+assert_exit 0 kc encrypt --help
+assert_stdout_contains -m "--help names --resume" "--resume"
+fs "$IMG" 48 96
+assert_exit -m "no --kek: a usage error" 2 kc encrypt "$IMG"
+
+# --- dry run ----------------------------------------------------------------------------------
+sum=$(sha256sum <"$IMG")
+assert_exit 0 kc encrypt "$IMG" --kek "$URI" --dry-run --json
+assert_eq -m "dry run: ext4, 48 MiB used of 96, a 16 MiB header, 32 MiB needed at the end" \
+	"ext4 $((48 << 20)) $((96 << 20)) $((16 << 20)) $((32 << 20)) True" \
+	"$(json_get "$OUT" '" ".join(str(d[k]) for k in ["content", "content_bytes", "device_bytes", "header_bytes", "reserved_bytes", "dry_run"])')"
+assert_exit 0 kc encrypt "$IMG" --kek "$URI" --dry-run
+assert_stdout_contains -m "dry run: says nothing was written" "Nothing was written."
+assert_eq -m "dry run: the image is unchanged" "$sum" "$(sha256sum <"$IMG")"
+
+# --- refusals ---------------------------------------------------------------------------------
+fs "$T/full.img" 80 96
+sum=$(sha256sum <"$T/full.img")
+assert_exit -m "a filesystem reaching into the last 32 MiB: exit 20" 20 \
+	kc encrypt "$T/full.img" --kek "$URI"
+assert_stderr_contains -m "... says how to shrink it" "resize2fs $T/full.img 64M"
+assert_eq -m "... the image is unchanged" "$sum" "$(sha256sum <"$T/full.img")"
+
+new_img "$T/luks.img" 40M
+format_img "$T/luks.img" "$K"
+sum=$(sha256sum <"$T/luks.img")
+assert_exit -m "a LUKS volume: exit 11" 11 kc encrypt "$T/luks.img" --kek "$URI"
+assert_stderr_contains -m "... says it is one" "is already a LUKS volume"
+assert_eq -m "... unchanged" "$sum" "$(sha256sum <"$T/luks.img")"
+
+new_img "$T/pt.img" 80M
+echo 'label: gpt' | sfdisk -q "$T/pt.img" >/dev/null
+sum=$(sha256sum <"$T/pt.img")
+assert_exit -m "a partition table: exit 11" 11 kc encrypt "$T/pt.img" --kek "$URI"
+assert_stderr_contains -m "... says to encrypt the partitions" "holds a partition table (gpt)"
+assert_eq -m "... unchanged" "$sum" "$(sha256sum <"$T/pt.img")"
+
+new_img "$T/zero.img" 80M
+assert_exit -m "nothing libblkid knows, without --force: exit 11" 11 \
+	kc encrypt "$T/zero.img" --kek "$URI"
+assert_stderr_contains -m "... asks for --force" "use --force"
+assert_true -m "... unchanged (all zero)" is_all_zero "$T/zero.img"
+assert_exit -m "... with --force: encrypted" 0 kc encrypt "$T/zero.img" --kek "$URI" --force
+assert_exit -m "... and verifies" 0 kc verify "$T/zero.img"
+
+# --- encrypt ----------------------------------------------------------------------------------
+UUID=$(cat /proc/sys/kernel/random/uuid)
+assert_exit 0 kc encrypt "$IMG" --kek "$URI" --uuid "$UUID" --label kc-enc --json
+assert_eq -m "encrypt --json: the UUID asked for" "$UUID" "$(json_get "$OUT" 'd["uuid"]')"
+assert_eq -m "the header: that UUID and label" "$UUID kc-enc" \
+	"$(cryptsetup luksUUID "$IMG") $(blkid -p -s LABEL -o value "$IMG")"
+assert_exit -m "verify: the token unwraps the data key" 0 kc verify "$IMG"
+assert_true -m "no header file kept" state_empty
+assert_true -m "no plaintext left (the marker is gone)" \
+	bash -c '! grep -qa "$1" "$2"' - "kekcrypt-plaintext-marker-$$" "$IMG"
+recovery "$IMG"
+assert_true -m "cryptsetup decrypts it back to the filesystem it was" decrypts_to_orig "$IMG" "$T/rk"
+assert_exit -m "encrypting it again: already LUKS, exit 11" 11 kc encrypt "$IMG" --kek "$URI"
+
+# --- stopped after a chunk (SIGINT), then --resume ---------------------------------------------
+fs "$IMG" 160 192
+interrupt_after_chunk encrypt "$IMG" --kek "$URI" --progress-json
+assert_eq -m "stopped by SIGINT after a chunk: exit 17" 17 "$RC"
+assert_contains -m "... says how to continue" "$(cat "$ERR")" "kekcrypt encrypt --resume $IMG"
+assert_exit -m "meanwhile kek add refuses: exit 12" 12 kc kek add "$IMG" --kek "file:$T/other.bin"
+assert_stderr_contains -m "... naming the encryption and its command" \
+	"an in-place encryption is in progress: run 'kekcrypt encrypt --resume $IMG'"
+assert_exit -m "meanwhile rekey refuses: exit 12" 12 kc rekey "$IMG"
+assert_stderr_contains -m "... naming encrypt --resume" "kekcrypt encrypt --resume $IMG"
+assert_exit -m "dump --json shows it" 0 kc dump "$IMG" --json
+assert_eq -m "... phase encrypting, and the command" "encrypting kekcrypt encrypt --resume" \
+	"$(json_get "$OUT" 'd["rekey"]["phase"] + " " + d["rekey"]["resume"]')"
+assert_exit -m "encrypt --resume finishes it" 0 kc encrypt --resume "$IMG"
+assert_stdout_contains -m "... and says it resumed" "encrypted in place (resumed)"
+recovery "$IMG"
+assert_true -m "... to the filesystem it was" decrypts_to_orig "$IMG" "$T/rk"
+assert_exit -m "--resume with nothing to resume: exit 3" 3 kc encrypt --resume "$IMG"
+
+# --- killed at each crash point of its own, then the same command again ---------------------------
+for n in 1 2 3; do
+	fs "$IMG" 40 80
+	rc=0
+	KC_TEST_CRASH_AT=$n "$KEKCRYPT" encrypt -q --config "$T_CONF" "$IMG" --kek "$URI" \
+		>/dev/null 2>&1 || rc=$?
+	assert_eq -m "crash point $n: killed (SIGKILL)" 137 "$rc"
+	if [ "$n" -lt 3 ]; then
+		assert_true -m "... the header file is kept" test -n "$(ls -A "$KC_STATE_DIR")"
+	else
+		assert_true -m "... the header file is gone" state_empty
+	fi
+	assert_exit -m "... encrypt --resume finishes it" 0 kc encrypt --resume "$IMG"
+	assert_true -m "... no header file kept" state_empty
+	recovery "$IMG"
+	assert_true -m "... to the filesystem it was" decrypts_to_orig "$IMG" "$T/rk"
+done
+
+done_testing
