@@ -329,6 +329,8 @@ static int kek_refresh(struct cli *cli, const char *device, void *usrptr, json_o
 		;
 	if (r < 0 && !n)
 		return cli_fail(cli, r);
+	/* Said now: the calls below clear the library's detail. */
+	ex = r < 0 ? cli_fail(cli, r) : EXIT_OK;
 	o = cli_json_new(cli, "kek-refresh");
 	arr = json_object_new_array();
 	json_object_object_add(o, "device", json_object_new_string(device));
@@ -344,7 +346,7 @@ static int kek_refresh(struct cli *cli, const char *device, void *usrptr, json_o
 	json_object_object_add(o, "rotated", json_object_new_int(rotated));
 	json_object_object_add(o, "failed", json_object_new_int(failed));
 	*r_doc = o;
-	return r < 0 ? cli_fail(cli, r) : EXIT_OK;
+	return ex;
 }
 
 static int kek_rotate_if_newer(struct cli *cli, const struct kek_args *a)
