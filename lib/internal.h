@@ -384,6 +384,10 @@ struct kek_info {
 	char deletable_fix[256];
 	char disabled_fix[256];
 	char expires_fix[384];	/* what expiry means there, and how to move it */
+	/* The KMS's current version of the key (what a wrap under the URI now uses), as a
+	 * token's kekcrypt-key-version records it; "" when the URI pins a version or the KMS
+	 * did not say (kek rotate --if-newer then leaves the token alone). */
+	char current_version[256];
 };
 
 /* One KEK named by a URI, as a provider sees it. */

@@ -480,6 +480,53 @@ struct kc_rotate_result {
 int kc_kek_rotate(struct kc_ctx *ctx, const char *device, int token_id, const char *to_uri,
 		  uint32_t flags, struct kc_rotate_result *r_results, size_t n_results);
 
+/** What kc_kek_refresh() did with one token. Never renumbered. */
+enum kc_refresh_state {
+	/** moved to the KMS's current version of its key (kc_kek_rotate() without TO_URI) */
+	KC_REFRESH_ROTATED = 0,
+	/** already wrapped under the current version: nothing written */
+	KC_REFRESH_CURRENT = 1,
+	/** its KEK has no versions (file:, pkcs11:) or its URI pins one: left alone */
+	KC_REFRESH_UNVERSIONED = 2,
+	/** the KMS could not tell its current version, or the rotation failed: left in place;
+	 *  the entry's result and detail say why */
+	KC_REFRESH_FAILED = 3,
+};
+
+/** One token as kc_kek_refresh() handled it (nothing secret). */
+struct kc_refresh_result {
+	size_t size;		/**< sizeof(struct kc_refresh_result): see KC_SIZED() */
+	int token_id;		/**< the token (its id is kept); -1 in entries past the last */
+	int state;		/**< enum kc_refresh_state */
+	char kek_uri[1024];	/**< its KEK URI */
+	char old_key_version[256];	/**< the version the token had; "" without versions */
+	/** the KMS's current version (the token's now when ROTATED); "" when not known */
+	char new_key_version[256];
+	int result;		/**< 0, or the negative errno of a FAILED token */
+	char detail[512];	/**< why it FAILED, "" otherwise (never a secret) */
+};
+
+/**
+ * Pick up new KEK versions: for each kekcrypt token of DEVICE (or only TOKEN_ID when >= 0),
+ * ask the KMS for the current version of the token's key (read only) and, when it differs
+ * from the version the token records, rotate the token to it as kc_kek_rotate() does without
+ * TO_URI (crash-safe, the id kept, one audit event per rotated token). A token already at the
+ * current version, or whose KEK has no versions (file:, pkcs11:, a URI that pins a version),
+ * is left as it is: when nothing is newer the header is not written. A token whose KMS cannot
+ * be asked or whose rotation fails is left in place and reported; the others are still
+ * handled. Each token gets its own deadline (kc_set_timeout()).
+ *
+ * @param r_results up to MAX entries, filled in token order, also when a token failed; the
+ *                  entries past the last token get token_id -1
+ * @return the number of kekcrypt tokens handled (may exceed MAX) when none failed; when some
+ *         failed, the error of the first one (-EAGAIN, -EPERM, -ENOANO, -EKEYREJECTED,
+ *         -ETIMEDOUT, -EACCES, -ENOENT...), with every entry filled; -EINVAL (bad arguments),
+ *         -ENOENT (no such kekcrypt token, nothing filled), -EMEDIUMTYPE, -EBUSY, -EROFS,
+ *         -ENOMEM
+ */
+int kc_kek_refresh(struct kc_ctx *ctx, const char *device, int token_id,
+		   struct kc_refresh_result *r_results, size_t max);
+
 /** An interrupted KEK rotation found in a header. */
 struct kc_rotation_pending {
 	size_t size;		/**< sizeof(struct kc_rotation_pending): see KC_SIZED() */

@@ -368,3 +368,122 @@ int kc_kek_rotation_pending(struct kc_ctx *ctx, const char *device,
 			sized_put(sized_at(r_pending, (size_t)n - 1), &m, sizeof(m));
 	return n;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Picking up new KEK versions (kek rotate --if-newer)                                      */
+
+#define REFRESH_RESULT_V1 SIZED_V1(struct kc_refresh_result, detail)
+
+/* The KMS's current version of token T's key in R_VERSION (SIZE bytes), read only; "" when
+ * there is nothing to pick up: the provider has no versions (decided from the token alone,
+ * so a file: or pkcs11: KEK is not even opened), the URI pins a version (moving it off that
+ * version is a plain kek rotate's business), or the KMS did not say. */
+static int current_version(struct kc_ctx *ctx, const struct token *t, char *r_version,
+			   size_t size)
+{
+	const struct kc_provider_ops *ops = provider_find(t->provider);
+	_cleanup_(kek_closep) struct kc_kek *kek = NULL;
+	_cleanup_(freep) char *uri = NULL;
+	struct kek_info info = { 0 };
+	int r;
+
+	r_version[0] = '\0';
+	if (!ops || !ops->inspect)
+		return 0;
+	r = kek_open(ctx, t->uri, &kek);
+	if (r >= 0)
+		r = kek_current_uri(ctx, kek, &uri);
+	if (r < 0 || strcmp(uri, t->uri))
+		return r;
+	ctx_deadline_start(ctx, 0);
+	r = kek->ops->inspect(ctx, kek->state, &info);
+	ctx_deadline_end(ctx);
+	if (r >= 0)
+		snprintf(r_version, size, "%s", info.current_version);
+	return r;
+}
+
+/* Rotate token ID to the current version, as its own audited change. */
+static int refresh_rotate(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			  int id, struct kc_refresh_result *res)
+{
+	struct kc_rotate_result rot = { .size = sizeof(rot) };
+	struct audit a;
+	int r;
+
+	audit_begin(ctx, &a, "kek-rotate", device);
+	audit_uuid(ctx, crypt_get_uuid(cd));
+	audit_field(ctx, "trigger", "if-newer");
+	r = audit_end(ctx, &a, rotate_one(ctx, cd, device, id, NULL, 0, &rot));
+	if (r >= 0)
+		snprintf(res->new_key_version, sizeof(res->new_key_version), "%s",
+			 rot.new_key_version);
+	return r;
+}
+
+/* One token: ask, compare, rotate when newer; RES says what happened. */
+static void refresh_one(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int id,
+			struct kc_refresh_result *res)
+{
+	_cleanup_(token_freep) struct token *t = NULL;
+	int r;
+
+	*res = (struct kc_refresh_result){ .size = sizeof(*res), .token_id = id,
+					   .state = KC_REFRESH_FAILED };
+	ctx_detail_clear(ctx);
+	r = vol_token_read(ctx, cd, id, &t);
+	if (r >= 0) {
+		snprintf(res->kek_uri, sizeof(res->kek_uri), "%s", t->uri);
+		snprintf(res->old_key_version, sizeof(res->old_key_version), "%s",
+			 t->key_version ?: "");
+		r = current_version(ctx, t, res->new_key_version, sizeof(res->new_key_version));
+	}
+	if (r >= 0 && !res->new_key_version[0])
+		res->state = KC_REFRESH_UNVERSIONED;
+	else if (r >= 0 && !strcmp(res->new_key_version, res->old_key_version))
+		res->state = KC_REFRESH_CURRENT;
+	else if (r >= 0)
+		r = refresh_rotate(ctx, cd, device, id, res);
+	if (r >= 0 && res->state == KC_REFRESH_FAILED)
+		res->state = KC_REFRESH_ROTATED;
+	res->result = r < 0 ? r : 0;
+	if (r < 0)
+		snprintf(res->detail, sizeof(res->detail), "%s",
+			 ctx->detail[0] ? ctx->detail : kc_strerror(r));
+}
+
+int kc_kek_refresh(struct kc_ctx *ctx, const char *device, int token_id,
+		   struct kc_refresh_result *r_results, size_t max)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	_cleanup_(vol_unlockp) int fd = -1;
+	struct kc_refresh_result res, first = { .result = 0 };
+	int ids[64];
+	size_t n = 0;
+	int r;
+
+	if (!ctx || !device || (max && (!r_results || !sized_ok(r_results, REFRESH_RESULT_V1))))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = vol_load_for_write(ctx, device, 0, &cd, &fd);
+	if (r >= 0)
+		r = rotation_targets(ctx, cd, device, token_id, false, ids, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		refresh_one(ctx, cd, device, ids[i], &res);
+		if (res.result < 0 && !first.result)
+			first = res;
+		if (i < max)
+			sized_put(sized_at(r_results, i), &res, sizeof(res));
+	}
+	res = (struct kc_refresh_result){ .size = sizeof(res), .token_id = -1 };
+	for (size_t i = n; i < max; i++)
+		sized_put(sized_at(r_results, i), &res, sizeof(res));
+	if (r >= 0 && first.result)
+		r = ctx_fail(ctx, first.result, "token %d not moved to its KMS's current version: "
+			     "%s", first.token_id, first.detail);
+	else if (r >= 0)
+		ctx_detail_clear(ctx);
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	return r < 0 ? r : (int)n;
+}

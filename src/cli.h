@@ -135,6 +135,20 @@ void cli_help(const struct verb *v);
 /* Show a volume (dump) or only its kekcrypt tokens (kek list). */
 int cmd_show(struct cli *cli, const char *device, bool list_only);
 
+/* One volume's run of a verb that --crypttab repeats: text on stdout as without --crypttab,
+ * its JSON document (NULL when none: the error is printed) in *R_DOC, the exit code. */
+typedef int (*cli_volume_fn)(struct cli *cli, const char *device, void *usrptr,
+			     json_object **r_doc);
+/* --crypttab[=PATH]: FN on every entry of crypttab PATH (NULL: /etc/crypttab) whose device is
+ * a LUKS2 volume with a kekcrypt token (the others are listed as skipped, with why), in
+ * order; one "kekcrypt.crypttab-run/1" document with --json. The exit code of the first
+ * volume that failed, or EXIT_OK. */
+int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *usrptr);
+/* The option --crypttab[=PATH]: its value is optional, so in "--crypttab FILE" FILE is an
+ * argument (a DEVICE, which the verbs refuse with --crypttab). */
+#define OPT_CRYPTTAB 0x104
+#define CRYPTTAB_LONGOPT { "crypttab", optional_argument, NULL, OPT_CRYPTTAB }
+
 /* Short options mean what they mean in cryptsetup, or do not exist: -t is the timeout (there
  * is no -T: cryptsetup's --tries), the token only --token. The leading ':' makes getopt
  * return ':' for a missing argument and print nothing itself (cli_common_opt() does, with the

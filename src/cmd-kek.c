@@ -10,6 +10,8 @@
 	"       kekcrypt kek remove DEVICE --token ID|URI [--force]\n"                      \
 	"       kekcrypt kek list DEVICE [--json]\n"                                         \
 	"       kekcrypt kek rotate DEVICE [--token ID|URI | --all] [--to URI] [--dry-run]\n" \
+	"       kekcrypt kek rotate DEVICE (--token ID|URI | --all) --if-newer\n"            \
+	"       kekcrypt kek rotate --crypttab[=PATH] --all --if-newer\n"                     \
 	"       kekcrypt kek providers [--json]\n\n"                                         \
 	"add     unwrap the data key through an existing token and store it wrapped by\n"    \
 	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere); a\n"    \
@@ -20,7 +22,8 @@
 	"rotate  store the data key wrapped under the KMS's current version of the same\n"    \
 	"        key (or under --to URI) in a new token, verify it, then write it over the\n"  \
 	"        old one: the token keeps its ID; the data key and the data do not change;\n" \
-	"        crash-safe\n"                                                               \
+	"        crash-safe; with --if-newer only the tokens whose KMS has a newer current\n" \
+	"        version of their key (exit 0 when none has: nothing is written)\n"          \
 	"providers  the kinds of KEK this kekcrypt knows: name (the config section), URI\n"  \
 	"        syntax and what it is\n\n"                                                    \
 	"  -k, --kek URI    the KEK to add\n"                                                \
@@ -31,7 +34,12 @@
 	"  -a, --all        rotate every kekcrypt token\n"                                   \
 	"      --to URI     rotate: move the token to this KEK\n"                            \
 	"  -n, --dry-run    rotate: check that the old KEK unwraps and the new one wraps;\n" \
-	"                   write nothing\n"
+	"                   write nothing\n"                                                \
+	"      --if-newer   rotate: ask each token's KMS for the current version of its\n"  \
+	"                   key and rotate only the tokens not at it; a KEK without\n"      \
+	"                   versions (file:, pkcs11:, a URI pinning one) is left alone\n"  \
+	"      --crypttab[=PATH]  rotate --if-newer: instead of DEVICE, every volume of\n" \
+	"                   /etc/crypttab (or PATH) with a kekcrypt token\n"
 
 static int kek_run(struct cli *cli, int argc, char **argv);
 
@@ -50,6 +58,9 @@ struct kek_args {
 	bool force;
 	bool all;
 	bool dry_run;
+	bool if_newer;
+	bool crypttab;		/* --crypttab: the volumes of crypttab_path instead of DEVICE */
+	const char *crypttab_path;	/* NULL: /etc/crypttab */
 	const char *to;
 };
 
@@ -63,6 +74,8 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		{ "all", no_argument, NULL, 'a' },
 		{ "to", required_argument, NULL, 0x200 },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "if-newer", no_argument, NULL, 0x201 },
+		CRYPTTAB_LONGOPT,
 		{}
 	};
 	int o, c, ex = -1;
@@ -85,6 +98,12 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 			a->dry_run = true;
 		else if (c == 0x200)
 			a->to = optarg;
+		else if (c == 0x201)
+			a->if_newer = true;
+		else if (c == OPT_CRYPTTAB) {
+			a->crypttab = true;
+			a->crypttab_path = optarg;
+		}
 		else if (c == OPT_TOKEN)
 			a->token = optarg;
 	}
@@ -92,6 +111,14 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		a->sub = argv[optind];
 		return -1;
 	}
+	/* --crypttab names the volumes: the sub-verb alone. */
+	if (a->crypttab && optind + 1 == argc) {
+		a->sub = argv[optind];
+		return -1;
+	}
+	if (a->crypttab && optind + 2 == argc)
+		return cli_usage_error(cli, "--crypttab and DEVICE exclude each other (another "
+				       "crypttab file: --crypttab=PATH)");
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "expected 'kek add|remove|list|rotate DEVICE' or "
 				       "'kek providers'");
@@ -243,6 +270,109 @@ static void rotate_print(struct cli *cli, const struct kek_args *a,
 	cli_print_json(cli, o);
 }
 
+/* What --if-newer did with each token, as text lines. */
+static const char *const refresh_states[] = {
+	[KC_REFRESH_ROTATED] = "rotated", [KC_REFRESH_CURRENT] = "current",
+	[KC_REFRESH_UNVERSIONED] = "unversioned", [KC_REFRESH_FAILED] = "failed",
+};
+
+static void refresh_text(const struct kc_refresh_result *x)
+{
+	printf("token %d (%s): ", x->token_id, x->kek_uri);
+	if (x->state == KC_REFRESH_ROTATED)
+		printf("now at version %s (was %s)\n", x->new_key_version,
+		       x->old_key_version[0] ? x->old_key_version : "none");
+	else if (x->state == KC_REFRESH_CURRENT)
+		printf("already at the current version (%s)\n", x->new_key_version);
+	else if (x->state == KC_REFRESH_UNVERSIONED)
+		printf("not versioned: left alone\n");
+	else
+		printf("not rotated: %s\n", x->detail);
+}
+
+static json_object *refresh_token_json(const struct kc_refresh_result *x)
+{
+	json_object *t = json_object_new_object();
+
+	json_object_object_add(t, "id", json_object_new_int(x->token_id));
+	json_object_object_add(t, "kek", json_object_new_string(x->kek_uri));
+	json_object_object_add(t, "state", json_object_new_string(refresh_states[x->state]));
+	json_object_object_add(t, "old_key_version", x->old_key_version[0] ?
+			       json_object_new_string(x->old_key_version) : NULL);
+	json_object_object_add(t, "key_version", x->new_key_version[0] ?
+			       json_object_new_string(x->new_key_version) : NULL);
+	if (x->result) {
+		json_object_object_add(t, "error", json_object_new_string(x->detail));
+		json_object_object_add(t, "exit_code",
+				       json_object_new_int(cli_exit_code(x->result)));
+		json_object_object_add(t, "meaning", json_object_new_string(
+			kc_strerror(x->result)));
+	}
+	return t;
+}
+
+/* kek rotate --if-newer on DEVICE (a cli_volume_fn): each token's outcome; the exit code of
+ * the first token that failed (e.g. 4: its KMS is unreachable), the others still handled. */
+static int kek_refresh(struct cli *cli, const char *device, void *usrptr, json_object **r_doc)
+{
+	const struct kek_args *a = usrptr;
+	struct kc_refresh_result res[32];
+	json_object *o, *arr;
+	int r, token = -1, ex, rotated = 0, failed = 0;
+	size_t n;
+
+	CLI_SIZED_ARRAY(res);
+	if ((ex = cli_token_id(cli, device, a->token, &token)) >= 0)
+		return ex;
+	r = kc_kek_refresh(cli->ctx, device, token, res, 32);
+	for (n = 0; n < 32 && res[n].token_id >= 0; n++)
+		;
+	if (r < 0 && !n)
+		return cli_fail(cli, r);
+	/* Said now: the calls below clear the library's detail. */
+	ex = r < 0 ? cli_fail(cli, r) : EXIT_OK;
+	o = cli_json_new(cli, "kek-refresh");
+	arr = json_object_new_array();
+	json_object_object_add(o, "device", json_object_new_string(device));
+	cli_json_uuid(cli, o, device);
+	for (size_t i = 0; i < n; i++) {
+		if (!cli->json)
+			refresh_text(&res[i]);
+		rotated += res[i].state == KC_REFRESH_ROTATED;
+		failed += res[i].state == KC_REFRESH_FAILED;
+		json_object_array_add(arr, refresh_token_json(&res[i]));
+	}
+	json_object_object_add(o, "tokens", arr);
+	json_object_object_add(o, "rotated", json_object_new_int(rotated));
+	json_object_object_add(o, "failed", json_object_new_int(failed));
+	*r_doc = o;
+	return ex;
+}
+
+static int kek_rotate_if_newer(struct cli *cli, const struct kek_args *a)
+{
+	json_object *doc = NULL;
+	int ex;
+
+	if (!a->all == !a->token)
+		return cli_usage_error(cli, "--if-newer needs --all or --token ID|URI");
+	if (a->to || a->dry_run)
+		return cli_usage_error(cli, "--if-newer moves tokens to their KMS's current "
+				       "version: no --to, no --dry-run");
+	if (a->crypttab && a->token)
+		return cli_usage_error(cli, "--crypttab rotates every token: --all, not --token");
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	if (a->crypttab)
+		return cli_crypttab_run(cli, a->crypttab_path, kek_refresh, (void *)a);
+	ex = kek_refresh(cli, a->device, (void *)a, &doc);
+	if (doc && cli->json)
+		cli_print_json(cli, doc);
+	else
+		json_object_put(doc);
+	return ex;
+}
+
 static int kek_rotate(struct cli *cli, const struct kek_args *a)
 {
 	struct kc_rotate_result res[32];
@@ -252,6 +382,10 @@ static int kek_rotate(struct cli *cli, const struct kek_args *a)
 	CLI_SIZED_ARRAY(res);
 	if (a->all && a->token)
 		return cli_usage_error(cli, "--token and --all exclude each other");
+	if (a->if_newer)
+		return kek_rotate_if_newer(cli, a);
+	if (a->crypttab)
+		return cli_usage_error(cli, "--crypttab goes with --all --if-newer");
 	if (a->all && a->to)
 		return cli_usage_error(cli, "--to moves one token; name it with --token ID");
 	if ((ex = cli_ctx(cli)))
@@ -279,6 +413,8 @@ static int kek_run(struct cli *cli, int argc, char **argv)
 	r = kek_parse(cli, argc, argv, &a);
 	if (r >= 0)
 		return r;
+	if ((a.crypttab || a.if_newer) && strcmp(a.sub, "rotate"))
+		return cli_usage_error(cli, "--crypttab and --if-newer are kek rotate's");
 	/* Messages name the sub-verb: "kekcrypt kek add: ..." */
 	if (!strcmp(a.sub, "add")) {
 		cli->verb = "kek add";

@@ -188,9 +188,11 @@ static void print_unlock(struct cli *cli, const char *device, const struct kc_un
 	cli_print_json(cli, o);
 }
 
-/* verify --all: print each check; the exit code says whether all, some or none work. */
+/* verify --all: print each check (text), the JSON document in *R_DOC; the exit code says
+ * whether all, some or none work. */
 static int verify_all_report(struct cli *cli, const char *device,
-			     const struct kc_token_check *checks, size_t n, int r)
+			     const struct kc_token_check *checks, size_t n, int r,
+			     json_object **r_doc)
 {
 	json_object *o = cli_json_new(cli, "verify-all"), *arr = json_object_new_array();
 	size_t working = 0;
@@ -223,10 +225,7 @@ static int verify_all_report(struct cli *cli, const char *device,
 	json_object_object_add(o, "tokens", arr);
 	json_object_object_add(o, "working", json_object_new_int((int)working));
 	json_object_object_add(o, "failed", json_object_new_int((int)(n - working)));
-	if (cli->json)
-		cli_print_json(cli, o);
-	else
-		json_object_put(o);
+	*r_doc = o;
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (working < n) {
@@ -237,7 +236,8 @@ static int verify_all_report(struct cli *cli, const char *device,
 	return EXIT_OK;
 }
 
-static int verify_all(struct cli *cli, const char *device)
+/* verify --all on DEVICE (a cli_volume_fn). */
+static int verify_all(struct cli *cli, const char *device, void *usrptr, json_object **r_doc)
 {
 	struct kc_token_check checks[VERIFY_MAX_TOKENS];
 	size_t n;
@@ -250,16 +250,21 @@ static int verify_all(struct cli *cli, const char *device)
 	 * when the volume could not be checked). */
 	for (n = 0; n < VERIFY_MAX_TOKENS && checks[n].token_id >= 0; n++)
 		;
+	(void)usrptr;
 	if (r < 0 && !n)
 		return cli_fail(cli, r);
-	return verify_all_report(cli, device, checks, n, r);
+	return verify_all_report(cli, device, checks, n, r, r_doc);
 }
 
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		COMMON_LONGOPTS, TOKEN_LONGOPT, { "all", no_argument, NULL, 'a' }, {}
+		COMMON_LONGOPTS, TOKEN_LONGOPT, { "all", no_argument, NULL, 'a' },
+		CRYPTTAB_LONGOPT, {}
 	};
+	json_object *doc = NULL;
+	const char *crypttab_path = NULL;
+	bool crypttab = false;
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	const char *token_arg = NULL;
 	int o, c, ex, r, token = -1;
@@ -275,6 +280,17 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 			all = true;
 		if (c == OPT_TOKEN)
 			token_arg = optarg;
+		if (c == OPT_CRYPTTAB) {
+			crypttab = true;
+			crypttab_path = optarg;
+		}
+	}
+	if (crypttab && (!all || optind != argc))
+		return cli_usage_error(cli, "--crypttab goes with --all and no DEVICE (another "
+				       "crypttab file: --crypttab=PATH)");
+	if (crypttab) {
+		ex = cli_ctx(cli);
+		return ex ?: cli_crypttab_run(cli, crypttab_path, verify_all, NULL);
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
@@ -282,8 +298,14 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--all and --token exclude each other");
 	if ((ex = cli_ctx(cli)))
 		return ex;
-	if (all)
-		return verify_all(cli, argv[optind]);
+	if (all) {
+		ex = verify_all(cli, argv[optind], NULL, &doc);
+		if (doc && cli->json)
+			cli_print_json(cli, doc);
+		else
+			json_object_put(doc);
+		return ex;
+	}
 	if ((ex = cli_token_id(cli, argv[optind], token_arg, &token)) >= 0)
 		return ex;
 	r = kc_verify(cli->ctx, argv[optind], token, &res);
@@ -297,12 +319,16 @@ const struct verb verb_verify = {
 	.name = "verify",
 	.run = run_verify,
 	.summary = "unwrap the data key and check it, mapping nothing (KMS health check)",
-	.usage = "verify DEVICE [--token ID|URI | --all]\n\n"
+	.usage = "verify DEVICE [--token ID|URI | --all]\n"
+		 "       kekcrypt verify --crypttab[=PATH] --all\n\n"
 		 "Unwrap the data key through the kekcrypt tokens in order and check it\n"
 		 "against the LUKS2 digest. Nothing is mapped or written.\n\n"
 		 "      --token ID|URI  try only this token (its ID, or the URI of its KEK)\n"
 		 "      --all           check every token on its own and report each; exit 0\n"
-		 "                      when all work, 26 (degraded) when some do, else the error\n",
+		 "                      when all work, 26 (degraded) when some do, else the error\n"
+		 "      --crypttab[=PATH]  with --all: instead of DEVICE, every volume of\n"
+		 "                      /etc/crypttab (or PATH) with a kekcrypt token; the exit\n"
+		 "                      code of the first volume that failed\n",
 };
 
 static json_object *token_json(const struct kc_token_info *t)

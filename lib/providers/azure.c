@@ -1133,6 +1133,16 @@ static int azure_inspect(struct kc_ctx *ctx, void *state, struct kek_info *r_inf
 	if (r < 0)
 		return azure_fail_prefix(ctx, st, r);
 	key_info_from_bundle(st, obj, r_info);
+	/* Without a version in the URI, the bundle is the current version's. */
+	if (!st->version[0]) {
+		_cleanup_(freep) char *version = NULL;
+
+		r = kid_version(ctx, st, http_json_get_string(obj, "key", "kid"), &version);
+		if (r < 0)
+			return azure_fail_prefix(ctx, st, r);
+		snprintf(r_info->current_version, sizeof(r_info->current_version), "%s",
+			 version);
+	}
 	return 0;
 }
 

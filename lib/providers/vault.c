@@ -35,6 +35,7 @@
  * Nothing secret reaches a log or an error detail: not the token, the secret_id, the DEK,
  * nor the bodies of Vault's answers that carry them.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -835,12 +836,17 @@ static int key_info_from_answer(struct kc_ctx *ctx, const struct vault_state *st
 				const struct http_response *resp, struct kek_info *r_info)
 {
 	_cleanup_(http_json_put_wipep) json_object *obj = NULL;
-	json_object *data, *del;
+	json_object *data, *del, *latest;
 	int r;
 
 	r = answer_parse(ctx, st, OP_READ, resp, "data", &obj, &data);
 	if (r < 0)
 		return r;
+	/* Encrypt and rewrap use latest_version: what a token made now records. */
+	if (json_object_object_get_ex(data, "latest_version", &latest) &&
+	    json_object_is_type(latest, json_type_int) && json_object_get_int64(latest) > 0)
+		snprintf(r_info->current_version, sizeof(r_info->current_version), "%" PRId64,
+			 json_object_get_int64(latest));
 	if (!json_object_object_get_ex(data, "deletion_allowed", &del) ||
 	    !json_object_is_type(del, json_type_boolean) || !json_object_get_boolean(del))
 		return 0;

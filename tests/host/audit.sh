@@ -20,32 +20,8 @@ T=$T_DIR
 plugin_namespace
 
 # /dev of our own: the host has no /dev/log, and its /dev must not change.
-mount -t tmpfs -o mode=755 tmpfs /dev
-mknod -m 666 /dev/null c 1 3
-mknod -m 666 /dev/zero c 1 5
-mknod -m 666 /dev/random c 1 8
-mknod -m 666 /dev/urandom c 1 9
-ln -s /proc/self/fd /dev/fd
-ln -s /proc/self/fd/0 /dev/stdin
-ln -s /proc/self/fd/1 /dev/stdout
-ln -s /proc/self/fd/2 /dev/stderr
-
 LOG=$T/syslog
-: >"$LOG"
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/dev/log")
-with open(sys.argv[1], "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(65536).replace(b"\n", b"\\n") + b"\n")
-' "$LOG" &
-T_PIDS+=($!)
-for _ in $(seq 50); do
-	[ -S /dev/log ] && break
-	sleep 0.1
-done
-[ -S /dev/log ] || bail_out "the test's syslog receiver did not start"
+private_syslog "$LOG"
 
 N=0	# events so far
 # logged K: wait (up to 5 s) until the receiver has written K more lines than before; then

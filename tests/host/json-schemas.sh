@@ -66,6 +66,16 @@ json kek-remove 0 kc kek remove "$IMG" --token "$TOK" --json
 assert_eq -m "kek remove: the token and the UUID" "$TOK $UUID" \
 	"$(json_get "$OUT" '"%d %s" % (d["token"], d["uuid"])')"
 json kek-providers 0 kc kek providers --json
+json kek-refresh 0 kc kek rotate "$IMG" --all --if-newer --json
+assert_eq -m "kek rotate --if-newer: file KEKs are left alone" "unversioned unversioned" \
+	"$(json_get "$OUT" '" ".join(t["state"] for t in d["tokens"])')"
+printf 'disk %s none luks\nabsent /nonexistent none luks\n' "$IMG" >"$T/crypttab-run"
+json crypttab-run 0 kc kek rotate --crypttab="$T/crypttab-run" --all --if-newer --json
+assert_eq -m "kek rotate --crypttab: one volume done, one skipped" "done skipped" \
+	"$(json_get "$OUT" '" ".join(v["status"] for v in d["volumes"])')"
+json crypttab-run 0 kc verify --crypttab="$T/crypttab-run" --all --json
+assert_eq -m "verify --crypttab: the volume's verify-all document" "kekcrypt.verify-all/1" \
+	"$(json_get "$OUT" 'd["volumes"][0]["result"]["schema"]')"
 json recovery-add 0 kc recovery add "$IMG" "${RECOVERY_FAST[@]}" --json
 json recovery-verify 0 kc recovery verify "$IMG" --key-file "$T/rkey" --json
 json recovery-remove 0 kc recovery remove -q "$IMG" --json

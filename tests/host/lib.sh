@@ -416,6 +416,37 @@ fixture_start() {
 	printf -v "${name}_PORT" '%s' "$port"
 }
 
+# private_syslog LOG: in a test that sourced private-ns.sh first, a /dev of its own (a tmpfs
+# with the nodes tests use) whose /dev/log is a datagram socket that appends each message to
+# LOG, one line each (newlines as \n): the audit events (lib/audit.c) of what the test runs.
+private_syslog() {
+	local i
+	mount -t tmpfs -o mode=755 tmpfs /dev
+	mknod -m 666 /dev/null c 1 3
+	mknod -m 666 /dev/zero c 1 5
+	mknod -m 666 /dev/random c 1 8
+	mknod -m 666 /dev/urandom c 1 9
+	ln -s /proc/self/fd /dev/fd
+	ln -s /proc/self/fd/0 /dev/stdin
+	ln -s /proc/self/fd/1 /dev/stdout
+	ln -s /proc/self/fd/2 /dev/stderr
+	: >"$1"
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+with open(sys.argv[1], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b"\\n") + b"\n")
+' "$1" &
+	T_PIDS+=($!)
+	for i in $(seq 50); do
+		[ -S /dev/log ] && break
+		sleep 0.1
+	done
+	[ -S /dev/log ] || bail_out "the test's syslog receiver did not start"
+}
+
 # loop_detach DEV
 loop_detach() {
 	local i
