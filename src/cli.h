@@ -163,10 +163,11 @@ int cmd_show(struct cli *cli, const char *device, bool list_only);
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_keyscript_passphrase,
-	verb_doctor, verb_repair, verb_boot_needs, verb_config;
+	verb_keyscript_normalise, verb_doctor, verb_repair, verb_boot_needs, verb_config;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
- * argon2id cost options are for tests and not shown by --help. */
+ * KDF cost options are for tests and not shown by --help (recovery keyslots use PBKDF2 with
+ * fixed iterations: --pbkdf-force-iterations changes them, the other two are ignored). */
 enum { OPT_PBKDF_MEMORY = 0x300, OPT_ITER_TIME, OPT_PBKDF_ITERATIONS };
 #define RECOVERY_PBKDF_LONGOPTS                                                              \
 	{ "pbkdf-memory", required_argument, NULL, OPT_PBKDF_MEMORY },                      \
