@@ -101,7 +101,8 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
 		       p.n_keks > 1 ? "s" : "");
 		if (rkey) {
-			fprintf(stderr, "Recovery key (keyslot %d); write it down and keep it "
+			fprintf(stderr, "Recovery key (keyslot %d, and three more for the "
+				"other typed forms); write it down and keep it "
 				"safe: it opens the volume without the KMS, and it is shown only "
 				"now.\n", rslot);
 			printf("%s\n", rkey);
