@@ -640,8 +640,8 @@ struct kc_recovery_params {
 	size_t size;		/**< sizeof(struct kc_recovery_params): see KC_SIZED() */
 	uint32_t max_memory_kb;	/**< ignored (PBKDF2 uses no memory; was argon2id's cap) */
 	uint32_t iter_time_ms;	/**< ignored (no benchmark) */
-	uint32_t iterations;	/**< PBKDF2 iterations instead of 100000 (tests); below 1000,
-				     libcryptsetup's floor, it is raised to 1000 */
+	uint32_t iterations;	/**< PBKDF2 iterations instead of 100000 (tests); raised to
+				     2000 at least (kekcrypt's own keyslots have 1000) */
 };
 
 /**

@@ -54,7 +54,9 @@
 #define KEY_CHARS (2 * RECOVERY_BYTES)			/* 64 */
 #define KEY_TEXT_LEN (KEY_CHARS + GROUPS - 1)		/* 71: with the dashes */
 #define RECOVERY_ITERATIONS 100000			/* PBKDF2-SHA256, see above */
-#define PBKDF2_MIN_ITERATIONS 1000			/* libcryptsetup's floor */
+/* The least for tests: libcryptsetup's floor is 1000, but kekcrypt's own keyslots (derived
+ * from the DEK) are PBKDF2 with LUKS_MINIMAL_ITERATIONS, which luks_slot_is_ours() goes by. */
+#define RECOVERY_MIN_ITERATIONS (2 * LUKS_MINIMAL_ITERATIONS)
 #define RECOVERY_FORMS 4
 
 /* The typed forms that have a keyslot: upper case?, dashes? */
@@ -165,8 +167,8 @@ static int key_generate(struct kc_ctx *ctx, struct kc_secret **r_key)
 	return key_normalise(ctx, (const char *)hex->data, hex->len, r_key);
 }
 
-/* PBKDF2-SHA256, RECOVERY_ITERATIONS (P->iterations for tests, raised to libcryptsetup's
- * floor), no benchmark. */
+/* PBKDF2-SHA256, RECOVERY_ITERATIONS (P->iterations for tests, at least
+ * RECOVERY_MIN_ITERATIONS), no benchmark. */
 static int set_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd,
 		     const struct kc_recovery_params *p)
 {
@@ -177,8 +179,8 @@ static int set_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd,
 	int r;
 
 	if (p && p->iterations)
-		pbkdf.iterations = p->iterations < PBKDF2_MIN_ITERATIONS ? PBKDF2_MIN_ITERATIONS :
-				   p->iterations;
+		pbkdf.iterations = p->iterations < RECOVERY_MIN_ITERATIONS ?
+				   RECOVERY_MIN_ITERATIONS : p->iterations;
 	r = crypt_set_pbkdf_type(cd, &pbkdf);
 	if (r < 0)
 		return ctx_fail(ctx, -EINVAL, "PBKDF2 parameters refused by libcryptsetup (%s)",

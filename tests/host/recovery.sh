@@ -51,8 +51,8 @@ read -r rslot _ <<<"$rslots"
 assert_eq -m "one kekcrypt-recovery token" 1 "$(json_get "$T/meta.json" "len($RTOK)")"
 assert_eq -m "... of version 2" 2 "$(json_get "$T/meta.json" "${RTOK}[0]['kekcrypt-recovery-version']")"
 assert_eq -m "... marks four keyslots" 4 "$(wc -w <<<"$rslots")"
-assert_eq -m "... all PBKDF2-SHA256 (--pbkdf-force-iterations 4 raised to 1000, the least)" \
-	"pbkdf2 sha256 1000 pbkdf2 sha256 1000 pbkdf2 sha256 1000 pbkdf2 sha256 1000" \
+assert_eq -m "... all PBKDF2-SHA256 (--pbkdf-force-iterations 4 raised to 2000, the least)" \
+	"pbkdf2 sha256 2000 pbkdf2 sha256 2000 pbkdf2 sha256 2000 pbkdf2 sha256 2000" \
 	"$(json_get "$T/meta.json" "' '.join(' '.join(str(d['keyslots'][s]['kdf'].get(k)) for k in ('type', 'hash', 'iterations')) for s in '$rslots'.split())")"
 assert_not_contains -m "the header holds no form of the key" "$(cat "$T/meta.json")" "${key:0:8}"
 assert_not_contains -m "... not in upper case" "$(cat "$T/meta.json")" "$(tr a-z A-Z <<<"${key:0:8}")"
@@ -225,6 +225,21 @@ meta
 assert_eq -m "... its token and keyslot 7 are gone" "1 1 false" \
 	"$(json_get "$T/meta.json" 'len(d["tokens"])') $(json_get "$T/meta.json" 'len(d["keyslots"])') $(json_get "$T/meta.json" '"7" in d["keyslots"]')"
 assert_exit 0 kc verify "$IMG"
+
+# No KEK answers: another recovery key still counts as a way to unlock (its keyslots, PBKDF2
+# at 2000 iterations or more, are not taken for kekcrypt's own derived ones at 1000).
+new_img "$IMG"
+format_img "$IMG" "$K0"
+assert_exit 0 kc recovery add -q "$IMG" "${RECOVERY_FAST[@]}"
+assert_exit 0 kc recovery add -q "$IMG" "${RECOVERY_FAST[@]}"
+assert_exit 0 kc dump --json "$IMG"
+read -r rtok1 rtok2 <<<"$(json_get "$OUT" '" ".join(str(r["token"]) for r in d["recovery_keys"])')"
+mv "$K0" "$K0.away"
+assert_exit -m "KEK gone: removing one of two recovery keys is allowed" 0 \
+	kc recovery remove "$IMG" -q --token "$rtok1"
+assert_exit -m "KEK gone: removing the other, the last that works, is refused (exit 12)" 12 \
+	kc recovery remove "$IMG" -q --token "$rtok2"
+mv "$K0.away" "$K0"
 
 # format --recovery with the default KDF: PBKDF2-SHA256, 100000 iterations, no benchmark; the
 # argon2id options of older versions are accepted and change nothing.
