@@ -730,24 +730,30 @@ int kc_rekey_state(struct kc_ctx *ctx, const char *device, struct kc_rekey_state
 /* ---------------------------------------------------------------------------------------- */
 /* Recovery keys and header backups                                                         */
 
-/** Cost of a recovery keyslot's argon2id; zero fields take libcryptsetup's defaults. */
+/**
+ * Cost of a recovery keyslot's KDF, for tests. Recovery keyslots use PBKDF2-SHA256 with a
+ * fixed iteration count (100000), never benchmarked, and no memory: see kekcrypt(8).
+ */
 struct kc_recovery_params {
 	size_t size;		/**< sizeof(struct kc_recovery_params): see KC_SIZED() */
-	uint32_t max_memory_kb;	/**< cap on the memory cost in KiB (at least 32) */
-	uint32_t iter_time_ms;	/**< benchmark target time */
-	uint32_t iterations;	/**< fixed time cost, no benchmark (tests); set max_memory_kb */
+	uint32_t max_memory_kb;	/**< ignored (PBKDF2 uses no memory; was argon2id's cap) */
+	uint32_t iter_time_ms;	/**< ignored (no benchmark) */
+	uint32_t iterations;	/**< PBKDF2 iterations instead of 100000 (tests); raised to
+				     2000 at least (kekcrypt's own keyslots have 1000) */
 };
 
 /**
  * Add a recovery key to DEVICE: unwrap the DEK through a kekcrypt token, generate 256 random
- * bits shown as 8 dash-separated groups of 8 modhex characters, and store them in a new
- * passphrase keyslot (argon2id) marked by a token of type "kekcrypt-recovery" that holds no
- * secret. The key is returned once and is not stored anywhere else.
+ * bits shown as 8 dash-separated groups of 8 modhex characters, and store them in four new
+ * passphrase keyslots (PBKDF2), one per form a prompt may be given (as printed, lower case
+ * without dashes, upper case with and without dashes), all marked by one token of type
+ * "kekcrypt-recovery" that holds no secret. The key is returned once and is not stored
+ * anywhere else.
  *
  * @param params     NULL for the defaults
  * @param r_key      the key as printed (NUL-terminated, locked memory), to be shown to the
  *                   user once and freed with kc_recovery_key_free()
- * @param r_keyslot  its keyslot (may be NULL)
+ * @param r_keyslot  the keyslot of the printed form (may be NULL); kc_recovery_list() has all
  * @return 0, the errors of kc_verify(), -EINVAL (bad params), -ENOSPC (no free keyslot or
  *         token), -EROFS, -EACCES, -EBUSY, -ENOMEM
  */
@@ -761,8 +767,10 @@ void kc_recovery_key_free(char *key);
 struct kc_recovery_info {
 	size_t size;		/**< sizeof(struct kc_recovery_info): see KC_SIZED() */
 	int token_id;		/**< the "kekcrypt-recovery" token */
-	int keyslot;		/**< its keyslot, or -1 (left by an interrupted removal) */
+	int keyslot;		/**< its first keyslot, or -1 (left by an interrupted removal) */
 	char created[32];	/**< ISO 8601 UTC */
+	uint32_t keyslot_mask;	/**< all its keyslots (bit N: keyslot N): four, one per typed
+				     form; one for a key added before kekcrypt 0.x (version 1) */
 };
 
 /**
@@ -776,7 +784,7 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 
 /**
  * Remove the recovery key marked by token TOKEN_ID (every recovery key when < 0): its
- * keyslot, then its token. Refuses to remove the last way to unlock the volume unless FORCE.
+ * keyslots, then its token. Refuses to remove the last way to unlock the volume unless FORCE.
  *
  * @return the number removed, -ENOENT (no recovery key / no such token), -EBUSY (last unlock
  *         path), -EROFS, -EACCES, -EMEDIUMTYPE, -EIO
@@ -785,7 +793,8 @@ int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, boo
 
 /**
  * Check recovery key KEY (KEY_LEN bytes, any case, with or without the dashes or blanks
- * between groups) against DEVICE's recovery keyslots (every keyslot when none is marked),
+ * between groups) against DEVICE's recovery keyslots (every keyslot when none is marked;
+ * the printed form first, the other typed forms only on a key whose removal was interrupted),
  * and with NAME != NULL activate the dm-crypt mapping NAME with it (KC_OPEN_* flags). With
  * NAME NULL nothing is mapped: a check only.
  *
@@ -796,6 +805,16 @@ int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, boo
  */
 int kc_recovery_open(struct kc_ctx *ctx, const char *device, const char *name, const char *key,
 		     size_t key_len, uint32_t flags, int *r_keyslot);
+
+/**
+ * Whether KEY (KEY_LEN bytes) is a recovery key in any case, with or without the dashes or
+ * blanks between groups; if so, its printed form (lower case, with the dashes).
+ *
+ * @param r_key  the printed form (NUL-terminated, locked memory), freed with
+ *               kc_recovery_key_free()
+ * @return 0, -EINVAL (not a recovery key: *R_KEY untouched), -ENOMEM
+ */
+int kc_recovery_key_normalise(const char *key, size_t key_len, char **r_key);
 
 /**
  * Save DEVICE's LUKS2 header (binary headers, JSON and keyslot areas) to the new file FILE,

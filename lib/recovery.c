@@ -4,20 +4,36 @@
  *
  * A recovery key is 256 random bits (RAND_priv_bytes) written as 64 modhex characters in 8
  * groups of 8, e.g. "cbdefghi-jklnrtuv-...". Modhex ("cbdefghijklnrtuv") types the same on
- * QWERTY, AZERTY, QWERTZ and Dvorak keyboards, which matters at a boot prompt. The passphrase
- * of its keyslot is exactly that printed form (lower case, with the dashes), so cryptsetup's
- * own prompt accepts it as printed; kekcrypt also accepts it in upper case and with any or no
- * separators (dashes, spaces). A person types it, so its keyslot uses argon2id with
- * libcryptsetup's benchmarked defaults (the cost can be capped for tests).
+ * QWERTY, AZERTY, QWERTZ and Dvorak keyboards, which matters at a boot prompt.
  *
- * The keyslot is marked by a LUKS2 token that holds no secret:
+ * A person types it at prompts kekcrypt does not control (systemd-cryptsetup's, cryptsetup's),
+ * which try the typed text as it is. So one recovery key has one keyslot per form a person
+ * is likely to type: as printed (lower case, with the dashes), lower case without dashes,
+ * UPPER CASE with dashes, UPPER CASE without dashes (RECOVERY_FORMS, in that order, added in
+ * that order so that the printed form has the lowest of the four keyslots). kekcrypt itself
+ * (open --recovery, recovery verify, keyscript-normalise for the initramfs-tools keyscript)
+ * accepts any case, even mixed, with any or no separators (dashes, blanks), and tries the
+ * printed form; the other forms only on a token that lost keyslots (an interrupted removal
+ * destroys them in ascending order, the printed form's first).
  *
- *   {"type": "kekcrypt-recovery", "keyslots": ["N"],
- *    "kekcrypt-recovery-version": "1", "kekcrypt-recovery-created": "2026-11-22T22:00:00Z"}
+ * KDF: PBKDF2-SHA256 with a fixed RECOVERY_ITERATIONS, no benchmark. The key is 256 random
+ * bits: no KDF cost makes guessing it any harder than it already is, while a benchmarked
+ * argon2id (seconds and up to 1 GiB, measured on the host that added the key) can leave a
+ * small VM unable to open it, which is when it is needed. Four keyslots of PBKDF2 cost a
+ * fraction of a second to try, and no memory (kekcrypt(8), RECOVERY KEYS, has the numbers).
  *
- * so that `recovery remove` finds it and `dump` shows it. Removal destroys the keyslot first
- * (libcryptsetup unbinds it from the token), then the token: a crash in between leaves an
- * empty recovery token, which `recovery remove` also removes, never an unmarked key.
+ * The keyslots are marked by one LUKS2 token that holds no secret:
+ *
+ *   {"type": "kekcrypt-recovery", "keyslots": ["1", "2", "3", "4"],
+ *    "kekcrypt-recovery-version": "2", "kekcrypt-recovery-created": "2026-11-22T22:00:00Z"}
+ *
+ * so that `recovery remove` finds them and `dump` shows them as one key. Version "1" tokens
+ * (one keyslot, the printed form, argon2id) are read the same way: everything here goes
+ * through the keyslots the token lists, however many. Adding writes every keyslot, then the
+ * token (a failure destroys the keyslots already added). Removal destroys the keyslots first
+ * (libcryptsetup unbinds each from the token), then the token: a crash in between leaves a
+ * recovery token with fewer or no keyslots, which `recovery remove` also removes, never an
+ * unmarked key.
  *
  * The key exists only in kc_secret memory and in the caller's one-time output.
  */
@@ -31,44 +47,107 @@
 
 #include "internal.h"
 
-#define RECOVERY_VERSION "1"
+#define RECOVERY_VERSION "2"
 #define RECOVERY_BYTES 32
 #define GROUPS 8
 #define GROUP_LEN 8
 #define KEY_CHARS (2 * RECOVERY_BYTES)			/* 64 */
 #define KEY_TEXT_LEN (KEY_CHARS + GROUPS - 1)		/* 71: with the dashes */
-#define ARGON2_MIN_MEMORY_KB 32
+#define RECOVERY_ITERATIONS 100000			/* PBKDF2-SHA256, see above */
+/* The least for tests: libcryptsetup's floor is 1000, but kekcrypt's own keyslots (derived
+ * from the DEK) are PBKDF2 with LUKS_MINIMAL_ITERATIONS, which luks_slot_is_ours() goes by. */
+#define RECOVERY_MIN_ITERATIONS (2 * LUKS_MINIMAL_ITERATIONS)
+#define RECOVERY_FORMS 4
+
+/* The typed forms that have a keyslot: upper case?, dashes? */
+static const struct {
+	bool upper, dashes;
+} forms[RECOVERY_FORMS] = { { false, true }, { false, false }, { true, true }, { true, false } };
 
 static const char modhex[] = "cbdefghijklnrtuv";
 
-/* 64 modhex characters (any case, any dashes or blanks) -> the printed form, in a secret. */
-static int key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
-			 struct kc_secret **r_key)
+/* 64 modhex characters (any case, any dashes or blanks) -> the printed form in KEY (room for
+ * KEY_TEXT_LEN + 1). Not a recovery key: -EILSEQ (another character, or more than 64),
+ * -EINVAL (fewer, *R_N of them). */
+static int key_parse(const char *in, size_t len, struct kc_secret *key, size_t *r_n)
 {
-	_cleanup_(kc_secret_freep) struct kc_secret *key = kc_secret_alloc(KEY_TEXT_LEN + 1);
 	size_t n = 0, o = 0;
 
-	if (!key)
-		return -ENOMEM;
+	*r_n = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)tolower((unsigned char)in[i]);
 
 		if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r')
 			continue;
-		/* Never echo the key, not even one character of it. */
 		if (!c || !strchr(modhex, c) || n == KEY_CHARS)
-			return ctx_fail(ctx, -EINVAL, "this is not a kekcrypt recovery key (64 "
-					"characters of \"%s\", in groups or not)", modhex);
+			return -EILSEQ;
 		if (n && n % GROUP_LEN == 0)
 			key->data[o++] = '-';
 		key->data[o++] = c;
-		n++;
+		*r_n = ++n;
 	}
 	if (n != KEY_CHARS)
+		return -EINVAL;
+	key->len = KEY_TEXT_LEN;
+	return 0;
+}
+
+static int key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
+			 struct kc_secret **r_key)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *key = kc_secret_alloc(KEY_TEXT_LEN + 1);
+	size_t n;
+	int r;
+
+	if (!key)
+		return -ENOMEM;
+	r = key_parse(in, len, key, &n);
+	if (r < 0) {
+		/* Never echo the key, not even one character of it. */
+		if (r == -EILSEQ)
+			return ctx_fail(ctx, -EINVAL, "this is not a kekcrypt recovery key (64 "
+					"characters of \"%s\", in groups or not)", modhex);
 		return ctx_fail(ctx, -EINVAL, "this is not a kekcrypt recovery key: %zu characters "
 				"instead of %d", n, KEY_CHARS);
-	key->len = KEY_TEXT_LEN;
+	}
 	*r_key = TAKE_PTR(key);
+	return 0;
+}
+
+int kc_recovery_key_normalise(const char *in, size_t len, char **r_key)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *key = NULL;
+	size_t n;
+
+	if (!in || !r_key)
+		return -EINVAL;
+	key = kc_secret_alloc(KEY_TEXT_LEN + 1);
+	if (!key)
+		return -ENOMEM;
+	if (key_parse(in, len, key, &n) < 0)
+		return -EINVAL;
+	key->data[key->len] = '\0';
+	*r_key = (char *)TAKE_PTR(key)->data;
+	return 0;
+}
+
+/* The printed KEY in typed form number I (forms[]). */
+static int key_form(const struct kc_secret *key, int i, struct kc_secret **r_form)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *f = kc_secret_alloc(KEY_TEXT_LEN);
+	size_t o = 0;
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t k = 0; k < key->len; k++) {
+		unsigned char c = key->data[k];
+
+		if (c == '-' && !forms[i].dashes)
+			continue;
+		f->data[o++] = forms[i].upper ? (unsigned char)toupper(c) : c;
+	}
+	f->len = o;
+	*r_form = TAKE_PTR(f);
 	return 0;
 }
 
@@ -88,43 +167,42 @@ static int key_generate(struct kc_ctx *ctx, struct kc_secret **r_key)
 	return key_normalise(ctx, (const char *)hex->data, hex->len, r_key);
 }
 
+/* PBKDF2-SHA256, RECOVERY_ITERATIONS (P->iterations for tests, at least
+ * RECOVERY_MIN_ITERATIONS), no benchmark. */
 static int set_pbkdf(struct kc_ctx *ctx, struct crypt_device *cd,
 		     const struct kc_recovery_params *p)
 {
-	const struct crypt_pbkdf_type *def = crypt_get_pbkdf_default(CRYPT_LUKS2);
-	struct crypt_pbkdf_type pbkdf;
+	struct crypt_pbkdf_type pbkdf = {
+		.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = RECOVERY_ITERATIONS,
+		.flags = CRYPT_PBKDF_NO_BENCHMARK,
+	};
 	int r;
 
-	if (!def)
-		return ctx_fail(ctx, -EINVAL, "libcryptsetup has no default PBKDF for LUKS2");
-	pbkdf = *def;
-	pbkdf.type = CRYPT_KDF_ARGON2ID;
-	if (p && p->max_memory_kb)
-		pbkdf.max_memory_kb = p->max_memory_kb;
-	if (p && p->iter_time_ms)
-		pbkdf.time_ms = p->iter_time_ms;
-	if (p && p->iterations) {
-		pbkdf.iterations = p->iterations;
-		pbkdf.flags |= CRYPT_PBKDF_NO_BENCHMARK;
-	}
+	if (p && p->iterations)
+		pbkdf.iterations = p->iterations < RECOVERY_MIN_ITERATIONS ?
+				   RECOVERY_MIN_ITERATIONS : p->iterations;
 	r = crypt_set_pbkdf_type(cd, &pbkdf);
 	if (r < 0)
-		return ctx_fail(ctx, -EINVAL, "argon2id parameters refused by libcryptsetup (%s)",
+		return ctx_fail(ctx, -EINVAL, "PBKDF2 parameters refused by libcryptsetup (%s)",
 				strerror(-r));
 	return 0;
 }
 
-static int recovery_token_json(int keyslot, char **r_json)
+static int recovery_token_json(const int *slots, int n, char **r_json)
 {
-	json_object *obj = json_object_new_object(), *slots = json_object_new_array();
+	json_object *obj = json_object_new_object(), *arr = json_object_new_array();
 	char buf[16], created[32];
-	int r = -ENOMEM;
+	int r = -ENOMEM, i;
 
 	util_utc_now(created);
-	snprintf(buf, sizeof(buf), "%d", keyslot);
-	if (obj && slots && json_object_array_add(slots, json_object_new_string(buf)) == 0 &&
+	for (i = 0; arr && i < n; i++) {
+		snprintf(buf, sizeof(buf), "%d", slots[i]);
+		if (json_object_array_add(arr, json_object_new_string(buf)) < 0)
+			break;
+	}
+	if (obj && i == n &&
 	    json_object_object_add(obj, "type", json_object_new_string(RECOVERY_TOKEN_TYPE)) == 0 &&
-	    json_object_object_add(obj, "keyslots", json_object_get(slots)) == 0 &&
+	    json_object_object_add(obj, "keyslots", json_object_get(arr)) == 0 &&
 	    json_object_object_add(obj, "kekcrypt-recovery-version",
 				   json_object_new_string(RECOVERY_VERSION)) == 0 &&
 	    json_object_object_add(obj, "kekcrypt-recovery-created",
@@ -132,28 +210,48 @@ static int recovery_token_json(int keyslot, char **r_json)
 		*r_json = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
 		r = *r_json ? 0 : -ENOMEM;
 	}
-	json_object_put(slots);
+	json_object_put(arr);
 	json_object_put(obj);
 	return r;
 }
 
-/* Add the keyslot and its marking token; returns the keyslot. */
+/* One keyslot per typed form of KEY, in forms[] order; *R_N of them added, also on failure. */
+static int recovery_slots_add(struct kc_ctx *ctx, struct crypt_device *cd,
+			      const struct kc_secret *dek, const struct kc_secret *key,
+			      int slots[RECOVERY_FORMS], int *r_n)
+{
+	*r_n = 0;
+	for (int i = 0; i < RECOVERY_FORMS; i++) {
+		_cleanup_(kc_secret_freep) struct kc_secret *form = NULL;
+		int slot;
+
+		if (key_form(key, i, &form) < 0)
+			return -ENOMEM;
+		slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data,
+						       dek->len, (const char *)form->data,
+						       form->len);
+		if (slot < 0)
+			return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC, "no room for the "
+					"recovery keyslots (%d needed; %s)", RECOVERY_FORMS,
+					strerror(-slot));
+		slots[(*r_n)++] = slot;
+	}
+	return 0;
+}
+
+/* Add the keyslots and their marking token; returns the keyslot of the printed form. */
 static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
 			  const struct kc_secret *dek, const struct kc_secret *key,
 			  const struct kc_recovery_params *p)
 {
 	_cleanup_(freep) char *json = NULL;
-	int slot, r;
+	int slots[RECOVERY_FORMS], n = 0, r;
 
 	r = set_pbkdf(ctx, cd, p);
-	if (r < 0)
-		return r;
-	slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)dek->data,
-					       dek->len, (const char *)key->data, key->len);
-	if (slot < 0)
-		return ctx_fail(ctx, slot == -ENOMEM ? slot : -ENOSPC,
-				"no room for the recovery keyslot (%s)", strerror(-slot));
-	r = recovery_token_json(slot, &json);
+	if (r >= 0)
+		r = recovery_slots_add(ctx, cd, dek, key, slots, &n);
+	if (r >= 0)
+		r = recovery_token_json(slots, n, &json);
 	if (r >= 0) {
 		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
 		if (r < 0)
@@ -161,10 +259,11 @@ static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
 				     "cannot write the recovery token (%s)", strerror(-r));
 	}
 	if (r < 0) {
-		crypt_keyslot_destroy(cd, slot);	/* an unmarked key nobody has seen */
+		while (n--)	/* unmarked keys nobody has seen */
+			crypt_keyslot_destroy(cd, slots[n]);
 		return r;
 	}
-	return slot;
+	return slots[0];
 }
 
 static int recovery_add(struct kc_ctx *ctx, const char *device,
@@ -185,9 +284,6 @@ static int recovery_add(struct kc_ctx *ctx, const char *device,
 		p = &full;
 	}
 	ctx_detail_clear(ctx);
-	if (p && p->max_memory_kb && p->max_memory_kb < ARGON2_MIN_MEMORY_KB)
-		return ctx_fail(ctx, -EINVAL, "argon2id needs at least %d KiB of memory",
-				ARGON2_MIN_MEMORY_KB);
 	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
@@ -229,21 +325,33 @@ void kc_recovery_key_free(char *key)
 	kc_secret_free((struct kc_secret *)(void *)(key - offsetof(struct kc_secret, data)));
 }
 
-static void recovery_created(struct crypt_device *cd, int id, char created[32])
+/* String field KEY of token ID, "" when absent; control characters replaced. */
+static void token_field(struct crypt_device *cd, int id, const char *key, char out[32])
 {
 	const char *json;
 	json_object *obj = NULL, *v;
 
-	created[0] = '\0';
+	out[0] = '\0';
 	if (crypt_token_json_get(cd, id, &json) >= 0)
 		obj = json_tokener_parse(json);
-	if (obj && json_object_object_get_ex(obj, "kekcrypt-recovery-created", &v) &&
+	if (obj && json_object_object_get_ex(obj, key, &v) &&
 	    json_object_is_type(v, json_type_string))
-		snprintf(created, 32, "%s", json_object_get_string(v));
-	for (char *c = created; *c; c++)
+		snprintf(out, 32, "%s", json_object_get_string(v));
+	for (char *c = out; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';	/* untrusted header, keep terminals safe */
 	json_object_put(obj);
+}
+
+/* The keyslots recovery token ID lists (bit N: keyslot N). */
+static uint32_t token_slots(struct crypt_device *cd, int id)
+{
+	uint32_t mask = 0;
+
+	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && s < 32; s++)
+		if (crypt_token_is_assigned(cd, id, s) == 0)
+			mask |= 1u << s;
+	return mask;
 }
 
 int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_info *r_info,
@@ -264,9 +372,10 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 			continue;
 		if ((size_t)n < max) {
 			struct kc_recovery_info ri = { .size = sizeof(ri), .token_id = id,
-						       .keyslot = luks_token_slot(cd, id) };
+						       .keyslot = luks_token_slot(cd, id),
+						       .keyslot_mask = token_slots(cd, id) };
 
-			recovery_created(cd, id, ri.created);
+			token_field(cd, id, "kekcrypt-recovery-created", ri.created);
 			sized_put(sized_at(r_info, (size_t)n), &ri, sizeof(ri));
 		}
 		n++;
@@ -276,16 +385,23 @@ int kc_recovery_list(struct kc_ctx *ctx, const char *device, struct kc_recovery_
 
 static int recovery_remove_one(struct kc_ctx *ctx, struct crypt_device *cd, int id)
 {
-	int slot = luks_token_slot(cd, id), r = 0;
+	uint32_t mask = token_slots(cd, id);
+	int r;
 
-	/* The key first: a crash in between leaves an empty marker, never an unmarked key. */
-	if (slot >= 0)
-		r = crypt_keyslot_destroy(cd, slot);
-	if (r >= 0)
-		r = crypt_token_json_set(cd, id, NULL);
+	/* The keys first: a crash in between leaves a marker with fewer or no keyslots, never an
+	 * unmarked key. */
+	for (int s = 0; s < 32; s++) {
+		if (!(mask & (1u << s)))
+			continue;
+		r = crypt_keyslot_destroy(cd, s);
+		if (r < 0)
+			return ctx_fail(ctx, -EIO, "cannot remove keyslot %d of recovery token %d "
+					"(%s)", s, id, strerror(-r));
+	}
+	r = crypt_token_json_set(cd, id, NULL);
 	if (r < 0)
-		return ctx_fail(ctx, -EIO, "cannot remove recovery token %d / keyslot %d (%s)",
-				id, slot, strerror(-r));
+		return ctx_fail(ctx, -EIO, "cannot remove recovery token %d (%s)", id,
+				strerror(-r));
 	return 0;
 }
 
@@ -334,24 +450,58 @@ int kc_recovery_remove(struct kc_ctx *ctx, const char *device, int token_id, boo
 	return audit_end(ctx, &a, recovery_remove(ctx, device, token_id, force));
 }
 
-/* Try KEY on the marked recovery keyslots, or on every keyslot when none is marked. */
+/* Typed form FORM of KEY on each keyslot in MASK, lowest first; -EPERM when none takes it. */
+static int try_form(struct crypt_device *cd, const char *name, const struct kc_secret *key,
+		    int form, uint32_t mask, uint32_t cflags)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *f = NULL;
+	int r = -EPERM;
+
+	if (key_form(key, form, &f) < 0)
+		return -ENOMEM;
+	for (int s = 0; s < 32 && r == -EPERM; s++)
+		if (mask & (1u << s))
+			r = crypt_activate_by_passphrase(cd, name, s, (const char *)f->data, f->len,
+							 cflags);
+	return r;
+}
+
+static int bits(uint32_t mask)
+{
+	int n = 0;
+
+	for (; mask; mask &= mask - 1)
+		n++;
+	return n;
+}
+
+/* Try KEY (the printed form) on the marked recovery keyslots, or on every keyslot when none
+ * is marked. Then the other typed forms, only on the keyslots of a recovery token (not
+ * version 1) that lost some of its keyslots: a removal interrupted after the printed form's. */
 static int try_keyslots(struct kc_ctx *ctx, struct crypt_device *cd, const char *name,
 			const struct kc_secret *key, uint32_t cflags)
 {
-	int r = -EPERM, marked = 0;
+	uint32_t marked = 0, partial = 0;
+	char version[32];
+	int r;
 
-	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && r == -EPERM; id++) {
-		int slot = luks_token_is(cd, id, RECOVERY_TOKEN_TYPE) ? luks_token_slot(cd, id) : -1;
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+		uint32_t mask = luks_token_is(cd, id, RECOVERY_TOKEN_TYPE) ? token_slots(cd, id) : 0;
 
-		if (slot < 0)
+		marked |= mask;
+		if (!mask || bits(mask) >= RECOVERY_FORMS)
 			continue;
-		marked++;
-		r = crypt_activate_by_passphrase(cd, name, slot, (const char *)key->data, key->len,
-						 cflags);
+		token_field(cd, id, "kekcrypt-recovery-version", version);
+		if (strcmp(version, "1"))
+			partial |= mask;
 	}
 	if (!marked)
 		r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)key->data,
 						 key->len, cflags);
+	else
+		r = try_form(cd, name, key, 0, marked, cflags);
+	for (int f = 1; r == -EPERM && partial && f < RECOVERY_FORMS; f++)
+		r = try_form(cd, name, key, f, partial, cflags);
 	if (r == -EPERM || r == -ENOENT)
 		return ctx_fail(ctx, -EBADMSG, "the recovery key does not open %s",
 				marked ? "the volume's recovery keyslot" : "any keyslot");

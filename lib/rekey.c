@@ -417,26 +417,47 @@ static int unwrap_new(struct kc_ctx *ctx, struct crypt_device *cd, const struct 
 }
 
 /* Keyslots of the old key that no kekcrypt token holds would be destroyed at the end. */
+/* The recovery token holding keyslot SLOT, or -1. */
+static int recovery_token_of(struct crypt_device *cd, int slot)
+{
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (luks_token_is(cd, id, RECOVERY_TOKEN_TYPE) &&
+		    crypt_token_is_assigned(cd, id, slot) == 0)
+			return id;
+	return -1;
+}
+
 static int check_other_slots(struct kc_ctx *ctx, struct crypt_device *cd,
 			     const struct token_set *old, uint32_t flags)
 {
-	int n = 0;
+	uint64_t recovery = 0;
+	int n = 0, nrec = 0;
 
 	for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
 		bool ours = false;
+		int id;
 
 		if (!luks_slot_bound(cd, s))
 			continue;
 		for (size_t i = 0; i < old->n && !ours; i++)
 			ours = old->t[i]->keyslot == s;
-		if (!ours)
+		if (ours)
+			continue;
+		/* A recovery key has several keyslots (one per typed form): it counts once. */
+		id = recovery_token_of(cd, s);
+		if (id >= 0 && id < 64) {
+			nrec += !(recovery & (1ull << id));
+			recovery |= 1ull << id;
+		} else {
 			n++;
+		}
 	}
-	if (n && !(flags & KC_REKEY_FORCE))
+	if ((n || nrec) && !(flags & KC_REKEY_FORCE))
 		return ctx_fail(ctx, -EBUSY,
-				"%d keyslot(s) not held by a kekcrypt token (recovery key or "
-				"passphrase) would be destroyed by the re-encryption; remove them "
-				"first and add them again afterwards, or use --force", n);
+				"%d recovery key(s) and %d other keyslot(s) not held by a kekcrypt "
+				"token (passphrases) would be destroyed by the re-encryption; "
+				"remove them first and add them again afterwards, or use --force",
+				nrec, n);
 	return 0;
 }
 

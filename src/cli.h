@@ -177,10 +177,11 @@ int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_encrypt, verb_keyscript_passphrase,
-	verb_doctor, verb_repair, verb_boot_needs, verb_config;
+	verb_keyscript_normalise, verb_doctor, verb_repair, verb_boot_needs, verb_config;
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
- * argon2id cost options are for tests and not shown by --help. */
+ * KDF cost options are for tests and not shown by --help (recovery keyslots use PBKDF2 with
+ * fixed iterations: --pbkdf-force-iterations changes them, the other two are ignored). */
 enum { OPT_PBKDF_MEMORY = 0x300, OPT_ITER_TIME, OPT_PBKDF_ITERATIONS };
 /* format and encrypt: a new volume's options. */
 #define CLI_MAX_KEKS 16

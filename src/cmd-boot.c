@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* keyscript-passphrase: the keyslot passphrase on a pipe, for crypttab keyscripts. */
+/* keyscript-passphrase: the keyslot passphrase on a pipe, for crypttab keyscripts;
+ * keyscript-normalise: the text typed at the keyscript's prompt, a recovery key normalised. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -337,4 +339,83 @@ const struct verb verb_boot_needs = {
 		 "Only files the configuration names are listed: the header is untrusted.\n\n"
 		 "      --for KIND       keyscript or initrd\n"
 		 "      --crypttab FILE  instead of /etc/crypttab\n",
+};
+
+/* What a console prompt may give: cryptsetup reads at most 512 bytes of an interactive
+ * passphrase; more is passed on unchanged, in pieces. */
+#define TYPED_MAX 4096
+
+/* Read FD into BUF until end of file or BUF is full. */
+static ssize_t read_full(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size) {
+		ssize_t k = read(fd, buf + n, size - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	return (ssize_t)n;
+}
+
+/* Standard input to standard output; a recovery key in its printed form, all else unchanged. */
+static int normalise_stream(char *buf, size_t size)
+{
+	char *key = NULL;
+	ssize_t n = read_full(STDIN_FILENO, buf, size);
+	int r;
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < size && kc_recovery_key_normalise(buf, (size_t)n, &key) == 0) {
+		r = write_all(STDOUT_FILENO, key, strlen(key));
+		kc_recovery_key_free(key);
+		return r;
+	}
+	for (r = 0; r >= 0 && n > 0; n = read_full(STDIN_FILENO, buf, size))
+		r = write_all(STDOUT_FILENO, buf, (size_t)n);
+	return r < 0 ? r : n < 0 ? (int)n : 0;
+}
+
+static int run_keyscript_normalise(struct cli *cli, int argc, char **argv)
+{
+	static char buf[TYPED_MAX];
+	int ex, r;
+
+	ex = cli_parse_common_only(cli, argc, argv, &verb_keyscript_normalise);
+	if (ex >= 0)
+		return ex;
+	if (optind != argc)
+		return cli_usage_error(cli, "no argument expected: the text comes on standard input");
+	if (isatty(STDOUT_FILENO))
+		return cli_usage_error(cli, "standard output is a terminal; this verb writes a "
+				       "passphrase for a crypttab keyscript to a pipe");
+	/* Best effort: keep what was typed out of swap. */
+	(void)mlock(buf, sizeof(buf));
+	r = normalise_stream(buf, sizeof(buf));
+	explicit_bzero(buf, sizeof(buf));
+	if (r < 0) {
+		fprintf(stderr, "kekcrypt keyscript-normalise: %s\n", strerror(-r));
+		return EXIT_INTERNAL;
+	}
+	return EXIT_OK;
+}
+
+const struct verb verb_keyscript_normalise = {
+	.name = "keyscript-normalise",
+	.run = run_keyscript_normalise,
+	.summary = "pass a typed passphrase on, a recovery key in its printed form",
+	.usage = "keyscript-normalise\n\n"
+		 "Copy standard input (what a crypttab keyscript's console prompt read) to standard\n"
+		 "output, which must not be a terminal. When it is a kekcrypt recovery key, in any\n"
+		 "case, with or without the dashes or blanks between groups, what is written is its\n"
+		 "printed form (lower case, with the dashes), which its keyslot accepts; anything\n"
+		 "else (a passphrase) is written unchanged. For the initramfs-tools keyscript\n"
+		 "(kekcrypt(8), BOOT).\n",
 };

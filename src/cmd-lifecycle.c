@@ -16,8 +16,9 @@
 	"       kekcrypt recovery verify DEVICE [--key-file FILE|-]\n\n"                     \
 	"add     unwrap the data key through a kekcrypt token and add a recovery key: 256\n" \
 	"        random bits in 8 groups of 8 characters, printed once on stdout, stored in\n" \
-	"        an argon2id passphrase keyslot. It opens the volume without the KMS\n"      \
-	"        (kekcrypt open --recovery, or cryptsetup's passphrase prompt).\n"            \
+	"        four PBKDF2 passphrase keyslots (as printed, without dashes, in upper case\n" \
+	"        with and without dashes). It opens the volume without the KMS (kekcrypt\n"  \
+	"        open --recovery, or cryptsetup's or systemd's passphrase prompt).\n"        \
 	"remove  remove the recovery key --token ID, or without --token every recovery\n"  \
 	"        key (asked on a terminal; without one, only with -q); refuses the last\n" \
 	"        way to unlock unless --force\n"                                           \
@@ -91,9 +92,9 @@ int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recove
 		json_object_object_add(o, "recovery_key", json_object_new_string(key));
 		cli_print_json(cli, o);
 	} else {
-		fprintf(stderr, "%s: recovery key added in keyslot %d. Write it down and keep it "
-			"safe: it opens the volume without the KMS, and it is shown only now.\n",
-			device, slot);
+		fprintf(stderr, "%s: recovery key added in keyslot %d (and three more for the "
+			"other typed forms). Write it down and keep it safe: it opens the volume "
+			"without the KMS, and it is shown only now.\n", device, slot);
 		printf("%s\n", key);
 	}
 	fflush(stdout);
@@ -440,9 +441,16 @@ void cli_lifecycle_text(const struct cli_lifecycle *lc)
 	printf("Recovery keys:\n");
 	if (!lc->n_rec)
 		printf("  (none)\n");
-	for (int i = 0; i < lc->n_rec; i++)
-		printf("  %d: keyslot %d, created %s\n", lc->rec[i].token_id, lc->rec[i].keyslot,
-		       lc->rec[i].created[0] ? lc->rec[i].created : "?");
+	for (int i = 0; i < lc->n_rec; i++) {
+		printf("  %d: keyslot%s", lc->rec[i].token_id,
+		       lc->rec[i].keyslot_mask & (lc->rec[i].keyslot_mask - 1) ? "s" : "");
+		for (int s = 0, n = 0; s < 32; s++)
+			if (lc->rec[i].keyslot_mask & (1u << s))
+				printf("%s%d", n++ ? "," : " ", s);
+		if (!lc->rec[i].keyslot_mask)
+			printf(" (none)");
+		printf(", created %s\n", lc->rec[i].created[0] ? lc->rec[i].created : "?");
+	}
 	if (lc->n_before || lc->n_after) {
 		printf("KEK rotations:\n");
 		for_each_rotation(lc, rotation_text, NULL);
@@ -465,10 +473,14 @@ void cli_lifecycle_json(json_object *obj, const struct cli_lifecycle *lc)
 	json_object *rec = json_object_new_array(), *rot = json_object_new_array();
 
 	for (int i = 0; i < lc->n_rec; i++) {
-		json_object *o = json_object_new_object();
+		json_object *o = json_object_new_object(), *slots = json_object_new_array();
 
+		for (int s = 0; s < 32; s++)
+			if (lc->rec[i].keyslot_mask & (1u << s))
+				json_object_array_add(slots, json_object_new_int(s));
 		json_object_object_add(o, "token", json_object_new_int(lc->rec[i].token_id));
 		json_object_object_add(o, "keyslot", json_object_new_int(lc->rec[i].keyslot));
+		json_object_object_add(o, "keyslots", slots);
 		json_object_object_add(o, "created", json_object_new_string(lc->rec[i].created));
 		json_object_array_add(rec, o);
 	}

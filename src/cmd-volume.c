@@ -68,8 +68,9 @@ void cli_new_volume_recovery_print(json_object *out, const char *key, int slot)
 		json_object_object_add(out, "recovery_key", json_object_new_string(key));
 		return;
 	}
-	fprintf(stderr, "Recovery key (keyslot %d); write it down and keep it safe: it opens the "
-		"volume without the KMS, and it is shown only now.\n", slot);
+	fprintf(stderr, "Recovery key (keyslot %d, and three more for the other typed forms); "
+		"write it down and keep it safe: it opens the volume without the KMS, and it is "
+		"shown only now.\n", slot);
 	printf("%s\n", key);
 }
 

@@ -14,7 +14,10 @@
 #  - the kekcrypt binary missing: said so, askpass;
 #  - KMS down (nothing listening): "attempt N failed ...; retrying in X s" lines, then askpass
 #    once the crypttab timeout= is spent, not long after.
-# Each time askpass answers, its recovery key opens the volume. The boot test
+# Each time askpass answers, its recovery key opens the volume. What askpass gives goes through
+# `kekcrypt keyscript-normalise`: the recovery key typed in upper case without dashes, or in
+# mixed case with spaces, reaches cryptsetup in its printed form; a passphrase that is not a
+# recovery key (even one of 64 modhex characters plus one) passes byte for byte. The boot test
 # (tests/vm/boot.sh) boots the same keyscript in a real initramfs (KMS up and down).
 # Runs in a private mount namespace (kekcrypt reads /etc/kekcrypt/kekcrypt.conf at boot).
 . "$(dirname "$0")/private-ns.sh"
@@ -45,13 +48,15 @@ new_img "$IMG"
 kc format -q "$IMG" --kek "azure-kv+https://localhost:$AZ_PORT/keys/kek-rsa"
 kc recovery add -q "$IMG" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$T/rec.json"
 json_get "$T/rec.json" 'd["recovery_key"]' >"$T/rec.key"
+tr -d '\n' <"$T/rec.key" >"$T/printed"
+cp "$T/printed" "$T/typed"	# what askpass gives: the key as printed, unless a case says
 
 # The keyscript as installed, but with this build's CLI and a recording askpass.
 cat >"$T/askpass" <<SH
 #!/bin/sh
 date +%s.%N >"$T/asked"
 printf '%s\n' "\$1" >>"$T/asked"
-tr -d '\n' <"$T/rec.key"
+cat "$T/typed"
 SH
 chmod 755 "$T/askpass"
 make_keyscript() {	# make_keyscript BINDIR
@@ -138,6 +143,28 @@ assert_eq -m "tried: askpass asked" yes "$ASKED"
 within "tried: at once" 0 2
 assert_eq -m "tried: no KMS call" "$before" "$(unwraps)"
 opens "tried: the recovery key askpass gave"
+
+# --- what is typed at the prompt -------------------------------------------------------------
+# typed WHAT: askpass gives $T/typed; the keyscript (CRYPTTAB_TRIED=1: straight to the prompt)
+# prints the key as printed, which opens the volume.
+typed() {
+	keyscript timeout=20 1
+	keep_key
+	assert_eq -m "typed $1: askpass asked" yes "$ASKED"
+	assert_true -m "typed $1: the key as printed reaches cryptsetup" cmp -s "$T/printed" "$OUT"
+	opens "typed $1: the normalised key"
+}
+tr -d - <"$T/printed" | tr a-z A-Z >"$T/typed"
+typed "in upper case without dashes"
+{ tr - ' ' <"$T/printed" | sed 's/[cdfhjlnrtv]/\U&/g'; echo; } >"$T/typed"
+typed "in mixed case with spaces and a newline"
+printf 'Pass phrase - \303\244 not a key\n\tend' >"$T/typed"
+keyscript timeout=20 1
+assert_true -m "a passphrase passes byte for byte (spaces, newline, UTF-8, tab)" cmp -s "$T/typed" "$OUT"
+{ cat "$T/printed"; printf b; } >"$T/typed"
+keyscript timeout=20 1
+assert_true -m "a recovery key with one character too many passes unchanged" cmp -s "$T/typed" "$OUT"
+cp "$T/printed" "$T/typed"
 
 # --- the CLI missing from the initramfs -------------------------------------------------------
 make_keyscript "$T/no-such-dir"

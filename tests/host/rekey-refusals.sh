@@ -4,8 +4,9 @@
 # rekey's refusals that need no device-mapper: a header with no room for the new keyslots and
 # tokens (filled by `kek add` until it says so) makes rekey fail with exit 20, say what to
 # do, and leave the volume as it was: the same tokens and keyslots, and the old KEK still
-# unwraps the same data key. A device that is not LUKS2 is refused with exit 10, a wrong flag
-# with exit 2. (The re-encryption itself, with crashes and resume, is tests/vm/rekey.sh.)
+# unwraps the same data key. A volume with a recovery key (four keyslots, one per typed form)
+# is refused with exit 12 naming one recovery key, header unchanged. A device that is not
+# LUKS2 is refused with exit 10, a wrong flag with exit 2. (The re-encryption itself, with crashes and resume, is tests/vm/rekey.sh.)
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
@@ -44,5 +45,15 @@ assert_exit -m "rekey of a file that is not LUKS2: exit 10" 10 kc rekey "$K0"
 assert_header_unchanged -m "... and the file is untouched" "$K0" "$sum"
 assert_exit -m "rekey with an unknown flag: exit 2" 2 kc rekey "$IMG" --no-such-flag
 assert_exit -m "rekey with a bad --resilience: exit 2" 2 kc rekey "$IMG" --resilience none
+
+R=$T/rec.img
+new_img "$R"
+format_img "$R" "$K0"
+assert_exit -m "(a recovery key)" 0 kc recovery add -q "$R" "${RECOVERY_FAST[@]}"
+sum=$(header_sum "$R")
+assert_exit -m "rekey with a recovery key: refused (exit 12)" 12 kc rekey "$R"
+assert_stderr_contains -m "... counting its four keyslots as one recovery key" \
+	"1 recovery key(s) and 0 other keyslot(s) not held by a kekcrypt token"
+assert_header_unchanged -m "... header unchanged" "$R" "$sum"
 
 done_testing

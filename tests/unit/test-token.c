@@ -207,6 +207,41 @@ static void test_sized(struct kc_ctx *ctx)
 	CHECK(!sized_ok(&tiny, sizeof(struct kc_token_info)) && sized_ok(NULL, 100));
 }
 
+/* kc_recovery_key_normalise(): any case, dashes or blanks -> the printed form; else -EINVAL. */
+static void test_recovery_normalise(void)
+{
+	static const char printed[] = "cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-"
+				      "cbdefghi-jklnrtuv-cbdefghi-jklnrtuv";
+	static const char *const good[] = {
+		printed,
+		"CBDEFGHIJKLNRTUVCBDEFGHIJKLNRTUVCBDEFGHIJKLNRTUVCBDEFGHIJKLNRTUV",
+		"cBdE fGhI-jKlN rTuV\tcbdefghijklnrtuv cbdefghi jklnrtuv cbdefghi jklnrtuv\r\n",
+	};
+	static const char *const bad[] = {
+		"",
+		"cbdefghi-jklnrtuv",
+		"cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuvc",
+		"abdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv",
+		"cbdefghi_jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv",
+	};
+	char *key = NULL;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK_EQ(kc_recovery_key_normalise(good[i], strlen(good[i]), &key), 0);
+		CHECK(key && !strcmp(key, printed));
+		kc_recovery_key_free(key);
+		key = NULL;
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(kc_recovery_key_normalise(bad[i], strlen(bad[i]), &key), -EINVAL);
+		CHECK(!key);
+	}
+	/* A NUL inside is not a separator. */
+	CHECK_EQ(kc_recovery_key_normalise(printed, sizeof(printed), &key), -EINVAL);
+	CHECK_EQ(kc_recovery_key_normalise(NULL, 0, &key), -EINVAL);
+	CHECK_EQ(kc_recovery_key_normalise(printed, strlen(printed), NULL), -EINVAL);
+}
+
 int main(void)
 {
 	struct kc_ctx *ctx = NULL;
@@ -220,6 +255,7 @@ int main(void)
 	test_secret();
 	test_hkdf();
 	test_sized(ctx);
+	test_recovery_normalise();
 	kc_free(ctx);
 	return test_done();
 }
