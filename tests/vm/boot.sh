@@ -7,9 +7,10 @@
 #
 # Built here: the root (scripts/vm/debian-root.sh, debootstrap cached), kekcrypt installed by
 # `make install DESTDIR=` from a --prefix=/usr build of this tree's distdir, crypttab and
-# fstab, the initramfs made by the real update-initramfs in the chroot (with our hook), the
-# disks formatted on the host (header only) and filled through dm-crypt in one builder guest
-# for all the roots.
+# fstab, the initramfs made by the real update-initramfs in the chroot (with our hook), and
+# the disks: the root and data filesystems made as images, then encrypted in place on the
+# host by `kekcrypt encrypt` (offline; libcryptsetup's userspace crypto, no device-mapper),
+# which the guests then open through dm-crypt.
 # A unit in the booted system runs `kekcrypt doctor` (lines "KC-DOCTOR: ..."), prints
 # "KC-BOOT-OK root=... data=..." once multi-user is reached with both disks mounted, then
 # powers off. Scenarios:
@@ -49,7 +50,7 @@ case " ${SCENARIOS[*]} " in *" up "* | *" down "*) VARIANTS+=(initramfs-tools) ;
 case " ${SCENARIOS[*]} " in *" file "*) VARIANTS+=(file) ;; esac
 case " ${SCENARIOS[*]} " in *" dracut-"*) VARIANTS+=(dracut) ;; esac
 
-vm_setup	# VM_WORK, removed on exit; vm_run for the builder guest
+vm_setup	# VM_WORK, removed on exit
 W=$VM_WORK/boot
 mkdir "$W"
 TAP=0
@@ -141,42 +142,43 @@ if [ "$V" = file ]; then
 	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
 	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
 fi
-truncate -s 640M "$D/root.img"
-truncate -s 64M "$D/data.img"
-cat >"$D/host.sh" <<SH
+# host_ns COMMANDS: run COMMANDS (k = kekcrypt with host.conf) on the host in a private
+# namespace, where the fixture listens on 10.0.2.2 as it will for the guests, and /etc is an
+# overlay holding the file KEK at the path the tokens name.
+host_ns() {
+	cat >"$D/host.sh" <<SH
 set -euo pipefail
 ip link set lo up
 ip addr add 10.0.2.2/32 dev lo
 $(fixture --bind 10.0.2.2) >"$D/fixture.port" 2>"$D/fixture.log" &
 for i in \$(seq 100); do grep -q '^PORT' "$D/fixture.port" && break; sleep 0.1; done
-mkdir "$D/etc-up" "$D/etc-work"
+mkdir -p "$D/etc-up" "$D/etc-work"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc-up,workdir=$D/etc-work" /etc
 mkdir -p -m 700 /etc/kekcrypt
 [ ! -e "$D/kek.bin" ] || cp -p "$D/kek.bin" /etc/kekcrypt/kek.bin
-k() { "$KEKCRYPT" "\$@" --config "$W/host.conf"; }
-k format -q "$D/root.img" --kek "$kek" --label kc-root
-k format -q "$D/data.img" --kek "$kek" --label kc-data
-# Cheap argon2id: the guest is emulated (a real one benchmarks on the machine itself).
-k recovery add -q "$D/root.img" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$D/rec-root.json"
-k recovery add -q "$D/data.img" --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >"$D/rec-data.json"
+k() { KC_STATE_DIR="$D/state" "$KEKCRYPT" "\$@" --config "$W/host.conf"; }
+$1
 kill %1
 SH
-ns bash "$D/host.sh" || die "formatting on the host failed"
-local d uuid_root uuid_data
-for d in root data; do
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
-		"$D/rec-$d.json" >"$D/rec-$d.key"
-done
-uuid_root=$(cryptsetup luksUUID "$D/root.img")
-uuid_data=$(cryptsetup luksUUID "$D/data.img")
+	ns bash "$D/host.sh"
+}
+# The disks' UUIDs, chosen now: the initramfs is built (below) before the disks are encrypted
+# (at the end, as the root filesystem holds the initramfs). The headers it reads are those of
+# a format with the same UUIDs and KEK: the same tokens as the disks will have.
+local uuid_root uuid_data
+uuid_root=$(cat /proc/sys/kernel/random/uuid)
+uuid_data=$(cat /proc/sys/kernel/random/uuid)
 echo "$uuid_root" >"$D/uuid-root"
 echo "$uuid_data" >"$D/uuid-data"
-ok "$V: root and data disks formatted with $kek and a recovery key each"
+truncate -s 20M "$D/root.hdr" "$D/data.hdr"
+host_ns "k format -q $D/root.hdr --kek $kek --uuid $uuid_root --label kc-root
+k format -q $D/data.hdr --kek $kek --uuid $uuid_data --label kc-data" ||
+	die "formatting the headers on the host failed"
 # The headers where the chroot's /dev/disk/by-uuid would have the disks: the initramfs hook
 # and the dracut module read the tokens (KEK files, remote KMSs) as on a real machine.
 mkdir -p "$ROOT/dev/disk/by-uuid"
-dd if="$D/root.img" of="$ROOT/dev/disk/by-uuid/$uuid_root" bs=1M count=16 status=none
-dd if="$D/data.img" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
+dd if="$D/root.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_root" bs=1M count=16 status=none
+dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
 # Forged tokens on root's header copy (anyone who can write a disk can add them) naming a KEK
 # file, a PKCS#11 module and a PIN file that exist in the root but that the configuration does
 # not allow: the build of the image that boots below warns and copies none of them.
@@ -380,94 +382,47 @@ else
 	ok "$V: the file-KEK initramfs holds no libcurl"
 fi
 
-step "$V: the filesystems, for the builder guest"
+step "$V: the filesystems, encrypted in place on the host (kekcrypt encrypt)"
 mkdir "$D/data-dir"
 echo "data-disk-$uuid_data" >"$D/data-dir/marker"
 rm -rf "$ROOT/tmp/lean-conf"
 # Its content and 64 MiB to spare (the booted system writes little; journald keeps its own
-# share free): the builder guest encrypts all of it, so no bigger than that. The LUKS data
-# area (root.img) is larger.
-mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.ext4" "$(($(du -sm "$ROOT" | cut -f1) + 64))M"
-mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.ext4" 40M
-cp "$ROOT/etc/kekcrypt/kekcrypt.conf" "$D/guest.conf"
+# share free), then the room encryption needs: a 16 MiB header in front, 32 MiB in all.
+mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.img" "$(($(du -sm "$ROOT" | cut -f1) + 64))M"
+mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.img" 40M
+truncate -s +32M "$D/root.img" "$D/data.img"
 rm -rf "$ROOT"
-}
-
-# build_disks: one builder guest (2 vCPUs) writes every variant's root and data filesystems
-# through dm-crypt, the variants side by side, each opened with that variant's own
-# kekcrypt.conf (as /etc/kekcrypt/VARIANT.conf): one guest start for all of them, and both
-# vCPUs encrypting.
-build_disks() {
-local V D i=0 dev args=() rc=0 try
-local letters=(a b c d e f g h i j k l)
-local B=$W/builder
-mkdir "$B"
-cat >"$B/builder.sh" <<'SH'
-set -eu
-# write VARIANT ROOT-DISK DATA-DISK ROOT-FS DATA-FS
-write() {
-	kekcrypt open "/dev/$2" "root-$1" --config "/etc/kekcrypt/$1.conf"
-	dd if="/dev/$4" of="/dev/mapper/root-$1" bs=1M oflag=direct 2>/dev/null
-	kekcrypt close "root-$1"
-	kekcrypt open "/dev/$3" "data-$1" --config "/etc/kekcrypt/$1.conf"
-	dd if="/dev/$5" of="/dev/mapper/data-$1" bs=1M oflag=direct 2>/dev/null
-	kekcrypt close "data-$1"
-	echo "KC-OK written $1"
-}
-pids=
-SH
-for V in "${VARIANTS[@]}"; do
-	D=$W/$V
-	args+=(--disk "$D/root.img" --disk "$D/data.img" --disk "$D/root.ext4" --disk "$D/data.ext4"
-		--file "$D/guest.conf:/etc/kekcrypt/$V.conf")
-	[ "$V" != file ] || args+=(--file "$D/kek.bin:/etc/kekcrypt/kek.bin")
-	dev=("${letters[@]:i:4}")
-	printf 'write %s vd%s vd%s vd%s vd%s &\npids="$pids $!"\n' "$V" "${dev[@]}" >>"$B/builder.sh"
-	i=$((i + 4))
+# Offline, through libcryptsetup's userspace crypto (the host has no device-mapper); the
+# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
+# is emulated (a real one benchmarks on the machine itself).
+host_ns "k encrypt -q $D/root.img --kek $kek --uuid $uuid_root --label kc-root
+k encrypt -q $D/data.img --kek $kek --uuid $uuid_data --label kc-data
+k recovery add -q $D/root.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-root.json
+k recovery add -q $D/data.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-data.json" ||
+	die "encrypting the disks on the host failed"
+local d
+for d in root data; do
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
+		"$D/rec-$d.json" >"$D/rec-$d.key"
 done
-# Each job's status: set -e ends the scenario at the first that failed.
-printf 'for p in $pids; do wait "$p"; done\n' >>"$B/builder.sh"
-step "${VARIANTS[*]}: the filesystems, written through dm-crypt in one builder guest"
-# The stall watchdog ends a builder that makes no progress for 30 s (it normally writes tens
-# of MiB a second) with its blocked tasks in the log; a stall is QEMU's, not kekcrypt's (the
-# builder only copies data), so it is retried once, and said so. (A retry writes every
-# volume again from the start: the filesystem images are whole copies.)
-for try in 1 2; do
-	rc=0
-	vm_run "$B/builder.sh" --log "$B/builder.log" --timeout $((600 * ${#VARIANTS[@]})) \
-		--stall 30 --trace --memory 1024 --smp 2 "${args[@]}" \
-		--file "$W/tls/ca.pem:/etc/kekcrypt/ca.pem" --lib "$VM_LIBCURL" \
-		--netns-setup "$(fixture)" --netns-wait-port "$PORT" || rc=$?
-	[ "$rc" -eq 124 ] && grep -q '^KC-GUEST-STALL' "$B/builder.log" && [ "$try" = 1 ] || break
-	echo "# the builder guest stalled; its blocked tasks (kept in $B/builder-stall.log):"
-	grep -v '^KC-GUEST-HB' "$B/builder.log" | grep -A 60 '^KC-GUEST-STALL' | sed 's/^/#   /'
-	cp "$B/builder.log" "$B/builder-stall.log"
-	[ -z "${KC_BOOT_LOGS:-}" ] || cp "$B/builder.log" "$KC_BOOT_LOGS/builder-stall.log"
-done
-if [ "$rc" -ne 0 ]; then
-	grep -v '^KC-GUEST-HB' "$B/builder.log" | tail -n 60
-	die "the builder guest failed ($rc)"
+if [ "$(cryptsetup luksUUID "$D/root.img")" = "$uuid_root" ] &&
+	[ "$(cryptsetup luksUUID "$D/data.img")" = "$uuid_data" ] &&
+	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ]; then
+	ok "$V: root and data filesystems encrypted in place with $kek (no plaintext left, no header file kept) and a recovery key each"
+else
+	not_ok "$V: root and data filesystems encrypted in place with $kek (no plaintext left, no header file kept) and a recovery key each"
 fi
-for V in "${VARIANTS[@]}"; do
-	if grep -q "^KC-OK written $V\$" "$B/builder.log"; then
-		ok "$V: root and data filesystems written through dm-crypt$([ "$try" = 1 ] || echo " (after a stall)")"
-	else
-		not_ok "$V: root and data filesystems written through dm-crypt"
-	fi
-	rm -f "$W/$V/root.ext4" "$W/$V/data.ext4"
-done
 }
 
 for v in "${VARIANTS[@]}"; do
 	prepare "$v"
 done
-build_disks
 
 # boot_start NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks of variant $V
 # ($D) in a fresh namespace, in the background; the console log is $W/NAME.log, the driver's
 # "seen" lines $W/NAME.seen, its exit status $W/NAME.rc. The disks are snapshots (QEMU's
 # snapshot=on: the guest's writes go to a scratch overlay), so boots of one variant can run
-# side by side, each from the disks the builder wrote; the fixture, if up, has its own copy of
+# side by side, each from the disks encrypted on the host; the fixture, if up, has its own copy of
 # the key state.
 boot_start() {
 	local name=$1 fx=$2
@@ -511,6 +466,7 @@ boot_result() {
 		# What the driver saw and the console's last lines, for the log of a failed run.
 		{ cat "$W/$name.seen"; tr -d '\r' <"$W/$name.log" | grep -av '^$' | tail -n 40; } |
 			sed 's/^/#   /'
+		[ -z "${KC_BOOT_LOGS:-}" ] || cp "$W/$name.log" "$KC_BOOT_LOGS/$name-failed.log"
 	fi
 }
 
