@@ -105,6 +105,18 @@ assert_exit -m "verify --all: both kekcrypt tokens work" 0 kc verify --all --jso
 cp "$OUT" "$T/all.json"
 assert_eq -m "... 2 working, 0 failed: the passphrase and clevis keyslots are no tokens" \
 	"2 0" "$(json_get "$T/all.json" 'd["working"], d["failed"]' | tr -d '(),')"
+# doctor: the passphrase and clevis keyslots are named as other ways in, not misreported as
+# none. (Its exit status also covers this host's initramfs, which is not this test's.)
+echo "enr $IMG none luks,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript" >"$T/crypttab"
+run kc doctor --crypttab "$T/crypttab" --json
+cp "$OUT" "$T/doctor.json"
+assert_eq -m "doctor: keyslots 0 and 5 are other ways in" "[0, 5]" \
+	"$(json_get "$T/doctor.json" 'd["volumes"][0]["other_keyslots"]')"
+assert_eq -m "... it unlocks with token 0, no recovery key" "0 0" \
+	"$(json_get "$T/doctor.json" 'd["volumes"][0]["unlocks_with_token"], d["volumes"][0]["recovery_keys"]' | tr -d '(),')"
+assert_contains -m "... the warning names them instead of saying it cannot be unlocked" \
+	"$(json_get "$T/doctor.json" '[p["message"] for p in d["volumes"][0]["problems"]]')" \
+	"only keyslot(s) 0 5 (not kekcrypt's"
 sum=$(header_sum "$IMG")
 assert_exit -m "--wipe-passphrase of a keyslot a clevis token holds: refused (12)" 12 \
 	kc kek add "$IMG" --kek "file:$T/k1" --key-file "$T/clevis-pass" --wipe-passphrase
