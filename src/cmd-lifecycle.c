@@ -135,8 +135,9 @@ static int read_tty(const char *prompt, char *buf, size_t size, size_t *r_len)
 	}
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	fputs(prompt, tty);
+	/* Echo off before the prompt shows: nothing typed after it is ever echoed. */
 	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	fputs(prompt, tty);
 	if (!fgets(buf, (int)size, tty))
 		r = -ECANCELED;
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);

@@ -9,12 +9,12 @@
 # passphrase keyslot stays unless --wipe-passphrase, which is refused when a clevis token
 # holds that keyslot or when no token would still unlock the volume; the passphrase is in no
 # log (debug or audit); dump and verify --all count only kekcrypt tokens beside passphrase and
-# clevis keyslots. A LUKS1 volume, an ext4 image, a partitioned image and a zeroed one are
+# clevis keyslots; the terminal prompt (through script(1)) echoes nothing. A LUKS1 volume, an ext4 image, a partitioned image and a zeroed one are
 # each named for what they are (LUKS1: exit 27, the others 10) and left as they were;
 # kek add --convert --header-backup FILE turns the LUKS1 volume into LUKS2 after saving its
 # header in FILE, then enrols it.
 . "$(dirname "$0")/lib.sh"
-need blkid mkfs.ext4
+need blkid mkfs.ext4 script timeout
 
 T=$T_DIR
 IMG=$T/disk.img
@@ -76,6 +76,26 @@ assert_stdout_contains "token 0 (file:$T/k0)"
 assert_true -m "the audit event: kek-add, by passphrase, token 0" grep -Eq \
 	"audit: event=kek-add outcome=ok device=$IMG uuid=[-0-9a-f]+ token=0 kek=file:$T/k0 .*by=passphrase" \
 	"$T/kmsg"
+
+# Asked on a terminal (script(1) gives it one): no echo, the newline typed is not part of it.
+IMG3=$T/disk3.img
+luks2_img "$IMG3"
+mkfifo "$T/tty-in"
+timeout 60 script -qefc "$KEKCRYPT --config $T_CONF kek add $IMG3 --kek file:$T/k0" "$T/typescript" \
+	<"$T/tty-in" >/dev/null 2>&1 &
+exec 9>"$T/tty-in"
+for _ in $(seq 300); do
+	grep -q "Enter an existing passphrase for $IMG3: " "$T/typescript" && break
+	sleep 0.1
+done
+printf '%s\n' "$PW" >&9
+exec 9>&-
+assert_true -m "the terminal prompt: kek add exits 0" wait $!
+assert_true -m "... it asked 'Enter an existing passphrase for DEVICE:'" \
+	grep -q "Enter an existing passphrase for $IMG3: " "$T/typescript"
+assert_true -m "... and added the token" grep -q "added token 0 for file:$T/k0, authorised by the passphrase of keyslot 0" "$T/typescript"
+assert_not_contains -m "... without echoing the passphrase" "$(cat "$T/typescript")" "$PW"
+assert_exit -m "... verify opens it through the new token" 0 kc verify "$IMG3"
 
 # --key-file -: standard input, read whole.
 assert_exit -m "kek add --key-file - (standard input) --json" 0 \
