@@ -174,11 +174,14 @@ static int convert_loaded(struct kc_ctx *ctx, struct crypt_device *cd, const cha
 	if (chmod(file, 0600) < 0)
 		return ctx_fail(ctx, -EACCES, "backup '%s': chmod: %s; nothing converted", file,
 				strerror(errno));
+	/* libcryptsetup refuses a device that is active (-EBUSY) itself too, and a header with
+	 * LUKSMeta (clevis's LUKS1 bindings). */
 	r = crypt_convert(cd, CRYPT_LUKS2, NULL);
 	if (r < 0)
-		return ctx_fail(ctx, r == -ENOMEM ? r : -EMEDIUMTYPE, "device '%s': libcryptsetup "
-				"cannot convert this LUKS1 header to LUKS2 (%s); it is unchanged, "
-				"and saved in '%s'", device, strerror(-r), file);
+		return ctx_fail(ctx, r == -ENOMEM || r == -EBUSY ? r : -EMEDIUMTYPE,
+				"device '%s': libcryptsetup cannot convert this LUKS1 header to "
+				"LUKS2 (%s); it is unchanged, and saved in '%s'", device,
+				strerror(-r), file);
 	log_dbg(ctx, "device '%s': converted to LUKS2 (LUKS1 header saved in '%s')", device,
 		file);
 	return 1;

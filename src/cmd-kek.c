@@ -37,6 +37,7 @@
 	"                   token (clevis, systemd, recovery) holds that keyslot\n"         \
 	"      --convert    add: convert a LUKS1 volume to LUKS2 first (libcryptsetup);\n"   \
 	"                   needs --header-backup FILE, where its LUKS1 header is saved\n"  \
+	"      --header-backup FILE  add --convert: the new file for the LUKS1 header\n"     \
 	"      --token ID|URI  the token to remove or rotate: its ID, or the URI of its\n"   \
 	"                   KEK (one token only); rotate: needed when the volume has\n"      \
 	"                   several tokens, unless --all\n"                                  \

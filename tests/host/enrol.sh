@@ -8,11 +8,12 @@
 # terminal and without --key-file a clear error; a wrong passphrase changes nothing; the
 # passphrase keyslot stays unless --wipe-passphrase, which is refused when a clevis token
 # holds that keyslot or when no token would still unlock the volume; the passphrase is in no
-# log (debug or audit); dump and verify --all count only kekcrypt tokens beside passphrase and
-# clevis keyslots; the terminal prompt (through script(1)) echoes nothing. A LUKS1 volume, an ext4 image, a partitioned image and a zeroed one are
-# each named for what they are (LUKS1: exit 27, the others 10) and left as they were;
-# kek add --convert --header-backup FILE turns the LUKS1 volume into LUKS2 after saving its
-# header in FILE, then enrols it.
+# log (debug or audit); dump, verify --all and doctor count only kekcrypt tokens beside
+# passphrase and clevis keyslots, which doctor names as other ways in; the terminal prompt
+# (through script(1)) echoes nothing. A LUKS1 volume, an ext4 image, a partitioned image and
+# a zeroed one are each named for what they are (LUKS1: exit 27, the others 10) and left as
+# they were; kek add --convert --header-backup FILE turns the LUKS1 volume into LUKS2 after
+# saving its header in FILE, then enrols it.
 . "$(dirname "$0")/lib.sh"
 need blkid mkfs.ext4 script timeout
 
