@@ -207,7 +207,7 @@ static void kek_add_print(struct cli *cli, const struct kek_args *a, int token,
 		else
 			printf("%s: already has a token for %s (token %d)", a->device, a->uri,
 			       token);
-		if (a->auth.used)
+		if (res->auth_keyslot >= 0)
 			printf(", authorised by the %s of keyslot %d", a->auth.recovery_key ?
 			       "recovery key" : "passphrase", res->auth_keyslot);
 		printf(res->added || res->wiped ? "\n" : "; nothing written\n");
@@ -223,7 +223,7 @@ static void kek_add_print(struct cli *cli, const struct kek_args *a, int token,
 	json_object_object_add(o, "kek", json_object_new_string(a->uri));
 	json_object_object_add(o, "added", json_object_new_boolean(res->added));
 	json_object_object_add(o, "authorised_by", json_object_new_string(cli_auth_kind(&a->auth)));
-	if (a->auth.used)
+	if (res->auth_keyslot >= 0)
 		json_object_object_add(o, "auth_keyslot", json_object_new_int(res->auth_keyslot));
 	if (res->wiped)
 		json_object_object_add(o, "wiped_keyslot", json_object_new_int(res->auth_keyslot));
@@ -238,7 +238,9 @@ static void kek_add_print(struct cli *cli, const struct kek_args *a, int token,
 
 static int kek_add(struct cli *cli, struct kek_args *a)
 {
-	struct kc_enrol_result res = KC_SIZED(struct kc_enrol_result);
+	/* auth_keyslot stays -1 when no secret was checked (the token path, or a KEK the
+	 * volume has already: nothing to authorise). */
+	struct kc_enrol_result res = { .size = sizeof(res), .auth_keyslot = -1 };
 	bool converted = false;
 	int ex, r;
 

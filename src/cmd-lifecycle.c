@@ -80,7 +80,7 @@ int cli_recovery_opt(struct cli *cli, int c, struct kc_recovery_params *p)
 int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p,
 		     const struct cli_auth *auth)
 {
-	struct kc_enrol_result res = KC_SIZED(struct kc_enrol_result);
+	struct kc_enrol_result res = { .size = sizeof(res), .auth_keyslot = -1 };
 	char *key = NULL;
 	int r, slot = -1;
 
@@ -101,7 +101,7 @@ int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recove
 		json_object_object_add(o, "keyslot", json_object_new_int(slot));
 		json_object_object_add(o, "authorised_by",
 				       json_object_new_string(cli_auth_kind(auth)));
-		if (auth && auth->secret)
+		if (res.auth_keyslot >= 0)
 			json_object_object_add(o, "auth_keyslot",
 					       json_object_new_int(res.auth_keyslot));
 		/* The only copy the user will ever get; json-c's buffer is freed (not wiped)

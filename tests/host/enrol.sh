@@ -108,7 +108,7 @@ assert_eq -m "... authorised by the passphrase of keyslot 0" "passphrase 0" \
 assert_exit -m "verify --token 1" 0 kc verify "$IMG" --token 1
 assert_exit -m "the same KEK again: nothing written (exit 0)" 0 \
 	kc kek add "$IMG" --kek "file:$T/k1" --key-file "$T/pass"
-assert_stdout_contains "already has a token for file:$T/k1 (token 1)"
+assert_stdout_contains "already has a token for file:$T/k1 (token 1); nothing written"
 
 # A clevis binding beside the kekcrypt tokens: a second passphrase in keyslot 5 held by a
 # clevis token (its JWE is not used here).
