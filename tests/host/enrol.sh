@@ -57,6 +57,13 @@ assert_header_unchanged -m "... and nothing is written" "$IMG" "$sum"
 assert_exit -m "a key file is read whole: its newline is part of it (8)" 8 \
 	kc kek add "$IMG" --kek "file:$T/k0" --key-file "$T/pass-nl"
 assert_header_unchanged -m "... nothing written" "$IMG" "$sum"
+assert_exit -m "a key file that does not exist: exit 3" 3 kc kek add "$IMG" --kek "file:$T/k0" \
+	--key-file "$T/no-such-file"
+assert_stderr_contains -m "... naming it" "$T/no-such-file"
+assert_exit -m "an empty standard input: credential required (6)" 6 \
+	kc kek add "$IMG" --kek "file:$T/k0" --key-file - </dev/null
+assert_stderr_contains -m "... saying nothing was read" "no passphrase read"
+assert_header_unchanged -m "... nothing written" "$IMG" "$sum"
 assert_exit -m "--key-file on kek remove: usage error" 2 kc kek remove "$IMG" --token 0 \
 	--key-file "$T/pass"
 
