@@ -251,9 +251,8 @@ static int recovery_add(struct kc_ctx *ctx, const char *device,
 int kc_recovery_add(struct kc_ctx *ctx, const char *device,
 		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
 {
-	struct audit a;
-
 	struct recovery_auth auth = { 0 };
+	struct audit a;
 
 	audit_begin(ctx, &a, "recovery-add", device);
 	return audit_end(ctx, &a, recovery_add(ctx, device, params, &auth, r_key, r_keyslot));
