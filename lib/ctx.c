@@ -168,6 +168,7 @@ const char *kc_strerror(int r)
 	case -EBADMSG: return "wrong key: integrity check failed";
 	case -EINVAL: return "malformed token, URI, configuration or argument";
 	case -EMEDIUMTYPE: return "not a LUKS2 device or corrupt header";
+	case -ENOEXEC: return "a LUKS1 volume: convert it to LUKS2 first";
 	case -EEXIST: return "device holds data or name exists";
 	case -EBUSY: return "device or mapping in use";
 	case -EROFS: return "device is read-only";

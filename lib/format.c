@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <blkid.h>
 #include <libcryptsetup.h>
 #include <openssl/rand.h>
 
@@ -12,32 +11,18 @@
 /* Refuse to overwrite anything libblkid recognises: filesystem, partition table, LUKS. */
 static int probe_empty(struct kc_ctx *ctx, const char *device)
 {
-	const char *type = NULL;
-	blkid_probe pr;
-	int r;
+	char type[32], version[16];
+	bool pt;
+	int r = vol_probe(device, type, version, &pt);
 
-	pr = blkid_new_probe_from_filename(device);
-	if (!pr)
-		return ctx_fail(ctx, -errno ? -errno : -EINVAL, "device '%s': cannot probe: %s",
-				device, strerror(errno));
-	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
-	blkid_probe_enable_partitions(pr, 1);
-	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
-	r = blkid_do_safeprobe(pr);
-	if (r == 0 && blkid_probe_lookup_value(pr, "TYPE", &type, NULL) < 0)
-		(void)blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL);
-	if (r == 0 || r == -2)
-		r = ctx_fail(ctx, -EEXIST,
-			     "device '%s' holds %s%s; refusing to format it without --force",
-			     device, type ? "a signature of type " : "several signatures",
-			     type ? type : "");
-	else if (r == 1)
-		r = 0;
-	else
-		r = ctx_fail(ctx, -EIO, "device '%s': probing failed", device);
-	blkid_free_probe(pr);
-	return r;
+	if (r > 0 || r == -ENOTUNIQ)
+		return ctx_fail(ctx, -EEXIST,
+				"device '%s' holds %s%s; refusing to format it without --force",
+				device, r > 0 ? "a signature of type " : "several signatures",
+				r > 0 ? type : "");
+	if (r < 0)
+		return ctx_fail(ctx, -EIO, "device '%s': probing failed (%s)", device, strerror(-r));
+	return 0;
 }
 
 int format_split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])

@@ -317,6 +317,10 @@ int util_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t s
 #define TOKEN_TYPE "kekcrypt"
 /* Tokens without a secret that mark keyslots: a recovery key's, a rekey's bridge. */
 #define RECOVERY_TOKEN_TYPE "kekcrypt-recovery"
+/* recovery.c: a recovery key as typed (any case, any dashes or blanks) -> its printed form,
+ * the passphrase of its keyslot; -EINVAL when it is not one. */
+int recovery_key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
+			   struct kc_secret **r_key);
 #define BRIDGE_TOKEN_TYPE "kekcrypt-rekey"
 #define TOKEN_FORMAT_VERSION 1u
 /* A wrapped DEK: at most a 4096-bit RSA ciphertext. Anything larger is absurd. */
@@ -535,6 +539,13 @@ int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
  * what a read verb loads stays byte-identical (interrupted operations included). */
 int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 void vol_freep(struct crypt_device **cd);
+/* What libblkid finds on DEVICE: 1 with *TYPE (a filesystem, "crypto_LUKS", or with *R_PT a
+ * partition table) and *VERSION ("" when none), 0 for nothing, -ENOTUNIQ for conflicting
+ * signatures, or a negative errno. Both strings printable. */
+int vol_probe(const char *device, char type[32], char version[16], bool *r_pt);
+/* DEVICE did not load as LUKS2: fail saying what it holds (vol_probe()): -ENOEXEC for a
+ * LUKS1 volume, else -EMEDIUMTYPE. */
+int vol_not_luks2(struct kc_ctx *ctx, const char *device);
 
 /* Fail early with -EROFS/-EBUSY/-EACCES rather than halfway through a header update;
  * EXCLUSIVE also refuses a block device that is open elsewhere (format). */
@@ -557,6 +568,25 @@ int vol_usable_paths(struct kc_ctx *ctx, struct crypt_device *cd, uint64_t exclu
 /* -EBUSY, naming WHAT, unless a usable path remains without the tokens in EXCLUDE. */
 int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
 			 uint64_t exclude, const char *what);
+/* enrol.c: the volume key of CD through the keyslot that SECRET opens (a passphrase or a key
+ * file's content; with KC_ENROL_RECOVERY_KEY in FLAGS a recovery key, normalised first), as
+ * libcryptsetup checks it against the digest; *R_SLOT that keyslot. -EBADMSG when SECRET
+ * opens no keyslot. */
+int vol_dek_by_secret(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+		      const char *secret, size_t secret_len, uint32_t flags,
+		      struct kc_secret **r_dek, int *r_slot);
+/* enrol.c: destroy keyslot SLOT, the one a secret opened (vol_dek_by_secret() gave DEK),
+ * when vol_check_keyslot_removable() allows it; RES->wiped set. */
+int enrol_wipe(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int slot,
+	       const struct kc_secret *dek, struct kc_enrol_result *res);
+/* The first kekcrypt token of CD whose stored KEK URI is URI, or -ENOENT. */
+int vol_token_find_uri(struct kc_ctx *ctx, struct crypt_device *cd, const char *uri);
+/* -EBUSY unless keyslot SLOT (one that a passphrase opened, which yielded DEK) may be
+ * destroyed: no token holds it (clevis, systemd, a recovery key: their tools remove them),
+ * and a usable path remains without it (vol_usable_paths(): each kekcrypt token unwrapped
+ * again through its KMS). */
+int vol_check_keyslot_removable(struct kc_ctx *ctx, struct crypt_device *cd,
+				const char *device, int slot, const struct kc_secret *dek);
 /* Unwrap the DEK through the tokens (or only TOKEN_ID) and check it against the digest. */
 int vol_unlock(struct kc_ctx *ctx, struct crypt_device *cd, const char *device, int token_id,
 	       struct kc_secret **r_dek, struct kc_unlock_result *r_result);

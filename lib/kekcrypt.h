@@ -27,7 +27,9 @@
  *  -EBADMSG         the wrapped key failed its integrity check (wrong KEK), or the unwrapped
  *                   key does not match the volume's digest
  *  -EINVAL          malformed token, URI, config or argument
- *  -EMEDIUMTYPE     not a LUKS2 device, or its header is corrupt
+ *  -EMEDIUMTYPE     not a LUKS2 device, or its header is corrupt (the detail says what the
+ *                   device holds: a filesystem, a partition table, nothing recognisable)
+ *  -ENOEXEC         a LUKS1 volume: convert it to LUKS2 first (kc_luks1_convert())
  *  -EEXIST          the device holds data (a signature) or the name exists (use force), or
  *                   the volume has a token for that KEK already (kc_kek_add())
  *  -EBUSY           the device or mapping is in use
@@ -379,6 +381,59 @@ const struct kc_token_info *kc_volume_info_token(const struct kc_volume_info *in
  *         of the new KEK's wrap
  */
 int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
+
+/** kc_kek_enrol() and kc_recovery_enrol(): the secret is a kekcrypt recovery key (any case,
+ *  any or no separators), not a passphrase or a key file's content. */
+#define KC_ENROL_RECOVERY_KEY (1u << 0)
+/** kc_kek_enrol(): once the new token is written, destroy the keyslot the secret opened
+ *  (refused when a token holds it, or when no other path would be left that works now). */
+#define KC_ENROL_WIPE_PASSPHRASE (1u << 1)
+
+/** What kc_kek_enrol() or kc_recovery_enrol() did (nothing secret). */
+struct kc_enrol_result {
+	size_t size;		/**< sizeof(struct kc_enrol_result): see KC_SIZED() */
+	int token_id;		/**< kek: the new token, or the KEK's existing one (added false);
+				 *   recovery: the recovery token */
+	int keyslot;		/**< the new keyslot, -1 when none was added */
+	int auth_keyslot;	/**< the keyslot the secret opened */
+	bool added;		/**< a token and keyslot were written */
+	bool wiped;		/**< auth_keyslot was destroyed (KC_ENROL_WIPE_PASSPHRASE) */
+};
+
+/**
+ * Enrol DEVICE, any LUKS2 volume (made by cryptsetup, systemd-cryptenroll, clevis, or a
+ * kekcrypt volume whose KEKs are gone), under KEK_URI: the volume key comes from the keyslot
+ * that SECRET opens (an existing passphrase, a key file's content, or with
+ * KC_ENROL_RECOVERY_KEY a recovery key), as with `clevis luks bind -k` or
+ * `systemd-cryptenroll --unlock-key-file`; then kc_kek_add()'s write. The keyslot SECRET
+ * opened stays unless FLAGS has KC_ENROL_WIPE_PASSPHRASE: then, once the token is written,
+ * every kekcrypt token is unwrapped again and the keyslot is destroyed only if one of them (or
+ * another keyslot that no token holds) still opens the volume, and no token (clevis, systemd,
+ * recovery) holds the keyslot. A KEK that already has a token: -EEXIST as kc_kek_add(),
+ * unless KC_ENROL_WIPE_PASSPHRASE (the wipe then applies, added false).
+ *
+ * @param r_res  what was done (may be NULL; size-versioned)
+ * @return the token id (>= 0), -EBADMSG (SECRET opens no keyslot), -EINVAL (not a recovery
+ *         key, bad arguments), -EBUSY (the keyslot may not be wiped: nothing written but the
+ *         token), -EEXIST, -ENOSPC, -ENOEXEC (LUKS1: kc_luks1_convert() first), and the errors
+ *         of kc_kek_add() and the new KEK's wrap
+ */
+int kc_kek_enrol(struct kc_ctx *ctx, const char *device, const char *kek_uri,
+		 const char *secret, size_t secret_len, uint32_t flags,
+		 struct kc_enrol_result *r_res);
+
+/**
+ * Convert DEVICE from LUKS1 to LUKS2 in place (libcryptsetup's crypt_convert()), after saving
+ * its LUKS1 header to the new file BACKUP_FILE (mode 0600; never overwritten). Every keyslot
+ * keeps its passphrase; the data does not move. A block device that is open elsewhere (mapped,
+ * mounted) is refused. A LUKS2 DEVICE is left alone (returns 0, no backup written).
+ *
+ * @return 1 (converted), 0 (already LUKS2), -EEXIST (BACKUP_FILE exists), -EBUSY (in use, or
+ *         another kekcrypt process writes its header), -EMEDIUMTYPE (neither LUKS1 nor LUKS2,
+ *         or libcryptsetup cannot convert this LUKS1 header; it is unchanged), -EROFS,
+ *         -EACCES, -EIO, -EINVAL
+ */
+int kc_luks1_convert(struct kc_ctx *ctx, const char *device, const char *backup_file);
 
 /** The most warnings kc_kek_check() gives about one KEK. */
 #define KC_KEK_WARNINGS_MAX 4
@@ -759,6 +814,21 @@ struct kc_recovery_params {
  */
 int kc_recovery_add(struct kc_ctx *ctx, const char *device,
 		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot);
+
+/**
+ * kc_recovery_add() authorised by SECRET instead of a kekcrypt token, for any LUKS2 volume:
+ * the volume key comes from the keyslot SECRET opens (FLAGS: KC_ENROL_RECOVERY_KEY or 0).
+ * The keyslot SECRET opened stays (kc_kek_enrol() can wipe it once a KEK protects the
+ * volume).
+ *
+ * @param r_res  what was done (may be NULL; size-versioned)
+ * @return 0, or the errors of kc_recovery_add() and of kc_kek_enrol()'s secret (-EBADMSG,
+ *         -EINVAL, -ENOEXEC)
+ */
+int kc_recovery_enrol(struct kc_ctx *ctx, const char *device,
+		      const struct kc_recovery_params *params, const char *secret,
+		      size_t secret_len, uint32_t flags, char **r_key,
+		      struct kc_enrol_result *r_res);
 
 /** Wipe and free a key from kc_recovery_add(); NULL-safe. */
 void kc_recovery_key_free(char *key);

@@ -141,11 +141,9 @@ int luks_load_state(struct kc_ctx *ctx, const char *device, struct crypt_device 
 {
 	int r = luks_load_raw(ctx, device, r_cd);
 
-	if (r < 0)
-		return ctx_fail(ctx, r == -EACCES || r == -EPERM ? -EACCES : -EMEDIUMTYPE,
-				"device '%s' is not a LUKS2 volume or its header is corrupt",
-				device);
-	return 0;
+	if (r == -EACCES || r == -EPERM)
+		return ctx_fail(ctx, -EACCES, "device '%s': permission denied", device);
+	return r < 0 ? vol_not_luks2(ctx, device) : 0;
 }
 
 int luks_token_remove(struct kc_ctx *ctx, struct crypt_device *cd, int id)

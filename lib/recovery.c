@@ -92,8 +92,8 @@ static int key_parse(const char *in, size_t len, struct kc_secret *key, size_t *
 	return 0;
 }
 
-static int key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
-			 struct kc_secret **r_key)
+int recovery_key_normalise(struct kc_ctx *ctx, const char *in, size_t len,
+			   struct kc_secret **r_key)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *key = kc_secret_alloc(KEY_TEXT_LEN + 1);
 	size_t n;
@@ -164,7 +164,7 @@ static int key_generate(struct kc_ctx *ctx, struct kc_secret **r_key)
 		hex->data[2 * i] = (unsigned char)modhex[raw->data[i] >> 4];
 		hex->data[2 * i + 1] = (unsigned char)modhex[raw->data[i] & 0xf];
 	}
-	return key_normalise(ctx, (const char *)hex->data, hex->len, r_key);
+	return recovery_key_normalise(ctx, (const char *)hex->data, hex->len, r_key);
 }
 
 /* PBKDF2-SHA256, RECOVERY_ITERATIONS (P->iterations for tests, at least
@@ -239,6 +239,15 @@ static int recovery_slots_add(struct kc_ctx *ctx, struct crypt_device *cd,
 	return 0;
 }
 
+/* The recovery token that marks keyslot SLOT, or -1. */
+static int recovery_token_of(struct crypt_device *cd, int slot)
+{
+	for (int id = -1; (id = luks_token_next(cd, id, RECOVERY_TOKEN_TYPE)) >= 0;)
+		if (luks_token_slot(cd, id) == slot)
+			return id;
+	return -1;
+}
+
 /* Add the keyslots and their marking token; returns the keyslot of the printed form. */
 static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
 			  const struct kc_secret *dek, const struct kc_secret *key,
@@ -266,8 +275,33 @@ static int recovery_store(struct kc_ctx *ctx, struct crypt_device *cd,
 	return slots[0];
 }
 
+/* What authorises a recovery_add(): a kekcrypt token (SECRET NULL), or the keyslot SECRET
+ * opens (vol_dek_by_secret()). */
+struct recovery_auth {
+	const char *secret;
+	size_t secret_len;
+	uint32_t flags;		/* KC_ENROL_RECOVERY_KEY */
+	struct kc_enrol_result *res;
+};
+
+/* The volume key of CD as AUTH says. */
+static int recovery_dek(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
+			const struct recovery_auth *auth, struct kc_secret **r_dek)
+{
+	int r;
+
+	if (auth->secret)
+		return vol_dek_by_secret(ctx, cd, device, auth->secret, auth->secret_len,
+					 auth->flags, r_dek, &auth->res->auth_keyslot);
+	ctx_deadline_start(ctx, 0);
+	r = vol_unlock(ctx, cd, device, -1, r_dek, NULL);
+	ctx_deadline_end(ctx);
+	return r;
+}
+
 static int recovery_add(struct kc_ctx *ctx, const char *device,
-			const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
+			const struct kc_recovery_params *params, const struct recovery_auth *auth,
+			char **r_key, int *r_keyslot)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *key = NULL;
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -285,11 +319,8 @@ static int recovery_add(struct kc_ctx *ctx, const char *device,
 	}
 	ctx_detail_clear(ctx);
 	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
-	if (r >= 0) {
-		ctx_deadline_start(ctx, 0);
-		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
-		ctx_deadline_end(ctx);
-	}
+	if (r >= 0)
+		r = recovery_dek(ctx, cd, device, auth, &dek);
 	if (r >= 0)
 		r = key_generate(ctx, &key);
 	if (r >= 0)
@@ -299,6 +330,11 @@ static int recovery_add(struct kc_ctx *ctx, const char *device,
 		return r;
 	}
 	log_dbg(ctx, "device '%s': recovery key added in keyslot %d", device, r);
+	if (auth->secret) {
+		auth->res->keyslot = r;
+		auth->res->token_id = recovery_token_of(cd, r);
+		auth->res->added = true;
+	}
 	snprintf(slot, sizeof(slot), "%d", r);
 	audit_field(ctx, "keyslot", slot);
 	key->data[key->len] = '\0';
@@ -311,10 +347,35 @@ static int recovery_add(struct kc_ctx *ctx, const char *device,
 int kc_recovery_add(struct kc_ctx *ctx, const char *device,
 		    const struct kc_recovery_params *params, char **r_key, int *r_keyslot)
 {
+	struct recovery_auth auth = { 0 };
 	struct audit a;
 
 	audit_begin(ctx, &a, "recovery-add", device);
-	return audit_end(ctx, &a, recovery_add(ctx, device, params, r_key, r_keyslot));
+	return audit_end(ctx, &a, recovery_add(ctx, device, params, &auth, r_key, r_keyslot));
+}
+
+int kc_recovery_enrol(struct kc_ctx *ctx, const char *device,
+		      const struct kc_recovery_params *params, const char *secret,
+		      size_t secret_len, uint32_t flags, char **r_key,
+		      struct kc_enrol_result *r_res)
+{
+	struct kc_enrol_result res = { .size = sizeof(res), .token_id = -1, .keyslot = -1,
+				       .auth_keyslot = -1 };
+	struct recovery_auth auth = { secret, secret_len, flags, &res };
+	struct audit a;
+	int r;
+
+	/* The passphrase stays: a recovery key is for when the KMS is gone, and `kek add
+	 * --wipe-passphrase` removes it once a KEK protects the volume. */
+	if (!secret || (flags & ~KC_ENROL_RECOVERY_KEY) ||
+	    (r_res && !sized_ok(r_res, SIZED_V1(struct kc_enrol_result, wiped))))
+		return -EINVAL;
+	audit_begin(ctx, &a, "recovery-add", device);
+	audit_field(ctx, "by", flags & KC_ENROL_RECOVERY_KEY ? "recovery-key" : "passphrase");
+	r = recovery_add(ctx, device, params, &auth, r_key, NULL);
+	if (r >= 0)
+		sized_put(r_res, &res, sizeof(res));
+	return audit_end(ctx, &a, r);
 }
 
 void kc_recovery_key_free(char *key)
@@ -528,7 +589,7 @@ static int recovery_open(struct kc_ctx *ctx, const char *device, const char *nam
 		cflags |= CRYPT_ACTIVATE_READONLY;
 	if (flags & KC_OPEN_ALLOW_DISCARDS)
 		cflags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
-	r = key_normalise(ctx, key, key_len, &pass);
+	r = recovery_key_normalise(ctx, key, key_len, &pass);
 	if (r >= 0 && name)
 		r = dm_available(ctx);
 	if (r >= 0)

@@ -283,8 +283,7 @@ int kc_verify_all(struct kc_ctx *ctx, const char *device, struct kc_token_check 
 	return n;
 }
 
-/* The first kekcrypt token of CD whose stored KEK URI is URI, or -ENOENT. */
-static int token_find_uri(struct kc_ctx *ctx, struct crypt_device *cd, const char *uri)
+int vol_token_find_uri(struct kc_ctx *ctx, struct crypt_device *cd, const char *uri)
 {
 	int found = -ENOENT;
 
@@ -308,7 +307,7 @@ int kc_kek_find(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	r = token_find_uri(ctx, cd, kek_uri);
+	r = vol_token_find_uri(ctx, cd, kek_uri);
 	if (r < 0)
 		return ctx_fail(ctx, r, "device '%s' has no kekcrypt token for '%s'", device,
 				kek_uri);
@@ -333,7 +332,7 @@ static int kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 		audit_kek(ctx, kek->uri);
 	if (r >= 0)
 		r = vol_load_for_write(ctx, device, 0, &cd, &lock);
-	if (r >= 0 && (existing = token_find_uri(ctx, cd, kek_uri)) >= 0)
+	if (r >= 0 && (existing = vol_token_find_uri(ctx, cd, kek_uri)) >= 0)
 		r = ctx_fail(ctx, -EEXIST, "device '%s' already has a token for %s (token %d)",
 			     device, kek_uri, existing);
 	if (r >= 0) {
@@ -450,6 +449,30 @@ int vol_check_paths_left(struct kc_ctx *ctx, struct crypt_device *cd, const char
 			"now (other tokens or keyslots are unusable or only derived from it); "
 			"add another KEK or a recovery key first, or use --force to make the "
 			"volume unopenable", device, what);
+}
+
+int vol_check_keyslot_removable(struct kc_ctx *ctx, struct crypt_device *cd,
+				const char *device, int slot, const struct kc_secret *dek)
+{
+	int n;
+
+	for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
+		if (crypt_token_is_assigned(cd, t, slot) == 0)
+			return ctx_fail(ctx, -EBUSY, "device '%s': keyslot %d belongs to token %d "
+					"(type '%s'); remove it with the tool that made it (e.g. "
+					"'clevis luks unbind', 'systemd-cryptenroll --wipe-slot', "
+					"'kekcrypt recovery remove')", device, slot, t,
+					luks_token_type(cd, t) ?: "luks2");
+	/* Every usable path, less this keyslot (bound, held by no token) unless it is a
+	 * derived one and was not counted. */
+	n = vol_usable_paths(ctx, cd, 0, dek, -1);
+	if (luks_slot_bound(cd, slot) && !slot_is_derived(cd, slot, dek))
+		n--;
+	if (n > 0)
+		return 0;
+	return ctx_fail(ctx, -EBUSY, "device '%s': keyslot %d is the last way to unlock it that "
+			"works now (no kekcrypt token unwraps the volume key, no other keyslot); "
+			"it is kept", device, slot);
 }
 
 static int kek_remove(struct kc_ctx *ctx, const char *device, int token_id, bool force)

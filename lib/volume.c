@@ -44,6 +44,75 @@ int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 	return 0;
 }
 
+/* What libblkid read is untrusted and goes into messages: keep terminals safe. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+int vol_probe(const char *device, char type[32], char version[16], bool *r_pt)
+{
+	const char *v = NULL;
+	blkid_probe pr;
+	int r;
+
+	type[0] = version[0] = '\0';
+	*r_pt = false;
+	pr = blkid_new_probe_from_filename(device);
+	if (!pr)
+		return errno ? -errno : -EIO;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_VERSION);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	r = blkid_do_safeprobe(pr);
+	if (r == 0 && blkid_probe_lookup_value(pr, "TYPE", &v, NULL) == 0) {
+		snprintf(type, 32, "%s", v);
+		if (blkid_probe_lookup_value(pr, "VERSION", &v, NULL) == 0)
+			snprintf(version, 16, "%s", v);
+	} else if (r == 0 && blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL) == 0) {
+		snprintf(type, 32, "%s", v);
+		*r_pt = true;
+	}
+	blkid_free_probe(pr);
+	printable(type);
+	printable(version);
+	return r == 0 ? 1 : r == 1 ? 0 : r == -2 ? -ENOTUNIQ : -EIO;
+}
+
+int vol_not_luks2(struct kc_ctx *ctx, const char *device)
+{
+	char type[32], version[16];
+	bool pt;
+	int r = vol_probe(device, type, version, &pt);
+
+	if (r > 0 && !strcmp(type, "crypto_LUKS") && version[0] == '1')
+		return ctx_fail(ctx, -ENOEXEC, "device '%s' is a LUKS1 volume: convert it to LUKS2 "
+				"first with 'kekcrypt kek add %s --convert --header-backup FILE ...' "
+				"(or 'cryptsetup convert --type luks2 %s')", device, device, device);
+	if (r > 0 && !strcmp(type, "crypto_LUKS"))
+		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume that "
+				"libcryptsetup can load: its LUKS%s header is corrupt (or of a newer "
+				"format)", device, version);
+	if (r > 0 && pt)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds a "
+				"partition table (%s); name one of its partitions", device, type);
+	if (r > 0)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds %s",
+				device, type);
+	if (r == -ENOTUNIQ)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds "
+				"several conflicting signatures (see 'wipefs %s')", device, device);
+	if (r == 0)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds no "
+				"LUKS header and nothing else recognisable (empty, or random data)",
+				device);
+	return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume or its header is "
+			"corrupt", device);
+}
+
 int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -56,8 +125,7 @@ int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 	if (r == -EACCES || r == -EPERM)
 		return ctx_fail(ctx, -EACCES, "device '%s': permission denied", device);
 	if (r < 0)
-		return ctx_fail(ctx, -EMEDIUMTYPE,
-				"device '%s' is not a LUKS2 volume or its header is corrupt", device);
+		return vol_not_luks2(ctx, device);
 	log_dbg(ctx, "device '%s': LUKS2 header loaded (UUID %s)", device, crypt_get_uuid(cd));
 	*r_cd = TAKE_PTR(cd);
 	return 0;

@@ -25,6 +25,7 @@ int cli_exit_code(int r)
 	case -EBADMSG: return EXIT_WRONG_KEY;
 	case -EINVAL: return EXIT_MALFORMED;
 	case -EMEDIUMTYPE: return EXIT_NOT_LUKS;
+	case -ENOEXEC: return EXIT_LUKS1;
 	case -EEXIST: return EXIT_EXISTS;
 	case -EBUSY: return EXIT_BUSY;
 	case -EROFS: return EXIT_READONLY;

@@ -40,6 +40,7 @@ enum {
 	EXIT_DOCTOR = 24,	/* doctor: a boot-time unlock would fail, or a secret is exposed */
 	EXIT_CONFIG = 25,	/* the configuration file: syntax, unknown section or key */
 	EXIT_DEGRADED = 26,	/* verify --all: some tokens work, some do not */
+	EXIT_LUKS1 = 27,	/* -ENOEXEC: a LUKS1 volume, to be converted to LUKS2 first */
 };
 
 #define CLI_CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
@@ -185,7 +186,7 @@ extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_ope
 enum { OPT_PBKDF_MEMORY = 0x300, OPT_ITER_TIME, OPT_PBKDF_ITERATIONS };
 /* format and encrypt: a new volume's options. */
 #define CLI_MAX_KEKS 16
-enum { OPT_SECTOR_SIZE = 0x310, OPT_UUID };
+enum { OPT_SECTOR_SIZE = 0x320, OPT_UUID };
 #define FORMAT_SHORTOPTS "k:c:s:l:f"
 #define FORMAT_LONGOPTS                                                                      \
 	{ "kek", required_argument, NULL, 'k' },                                            \
@@ -218,8 +219,36 @@ int cli_format_opt(struct cli *cli, int c, struct kc_format_params *p);
 	{ "pbkdf-force-iterations", required_argument, NULL, OPT_PBKDF_ITERATIONS }
 /* 1 if C was one of those options (stored in P), 0 if not, -EXIT_USAGE on a bad value. */
 int cli_recovery_opt(struct cli *cli, int c, struct kc_recovery_params *p);
-/* Add a recovery key and print it once (stdout; --json: in the object). */
-int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p);
+/* What authorises kek add and recovery add on a volume that no kekcrypt token unlocks (one
+ * made by cryptsetup or clevis, or whose KEKs are gone): an existing passphrase from
+ * --key-file FILE|- (the whole content, as cryptsetup's --key-file) or asked on a terminal,
+ * or with --recovery-key a recovery key. The secret lives in locked, non-dumpable memory. */
+struct cli_auth {
+	const char *key_file;	/* --key-file: FILE, "-" for standard input */
+	bool recovery_key;	/* --recovery-key */
+	char *secret;		/* NULL: authorised by a kekcrypt token (or cleared) */
+	size_t len, cap;
+	bool used;		/* a secret was read (also after cli_auth_clear()) */
+};
+enum { OPT_KEY_FILE = 0x310, OPT_RECOVERY_KEY };
+#define AUTH_LONGOPTS                                                                        \
+	{ "key-file", required_argument, NULL, OPT_KEY_FILE },                              \
+	{ "recovery-key", no_argument, NULL, OPT_RECOVERY_KEY }
+/* 1 if C was one of AUTH_LONGOPTS (stored in A), else 0. */
+int cli_auth_opt(int c, struct cli_auth *a);
+/* Read the secret into A when an option asks for one, when NEED (e.g. --wipe-passphrase), or
+ * when DEVICE has no kekcrypt token at all: -1 to go on (A->secret NULL: the token path),
+ * else an exit code (the message printed). */
+int cli_auth_read(struct cli *cli, const char *device, bool need, struct cli_auth *a);
+/* Wipe and release A's secret. */
+void cli_auth_clear(struct cli_auth *a);
+/* "token", "passphrase" or "recovery-key": what authorised the change. */
+const char *cli_auth_kind(const struct cli_auth *a);
+
+/* Add a recovery key and print it once (stdout; --json: in the object); AUTH NULL or without
+ * a secret: authorised by a kekcrypt token. */
+int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p,
+		     const struct cli_auth *auth);
 /* Read a recovery key from KEY_FILE ("-": stdin), else the terminal without echo (stdin when
  * it is not a terminal): -1 to go on, else an exit code (the message is printed). */
 int cli_read_recovery_key(struct cli *cli, const char *device, const char *key_file, char *buf,

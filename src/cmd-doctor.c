@@ -444,20 +444,56 @@ static void check_options(json_object *v, struct report *rep, const struct crypt
 			ids[0] ? ids : "none");
 }
 
+/* The keyslots of DEV that no kekcrypt token and no recovery key holds, as a bitmask, and
+ * as "N M" in LIST: a passphrase kept when the volume was enrolled, or another tool's
+ * (clevis, systemd-cryptenroll). The boot prompt takes a passphrase as well as a recovery
+ * key, so they are a way in for whoever knows theirs. */
+static uint32_t other_keyslots(struct cli *cli, const char *dev,
+			       const struct kc_volume_info *info, char *list, size_t size)
+{
+	struct kc_recovery_info rec[32];
+	uint32_t m = kc_volume_info_keyslots(info);
+	size_t len = 0;
+	int n;
+
+	CLI_SIZED_ARRAY(rec);
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++) {
+		int s = kc_volume_info_token(info, i)->keyslot;
+
+		if (s >= 0 && s < 32)
+			m &= ~(1u << s);
+	}
+	n = kc_recovery_list(cli->ctx, dev, rec, 32);
+	for (int i = 0; i < n && i < 32; i++)
+		if (rec[i].keyslot >= 0 && rec[i].keyslot < 32)
+			m &= ~(1u << rec[i].keyslot);
+	list[0] = '\0';
+	for (int s = 0; s < 32; s++)
+		if ((m & (1u << s)) && len < size)
+			len += (size_t)snprintf(list + len, size - len, "%s%d", len ? " " : "", s);
+	return m;
+}
+
 /* A volume that unlocks: is each of its N_TOKENS tokens still a way to unlock it (a KEK that
  * fails leaves less redundancy than the header promises), and is there a recovery key (NREC)
- * for the day none answers? Warnings: the boot itself would work. */
+ * or another keyslot (OTHERS) for the day none answers? Warnings: the boot itself would
+ * work. */
 static void check_redundancy(struct cli *cli, json_object *v, struct report *rep,
-			     const char *dev, size_t n_tokens, int nrec)
+			     const char *dev, size_t n_tokens, int nrec, const char *others)
 {
 	struct kc_token_check checks[32];	/* LUKS2 has at most 32 tokens */
 	const int max = (int)(sizeof(checks) / sizeof(checks[0]));
 	json_object *failing = json_object_new_array();
 	int n;
 
-	if (nrec == 0)
+	if (nrec == 0 && !others[0])
 		problem(v, rep, false, "no recovery key: if no KEK answers, the volume cannot be "
 			"unlocked; add one with 'kekcrypt recovery add %s'", dev);
+	else if (nrec == 0)
+		problem(v, rep, false, "no recovery key: if no KEK answers, only keyslot(s) %s "
+			"(not kekcrypt's: a passphrase kept at enrolment, or another tool's) open it, "
+			"for whoever knows their passphrase; add a recovery key with 'kekcrypt "
+			"recovery add %s'", others, dev);
 	CLI_SIZED_ARRAY(checks);
 	n = n_tokens > 1 ? kc_verify_all(cli->ctx, dev, checks, (size_t)max) : 0;
 	for (int i = 0; i < n && i < max; i++) {
@@ -482,7 +518,9 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	struct kc_recovery_info rec[1] = { KC_SIZED(struct kc_recovery_info) };
 	struct kc_rekey_state rk;
-	char *dev = blkid_evaluate_spec(source, NULL);
+	char *dev = blkid_evaluate_spec(source, NULL), others[100];
+	json_object *arr;
+	uint32_t om;
 	int r, nrec = 0;
 
 	/* The header, read once: a volume without our keyscript is ours only if it says so. */
@@ -518,16 +556,25 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 			rk.resume, dev);
 	nrec = kc_recovery_list(cli->ctx, dev, rec, 1);
 	json_object_object_add(v, "recovery_keys", json_object_new_int(nrec > 0 ? nrec : 0));
+	om = other_keyslots(cli, dev, info, others, sizeof(others));
+	arr = json_object_new_array();
+	for (int s = 0; s < 32; s++)
+		if (om & (1u << s))
+			json_object_array_add(arr, json_object_new_int(s));
+	json_object_object_add(v, "other_keyslots", arr);
 	r = kc_verify(cli->ctx, dev, -1, &res);
 	if (r >= 0) {
 		json_object_object_add(v, "unlocks_with_token", json_object_new_int(res.token_id));
-		check_redundancy(cli, v, rep, dev, kc_volume_info_n_tokens(info), nrec);
+		check_redundancy(cli, v, rep, dev, kc_volume_info_n_tokens(info), nrec, others);
 	} else {
 		json_object_object_add(v, "unlocks_with_token", NULL);
-		problem(v, rep, nrec <= 0, "no KEK answers now: %s; %s",
+		problem(v, rep, nrec <= 0 && !om, "no KEK answers now: %s; %s%s",
 			kc_error_detail(cli->ctx), nrec > 0 ?
 			"the boot would wait for the deadline, then ask for the recovery key" :
-			"and there is no recovery key: the boot would fail");
+			om ? "the boot would wait for the deadline, then ask for a passphrase: only "
+			"keyslot(s) not kekcrypt's would open it: " :
+			"and there is no recovery key: the boot would fail",
+			nrec <= 0 && om ? others : "");
 	}
 	/* An unreachable KMS would only make each check wait for the deadline again. */
 	if (r != -EAGAIN && r != -ETIMEDOUT)

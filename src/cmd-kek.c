@@ -6,7 +6,8 @@
 #include "cli.h"
 
 #define KEK_USAGE                                                                            \
-	"kek add DEVICE --kek URI\n"                                                         \
+	"kek add DEVICE --kek URI [--key-file FILE|-] [--recovery-key]\n"                   \
+	"               [--wipe-passphrase] [--convert --header-backup FILE]\n"              \
 	"       kekcrypt kek remove DEVICE --token ID|URI [--force]\n"                      \
 	"       kekcrypt kek list DEVICE [--json]\n"                                         \
 	"       kekcrypt kek rotate DEVICE [--token ID|URI | --all] [--to URI] [--dry-run]\n" \
@@ -15,7 +16,10 @@
 	"       kekcrypt kek providers [--json]\n\n"                                         \
 	"add     unwrap the data key through an existing token and store it wrapped by\n"    \
 	"        another KEK, in a new token (e.g. a second KMS or an HSM elsewhere); a\n"    \
-	"        KEK the volume already has a token for is left as it is (exit 0)\n"         \
+	"        KEK the volume already has a token for is left as it is (exit 0). A volume\n"\
+	"        without a kekcrypt token (made by cryptsetup, systemd-cryptenroll, clevis)\n"\
+	"        is enrolled with an existing passphrase instead (asked on a terminal), as\n" \
+	"        is any volume with --key-file or --recovery-key (e.g. its KEKs are gone)\n" \
 	"remove  remove a token and its keyslot; refuses the last way to unlock unless\n"     \
 	"        --force\n"                                                                  \
 	"list    list the kekcrypt tokens\n"                                                 \
@@ -27,6 +31,16 @@
 	"providers  the kinds of KEK this kekcrypt knows: name (the config section), URI\n"  \
 	"        syntax and what it is\n\n"                                                    \
 	"  -k, --kek URI    the KEK to add\n"                                                \
+	"      --key-file FILE  add: an existing passphrase or key file authorises it (all\n"\
+	"                   of FILE, as cryptsetup reads one; '-': standard input)\n"       \
+	"      --recovery-key  add: the secret (key file, standard input or the prompt) is\n"\
+	"                   a kekcrypt recovery key\n"                                      \
+	"      --wipe-passphrase  add: then destroy the keyslot that the passphrase opened;\n"\
+	"                   refused when no other way to unlock would be left, or when a\n"  \
+	"                   token (clevis, systemd, recovery) holds that keyslot\n"         \
+	"      --convert    add: convert a LUKS1 volume to LUKS2 first (libcryptsetup);\n"   \
+	"                   needs --header-backup FILE, where its LUKS1 header is saved\n"  \
+	"      --header-backup FILE  add --convert: the new file for the LUKS1 header\n"     \
 	"      --token ID|URI  the token to remove or rotate: its ID, or the URI of its\n"   \
 	"                   KEK (one token only); rotate: needed when the volume has\n"      \
 	"                   several tokens, unless --all\n"                                  \
@@ -62,7 +76,13 @@ struct kek_args {
 	bool crypttab;		/* --crypttab: the volumes of crypttab_path instead of DEVICE */
 	const char *crypttab_path;	/* NULL: /etc/crypttab */
 	const char *to;
+	bool wipe;		/* --wipe-passphrase */
+	bool convert;		/* --convert */
+	const char *header_backup;
+	struct cli_auth auth;
 };
+
+enum { OPT_WIPE = 0x210, OPT_CONVERT, OPT_HEADER_BACKUP };
 
 static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 {
@@ -76,6 +96,10 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "if-newer", no_argument, NULL, 0x201 },
 		CRYPTTAB_LONGOPT,
+		AUTH_LONGOPTS,
+		{ "wipe-passphrase", no_argument, NULL, OPT_WIPE },
+		{ "convert", no_argument, NULL, OPT_CONVERT },
+		{ "header-backup", required_argument, NULL, OPT_HEADER_BACKUP },
 		{}
 	};
 	int o, c, ex = -1;
@@ -84,7 +108,7 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:fan", opts, NULL)) != -1) {
 		if ((o = cli_common_opt(cli, c, &verb_kek, &ex)) == 2)
 			return ex;
-		if (o)
+		if (o || cli_auth_opt(c, &a->auth))
 			continue;
 		if (c == 'k' && a->uri)
 			return cli_usage_error(cli, "--kek given twice: kek add adds one KEK");
@@ -106,6 +130,12 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		}
 		else if (c == OPT_TOKEN)
 			a->token = optarg;
+		else if (c == OPT_WIPE)
+			a->wipe = true;
+		else if (c == OPT_CONVERT)
+			a->convert = true;
+		else if (c == OPT_HEADER_BACKUP)
+			a->header_backup = optarg;
 	}
 	if (optind + 1 == argc && !strcmp(argv[optind], "providers")) {
 		a->sub = argv[optind];
@@ -156,43 +186,109 @@ static int kek_providers(struct cli *cli)
 	return EXIT_OK;
 }
 
-static int kek_add(struct cli *cli, const struct kek_args *a)
+/* --convert: a LUKS1 volume to LUKS2 first. -1 to go on, else an exit code. */
+static int kek_convert(struct cli *cli, const struct kek_args *a, bool *r_converted)
 {
-	json_object *warnings;
-	bool added = true;
+	int r;
+
+	if (!a->convert && !a->header_backup)
+		return -1;
+	if (!a->convert || !a->header_backup)
+		return cli_usage_error(cli, "--convert needs --header-backup FILE (where the LUKS1 "
+				       "header is saved), and --header-backup needs --convert");
+	r = kc_luks1_convert(cli->ctx, a->device, a->header_backup);
+	if (r < 0)
+		return cli_fail(cli, r);
+	*r_converted = r > 0;
+	if (r > 0 && !cli->json)
+		printf("%s: converted from LUKS1 to LUKS2; its LUKS1 header is saved in %s\n",
+		       a->device, a->header_backup);
+	return -1;
+}
+
+/* The token path (kc_kek_add()) or the secret's (kc_kek_enrol()): the token id, *R_RES. */
+static int kek_add_write(struct cli *cli, const struct kek_args *a, struct kc_enrol_result *res)
+{
+	uint32_t flags = (a->auth.recovery_key ? KC_ENROL_RECOVERY_KEY : 0) |
+			 (a->wipe ? KC_ENROL_WIPE_PASSPHRASE : 0);
+	int r;
+
+	if (a->auth.secret)
+		return kc_kek_enrol(cli->ctx, a->device, a->uri, a->auth.secret, a->auth.len,
+				    flags, res);
+	r = kc_kek_add(cli->ctx, a->device, a->uri);
+	res->added = r >= 0;
+	return r;
+}
+
+static void kek_add_print(struct cli *cli, const struct kek_args *a, int token,
+			  const struct kc_enrol_result *res, bool converted)
+{
+	json_object *warnings = cli_kek_warnings(cli, &a->uri, 1);
+	json_object *o;
+
+	if (!cli->json) {
+		json_object_put(warnings);
+		if (res->added)
+			printf("%s: added token %d for %s", a->device, token, a->uri);
+		else
+			printf("%s: already has a token for %s (token %d)", a->device, a->uri,
+			       token);
+		if (res->auth_keyslot >= 0)
+			printf(", authorised by the %s of keyslot %d", a->auth.recovery_key ?
+			       "recovery key" : "passphrase", res->auth_keyslot);
+		printf(res->added || res->wiped ? "\n" : "; nothing written\n");
+		if (res->wiped)
+			printf("%s: keyslot %d (the passphrase's) destroyed\n", a->device,
+			       res->auth_keyslot);
+		return;
+	}
+	o = cli_json_new(cli, "kek-add");
+	json_object_object_add(o, "device", json_object_new_string(a->device));
+	cli_json_uuid(cli, o, a->device);
+	json_object_object_add(o, "token", json_object_new_int(token));
+	json_object_object_add(o, "kek", json_object_new_string(a->uri));
+	json_object_object_add(o, "added", json_object_new_boolean(res->added));
+	json_object_object_add(o, "authorised_by", json_object_new_string(cli_auth_kind(&a->auth)));
+	if (res->auth_keyslot >= 0)
+		json_object_object_add(o, "auth_keyslot", json_object_new_int(res->auth_keyslot));
+	if (res->wiped)
+		json_object_object_add(o, "wiped_keyslot", json_object_new_int(res->auth_keyslot));
+	if (a->convert) {
+		json_object_object_add(o, "converted", json_object_new_boolean(converted));
+		json_object_object_add(o, "header_backup", converted ?
+				       json_object_new_string(a->header_backup) : NULL);
+	}
+	json_object_object_add(o, "warnings", warnings);
+	cli_print_json(cli, o);
+}
+
+static int kek_add(struct cli *cli, struct kek_args *a)
+{
+	/* auth_keyslot stays -1 when no secret was checked (the token path, or a KEK the
+	 * volume has already: nothing to authorise). */
+	struct kc_enrol_result res = { .size = sizeof(res), .auth_keyslot = -1 };
+	bool converted = false;
 	int ex, r;
 
 	if (!a->uri)
 		return cli_usage_error(cli, "kek add needs --kek URI");
 	if ((ex = cli_ctx(cli)))
 		return ex;
-	r = kc_kek_add(cli->ctx, a->device, a->uri);
+	if ((ex = kek_convert(cli, a, &converted)) >= 0)
+		return ex;
+	if ((ex = cli_auth_read(cli, a->device, a->wipe, &a->auth)) >= 0)
+		return ex;
+	r = kek_add_write(cli, a, &res);
+	cli_auth_clear(&a->auth);
 	/* Idempotent: a KEK the volume already has a token for is no error. */
 	if (r == -EEXIST) {
 		r = kc_kek_find(cli->ctx, a->device, a->uri);
-		added = false;
+		res.added = false;
 	}
 	if (r < 0)
 		return cli_fail(cli, r);
-	warnings = cli_kek_warnings(cli, &a->uri, 1);
-	if (cli->json) {
-		json_object *o = cli_json_new(cli, "kek-add");
-
-		json_object_object_add(o, "device", json_object_new_string(a->device));
-		cli_json_uuid(cli, o, a->device);
-		json_object_object_add(o, "token", json_object_new_int(r));
-		json_object_object_add(o, "kek", json_object_new_string(a->uri));
-		json_object_object_add(o, "added", json_object_new_boolean(added));
-		json_object_object_add(o, "warnings", warnings);
-		cli_print_json(cli, o);
-	} else if (added) {
-		json_object_put(warnings);
-		printf("%s: added token %d for %s\n", a->device, r, a->uri);
-	} else {
-		json_object_put(warnings);
-		printf("%s: already has a token for %s (token %d); nothing written\n", a->device,
-		       a->uri, r);
-	}
+	kek_add_print(cli, a, r, &res, converted);
 	return EXIT_OK;
 }
 
@@ -415,6 +511,10 @@ static int kek_run(struct cli *cli, int argc, char **argv)
 		return r;
 	if ((a.crypttab || a.if_newer) && strcmp(a.sub, "rotate"))
 		return cli_usage_error(cli, "--crypttab and --if-newer are kek rotate's");
+	if (strcmp(a.sub, "add") && (a.auth.key_file || a.auth.recovery_key || a.wipe ||
+				     a.convert || a.header_backup))
+		return cli_usage_error(cli, "--key-file, --recovery-key, --wipe-passphrase, "
+				       "--convert and --header-backup are for 'kek add'");
 	/* Messages name the sub-verb: "kekcrypt kek add: ..." */
 	if (!strcmp(a.sub, "add")) {
 		cli->verb = "kek add";

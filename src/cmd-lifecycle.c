@@ -11,14 +11,16 @@
 #include "cli.h"
 
 #define RECOVERY_USAGE                                                                       \
-	"recovery add DEVICE [--json]\n"                                                     \
+	"recovery add DEVICE [--key-file FILE|-] [--recovery-key] [--json]\n"               \
 	"       kekcrypt recovery remove DEVICE [--token ID] [--force]\n"                    \
 	"       kekcrypt recovery verify DEVICE [--key-file FILE|-]\n\n"                     \
 	"add     unwrap the data key through a kekcrypt token and add a recovery key: 256\n" \
 	"        random bits in 8 groups of 8 characters, printed once on stdout, stored in\n" \
 	"        four PBKDF2 passphrase keyslots (as printed, without dashes, in upper case\n" \
 	"        with and without dashes). It opens the volume without the KMS (kekcrypt\n"  \
-	"        open --recovery, or cryptsetup's or systemd's passphrase prompt).\n"        \
+	"        open --recovery, or cryptsetup's or systemd's passphrase prompt). On a\n"   \
+	"        volume without a kekcrypt token (made by cryptsetup, clevis...), or with\n"  \
+	"        --key-file or --recovery-key, an existing passphrase authorises it instead\n"\
 	"remove  remove the recovery key --token ID, or without --token every recovery\n"  \
 	"        key (asked on a terminal; without one, only with -q); refuses the last\n" \
 	"        way to unlock unless --force\n"                                           \
@@ -26,7 +28,10 @@
 	"        mapping anything\n\n"                                                       \
 	"      --token ID       the recovery token to remove (default: all, see above)\n"   \
 	"  -f, --force          allow removing the last unlock path\n"                      \
-	"      --key-file FILE  read the key from FILE ('-': standard input)\n"
+	"      --key-file FILE  verify: read the recovery key from FILE; add: an existing\n"\
+	"                       passphrase or key file (all of FILE; '-': standard input)\n"\
+	"                       instead of a kekcrypt token\n"                               \
+	"      --recovery-key   add: that secret (or the one asked) is a recovery key\n"
 
 #define HEADER_USAGE                                                                         \
 	"header backup DEVICE FILE\n"                                                        \
@@ -73,12 +78,20 @@ int cli_recovery_opt(struct cli *cli, int c, struct kc_recovery_params *p)
 	return 1;
 }
 
-int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p)
+int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recovery_params *p,
+		     const struct cli_auth *auth)
 {
+	struct kc_enrol_result res = { .size = sizeof(res), .auth_keyslot = -1 };
 	char *key = NULL;
 	int r, slot = -1;
 
-	r = kc_recovery_add(cli->ctx, device, p, &key, &slot);
+	if (auth && auth->secret) {
+		r = kc_recovery_enrol(cli->ctx, device, p, auth->secret, auth->len,
+				      auth->recovery_key ? KC_ENROL_RECOVERY_KEY : 0, &key, &res);
+		slot = res.keyslot;
+	} else {
+		r = kc_recovery_add(cli->ctx, device, p, &key, &slot);
+	}
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (cli->json) {
@@ -87,6 +100,11 @@ int cli_recovery_add(struct cli *cli, const char *device, const struct kc_recove
 		json_object_object_add(o, "device", json_object_new_string(device));
 		cli_json_uuid(cli, o, device);
 		json_object_object_add(o, "keyslot", json_object_new_int(slot));
+		json_object_object_add(o, "authorised_by",
+				       json_object_new_string(cli_auth_kind(auth)));
+		if (res.auth_keyslot >= 0)
+			json_object_object_add(o, "auth_keyslot",
+					       json_object_new_int(res.auth_keyslot));
 		/* The only copy the user will ever get; json-c's buffer is freed (not wiped)
 		 * right after printing. */
 		json_object_object_add(o, "recovery_key", json_object_new_string(key));
@@ -118,8 +136,9 @@ static int read_tty(const char *prompt, char *buf, size_t size, size_t *r_len)
 	}
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	fputs(prompt, tty);
+	/* Echo off before the prompt shows: nothing typed after it is ever echoed. */
 	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	fputs(prompt, tty);
 	if (!fgets(buf, (int)size, tty))
 		r = -ECANCELED;
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
@@ -142,6 +161,139 @@ static int read_fd(int fd, char *buf, size_t size, size_t *r_len)
 	buf[n] = '\0';
 	*r_len = n;
 	return 0;
+}
+
+/* cryptsetup's default limit on a key file's size. */
+#define KEY_FILE_MAX (8u << 20)
+/* What a terminal prompt reads at most (cryptsetup: 512 characters). */
+#define PROMPT_MAX 4096
+
+int cli_auth_opt(int c, struct cli_auth *a)
+{
+	if (c == OPT_KEY_FILE)
+		a->key_file = optarg;
+	else if (c == OPT_RECOVERY_KEY)
+		a->recovery_key = true;
+	else
+		return 0;
+	return 1;
+}
+
+const char *cli_auth_kind(const struct cli_auth *a)
+{
+	if (!a || !a->used)
+		return "token";
+	return a->recovery_key ? "recovery-key" : "passphrase";
+}
+
+void cli_auth_clear(struct cli_auth *a)
+{
+	if (a->secret) {
+		explicit_bzero(a->secret, a->len);
+		munmap(a->secret, a->cap);
+	}
+	a->secret = NULL;
+	a->len = a->cap = 0;
+}
+
+/* A->secret: anonymous memory kept out of swap and core dumps, and wiped when released. */
+static int auth_map(struct cli_auth *a)
+{
+	a->cap = KEY_FILE_MAX + 2;
+	a->secret = mmap(NULL, a->cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
+	if (a->secret == MAP_FAILED) {
+		a->secret = NULL;
+		return -ENOMEM;
+	}
+	(void)madvise(a->secret, a->cap, MADV_DONTDUMP);
+	/* Best effort, the part a passphrase uses at least. */
+	if (mlock(a->secret, a->cap) < 0)
+		(void)mlock(a->secret, PROMPT_MAX);
+	return 0;
+}
+
+/* The secret from the terminal (its newline stripped, as cryptsetup does), a key file or
+ * standard input (all of it, as is, as cryptsetup's --key-file). */
+static int auth_input(struct cli *cli, const char *device, struct cli_auth *a)
+{
+	char prompt[4200];
+	int fd = STDIN_FILENO, r;
+
+	if (!a->key_file && isatty(STDIN_FILENO)) {
+		snprintf(prompt, sizeof(prompt), a->recovery_key ? "Recovery key for %s: " :
+			 "Enter an existing passphrase for %s: ", device);
+		r = read_tty(prompt, a->secret, PROMPT_MAX, &a->len);
+		if (r >= 0 && a->len && a->secret[a->len - 1] == '\n')
+			a->secret[--a->len] = '\0';
+		return r;
+	}
+	if (a->key_file && strcmp(a->key_file, "-")) {
+		fd = open(a->key_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	r = read_fd(fd, a->secret, a->cap, &a->len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return r >= 0 && a->len > KEY_FILE_MAX ? -EFBIG : r;
+}
+
+static bool has_kekcrypt_token(struct cli *cli, const char *device, int *r_ex)
+{
+	struct kc_volume_info *info = NULL;
+	bool has;
+	int r;
+
+	r = kc_volume_info_get(cli->ctx, device, &info);
+	if (r < 0) {
+		*r_ex = cli_fail(cli, r);
+		return false;
+	}
+	has = kc_volume_info_n_tokens(info) > 0;
+	kc_volume_info_free(info);
+	return has;
+}
+
+int cli_auth_read(struct cli *cli, const char *device, bool need, struct cli_auth *a)
+{
+	int ex = -1, r;
+
+	if (!need && !a->key_file && !a->recovery_key &&
+	    (has_kekcrypt_token(cli, device, &ex) || ex >= 0))
+		return ex;
+	/* A recovery key's blanks and newlines do not matter: stdin will do without a
+	 * terminal, as for recovery verify. A passphrase's do. */
+	if (!a->key_file && !a->recovery_key && !isatty(STDIN_FILENO)) {
+		cli_error(cli, "device '%s': an existing passphrase is needed (%s) and there is no "
+			  "terminal to ask for it: give --key-file FILE ('-': standard input, "
+			  "read whole), or --recovery-key", device, need ? "--wipe-passphrase" :
+			  "it has no kekcrypt token");
+		return EXIT_CRED_REQUIRED;
+	}
+	if (auth_map(a) < 0) {
+		cli_error(cli, "out of memory");
+		return EXIT_NOMEM;
+	}
+	r = auth_input(cli, device, a);
+	if (r == -ECANCELED || (r >= 0 && !a->len)) {
+		cli_error(cli, "device '%s': no %s read (empty input)", device,
+			  a->recovery_key ? "recovery key" : "passphrase");
+		cli_auth_clear(a);
+		return r == -ECANCELED ? EXIT_CANCELLED : EXIT_CRED_REQUIRED;
+	}
+	if (r == -EFBIG)
+		cli_error(cli, "key file '%s': larger than %u bytes", a->key_file ?: "-",
+			  KEY_FILE_MAX);
+	else if (r < 0)
+		cli_error(cli, "cannot read the key file '%s': %s", a->key_file ?: "-",
+			  strerror(-r));
+	if (r < 0) {
+		cli_auth_clear(a);
+		return r == -ENOENT ? EXIT_NOENT : EXIT_USAGE;
+	}
+	a->used = true;
+	return -1;
 }
 
 int cli_read_recovery_key(struct cli *cli, const char *device, const char *key_file, char *buf,
@@ -184,6 +336,7 @@ struct life_args {
 	const char *key_file;
 	int token;
 	bool force;
+	bool recovery_key;	/* recovery add --recovery-key */
 	struct kc_recovery_params params;
 };
 
@@ -195,6 +348,7 @@ static int life_parse(struct cli *cli, const struct verb *v, int argc, char **ar
 		TOKEN_LONGOPT,
 		{ "force", no_argument, NULL, 'f' },
 		{ "key-file", required_argument, NULL, 0x200 },
+		{ "recovery-key", no_argument, NULL, OPT_RECOVERY_KEY },
 		RECOVERY_PBKDF_LONGOPTS,
 		{}
 	};
@@ -214,6 +368,8 @@ static int life_parse(struct cli *cli, const struct verb *v, int argc, char **ar
 			a->force = true;
 		else if (c == 0x200)
 			a->key_file = optarg;
+		else if (c == OPT_RECOVERY_KEY)
+			a->recovery_key = true;
 		else if (c == OPT_TOKEN && (a->token = cli_parse_int(optarg, 31)) < 0)
 			return cli_usage_error(cli, "invalid --token '%s'", optarg);
 	}
@@ -286,6 +442,19 @@ static int recovery_verify(struct cli *cli, const struct life_args *a)
 	return EXIT_OK;
 }
 
+static int recovery_add(struct cli *cli, const struct life_args *a)
+{
+	struct cli_auth auth = { .key_file = a->key_file, .recovery_key = a->recovery_key };
+	int ex;
+
+	ex = cli_auth_read(cli, a->device, false, &auth);
+	if (ex >= 0)
+		return ex;
+	ex = cli_recovery_add(cli, a->device, &a->params, &auth);
+	cli_auth_clear(&auth);
+	return ex;
+}
+
 static int run_recovery(struct cli *cli, int argc, char **argv)
 {
 	struct life_args a = { .token = -1, .params = KC_SIZED(struct kc_recovery_params) };
@@ -303,10 +472,12 @@ static int run_recovery(struct cli *cli, int argc, char **argv)
 	else
 		return cli_usage_error(cli, "unknown 'recovery %s'; expected add, remove or verify",
 				       a.sub);
+	if (a.recovery_key && strcmp(a.sub, "add"))
+		return cli_usage_error(cli, "--recovery-key is for 'recovery add'");
 	if ((ex = cli_ctx(cli)))
 		return ex;
 	if (!strcmp(a.sub, "add"))
-		return cli_recovery_add(cli, a.device, &a.params);
+		return recovery_add(cli, &a);
 	if (!strcmp(a.sub, "remove"))
 		return recovery_remove(cli, &a);
 	return recovery_verify(cli, &a);

@@ -82,6 +82,16 @@ json recovery-remove 0 kc recovery remove -q "$IMG" --json
 json header-backup 0 kc header backup "$IMG" "$T/hdr" --json
 json repair 0 kc repair "$IMG" --json
 json boot-needs 0 kc boot-needs "$IMG" --json
+# Enrolment by a passphrase (kek add --key-file, recovery add --key-file), with
+# --wipe-passphrase and --convert: the optional fields of kek-add and recovery-add.
+printf 'pw' >"$T/pw"
+new_img "$T/plain.img"
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$T/plain.img" "$T/pw"
+json recovery-add 0 kc recovery add "$T/plain.img" "${RECOVERY_FAST[@]}" --key-file "$T/pw" \
+	--json
+json kek-add 0 kc kek add "$T/plain.img" --kek "file:$K0" --key-file "$T/pw" \
+	--wipe-passphrase --convert --header-backup "$T/none.hdr" --json
 json config-check 0 kc config check --json
 printf 'disk %s none luks,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript\n' "$IMG" >"$T/crypttab"
 # No initramfs here: doctor reports that (exit 24), in its own document.
