@@ -1,7 +1,8 @@
 #!/bin/bash
 # Guest test: kekcrypt open/close/status with real dm-crypt in a QEMU guest. The volumes are
 # formatted on the host (file KEK, SoftHSM2 KEK, and one whose KEK the guest has wrong);
-# the test asserts on the markers the guest prints.
+# the test asserts on the markers the guest prints, and validates the open and status --json
+# documents it prints against their schemas (doc/schema/).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +38,19 @@ vm_expect "$log" \
 	KC-OK\ name-and-device-in-use KC-OK\ busy-close-refused KC-OK\ readonly \
 	KC-OK\ wrong-kek-no-mapping KC-OK\ recovery-open KC-OK\ permission-denied KC-OK\ close-missing \
 	KC-SCENARIO-DONE || rc=1
+# The --json documents the guest printed, each valid against its schema (as
+# tests/host/json-schemas.sh checks the verbs that need no device-mapper).
+for name in status-all open status open-recovery; do
+	line=$(sed -n "s/^KC-JSON $name //p" "$log" | head -n 1 | tr -d '\r')
+	printf '%s\n' "$line" >"$VM_WORK/$name.json"
+	if [ -n "$line" ] && /usr/bin/python3 "$VM_TOP/tests/validate-json.py" "$VM_TOP/doc/schema" \
+		"$VM_WORK/$name.json" >"$VM_WORK/why" 2>&1; then
+		vm_ok "$name --json: valid against its schema"
+	else
+		vm_not_ok "$name --json: valid against its schema ($(head -c 300 "$VM_WORK/why"))"
+		rc=1
+	fi
+done
 if [ "$rc" -ne 0 ]; then
 	{ echo "guest log:"; tail -n 60 "$log"; } >&2
 fi

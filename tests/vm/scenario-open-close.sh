@@ -17,7 +17,12 @@ expect_exit() {
 	[ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want"
 }
 
-kekcrypt status --json >/dev/null || fail "status with no mapping"
+# json NAME: /tmp/NAME.json (a --json output) on one console line, "KC-JSON NAME {...}", for the
+# host to validate against doc/schema/ (tests/vm/open-close.sh).
+json() { printf 'KC-JSON %s %s\n' "$1" "$(tr -d '\n' </tmp/"$1".json)"; }
+
+kekcrypt status --json >/tmp/status-all.json || fail "status with no mapping"
+json status-all
 
 # Round trips of 1, 8 and 64 MiB through each volume, with a close/reopen in between.
 for case in vda:1 vda:8 vda:64 vdb:1 vdb:8; do
@@ -41,7 +46,8 @@ for case in vda:1 vda:8 vda:64 vdb:1 vdb:8; do
 done
 
 # The raw device never holds the plaintext.
-kekcrypt open /dev/vda pt >/dev/null
+kekcrypt open /dev/vda pt --json >/tmp/open.json
+json open
 # 4.5 MiB of a recognisable line (no early-closing pipes: the guest shell has pipefail).
 echo KEKCRYPT-PLAINTEXT-MARKER-0123456789 >/tmp/marker
 for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
@@ -59,12 +65,13 @@ case "$key" in
 :64:logon:*) ok "keyring-reference" ;;
 *) fail "dm table key field is not a keyring reference" ;;
 esac
-kekcrypt status pt --json >/tmp/st.json
-grep -q '"kekcrypt":true' /tmp/st.json || fail "status does not see a kekcrypt volume"
-grep -q '"key_in_keyring":true' /tmp/st.json || fail "status key_in_keyring"
-grep -q '"cipher":"aes-xts-plain64"' /tmp/st.json || fail "status cipher"
-grep -q '"key_bits":512' /tmp/st.json || fail "status key_bits"
-grep -q '"device":"/dev/vda"' /tmp/st.json || fail "status backing device"
+kekcrypt status pt --json >/tmp/status.json
+json status
+grep -q '"kekcrypt":true' /tmp/status.json || fail "status does not see a kekcrypt volume"
+grep -q '"key_in_keyring":true' /tmp/status.json || fail "status key_in_keyring"
+grep -q '"cipher":"aes-xts-plain64"' /tmp/status.json || fail "status cipher"
+grep -q '"key_bits":512' /tmp/status.json || fail "status key_bits"
+grep -q '"device":"/dev/vda"' /tmp/status.json || fail "status backing device"
 kekcrypt status >/tmp/st.txt
 grep -q "/dev/mapper/pt is active" /tmp/st.txt || fail "status lists mappings"
 ok "status"
@@ -115,7 +122,8 @@ grep -q "with the recovery key" /tmp/open.out || fail "recovery open did not say
 dd if=/dev/urandom of=/tmp/data bs=1M count=2 2>/dev/null
 dd if=/tmp/data of=/dev/mapper/rec bs=1M conv=fsync 2>/dev/null
 kekcrypt close rec
-kekcrypt open /dev/vdc rec --recovery --key-file - </recovery.key >/dev/null
+kekcrypt open /dev/vdc rec --recovery --key-file - --json </recovery.key >/tmp/open-recovery.json
+json open-recovery
 dd if=/dev/mapper/rec of=/tmp/back bs=1M count=2 2>/dev/null
 [ "$(sha256sum </tmp/back)" = "$(sha256sum </tmp/data)" ] || fail "recovery round trip differs"
 kekcrypt close rec
