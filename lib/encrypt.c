@@ -10,7 +10,8 @@
  * crypto, so no device-mapper is needed).
  *
  *   E1  checks: not in use, no LUKS header, a filesystem that ends at least RESERVED before the
- *       device's end (ext2/3/4 sized through libext2fs), or anything with force;
+ *       device's end (ext2/3/4 sized through libext2fs; with KC_ENCRYPT_SHRINK, checked by
+ *       e2fsck and shrunk by resize2fs first), or anything with force;
  *   E2  a random DEK wrapped under every KEK: nothing is written unless all succeed;
  *   E3  the header is built in a private file, STATE/encrypt-<device path>.luks2: the LUKS2
  *       format with the data at HEADER, a token and keyslot per KEK, then libcryptsetup's
@@ -37,7 +38,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <blkid.h>
@@ -95,7 +98,7 @@ static int ext_size(struct kc_ctx *ctx, const char *device, uint64_t *r_bytes)
 	e = sym_ext2fs_open(device, 0, 0, 0, *sym_unix_io_manager, &fs);
 	if (e)
 		return ctx_fail(ctx, -EIO, "device '%s': its ext filesystem cannot be read "
-				"(libext2fs error %ld)", device, (long)e);
+				"(libext2fs error %ld): run 'e2fsck -f %s'", device, (long)e, device);
 	if (!(fs->super->s_state & EXT2_VALID_FS) || (fs->super->s_state & EXT2_ERROR_FS) ||
 	    (fs->super->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER))
 		r = ctx_fail(ctx, -EBUSY, "device '%s': its filesystem is mounted, was not "
@@ -152,18 +155,99 @@ static int probe_content(struct encrypt_run *er)
 	return r < 0 ? r : 0;
 }
 
+/* Run the e2fsprogs tool ARGV[0] (from /usr/sbin or /sbin) on the device, its output
+ * discarded: its exit status, or -1 when it cannot be run. */
+static int run_tool(char *const argv[])
+{
+	static char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin", lc[] = "LC_ALL=C";
+	char *const env[] = { path, lc, NULL };
+	posix_spawn_file_actions_t fa;
+	int st = -1, r;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	r = posix_spawn(&pid, argv[0], &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *tool_path(const char *name, char buf[64])
+{
+	snprintf(buf, 64, "/usr/sbin/%s", name);
+	if (access(buf, X_OK) < 0)
+		snprintf(buf, 64, "/sbin/%s", name);
+	return buf;
+}
+
+/* KC_ENCRYPT_SHRINK: check the ext filesystem (e2fsck -f -p: exit 0 or 1, errors fixed
+ * safely), shrink it to TO bytes (resize2fs) and read its size back. */
+static int shrink(struct encrypt_run *er, uint64_t to)
+{
+	char e2fsck[64], resize2fs[64], size[32], force[] = "-f", preen[] = "-p";
+	char *const fsck_argv[] = { (char *)tool_path("e2fsck", e2fsck), force, preen,
+				    (char *)er->device, NULL };
+	char *const resize_argv[] = { (char *)tool_path("resize2fs", resize2fs),
+				      (char *)er->device, size, NULL };
+	struct stat st;
+	int rc;
+
+	snprintf(size, sizeof(size), "%lluK", (unsigned long long)(to >> 10));
+	rc = run_tool(fsck_argv);
+	if (rc < 0 || rc > 1)
+		return ctx_fail(er->ctx, rc < 0 ? -ENOENT : -EIO, "device '%s': %s; it was not "
+				"shrunk nor encrypted: run 'e2fsck -f %s' and see what it says",
+				er->device, rc < 0 ? "e2fsck cannot be run (install e2fsprogs)" :
+				"e2fsck -f -p found errors it cannot fix safely", er->device);
+	rc = run_tool(resize_argv);
+	if (rc != 0)
+		return ctx_fail(er->ctx, rc < 0 ? -ENOENT : -EIO, "device '%s': resize2fs %s %s "
+				"failed (%s %d); nothing was encrypted: run it by hand to see why",
+				er->device, er->device, size, rc < 0 ? "cannot be run:" : "exit", rc);
+	/* resize2fs also shortens an image file: give it back its size. */
+	if (stat(er->device, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < er->res.device_bytes &&
+	    truncate(er->device, (off_t)er->res.device_bytes) < 0)
+		return ctx_fail(er->ctx, -errno, "device '%s': resize2fs shortened the file and it "
+				"cannot be extended again: %s", er->device, strerror(errno));
+	log_info(er->ctx, "%s: ext filesystem shrunk from %.0f to %.0f MiB", er->device,
+		 (double)er->res.content_bytes / MIB, (double)to / MIB);
+	return ext_size(er->ctx, er->device, &er->res.content_bytes);
+}
+
 static int check_room(struct encrypt_run *er)
 {
 	uint64_t size = er->res.device_bytes, need = er->res.content_bytes + RESERVED;
+	bool ext = !strncmp(er->res.content, "ext", 3);
+	int r;
 
 	if (size < 2 * RESERVED)
 		return ctx_fail(er->ctx, -ENOSPC, "device '%s' is too small (%.0f MiB) to hold "
 				"a LUKS2 header and data", er->device, (double)size / MIB);
 	if (need <= size)
 		return 0;
+	if (ext && (er->flags & KC_ENCRYPT_SHRINK)) {
+		/* Whole MiB: resize2fs rounds down to its block size anyway. */
+		er->res.shrunk_to_bytes = (size - RESERVED) & ~((1ULL << 20) - 1);
+		if (er->flags & KC_ENCRYPT_DRY_RUN)
+			return 0;
+		r = shrink(er, er->res.shrunk_to_bytes);
+		if (r >= 0 && er->res.content_bytes + RESERVED > size)
+			r = ctx_fail(er->ctx, -ENOSPC, "device '%s': resize2fs left %.0f MiB, more "
+				     "than the %.0f asked for", er->device,
+				     (double)er->res.content_bytes / MIB,
+				     (double)er->res.shrunk_to_bytes / MIB);
+		return r;
+	}
 	return ctx_fail(er->ctx, -ENOSPC, "device '%s': its %s filesystem uses %.0f MiB of "
 			"%.0f; encryption needs the last %llu MiB free: shrink it first to at most "
-			"%llu MiB ('e2fsck -f %s' then 'resize2fs %s %lluM')", er->device,
+			"%llu MiB (--shrink, or 'e2fsck -f %s' then 'resize2fs %s %lluM')", er->device,
 			er->res.content, (double)er->res.content_bytes / MIB, (double)size / MIB,
 			RESERVED >> 20, (unsigned long long)((size - RESERVED) >> 20), er->device,
 			er->device, (unsigned long long)((size - RESERVED) >> 20));
@@ -468,7 +552,8 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct k
 	int r;
 
 	if (!ctx || !device || !params || (flags & ~(uint32_t)(KC_ENCRYPT_RESUME |
-							      KC_ENCRYPT_DRY_RUN)) ||
+							      KC_ENCRYPT_DRY_RUN |
+							      KC_ENCRYPT_SHRINK)) ||
 	    !sized_ok(params, SIZED_V1(struct kc_format_params, force)) ||
 	    !sized_ok(r_result, SIZED_V1(struct kc_encrypt_result, uuid)))
 		return -EINVAL;

@@ -711,6 +711,9 @@ enum kc_encrypt_flags {
 	KC_ENCRYPT_RESUME = 1 << 0,
 	/** check everything and fill the result, write nothing (no KEK is contacted) */
 	KC_ENCRYPT_DRY_RUN = 1 << 1,
+	/** an ext2/3/4 filesystem that reaches into the last KC_ENCRYPT_RESERVED_BYTES is checked
+	 * (e2fsck -f -p) and shrunk (resize2fs) first, instead of refused */
+	KC_ENCRYPT_SHRINK = 1 << 2,
 };
 
 /** What kc_encrypt() found and did (nothing secret). */
@@ -723,6 +726,9 @@ struct kc_encrypt_result {
 	uint64_t reserved_bytes; /**< the free space the encryption needs at the device's end */
 	bool resumed;		/**< an interrupted encryption was continued */
 	char uuid[40];		/**< the volume's LUKS2 UUID ("" in a dry run without one) */
+	/** KC_ENCRYPT_SHRINK: the filesystem's size after shrinking (would be, in a dry run); 0
+	 * when it was not shrunk */
+	uint64_t shrunk_to_bytes;
 };
 
 /**
@@ -731,11 +737,12 @@ struct kc_encrypt_result {
  * does. Offline (DEVICE not mapped or mounted), by LUKS2 re-encryption in "encrypt" mode with a
  * data shift: the data moves back by the header's size (KC_ENCRYPT_HEADER_BYTES), so the last
  * KC_ENCRYPT_RESERVED_BYTES of the device must be free (a filesystem that reaches there is
- * refused with what to do). Resumable: an interrupted run (callback, signal, crash, power loss)
- * is continued by the next call, which unwraps the DEK through any of the new tokens; the
- * header is first written to a private file (in /var/lib/kekcrypt, or $KC_STATE_DIR) that is
- * removed as soon as the device holds it. PARAMS->force also encrypts a device whose
- * content libblkid cannot size. See lib/encrypt.c.
+ * refused with what to do, or shrunk with KC_ENCRYPT_SHRINK). Resumable: an interrupted run
+ * (callback, signal, crash, power loss) is continued by the next call, which unwraps the DEK
+ * through any of the new tokens; the header is first written to a private file (in
+ * /var/lib/kekcrypt, or $KC_STATE_DIR) that is removed as soon as the device holds it.
+ * PARAMS->force also encrypts a device whose content libblkid cannot size. See
+ * lib/encrypt.c.
  *
  * @return 0 and fills R_RESULT (may be NULL); -EINVAL, -EEXIST (already LUKS, a partition
  *         table, content that cannot be sized without force), -ENOSPC (no free room at the

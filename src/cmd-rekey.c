@@ -216,6 +216,8 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 				       json_object_new_int64((int64_t)res->header_bytes));
 		json_object_object_add(out, "reserved_bytes",
 				       json_object_new_int64((int64_t)res->reserved_bytes));
+		json_object_object_add(out, "shrunk_to_bytes",
+				       json_object_new_int64((int64_t)res->shrunk_to_bytes));
 		cli_new_volume_recovery_print(out, rkey, rslot);
 		cli_print_json(cli, out);
 		return;
@@ -230,6 +232,9 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 		if (res->content_bytes)
 			snprintf(used, sizeof(used), ", %llu MiB used",
 				 (unsigned long long)(res->content_bytes >> 20));
+		if (res->shrunk_to_bytes)
+			printf("%s: its filesystem would be checked (e2fsck -f -p) and shrunk to %llu "
+			       "MiB first.\n", device, (unsigned long long)(res->shrunk_to_bytes >> 20));
 		printf("%s: %llu MiB holding %s%s. It would get a %llu MiB LUKS2 header in front, "
 		       "its data moved back by as much, and use its last %llu MiB while "
 		       "encrypting. Nothing was written.\n", device,
@@ -239,6 +244,9 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 		       (unsigned long long)(res->reserved_bytes >> 20));
 		return;
 	}
+	if (res->shrunk_to_bytes)
+		printf("%s: filesystem checked and shrunk to %llu MiB\n", device,
+		       (unsigned long long)(res->shrunk_to_bytes >> 20));
 	printf("%s: encrypted in place%s; LUKS2 UUID %s\n", device,
 	       res->resumed ? " (resumed)" : "", res->uuid);
 	cli_new_volume_recovery_print(NULL, rkey, rslot);
@@ -253,6 +261,7 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 		{ "progress-json", no_argument, NULL, 0x201 },
 		{ "dry-run", no_argument, NULL, 0x202 },
 		{ "recovery", no_argument, NULL, 0x203 },
+		{ "shrink", no_argument, NULL, 0x204 },
 		RECOVERY_PBKDF_LONGOPTS,
 		{}
 	};
@@ -284,6 +293,8 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 			flags |= KC_ENCRYPT_DRY_RUN;
 		else if (c == 0x203)
 			recovery = true;
+		else if (c == 0x204)
+			flags |= KC_ENCRYPT_SHRINK;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "expected one DEVICE");
@@ -319,13 +330,15 @@ const struct verb verb_encrypt = {
 		 "a random data key wrapped by each KEK, the data encrypted in place by LUKS2\n"
 		 "re-encryption. The device must be neither mounted nor mapped. A 16 MiB header\n"
 		 "goes in front and the data moves back by as much, so the filesystem must leave\n"
-		 "the device's last 32 MiB free (ext2/3/4 are checked; shrink with resize2fs).\n"
+		 "the device's last 32 MiB free (ext2/3/4 are checked; --shrink shrinks them).\n"
 		 "SIGINT/SIGTERM stop after the current chunk; an interrupted encryption (also by\n"
 		 "a crash or power loss) is continued by the same command or --resume, naming the\n"
 		 "device by the same path.\n\n"
 		 FORMAT_USAGE
 		 "  -f, --force          also when what the device holds cannot be sized\n"
 		 "      --resume         only continue an interrupted encryption\n"
+		 "      --shrink         shrink an ext2/3/4 filesystem that leaves too little\n"
+		 "                       room (e2fsck -f -p, then resize2fs)\n"
 		 "      --dry-run        check and say what would happen; write nothing\n"
 		 "      --progress-json  one JSON object per chunk on stdout (as rekey's)\n"
 		 "      --recovery       also add a recovery key, printed once\n",

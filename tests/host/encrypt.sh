@@ -8,13 +8,14 @@
 # Covered: --dry-run (says what it found, writes nothing); refusals, each with the device
 # unchanged and a distinct exit code (a filesystem reaching into the last 32 MiB: the resize2fs
 # to run, exit 20; a LUKS volume or a partition table: exit 11; content libblkid cannot size
-# without --force: exit 11); the result an ordinary kekcrypt volume (verify, --uuid, --label, no
+# without --force: exit 11); --shrink (e2fsck -f -p, resize2fs: the decrypted result is a clean
+# filesystem of the size asked for, with the same files; one e2fsck -p cannot fix: refused); the result an ordinary kekcrypt volume (verify, --uuid, --label, no
 # plaintext left, no header file kept); an encryption stopped by SIGINT after a chunk and one
 # killed at each of its own crash points (KC_TEST_CRASH_AT: the header file built, written onto
 # the device, removed) are finished by `encrypt --resume`, and meanwhile the writers refuse and
 # name `kekcrypt encrypt --resume`.
 . "$(dirname "$0")/lib.sh"
-need mke2fs cryptsetup blkid sfdisk
+need mke2fs e2fsck dumpe2fs debugfs cryptsetup blkid sfdisk
 
 T=$T_DIR
 K=$T/kek.bin
@@ -75,6 +76,32 @@ assert_exit -m "a filesystem reaching into the last 32 MiB: exit 20" 20 \
 	kc encrypt "$T/full.img" --kek "$URI"
 assert_stderr_contains -m "... says how to shrink it" "resize2fs $T/full.img 64M"
 assert_eq -m "... the image is unchanged" "$sum" "$(sha256sum <"$T/full.img")"
+
+# --shrink: checked and shrunk to leave the room, then encrypted; the files are all there.
+assert_exit -m "--shrink --dry-run: says it would shrink it to 64 MiB" 0 \
+	kc encrypt "$T/full.img" --kek "$URI" --shrink --dry-run --json
+assert_eq -m "... shrunk_to_bytes 64 MiB, nothing written" "$((64 << 20)) $sum" \
+	"$(json_get "$OUT" 'd["shrunk_to_bytes"]') $(sha256sum <"$T/full.img")"
+assert_exit -m "--shrink: exit 0" 0 kc encrypt "$T/full.img" --kek "$URI" --shrink
+assert_stdout_contains -m "... says it shrank it" "filesystem checked and shrunk to 64 MiB"
+recovery "$T/full.img"
+rm -f "$T/copy" "$T/copy.hdr"
+cp --sparse=always "$T/full.img" "$T/copy"
+assert_ok -m "... cryptsetup decrypts it" cryptsetup reencrypt -q --decrypt --force-offline-reencrypt \
+	--header "$T/copy.hdr" --key-file "$T/rk" "$T/copy"
+assert_ok -m "... to a clean filesystem (e2fsck -fn)" e2fsck -fn "$T/copy"
+assert_eq -m "... of 64 MiB" $((64 << 10)) \
+	"$(dumpe2fs -h "$T/copy" 2>/dev/null | awk -F: '/^Block count/ { c = $2 } /^Block size/ { s = $2 } END { print c * s / 1024 }')"
+assert_eq -m "... holding the same files" "$(cat "$T/tree/marker") $(sha256sum <"$T/tree/blob")" \
+	"$(debugfs -R 'cat /marker' "$T/copy" 2>/dev/null) $(debugfs -R 'cat /blob' "$T/copy" 2>/dev/null | sha256sum)"
+fs "$T/bad.img" 80 96
+# A root inode that is not a directory: e2fsck -p leaves that to a person (exit 4).
+debugfs -w -R 'sif <2> mode 0100644' "$T/bad.img" >/dev/null 2>&1
+assert_exit -m "--shrink of a filesystem e2fsck -p cannot fix: exit 1" 1 \
+	kc encrypt "$T/bad.img" --kek "$URI" --shrink
+assert_stderr_contains -m "... says to run e2fsck" "run 'e2fsck -f $T/bad.img'"
+assert_eq -m "... neither shrunk nor encrypted" "ext4 $((80 << 10))" \
+	"$(blkid -p -s TYPE -o value "$T/bad.img") $(dumpe2fs -h "$T/bad.img" 2>/dev/null | awk -F: '/^Block count/ { c = $2 } /^Block size/ { s = $2 } END { print c * s / 1024 }')"
 
 new_img "$T/luks.img" 40M
 format_img "$T/luks.img" "$K"
