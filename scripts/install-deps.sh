@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install every package kekcrypt needs to build, test, run the guest tests and benchmarks,
 # on a fresh Debian 12 machine. Idempotent. Needs root.
 set -euo pipefail
