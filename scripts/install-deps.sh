@@ -16,6 +16,8 @@ packages=(
 	util-linux fdisk xxd
 	# tests/host/json-schemas.sh: --json outputs against doc/schema/
 	python3-jsonschema
+	# tests/host/completion.sh: the completion under bash-completion (its _init_completion)
+	bash-completion
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
 	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)
