@@ -18,6 +18,8 @@ packages=(
 	python3-jsonschema
 	# tests/host/completion.sh: the completion under bash-completion (its _init_completion)
 	bash-completion
+	# tests/host/man-page.sh: man --warnings on the page
+	man-db
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
 	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)
