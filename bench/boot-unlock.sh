@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bench: boot-time unlock of a kekcrypt root disk and data disk (Azure Key Vault fixture,
 # managed identity), in the emulated Debian 12 guests of tests/vm/boot.sh, both ways:
 # initramfs-tools + kekcrypt-keyscript ("up") and dracut + systemd-cryptsetup + the token

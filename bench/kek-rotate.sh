@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bench: `kekcrypt kek rotate` time per volume, whole processes, in one hyperfine run, next to
 # the nearest cryptsetup operation, `cryptsetup luksChangeKey` (a header-only passphrase
 # change, PBKDF2 with 1000 iterations like kekcrypt's token-bound keyslots):

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bench: whole-process time of `kekcrypt verify` against the KMS protocol fixtures (Azure Key
 # Vault with managed identity and an RSA key; Vault Transit with AppRole), with a file KEK as
 # the no-network baseline, and `clevis luks pass` against a local Tang server (the nearest

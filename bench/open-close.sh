@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bench: `kekcrypt open` + `close` against `cryptsetup open` + `close` in the same QEMU guest
 # boot (real dm-crypt): kekcrypt with a file KEK and with a SoftHSM2 KEK; cryptsetup with a
 # passphrase under LUKS2 defaults (argon2id, benchmarked in the guest) and under PBKDF2-1000.

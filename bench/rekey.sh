@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bench: `kekcrypt rekey` against `cryptsetup reencrypt` (new volume key, same cipher
 # aes-xts-plain64/512 bits, checksum resilience) on the same 64 MiB device, in the same QEMU
 # guest boot (real dm-crypt, software emulation: absolute numbers mean little, ratios do).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bench: whole-process cost of `kekcrypt verify` (file KEK and SoftHSM2 AES KEK) and of stock
 # `cryptsetup open --test-passphrase --token-only` through the token plugin, against
 # `cryptsetup open --test-passphrase` on the same kind of image (LUKS2 default argon2id and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # kc-flags.m4: probe compiler and linker flags rather than forcing them.
 #
 # A flag is kept only when $CC takes it with -Werror, on top of the user's CFLAGS, CPPFLAGS

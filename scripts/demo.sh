@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The main job, end to end on a fresh Debian 12 machine (as root):
 #   1. install dependencies and build kekcrypt;
 #   2. create a SoftHSM2 token holding two AES-256 KEKs (stand-ins for an HSM);

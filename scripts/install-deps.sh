@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install every package kekcrypt needs to build, test, run the guest tests and benchmarks,
 # on a fresh Debian 12 machine. Idempotent. Needs root.
 set -euo pipefail
@@ -15,6 +16,10 @@ packages=(
 	util-linux fdisk xxd
 	# tests/host/json-schemas.sh: --json outputs against doc/schema/
 	python3-jsonschema
+	# tests/host/completion.sh: the completion under bash-completion (its _init_completion)
+	bash-completion
+	# tests/host/man-page.sh: man --warnings on the page
+	man-db
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
 	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Banned C functions (STYLE.md 9): unbounded copies and formatting, unchecked number parsing,
 # non-reentrant or predictable ones, and racy temporary names. Use snprintf, strtol/strtoul
 # with an end check, strtok_r, getrandom/RAND_bytes, mkstemp instead.

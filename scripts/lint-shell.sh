@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs shellcheck over every tracked shell script: *.sh, *.sh.in, and the files whose first
 # line is a sh/bash shebang or a "shellcheck shell=" directive (the initramfs keyscript, hook
 # and conf-hook, .ci/run). Settings in .shellcheckrc.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install what is needed, build with warnings as errors, run the static checks (`make lint`,
 # scripts/lint-*.sh), and run every test of `make check`: unit, fuzz corpus replay, host
 # tests on images and loop devices, and the QEMU guest tests with real dm-crypt. Needs root.

@@ -9,7 +9,7 @@
 	"kek add DEVICE --kek URI [--key-file FILE|-] [--recovery-key]\n"                   \
 	"               [--wipe-passphrase] [--convert --header-backup FILE]\n"              \
 	"       kekcrypt kek remove DEVICE --token ID|URI [--force]\n"                      \
-	"       kekcrypt kek list DEVICE [--json]\n"                                         \
+	"       kekcrypt kek list DEVICE [--json | --ids]\n"                                 \
 	"       kekcrypt kek rotate DEVICE [--token ID|URI | --all] [--to URI] [--dry-run]\n" \
 	"       kekcrypt kek rotate DEVICE (--token ID|URI | --all) --if-newer\n"            \
 	"       kekcrypt kek rotate --crypttab[=PATH] --all --if-newer\n"                     \
@@ -22,7 +22,8 @@
 	"        is any volume with --key-file or --recovery-key (e.g. its KEKs are gone)\n" \
 	"remove  remove a token and its keyslot; refuses the last way to unlock unless\n"     \
 	"        --force\n"                                                                  \
-	"list    list the kekcrypt tokens\n"                                                 \
+	"list    list the kekcrypt tokens; with --ids only their IDs, one a line (for\n"      \
+	"        scripts and the bash completion)\n"                                         \
 	"rotate  store the data key wrapped under the KMS's current version of the same\n"    \
 	"        key (or under --to URI) in a new token, verify it, then write it over the\n"  \
 	"        old one: the token keeps its ID; the data key and the data do not change;\n" \
@@ -78,11 +79,12 @@ struct kek_args {
 	const char *to;
 	bool wipe;		/* --wipe-passphrase */
 	bool convert;		/* --convert */
+	bool ids;		/* list --ids */
 	const char *header_backup;
 	struct cli_auth auth;
 };
 
-enum { OPT_WIPE = 0x210, OPT_CONVERT, OPT_HEADER_BACKUP };
+enum { OPT_WIPE = 0x210, OPT_CONVERT, OPT_HEADER_BACKUP, OPT_IDS };
 
 static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 {
@@ -100,6 +102,7 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 		{ "wipe-passphrase", no_argument, NULL, OPT_WIPE },
 		{ "convert", no_argument, NULL, OPT_CONVERT },
 		{ "header-backup", required_argument, NULL, OPT_HEADER_BACKUP },
+		{ "ids", no_argument, NULL, OPT_IDS },
 		{}
 	};
 	int o, c, ex = -1;
@@ -136,6 +139,8 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 			a->convert = true;
 		else if (c == OPT_HEADER_BACKUP)
 			a->header_backup = optarg;
+		else if (c == OPT_IDS)
+			a->ids = true;
 	}
 	if (optind + 1 == argc && !strcmp(argv[optind], "providers")) {
 		a->sub = argv[optind];
@@ -155,6 +160,26 @@ static int kek_parse(struct cli *cli, int argc, char **argv, struct kek_args *a)
 	a->sub = argv[optind];
 	a->device = argv[optind + 1];
 	return -1;
+}
+
+/* kek list --ids: the ID of each kekcrypt token, one a line (an invalid one's too: it can be
+ * removed), nothing else; no JSON (--json and --ids exclude each other). */
+static int kek_list_ids(struct cli *cli, const char *device)
+{
+	struct kc_volume_info *info = NULL;
+	int ex, r;
+
+	if (cli->json)
+		return cli_usage_error(cli, "--json and --ids exclude each other");
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	r = kc_volume_info_get(cli->ctx, device, &info);
+	if (r < 0)
+		return cli_fail(cli, r);
+	for (size_t i = 0; i < kc_volume_info_n_tokens(info); i++)
+		printf("%d\n", kc_volume_info_token(info, i)->id);
+	kc_volume_info_free(info);
+	return EXIT_OK;
 }
 
 /* The table of providers, as the library has it (usage texts and docs come from it). */
@@ -524,8 +549,12 @@ static int kek_run(struct cli *cli, int argc, char **argv)
 		cli->verb = "kek remove";
 		return kek_remove(cli, &a);
 	}
+	if (a.ids && strcmp(a.sub, "list"))
+		return cli_usage_error(cli, "--ids is for 'kek list'");
 	if (!strcmp(a.sub, "list")) {
 		cli->verb = "kek list";
+		if (a.ids)
+			return kek_list_ids(cli, a.device);
 		return cmd_show(cli, a.device, true);
 	}
 	if (!strcmp(a.sub, "providers")) {

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run one test of `make check` under a time limit, so that a hung test fails by itself instead
 # of taking the whole CI budget (automake's LOG_COMPILER; see tests/Makemodule.am).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Drive a booting guest's serial console (QEMU -nographic on stdin/stdout).
 
 Usage: boot-console.py --log FILE --timeout S --done REGEX [--answer REGEX=FILE ...]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run the boot test's builder step (tests/vm/boot.sh: open two kekcrypt volumes in the guest and
 # dd an ext4 image through dm-crypt onto each) N times in a row, and count the runs that
 # complete, stall (the harness's stall watchdog fired) or fail otherwise. Used to find and

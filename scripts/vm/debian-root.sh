@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Unpack a minimal Debian 12 root filesystem into DIR, for the boot tests (tests/vm/boot*.sh).
 #
 # Usage: scripts/vm/debian-root.sh [--variant initramfs-tools|dracut] DIR

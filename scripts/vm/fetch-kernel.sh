@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Fetch Debian's cloud kernel for the QEMU test guest, without installing it on the host.
 #
 # Usage: scripts/vm/fetch-kernel.sh [--quiet]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build a self-contained initramfs (gzip'ed cpio) that runs one test scenario in the QEMU guest.
 #
 # Usage: scripts/vm/mkinitrd.sh --output FILE [options] SCENARIO.sh

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 # The QEMU settings every guest of the project runs with (tests, demo, benchmarks): sourced by
 # scripts/vm/run-guest.sh and tests/vm/lib.sh (tests/vm/boot.sh's whole-system boots). Why

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stall watchdog for QEMU guests: used by run-guest.sh (as a program) and boot-console.py.
 
 A guest makes progress when its serial console prints something new, or, for guests of

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run one shell scenario inside a QEMU guest with real device-mapper/dm-crypt.
 #
 # Usage: scripts/vm/run-guest.sh [options] SCENARIO.sh

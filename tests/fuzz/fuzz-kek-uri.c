@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz target for the KEK URI parsers: kek_open() on an arbitrary string, which dispatches on
  * the scheme to a provider's init() (file, pkcs11 through p11-kit's URI parser, vault-transit,

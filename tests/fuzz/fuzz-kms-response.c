@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz target for KMS response parsing: a response body from secret memory through the json-c
  * parser, the field readers and the base64/base64url decoder into secret memory, the path

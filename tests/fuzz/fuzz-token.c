@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz target for the token JSON parser and serialiser. Built with -fsanitize=fuzzer it is a
  * libFuzzer target (tests/fuzz/run-libfuzzer.sh); otherwise replay-main.c's main() replays the

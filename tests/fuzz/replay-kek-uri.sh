@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Replay the KEK URI corpus through the fuzz target (plain build; no libFuzzer needed). The
 # binary is in $KC_BUILDDIR (make check sets it), by default the tree this script is in.
 set -euo pipefail

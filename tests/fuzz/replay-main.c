@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Standalone main() for the fuzz targets: replays the files named on the command line through
  * LLVMFuzzerTestOneInput(), so `make check` runs each corpus without libFuzzer. It prints TAP:
  * the plan first, so that a crash shows as the inputs missing after the last "ok". */

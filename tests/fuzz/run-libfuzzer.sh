@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build a fuzz target with clang's libFuzzer + ASan/UBSan and run it for a while.
 # Usage: tests/fuzz/run-libfuzzer.sh [token|kms-response|kek-uri] [SECONDS]
 #   (from a configured source tree; needs clang and libclang-rt-14-dev)

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Sourced first (before lib.sh) by a host test that mounts over system paths (the token plugin
 # directory, /etc): the test runs again under `unshare --mount --propagation private`, so
 # nothing outside it changes; without root it is skipped, saying why.

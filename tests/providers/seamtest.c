@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Provider "seamtest", for tests only (tests/host/provider-seam.sh): the proof that a KEK
  * provider is one file in lib/providers/ and one line in lib/Makemodule.am's KC_PROVIDERS.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * crypttab_token_timeout(): which crypttab entry is the volume's (UUID=, upper-case UUID,
  * a path to the same file, comments and other volumes skipped) and how its token-timeout=

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Process hygiene: the wiping heap functions (lib/hygiene.c) wipe every block they free, and
  * libcurl (after http_global_init()) and OpenSSL (after kc_process_harden()) really allocate

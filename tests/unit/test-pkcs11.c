@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The "pkcs11" KEK provider against a real SoftHSM2 token. Run through test-pkcs11.sh, or by
  * hand after: eval "$(tests/fixtures/softhsm-setup.sh DIR)". Needs SOFTHSM2_CONF,

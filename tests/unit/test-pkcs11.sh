@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run test-pkcs11 against a fresh SoftHSM2 token in a temporary directory.
 # Usage: test-pkcs11.sh [PATH-TO-test-pkcs11]   (default: in $KC_BUILDDIR, which make check sets,
 # else in the tree this script is in)

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The one retry policy (lib/retry.c): which failures are transient, the backoff (doubling,
  * capped, with jitter in [d/2, d]), a server's hint taking its place, the attempts limit, and

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The transports against real loopback servers (tests/fixtures/tls-echo.py, started by
  * tests/unit/test-tls.sh, which exports KC_TLS_DIR and the fixture's *_PORT variables):

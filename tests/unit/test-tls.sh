@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run test-tls against tests/fixtures/tls-echo.py (loopback only), with a test PKI from
 # tests/fixtures/tls.sh in a temporary directory.
 # Usage: test-tls.sh [PATH-TO-test-tls]   (default: in $KC_BUILDDIR, which make check sets,

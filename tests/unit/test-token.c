@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: token parse/serialise/validate, base64, KEK URIs, secret memory, HKDF,
  * size-versioned structs. */
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Minimal TAP assertions for the unit tests: each failure prints the expression and line. */
 #ifndef KC_TEST_H
 #define KC_TEST_H

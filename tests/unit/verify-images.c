@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* verify-images IMG...: every image through what `kekcrypt verify` and `kekcrypt dump` call
  * (kc_verify, kc_volume_info_get and each token's description), in one process, so that one
  * valgrind run covers a whole corpus of bad tokens (tests/host/bad-tokens.sh). Prints

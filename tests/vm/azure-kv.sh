@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest test: a volume whose KEK is in the Azure Key Vault fixture. The fixture runs in the
 # harness's private network namespace on 127.0.0.1; the guest reaches it at the user-network
 # gateway 10.0.2.2 and authenticates with a managed-identity token from the fixture's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 # Helpers for the guest tests: a work dir, a SoftHSM2 token, running a scenario in the QEMU
 # guest with the built kekcrypt, and TAP output. Sourced by tests/vm/*.sh.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest test: kekcrypt open/close/status with real dm-crypt in a QEMU guest. The volumes are
 # formatted on the host (file KEK, SoftHSM2 KEK, and one whose KEK the guest has wrong);
 # the test asserts on the markers the guest prints, and validates the open and status --json

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest test: stock cryptsetup unlocks a kekcrypt volume through the token plugin, with real
 # dm-crypt in a QEMU guest. The plugin goes into the guest's libcryptsetup token dir, and
 # libkekcrypt (with kekcrypt) into its library dir. The volumes are formatted on the host with

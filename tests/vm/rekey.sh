@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest test: kekcrypt rekey (DEK rotation by LUKS2 online re-encryption) with real dm-crypt
 # in a QEMU guest (tests/vm/scenario-rekey.sh):
 #   1. online: SIGINT mid-run, resume with a plain `rekey` while the mapping is busy; the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Harness smoke test: LUKS2 with stock cryptsetup and real dm-crypt in the QEMU guest
 # (tests/vm/smoke-cryptsetup.sh), asserted on the KC-OK markers the guest prints.
 # TAP output. Exit 0: pass; 77: skipped (not root or QEMU missing, and not in CI; or

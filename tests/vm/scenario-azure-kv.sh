@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario: a volume whose KEK is in the Azure Key Vault fixture, reached at the
 # user-network gateway 10.0.2.2 with a managed-identity token from the fixture's metadata
 # endpoint. Format, open, write, close, reopen, read back, through real dm-crypt.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario: open/close/status with real dm-crypt. Disks (formatted on the host):
 #   /dev/vda  file KEK $KEK_DIR/a.bin         /dev/vdb  SoftHSM2 AES KEK ($P11_URI)
 #   /dev/vdc  file KEK $KEK_DIR/wrong.bin, but the guest holds a different key at that path;

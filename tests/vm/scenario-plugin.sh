@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario: stock cryptsetup opens kekcrypt volumes through the token plugin
 # (libcryptsetup-token-kekcrypt.so in libcryptsetup's token dir), with real dm-crypt. Disks
 # (formatted on the host):

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario: kekcrypt rekey (DEK rotation by LUKS2 re-encryption) with real dm-crypt.
 #   /dev/vda  the volume (formatted on the host: file KEK $KEK_DIR/a.bin + SoftHSM2 $P11_URI)
 #   /dev/vdb  32 MiB of random data made on the host; its SHA-256 is $WANT

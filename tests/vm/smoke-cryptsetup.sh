@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario (runs inside the QEMU guest, see scripts/vm/README.md): proves the harness
 # with stock cryptsetup and real dm-crypt on /dev/vda (at least 64 MiB).
 # Prints "KC-OK <step>" after each step; any failure prints "KC-FAIL <why>" and exits 1.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The guest harness cannot hang: its stall watchdog (scripts/vm/qemu_watch.py) ends a guest that
 # makes no progress within --stall seconds, with the guest's blocked tasks in the log, and
 # leaves a guest that works quietly alone.
