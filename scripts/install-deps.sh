@@ -24,6 +24,8 @@ packages=(
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
 	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)
 	debootstrap
+	# packaging: dpkg-buildpackage and lintian (tests/host/deb-package.sh, debian/); systemd.pc
+	dpkg-dev debhelper lintian systemd
 	# kekcrypt doctor test: lsinitramfs lists initramfs images
 	initramfs-tools-core
 	# KMS protocol fixtures (tests/fixtures/*/server.js) and the vendors' SDKs that check them

@@ -18,6 +18,8 @@
 # Also tests/host/lean.sh: it asserts which libraries the plain build loads (and loads the
 # plugin into cryptsetup too); the sanitizer build adds its runtimes to that list. And
 # tests/host/provider-seam.sh: a second build of the tree whose plugin goes into cryptsetup.
+# And tests/host/deb-package.sh: it builds the Debian packages from a copy of the git
+# checkout (distcheck's tree is none), with Debian's flags; the sanitizers change nothing in it.
 #
 # A sanitizer report fails the run even where a test expects kekcrypt to fail: reports go to
 # files (log_path) and any report file is an error. LeakSanitizer is on; valgrind is off
@@ -31,12 +33,14 @@ cd "$top"
 [ -f Makefile ] || { echo "test-sanitizers: configure and build the tree first" >&2; exit 1; }
 start=$SECONDS
 
-# make check's own list, less the guest tests, plugin.sh, lean.sh and provider-seam.sh.
+# make check's own list, less the guest tests, plugin.sh, lean.sh, provider-seam.sh and
+# deb-package.sh.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 tests=()
 for t in $all; do
 	case $t in
-	tests/host/plugin.sh | tests/host/lean.sh | tests/host/provider-seam.sh | tests/vm/*) ;;
+	tests/host/plugin.sh | tests/host/lean.sh | tests/host/provider-seam.sh | \
+		tests/host/deb-package.sh | tests/vm/*) ;;
 	tests/unit/* | tests/fuzz/* | tests/host/*) tests+=("$t") ;;
 	*) echo "test-sanitizers: unknown test '$t': say in this script whether it runs" >&2
 	   exit 1 ;;
