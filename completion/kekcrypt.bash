@@ -34,7 +34,7 @@ _kekcrypt_options() {
 	close | status | dump | repair | keyscript-normalise | "config check") echo "" ;;
 	verify) echo "--token= --all --crypttab" ;;
 	rekey) echo "--resume --progress-json --resilience= --force" ;;
-	encrypt) echo "$fmt --resume --progress-json --dry-run --force" ;;
+	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key=" ;;
 	boot-needs) echo "--for= --crypttab=" ;;
 	doctor) echo "--crypttab= --initramfs=" ;;
