@@ -16,11 +16,6 @@
 T=$T_DIR
 cd "$KC_SRCDIR"
 
-# Files that lack their header for now, each with its reason; the check below fails once the
-# file has one, so that the entry goes. tests/vm/boot.sh is being rewritten on another branch
-# that adds it.
-PENDING="tests/vm/boot.sh"
-
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	git ls-files >"$T/files"
 else
@@ -49,7 +44,7 @@ expected_license() {
 	esac
 }
 
-n=0 bad=() pending_ok=()
+n=0 bad=()
 while IFS= read -r f; do
 	[ -f "$f" ] || continue
 	is_source "$f" || continue
@@ -57,10 +52,6 @@ while IFS= read -r f; do
 	# The first SPDX line, within the first 5 lines (after a shebang, as a comment).
 	lic=$(head -n 5 "$f" | sed -n 's/.*SPDX-License-Identifier: \([A-Za-z0-9.+-]*\).*/\1/p' | head -n 1)
 	want=$(expected_license "$f")
-	if [[ " $PENDING " == *" $f "* ]]; then
-		[ -z "$lic" ] || pending_ok+=("$f")
-		continue
-	fi
 	if [ -z "$lic" ]; then
 		bad+=("$f: no SPDX-License-Identifier in its first 5 lines (want $want)")
 	elif [ "$lic" != "$want" ]; then
@@ -77,12 +68,6 @@ if [ "${#bad[@]}" -eq 0 ]; then
 	ok "every source file has the SPDX-License-Identifier of its part"
 else
 	not_ok "every source file has the SPDX-License-Identifier of its part" "${bad[@]}"
-fi
-if [ "${#pending_ok[@]}" -eq 0 ]; then
-	ok "the files pending a header still lack it (PENDING is current)"
-else
-	not_ok "the files pending a header still lack it" \
-		"remove from PENDING (they have a header now): ${pending_ok[*]}"
 fi
 
 # The SPDX identifiers used anywhere are the two of LICENSE.
