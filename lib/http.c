@@ -36,6 +36,8 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000u
 #define DEFAULT_MAX_ATTEMPTS 4u
+/* A call's first request is sent with at least this much time, deadline or not. */
+#define FIRST_ATTEMPT_MIN_MS 3000u
 #define DEFAULT_MAX_RESPONSE (1024u * 1024u)
 #define MAX_ATTEMPTS_LIMIT 10u
 #define BACKOFF_BASE_MS 200u
@@ -736,13 +738,20 @@ static enum attempt_result call_attempt(struct http_call *c, CURL *curl, unsigne
 	CURLcode e;
 
 	if (ctx->deadline_ms) {
-		if (start >= ctx->deadline_ms) {
+		uint64_t left = start < ctx->deadline_ms ? ctx->deadline_ms - start : 0;
+
+		/* The deadline bounds the wait for a KMS that does not answer; it never keeps a
+		 * call from asking once, which getting ready (libcurl and its libraries read
+		 * from a cold disk of a slow machine, at boot) may have taken all of. */
+		if (attempt == 1 && left < FIRST_ATTEMPT_MIN_MS)
+			left = FIRST_ATTEMPT_MIN_MS;
+		if (!left) {
 			*r = ctx_fail(ctx, -ETIMEDOUT, "KMS %s: the deadline passed (%u attempts)",
 				      c->host, attempt - 1);
 			return ATTEMPT_FAIL;
 		}
-		if (ctx->deadline_ms - start < timeout)
-			timeout = ctx->deadline_ms - start;
+		if (left < timeout)
+			timeout = left;
 	}
 	call_reset_attempt(c);
 	e = call_setopts(c, curl, (unsigned)timeout);

@@ -73,7 +73,8 @@ static int unlock_one(struct kc_ctx *ctx, struct crypt_device *cd, int id,
 	if (r == -ENOENT && !ctx->detail[0])
 		return r;	/* not a kekcrypt token: silently skipped */
 	us->tried++;
-	if (r >= 0 && ctx->deadline_ms && util_now_ms() >= ctx->deadline_ms)
+	/* The first token is always tried (the deadline may have gone into getting ready). */
+	if (r >= 0 && us->tried > 1 && ctx->deadline_ms && util_now_ms() >= ctx->deadline_ms)
 		r = ctx_fail(ctx, -ETIMEDOUT, "not tried: the deadline passed");
 	if (r >= 0)
 		r = unlock_token(ctx, cd, t, r_dek);

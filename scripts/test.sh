@@ -53,6 +53,9 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export KC_TEST_TIMES=$tmp/times	# tests/bounded.sh: "WALL CPU TEST" per test
+# tests/vm/boot.sh keeps each boot's console log here (a failed one's too).
+export KC_BOOT_LOGS=${KC_BOOT_LOGS:-$PWD/tests/vm/boot-logs}
+mkdir -p "$KC_BOOT_LOGS"
 : >"$KC_TEST_TIMES"
 chain() {
 	local name=$1 rc=0

@@ -17,7 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 
 need git dpkg-buildpackage dpkg-deb dpkg-architecture dpkg-parsechangelog dh lintian
-git -C "$KC_SRCDIR" rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+src_is_checkout ||
 	bail_out "$KC_SRCDIR is not a git checkout: the test builds a copy of the tracked files"
 
 T=$T_DIR

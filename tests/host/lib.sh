@@ -301,6 +301,14 @@ assert_eq() {
 	return 0
 }
 
+# src_is_checkout: the source tree is the top of a git checkout (not a tarball, nor one
+# unpacked inside a checkout, as distcheck's is when CI runs in a clone).
+src_is_checkout() {
+	local top
+	top=$(git -C "$KC_SRCDIR" rev-parse --show-toplevel 2>/dev/null) &&
+		[ "$(cd "$top" && pwd -P)" = "$(cd "$KC_SRCDIR" && pwd -P)" ]
+}
+
 # interrupt_after_chunk ARGS...: run kekcrypt ARGS (rekey or encrypt with --progress-json; with
 # --config $T_CONF) in the background and send it SIGINT as soon as it reports a chunk done (read
 # from a pipe: no polling delay in which it could finish); RC is its exit status, its stderr in

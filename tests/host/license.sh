@@ -16,13 +16,17 @@
 T=$T_DIR
 cd "$KC_SRCDIR"
 
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if src_is_checkout; then
 	git ls-files >"$T/files"
 else
+	# A tarball: what it has of these (scripts/ and bench/ are not in it).
+	dirs=()
+	for d in lib common tokens src initramfs systemd etc scripts bench tests completion doc man; do
+		[ ! -d "$d" ] || dirs+=("$d")
+	done
 	{
 		printf '%s\n' Makefile.am configure.ac autogen.sh m4/kc-flags.m4
-		find lib common tokens src initramfs systemd etc scripts bench tests completion doc man \
-			-type f -not -path '*/node_modules/*' 2>/dev/null
+		find "${dirs[@]}" -type f -not -path '*/node_modules/*'
 	} | sort >"$T/files"
 fi
 diag "$(wc -l <"$T/files") files"

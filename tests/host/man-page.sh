@@ -33,7 +33,7 @@ assert_contains -m "COPYRIGHT: the licenses" "$text" "(LGPL-2.1-or-later)"
 # Paths in `...`: a word with a '/', not absolute (those are the installed system's) nor ./
 # (a built program); test logs are written by the tests. The README describes the repository
 # (scripts/ and bench/ are not in the tarball): checked in a git checkout only.
-if git -C "$KC_SRCDIR" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if src_is_checkout; then
 	missing=()
 	while IFS= read -r p; do
 		case $p in /* | ./* | *.log | *'$'*) continue ;; esac

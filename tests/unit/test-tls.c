@@ -379,6 +379,27 @@ static void test_http_methods(void)
 	kc_free(ctx);
 }
 
+/* A deadline already passed when a call starts (getting ready took it all) still lets its
+ * first request go, with a few seconds; no second one: nothing listening fails after one. */
+static void test_http_first_attempt(void)
+{
+	struct kc_ctx *ctx = ctx_new(30000);
+	struct http_response resp = { 0 };
+	char url[128];
+
+	ctx->deadline_ms = util_now_ms() - 1;
+	CHECK_EQ(send_plain(ctx, "GET", NULL, HTTP_PLAIN_ANY, NULL, &resp), 0);
+	CHECK_EQ(resp.status, 200);
+	CHECK_EQ(n_requests, 1);
+	http_response_clear(&resp);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/thing", closed_port());
+	n_requests = 0;
+	CHECK(send_plain(ctx, "GET", NULL, HTTP_PLAIN_ANY, url, &resp) < 0);
+	CHECK_EQ(n_requests, 1);
+	CHECK(resp.body == NULL);
+	kc_free(ctx);
+}
+
 /* Plain http without the opt-in is refused before any connection: kms.example is never
  * looked up, no attempt is logged, and the detail names the rule. */
 static void test_http_plain_refused(void)
@@ -422,5 +443,6 @@ int main(void)
 	test_bad_args();
 	test_http_methods();
 	test_http_plain_refused();
+	test_http_first_attempt();
 	return test_done();
 }
