@@ -237,6 +237,9 @@ ln -sf /etc/systemd/system/kc-boot-marker.service \
 	"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
 # The serial console is the only console: no getty fighting the askpass prompt on it.
 ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
+# No kvm: udev would load it for the emulated CPU's virtualization extensions, and its module
+# load stalled a guest CPU for 45 s on a busy host (a soft lockup, right after switch-root).
+printf 'blacklist kvm\nblacklist kvm_amd\nblacklist kvm_intel\n' >"$ROOT/etc/modprobe.d/kc-test-no-kvm.conf"
 local kver f want rc mode had_image=no
 kver=$(ls "$ROOT/lib/modules")
 # The image the root already has (made when its kernel was installed), readable by all: the
@@ -512,13 +515,14 @@ in_order() {
 	ok "$name: $desc"
 }
 # after_deadline NAME DEADLINE-REGEX PROMPT-REGEX: the prompt was seen (boot-console.py's
-# clock) after the deadline message and within 5 s of it.
+# clock) after the deadline message and within 10 s of it (an emulated guest on a busy host
+# took 7 s once).
 after_deadline() {
 	local t_dead t_ask
 	t_dead=$(awk -v p="$2" '$1 == "seen" && index($0, p) { print int($2); exit }' "$W/$1.seen")
 	t_ask=$(awk -v p="$3" '$1 == "seen" && index($0, p) { print int($2); exit }' "$W/$1.seen")
 	if [ -n "$t_dead" ] && [ -n "$t_ask" ] && [ "$t_ask" -ge "$t_dead" ] &&
-		[ "$t_ask" -le $((t_dead + 5)) ]; then
+		[ "$t_ask" -le $((t_dead + 10)) ]; then
 		ok "$1: the prompt came right after the deadline (${t_dead} s, ${t_ask} s)"
 	else
 		not_ok "$1: the prompt came right after the deadline ('$t_dead' s, '$t_ask' s)"
@@ -644,6 +648,7 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		;;
 	*) die "unknown scenario $s" ;;
 	esac
+	hasnt "$s" "kvm was not loaded (blacklisted)" 'kvm: Nested Virtualization enabled'
 	hasnt "$s" "no shell was offered" \
 		'\(initramfs\)|BusyBox .* built-in shell|[Ee]mergency shell|dracut:/#|Entering emergency mode'
 	[ "$V" = dracut ] ||
