@@ -26,6 +26,11 @@ make -j"$(nproc)"
 make lint
 # Everything the tests run, built before the chains start (both would build it otherwise).
 make -j"$(nproc)" check TESTS=
+# The Debian packages, once: tests/host/deb-package.sh checks them, tests/vm/boot.sh installs
+# them into its guests.
+export KC_DEBS=$PWD/tests/debs
+rm -rf "$KC_DEBS"
+scripts/build-debs.sh "$KC_DEBS"
 echo "test: built in $((SECONDS - start)) s"
 
 # make check's own list, split by where the tests run: the boot test (the longest: three

@@ -11,9 +11,10 @@
 # and the packages, unpacked into a throwaway root, run: kekcrypt --version with the packaged
 # libkekcrypt, the plugin resolving it too.
 #
-# Costly (a full build, ~30 s CPU, and lintian): the test builds with make -j$(nproc) and
-# runs no test suite inside the build (nocheck). CI runs it in the plain build only
-# (scripts/test.sh): it copies the git checkout, which distcheck's tree is not.
+# Costly (a full build, ~30 s CPU, and lintian): scripts/build-debs.sh builds with make
+# -j$(nproc) and no test suite inside the build (nocheck). CI builds the packages once, before
+# the tests (KC_DEBS, scripts/test.sh), and runs this test in the plain build only: the build
+# copies the git checkout, which distcheck's tree is not.
 . "$(dirname "$0")/lib.sh"
 
 need git dpkg-buildpackage dpkg-deb dpkg-architecture dpkg-parsechangelog dh lintian
@@ -28,33 +29,31 @@ UNITDIR=${UNITDIR#/}
 [ -n "$UNITDIR" ] || bail_out "systemd.pc not found (systemd-dev or systemd)"
 
 # --- the build ---------------------------------------------------------------------------------
-# A clean copy: what git tracks or would track (not ignored), as in the working tree; a file
-# deleted but not yet committed is left out (--ignore-failed-read), as a commit would.
-mkdir "$T/src"
-git -C "$KC_SRCDIR" ls-files -z --cached --others --exclude-standard |
-	tar -C "$KC_SRCDIR" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$T/src" -xf -
-VERSION=$(cd "$T/src" && dpkg-parsechangelog -S Version)
+# scripts/build-debs.sh: from a clean copy of the checkout. scripts/test.sh builds them once for
+# this test and tests/vm/boot.sh (KC_DEBS); run alone, the test builds them itself.
+VERSION=$(cd "$KC_SRCDIR" && dpkg-parsechangelog -S Version)
 assert_eq -m "debian/changelog's version is configure.ac's (native package)" \
-	"$(sed -n 's/^AC_INIT(\[kekcrypt\], \[\([^]]*\)\].*/\1/p' "$T/src/configure.ac")" "$VERSION"
-
-# Not make check's jobserver: dpkg-buildpackage runs its own make -j.
-build() {
-	cd "$T/src" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-		DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" dpkg-buildpackage -us -uc -b
-}
-run build
-if [ "$RC" != 0 ]; then
-	not_ok "dpkg-buildpackage -us -uc -b" "exit $RC; the end of its output:"
-	tail -n 40 "$OUT" "$ERR" | sed 's/^/#     /'
-	bail_out "no packages to check"
+	"$(sed -n 's/^AC_INIT(\[kekcrypt\], \[\([^]]*\)\].*/\1/p' "$KC_SRCDIR/configure.ac")" "$VERSION"
+if [ -n "${KC_DEBS:-}" ] && [ -f "$KC_DEBS/build.log" ]; then
+	DEBS=$KC_DEBS
+	diag "the packages scripts/test.sh built: $DEBS"
+else
+	DEBS=$T/debs
+	# Not make check's jobserver: dpkg-buildpackage runs its own make -j.
+	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$KC_SRCDIR/scripts/build-debs.sh" "$DEBS"
+	if [ "$RC" != 0 ]; then
+		not_ok "scripts/build-debs.sh (dpkg-buildpackage -us -uc -b)" "exit $RC:"
+		tail -n 40 "$ERR" | sed 's/^/#     /'
+		bail_out "no packages to check"
+	fi
 fi
 ok "dpkg-buildpackage -us -uc -b from a clean copy of the tree"
-CHANGES=$T/kekcrypt_${VERSION}_$(dpkg-architecture -qDEB_HOST_ARCH).changes
+CHANGES=$DEBS/kekcrypt_${VERSION}_$(dpkg-architecture -qDEB_HOST_ARCH).changes
 assert_true -m "... writes the .changes" test -f "$CHANGES"
 # dh_makeshlibs -c4 fails the build on a difference; this says which names differ.
 assert_eq -m "debian/libkekcrypt1.symbols lists the functions lib/libkekcrypt.sym exports" \
-	"$(sed -n 's/^[[:space:]]*\(kc_[a-z0-9_]*\);.*/\1/p' "$T/src/lib/libkekcrypt.sym" | sort)" \
-	"$(sed -n 's/^ \(kc_[a-z0-9_]*\)@.*/\1/p' "$T/src/debian/libkekcrypt1.symbols" | sort)"
+	"$(sed -n 's/^[[:space:]]*\(kc_[a-z0-9_]*\);.*/\1/p' "$KC_SRCDIR/lib/libkekcrypt.sym" | sort)" \
+	"$(sed -n 's/^ \(kc_[a-z0-9_]*\)@.*/\1/p' "$KC_SRCDIR/debian/libkekcrypt1.symbols" | sort)"
 
 # --- lintian ----------------------------------------------------------------------------------
 # Overridden tags are not printed; any E: or W: left is one debian/ neither fixes nor overrides.
@@ -65,7 +64,7 @@ assert_eq -m "lintian --pedantic: no error and no warning that is not overridden
 
 # --- what each package holds ------------------------------------------------------------------
 deb() {
-	local f=$T/$1_${VERSION}_
+	local f=$DEBS/$1_${VERSION}_
 	if [ -f "${f}all.deb" ]; then echo "${f}all.deb"; else echo "${f}$(dpkg-architecture -qDEB_HOST_ARCH).deb"; fi
 }
 # contents PACKAGE: "MODE PATH" per entry (a directory's path ends in /), paths without "./".

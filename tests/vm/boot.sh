@@ -6,8 +6,9 @@
 # fixture (with its managed-identity endpoint) listens on 127.0.0.1 and the guest reaches it
 # at the user-network gateway 10.0.2.2.
 #
-# Built here: the root (scripts/vm/debian-root.sh, debootstrap cached), kekcrypt installed by
-# `make install DESTDIR=` from a --prefix=/usr build of this tree's distdir, crypttab and
+# Built here: the root (scripts/vm/debian-root.sh, debootstrap cached), kekcrypt installed
+# from this tree's Debian packages (scripts/build-debs.sh, or $KC_DEBS: scripts/test.sh builds
+# them once) with dpkg in the chroot, crypttab and
 # fstab, the initramfs made by the real update-initramfs in the chroot (with our hook), and
 # the disks: the root and data filesystems made as images, then encrypted in place on the
 # host by `kekcrypt encrypt` (offline; libcryptsetup's userspace crypto, no device-mapper),
@@ -75,12 +76,17 @@ fixture() {	# the fixture command line, with extra arguments
 # kills whatever is left in it (the fixture, QEMU), whatever way this test ends.
 ns() { unshare --net --pid --mount --fork --mount-proc --kill-child -- "$@"; }
 
-step "kekcrypt: distdir, --prefix=/usr build, make install DESTDIR=root"
-make -C "$VM_BUILD" -s distdir distdir="$W/src" >"$W/dist.log" 2>&1 ||
-	{ tail "$W/dist.log"; die "make distdir failed"; }
-(cd "$W/src" && ./configure -q --prefix=/usr --sysconfdir=/etc >"$W/build.log" 2>&1 &&
-	make -s -j"$(nproc)" >>"$W/build.log" 2>&1) ||
-	{ tail -n 30 "$W/build.log"; die "build failed"; }
+# The packages are what is proven to boot (issue 16): those scripts/test.sh built, or built here.
+if [ -n "${KC_DEBS:-}" ] && [ -f "$KC_DEBS/build.log" ]; then
+	DEBS=$KC_DEBS
+	step "kekcrypt: the Debian packages in $DEBS"
+else
+	DEBS=$W/debs
+	step "kekcrypt: the Debian packages (scripts/build-debs.sh)"
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$VM_TOP/scripts/build-debs.sh" "$DEBS" ||
+		die "building the Debian packages failed"
+fi
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 "$VM_TOP/tests/fixtures/tls.sh" "$W/tls" IP:10.0.2.2 >/dev/null
 
 # forge HEADER PROVIDER URI: add to the LUKS2 header HEADER a kekcrypt token naming URI
@@ -121,8 +127,22 @@ mkdir "$D"
 step "$V: root filesystem"
 # file: the initramfs-tools root with a file KEK (no KMS, no network).
 "$VM_TOP/scripts/vm/debian-root.sh" --variant "${V/#file/initramfs-tools}" "$ROOT"
-make -C "$W/src" -s install DESTDIR="$ROOT" >>"$W/build.log" 2>&1 ||
-	{ tail -n 30 "$W/build.log"; die "make install failed"; }
+# kekcrypt and libkekcrypt1, and kekcrypt-initramfs or kekcrypt-dracut, with dpkg in the
+# chroot; their image rebuild (postinst, trigger) is left to the builds below.
+mkdir -p "$ROOT/tmp/debs"
+cp "$DEBS"/kekcrypt_*.deb "$DEBS"/libkekcrypt1_*.deb "$ROOT/tmp/debs/"
+if [ "$V" = dracut ]; then
+	cp "$DEBS"/kekcrypt-dracut_*.deb "$ROOT/tmp/debs/"
+else
+	cp "$DEBS"/kekcrypt-initramfs_*.deb "$ROOT/tmp/debs/"
+fi
+chroot "$ROOT" sh -ec 'dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
+	ln -s /bin/true /usr/sbin/update-initramfs
+	dpkg -i --no-triggers /tmp/debs/*.deb
+	rm /usr/sbin/update-initramfs
+	dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs' \
+	>"$D/dpkg.log" 2>&1 || { tail -n 30 "$D/dpkg.log"; die "dpkg -i of the packages failed"; }
+rm -rf "$ROOT/tmp/debs"
 
 step "$V: KMS credentials, disks formatted on the host (fixture in a private namespace)"
 conf() {	# conf CA-PATH
@@ -186,7 +206,7 @@ dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status
 # not allow: the build of the image that boots below warns and copies none of them.
 (umask 077 && head -c 32 /dev/urandom >"$ROOT/etc/kekcrypt/forged-kek.bin" &&
 	echo 1234 >"$ROOT/etc/kekcrypt/forged.pin")
-cp "$ROOT/usr/lib/$KCLIB" "$ROOT/usr/lib/forged-pkcs11.so"
+cp "$ROOT/usr/lib/$MA/$KCLIB" "$ROOT/usr/lib/forged-pkcs11.so"
 forge "$ROOT/dev/disk/by-uuid/$uuid_root" file file:/etc/kekcrypt/forged-kek.bin
 forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
 	"pkcs11:token=forged;object=kek?module-path=/usr/lib/forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin"
@@ -263,7 +283,7 @@ if [ "$V" = dracut ]; then
 		sed 's/^/# /' "$D/initrd.crypttab"
 	fi
 	want="usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-kekcrypt.so usr/bin/kekcrypt
-		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/$KCLIB
+		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/$MA/$KCLIB
 		usr/lib/systemd/systemd-cryptsetup usr/lib/systemd/systemd-networkd"
 	# lsinitrd lists like ls -l: the path is the last field (or before " -> ").
 	sed -e 's/ -> .*//' -e 's/.* //' "$D/initrd.list" >"$D/initrd.paths"
@@ -272,7 +292,7 @@ else
 		{ tail -n 30 "$D/initramfs.log"; die "update-initramfs failed"; }
 	chroot "$ROOT" lsinitramfs "/boot/initrd.img-$kver" >"$D/initrd.paths"
 	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
-		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/$KCLIB"
+		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/$MA/$KCLIB"
 fi
 # The extra builds below test what our hook and module do, not the kernel modules: they leave
 # those out (dracut --no-kernel; mkinitramfs -d with MODULES=list), which makes them a fraction
