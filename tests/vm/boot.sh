@@ -214,12 +214,13 @@ forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
 step "$V: crypttab, fstab, the marker unit, the initramfs built in the chroot"
 KS=/usr/lib/kekcrypt/kekcrypt-keyscript
 if [ "$V" = dracut ]; then
-	# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs. Data's
-	# attempt comes right after switch-root, while udev loads modules: on an emulated guest
-	# of a busy host it once took 12 s, so 15 s (the KMS-down boot waits them out).
+	# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs. The
+	# deadlines run while the initramfs brings the network up (systemd-networkd) and, for
+	# data, right after switch-root while udev loads modules: on an emulated guest of a busy
+	# host those took 14 s, so 30 s each (the KMS-down boot waits them out).
 	cat >"$ROOT/etc/crypttab" <<EOF
-root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=12
-data UUID=$uuid_data none luks,token-timeout=15
+root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30
+data UUID=$uuid_data none luks,token-timeout=30
 EOF
 else
 	cat >"$ROOT/etc/crypttab" <<EOF
@@ -275,7 +276,7 @@ if [ "$V" = dracut ]; then
 		>"$D/initramfs.log" 2>&1 || { tail -n 30 "$D/initramfs.log"; die "dracut failed"; }
 	chroot "$ROOT" lsinitrd "/boot/initrd.img-$kver" >"$D/initrd.list"
 	chroot "$ROOT" lsinitrd -f etc/crypttab "/boot/initrd.img-$kver" >"$D/initrd.crypttab"
-	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=12" "$D/initrd.crypttab" &&
+	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30" "$D/initrd.crypttab" &&
 		! grep -q '^data' "$D/initrd.crypttab"; then
 		ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
 	else
@@ -586,7 +587,7 @@ start_next() {
 	dracut-up)
 		boot_start dracut-up "" --mark "$by_root unlocked after" ;;
 	dracut-down)
-		boot_start dracut-down down --mark 'not unlocked within the retry limit of 12 s' \
+		boot_start dracut-down down --mark 'not unlocked within the retry limit of 30 s' \
 			--answer "$SD_PROMPT_ROOT=$D/rec-root.typed-sd" \
 			--answer "$SD_PROMPT_DATA=$D/rec-data.typed-sd" ;;
 	*) die "unknown scenario $s" ;;
@@ -658,11 +659,11 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		booted dracut-down
 		has dracut-down "the plugin retried root with backoff" \
 			"kekcrypt: warning: ${by_root#kekcrypt: } attempt 1 failed: .*unreachable.*; retrying in [0-9.]+ s"
-		has dracut-down "until root's token-timeout (12 s)" \
-			"kekcrypt: not unlocked within the retry limit of 12 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_root'"
-		has dracut-down "and data's (15 s)" \
-			"kekcrypt: not unlocked within the retry limit of 15 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_data'"
-		after_deadline dracut-down 'not unlocked within the retry limit of 12 s' "$SD_PROMPT_ROOT"
+		has dracut-down "until root's token-timeout (30 s)" \
+			"kekcrypt: not unlocked within the retry limit of 30 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_root'"
+		has dracut-down "and data's (30 s)" \
+			"kekcrypt: not unlocked within the retry limit of 30 s \\([0-9]+ attempts\\): device '/dev/disk/by-uuid/$uuid_data'"
+		after_deadline dracut-down 'not unlocked within the retry limit of 30 s' "$SD_PROMPT_ROOT"
 		in_order dracut-down "root's prompt in the initramfs, data's after switch-root" \
 			"$SD_PROMPT_ROOT" 'Switch Root' "$SD_PROMPT_DATA"
 		;;
