@@ -30,8 +30,10 @@ packages=(
 	initramfs-tools-core
 	# KMS protocol fixtures (tests/fixtures/*/server.js) and the vendors' SDKs that check them
 	nodejs npm curl
-	# benchmarks (Clevis/Tang are the peer measured in bench/kms-verify.sh)
-	hyperfine tang clevis clevis-luks
+	# benchmarks (Clevis/Tang are the peer measured in bench/kms-verify.sh) and
+	# tests/host/clevis.sh (migration from Clevis: tangd run per connection under socat; clevis
+	# needs jose, luksmeta and curl)
+	hyperfine tang clevis clevis-luks jose luksmeta socat
 )
 
 if [ "$(id -u)" -ne 0 ]; then
