@@ -20,6 +20,8 @@
 # tests/host/provider-seam.sh: a second build of the tree whose plugin goes into cryptsetup.
 # And tests/host/deb-package.sh: it builds the Debian packages from a copy of the git
 # checkout (distcheck's tree is none), with Debian's flags; the sanitizers change nothing in it.
+# And tests/host/make-install.sh: a build of its own with configure's defaults (no sanitizer),
+# whose install distcheck's own install into its prefix does not replace (the default paths).
 #
 # A sanitizer report fails the run even where a test expects kekcrypt to fail: reports go to
 # files (log_path) and any report file is an error. LeakSanitizer is on; valgrind is off
@@ -33,14 +35,14 @@ cd "$top"
 [ -f Makefile ] || { echo "test-sanitizers: configure and build the tree first" >&2; exit 1; }
 start=$SECONDS
 
-# make check's own list, less the guest tests, plugin.sh, lean.sh, provider-seam.sh and
-# deb-package.sh.
+# make check's own list, less the guest tests, plugin.sh, lean.sh, provider-seam.sh,
+# deb-package.sh and make-install.sh.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 tests=()
 for t in $all; do
 	case $t in
 	tests/host/plugin.sh | tests/host/lean.sh | tests/host/provider-seam.sh | \
-		tests/host/deb-package.sh | tests/vm/*) ;;
+		tests/host/deb-package.sh | tests/host/make-install.sh | tests/vm/*) ;;
 	tests/unit/* | tests/fuzz/* | tests/host/*) tests+=("$t") ;;
 	*) echo "test-sanitizers: unknown test '$t': say in this script whether it runs" >&2
 	   exit 1 ;;

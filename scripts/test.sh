@@ -37,9 +37,9 @@ echo "test: built in $((SECONDS - start)) s"
 # Debian roots, five boots) on its own, the other guest tests, and the rest.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 # The host tests that run in the plain build: those the sanitizer pass leaves out (it says
-# why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh), bad-tokens.sh (its valgrind pass
-# cannot run an ASan binary) and rotate-crash.sh (all 300 rounds of its kill loop; the ASan
-# build runs 30).
+# why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh), bad-tokens.sh
+# (its valgrind pass cannot run an ASan binary) and rotate-crash.sh (all 300 rounds of its kill
+# loop; the ASan build runs 30).
 boot=() vm=() host=()
 for t in $all; do
 	case $t in
@@ -47,7 +47,8 @@ for t in $all; do
 	tests/vm/*) vm+=("$t") ;;
 	tests/unit/* | tests/fuzz/*) host+=("$t") ;;
 	tests/host/plugin.sh | tests/host/lean.sh | tests/host/provider-seam.sh | \
-		tests/host/deb-package.sh | tests/host/bad-tokens.sh | tests/host/rotate-crash.sh)
+		tests/host/deb-package.sh | tests/host/make-install.sh | tests/host/bad-tokens.sh | \
+		tests/host/rotate-crash.sh)
 		host+=("$t") ;;
 	tests/host/*) ;;	# in scripts/test-sanitizers.sh only
 	*) echo "test: unknown test '$t': say in this script where it runs" >&2; exit 1 ;;
