@@ -37,14 +37,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <blkid.h>
-#include <linux/fs.h>
 #include <libcryptsetup.h>
 
 #include "dl-ext2fs.h"
@@ -71,18 +69,13 @@ struct encrypt_run {
 
 static int device_size(struct kc_ctx *ctx, const char *device, uint64_t *r_size)
 {
-	_cleanup_(closep) int fd = open(device, O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	int r = util_device_size(device, r_size);
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return ctx_fail(ctx, errno == ENOENT ? -ENOENT : -EIO, "device '%s': %s", device,
-				strerror(errno));
-	if (S_ISREG(st.st_mode)) {
-		*r_size = (uint64_t)st.st_size;
-		return 0;
-	}
-	if (!S_ISBLK(st.st_mode) || ioctl(fd, BLKGETSIZE64, r_size) < 0)
-		return ctx_fail(ctx, -EINVAL, "'%s' is neither a block device nor a file", device);
+	if (r == -EINVAL)
+		return ctx_fail(ctx, r, "'%s' is neither a block device nor a file", device);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOENT ? r : -EIO, "device '%s': %s", device,
+				strerror(-r));
 	return 0;
 }
 

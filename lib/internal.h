@@ -282,6 +282,9 @@ int util_read_file(const char *path, size_t max, unsigned char **r_buf, size_t *
 int util_base64_encode(const unsigned char *buf, size_t len, char **r_str);
 /* Strict decode: only the alphabet, correct padding, length a multiple of 4. */
 int util_base64_decode(const char *str, unsigned char **r_buf, size_t *r_len);
+/* The size of PATH in bytes: a block device's, or a regular file's; -EINVAL for anything
+ * else, -errno when it cannot be opened. */
+int util_device_size(const char *path, uint64_t *r_size);
 /* Monotonic milliseconds. */
 uint64_t util_now_ms(void);
 /* UTC time as "YYYY-MM-DDTHH:MM:SSZ". */

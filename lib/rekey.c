@@ -67,6 +67,7 @@
 	"recovery remove) and run it again"
 #define MAX_TOKENS 32
 #define HOTZONE_BYTES (8u << 20)
+#define HOTZONE_MIN (1u << 20)
 
 /* The kekcrypt tokens of one side (old or new) of a rekey. */
 struct token_set {
@@ -477,6 +478,19 @@ static int progress_cb(uint64_t size, uint64_t offset, void *usrptr)
 	return ps->fn && ps->fn(offset, size, ps->usrptr) ? 1 : 0;
 }
 
+/* Chunks of 8 MiB, or a quarter of a smaller volume's data (at least 1 MiB): progress and
+ * a stop come at least that often, and the buffer stays small (libcryptsetup would otherwise
+ * take as much as the resilience area covers). */
+static uint64_t hotzone_bytes(struct crypt_device *cd)
+{
+	uint64_t size, data = crypt_get_data_offset(cd) * 512, z;
+
+	if (util_device_size(crypt_get_device_name(cd), &size) < 0 || size <= data)
+		return HOTZONE_BYTES;
+	z = ((size - data) / 4) & ~(uint64_t)(HOTZONE_MIN - 1);
+	return z < HOTZONE_MIN ? HOTZONE_MIN : z > HOTZONE_BYTES ? HOTZONE_BYTES : z;
+}
+
 static void reencrypt_params(struct crypt_params_reencrypt *p, struct crypt_params_luks2 *l,
 			     struct crypt_device *cd, uint32_t flags)
 {
@@ -487,9 +501,7 @@ static void reencrypt_params(struct crypt_params_reencrypt *p, struct crypt_para
 	p->direction = CRYPT_REENCRYPT_FORWARD;
 	p->resilience = flags & KC_REKEY_JOURNAL ? "journal" : "checksum";
 	p->hash = "sha256";
-	/* Chunks of 8 MiB: progress and a stop come at least that often, and the buffer stays
-	 * small (libcryptsetup would otherwise take as much as the resilience area covers). */
-	p->max_hotzone_size = HOTZONE_BYTES / 512;
+	p->max_hotzone_size = hotzone_bytes(cd) / 512;
 	p->luks2 = l;
 }
 

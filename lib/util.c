@@ -4,9 +4,12 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -92,6 +95,22 @@ int util_base64_decode(const char *str, unsigned char **r_buf, size_t *r_len)
 	*r_buf = buf;
 	*r_len = (size_t)n - pad;
 	return 0;
+}
+
+int util_device_size(const char *path, uint64_t *r_size)
+{
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode)) {
+		*r_size = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (!S_ISBLK(st.st_mode))
+		return -EINVAL;
+	return ioctl(fd, BLKGETSIZE64, r_size) < 0 ? -errno : 0;
 }
 
 uint64_t util_now_ms(void)
