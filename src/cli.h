@@ -181,6 +181,10 @@ extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_ope
 	verb_keyscript_normalise, verb_doctor, verb_repair, verb_boot_needs, verb_config,
 	verb_firstboot, verb_template;
 
+/* A template mark's state (kc_template_get()) as JSON and the text show it: "none",
+ * "template", "rekeyed", or "invalid" for an error. */
+const char *cli_template_state(int state);
+
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * KDF cost options are for tests and not shown by --help (recovery keyslots use PBKDF2 with
  * fixed iterations: --pbkdf-force-iterations changes them, the other two are ignored). */

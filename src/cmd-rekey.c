@@ -348,9 +348,14 @@ const struct verb verb_encrypt = {
 /* ---------------------------------------------------------------------------------------- */
 /* firstboot and template: the first boot of a clone of a template image.                    */
 
-static const char *const template_states[] = { [KC_TEMPLATE_NONE] = "none",
-					       [KC_TEMPLATE_MARKED] = "template",
-					       [KC_TEMPLATE_REKEYED] = "rekeyed" };
+const char *cli_template_state(int state)
+{
+	static const char *const names[] = { [KC_TEMPLATE_NONE] = "none",
+					     [KC_TEMPLATE_MARKED] = "template",
+					     [KC_TEMPLATE_REKEYED] = "rekeyed" };
+
+	return state >= 0 && state <= KC_TEMPLATE_REKEYED ? names[state] : "invalid";
+}
 
 /* {"schema": "kekcrypt.NAME/1", "device", "uuid", "mark": STATE}. */
 static json_object *template_json(struct cli *cli, const char *name, const char *device, int state)
@@ -359,7 +364,7 @@ static json_object *template_json(struct cli *cli, const char *name, const char 
 
 	json_object_object_add(out, "device", json_object_new_string(device));
 	cli_json_uuid(cli, out, device);
-	json_object_object_add(out, "mark", json_object_new_string(template_states[state]));
+	json_object_object_add(out, "mark", json_object_new_string(cli_template_state(state)));
 	return out;
 }
 
@@ -497,7 +502,7 @@ static int run_template(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		return cli_fail_device(cli, device, r);
 	if (!cli->json) {
-		printf("%s: template mark: %s\n", device, template_states[r]);
+		printf("%s: template mark: %s\n", device, cli_template_state(r));
 		return EXIT_OK;
 	}
 	cli_print_json(cli, template_json(cli, "template", device, r));

@@ -403,6 +403,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 	uint32_t slots = kc_volume_info_keyslots(info);
 	struct kc_rekey_state st;
 	bool rekey = cli_rekey_state(cli, device, &st);
+	int mark = kc_template_get(cli->ctx, device);
 	json_object *o, *arr;
 
 	if (!cli->json) {
@@ -419,6 +420,11 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 		printf("\n");
 		if (rekey)
 			cli_rekey_text(device, &st);
+		if (mark < 0)
+			printf("Template:    INVALID mark: %s\n", kc_error_detail(cli->ctx));
+		else if (mark)
+			printf("Template:    %s: 'kekcrypt firstboot' gives each clone a data key of "
+			       "its own\n", cli_template_state(mark));
 		printf("kekcrypt tokens:\n");
 		print_tokens_text(info);
 		cli_lifecycle_text(lc);
@@ -442,6 +448,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 	json_object_object_add(o, "keyslots", arr);
 	json_object_object_add(o, "tokens", tokens_json(info));
 	json_object_object_add(o, "rekey", rekey ? cli_rekey_json(&st) : NULL);
+	json_object_object_add(o, "template", json_object_new_string(cli_template_state(mark)));
 	cli_lifecycle_json(o, lc);
 	cli_print_json(cli, o);
 }
