@@ -87,16 +87,17 @@ static int mark_set(struct kc_ctx *ctx, const char *device, int state)
 	r = vol_load_for_write(ctx, device, 0, &cd, &lock);
 	if (r < 0)
 		return r;
-	/* A malformed mark is replaced or removed: that is what the caller asks for. */
+	/* Marks that do not parse are removed first: the caller asks for a mark that does, or
+	 * for none. */
 	id = mark_find(ctx, cd, &old);
 	if (id == -EINVAL) {
 		ctx_detail_clear(ctx);
-		old = -1;
+		r = mark_write(ctx, cd, -1, KC_TEMPLATE_NONE);
+		if (r < 0 || state == KC_TEMPLATE_NONE)
+			return r < 0 ? r : 1;
 		id = -1;
 	}
-	if (id >= 0 && old == state)
-		return 0;
-	if (id < 0 && state == KC_TEMPLATE_NONE && old == KC_TEMPLATE_NONE)
+	if (id >= 0 ? old == state : state == KC_TEMPLATE_NONE)
 		return 0;
 	r = mark_write(ctx, cd, id, state);
 	if (r >= 0)

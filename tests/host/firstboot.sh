@@ -206,6 +206,11 @@ assert_stderr_contains -m "... saying why" "template mark version '2' is not sup
 assert_header_unchanged -m "... writes nothing" "$T/e.img" "$sum"
 assert_exit -m "dump --json still works" 0 kc dump --json "$T/e.img"
 assert_eq -m "... the mark is invalid" invalid "$(json_get "$OUT" 'd["template"]')"
+assert_exit -m "template mark over it" 0 kc template mark "$T/e.img"
+assert_eq -m "... a mark that reads" template "$(mark "$T/e.img")"
+assert_eq -m "... and only one" 1 "$(cryptsetup luksDump --dump-json-metadata "$T/e.img" |
+	json_get /dev/stdin 'sum(t["type"] == "kekcrypt-template" for t in d["tokens"].values())')"
+token_mark "$T/e.img" template 2
 assert_exit -m "template clear" 0 kc template clear "$T/e.img"
 assert_eq -m "... the mark is gone" none "$(mark "$T/e.img")"
 assert_exit -m "template clear again: exit 0" 0 kc template clear "$T/e.img"
