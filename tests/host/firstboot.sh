@@ -9,7 +9,9 @@
 # filesystem; a second run is a no-op that writes nothing. `format --template` marks a new
 # volume. A clone whose firstboot was stopped by SIGINT mid-re-encryption is finished by the
 # next run, data intact; one stopped after its rekey (mark in state "rekeyed") is not re-keyed
-# again. With a [firstboot] KEK in the configuration the tokens end on that KEK only; a forged
+# again. With a [firstboot] KEK in the configuration the tokens end on that KEK only; one that
+# does not work stops the run after the rekey with nothing removed, and the next run finishes
+# (as it does one stopped between adding that KEK and removing the template's); a forged
 # mark on a volume of a machine whose configuration names no [firstboot] KEK only re-keys it
 # (same KEK); a malformed mark fails (exit 9) writing nothing, and `template clear` removes
 # it. --crypttab runs on every kekcrypt volume of a crypttab.
@@ -185,6 +187,33 @@ assert_eq -m "... the tokens are on the new KEK only" "file:$K2" "$(kek_uris "$T
 assert_exit -m "... which unwraps" 0 kc verify "$T/d.img"
 assert_true -m "... a key of its own" test "$(digests "$T/d.img")" != "$D0"
 assert_eq -m "... mark gone" none "$(mark "$T/d.img")"
+
+# A [firstboot] KEK that does not work: the rekey is done, nothing is removed, the mark says
+# "rekeyed"; once the KEK works the next run finishes without re-keying again.
+K3=$T/kek3.bin
+cp --sparse=always "$TPL" "$T/g.img"
+cp "$T/plain.conf" "$T_CONF"
+printf '[firstboot]\nkek = file:%s\n' "$K3" >>"$T_CONF"
+assert_exit -m "firstboot with a [firstboot] KEK file missing: exit 3" 3 kc firstboot "$T/g.img"
+assert_eq -m "... the template's token kept, the mark says rekeyed" "file:$K rekeyed" \
+	"$(kek_uris "$T/g.img") $(mark "$T/g.img")"
+DG=$(digests "$T/g.img")
+assert_true -m "... re-keyed" test "$DG" != "$D0"
+new_kek "$K3"
+fb_json "$T/g.img"
+assert_eq -m "the KEK there: finished without a second rekey, 1 added, 1 removed" \
+	"rekeyed false 1 1" "$(fb mark) $(fb rekeyed) $(fb keks_added) $(fb tokens_removed)"
+assert_eq -m "... on the new KEK only, the key unchanged, the mark gone" "file:$K3 $DG none" \
+	"$(kek_uris "$T/g.img") $(digests "$T/g.img") $(mark "$T/g.img")"
+
+# Stopped between adding the [firstboot] KEK and removing the template's: the next run removes.
+cp --sparse=always "$TPL" "$T/h.img"
+kc kek add "$T/h.img" --kek "file:$K3" >/dev/null
+kc template clear "$T/h.img" >/dev/null
+token_mark "$T/h.img" rekeyed
+fb_json "$T/h.img"
+assert_eq -m "KEK added before: none added, 1 removed, on the new KEK only" "0 1 file:$K3" \
+	"$(fb keks_added) $(fb tokens_removed) $(kek_uris "$T/h.img")"
 
 # A forged mark on a volume of a machine without [firstboot]: re-keyed, KEK unchanged.
 cp "$T/plain.conf" "$T_CONF"
