@@ -9,7 +9,7 @@
 # tests/host/completion.sh checks them against src/ and the binary.
 
 _kekcrypt_verbs="format open close status verify dump kek recovery header rekey encrypt repair
-	keyscript-passphrase keyscript-normalise boot-needs doctor config help"
+	keyscript-passphrase keyscript-normalise boot-needs doctor config firstboot template help"
 _kekcrypt_common="--config= --debug --verbose --json --batch-mode --timeout= --help"
 # The KEK URI schemes (kekcrypt kek providers).
 _kekcrypt_schemes="file: pkcs11: vault-transit+https:// azure-kv+https://"
@@ -21,6 +21,7 @@ _kekcrypt_subverbs() {
 	recovery) echo "add remove verify" ;;
 	header) echo "backup restore" ;;
 	config) echo "check" ;;
+	template) echo "mark clear show" ;;
 	esac
 }
 
@@ -29,11 +30,13 @@ _kekcrypt_subverbs() {
 _kekcrypt_options() {
 	local fmt="--kek= --cipher= --key-size= --label= --sector-size= --uuid= --recovery"
 	case $1 in
-	format) echo "$fmt --force" ;;
+	format) echo "$fmt --force --template" ;;
 	open) echo "--token= --readonly --allow-discards --recovery --key-file=" ;;
 	close | status | dump | repair | keyscript-normalise | "config check") echo "" ;;
+	"template mark" | "template clear" | "template show") echo "" ;;
 	verify) echo "--token= --all --crypttab" ;;
 	rekey) echo "--resume --progress-json --resilience= --force" ;;
+	firstboot) echo "--crypttab --progress-json --force" ;;
 	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key=" ;;
 	boot-needs) echo "--for= --crypttab=" ;;

@@ -19,7 +19,7 @@ static int ctx_new(struct kc_ctx **r_ctx, struct crypt_device *cd, const char *c
 	ctx->borrowed_cd = cd;
 	ctx->log_max = -1;
 	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL,
-			provider_config_check, &ctx->config);
+			template_config_check, &ctx->config);
 	if (r < 0) {
 		kc_free(ctx);
 		return r;
@@ -56,7 +56,7 @@ int kc_config_load(struct kc_ctx *ctx, const char *config_path)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
 	r = config_load(ctx, config_path ?: DEFAULT_CONFIG, config_path != NULL,
-			provider_config_check, &config);
+			template_config_check, &config);
 	if (r < 0)
 		return r;
 	config_free(ctx->config);

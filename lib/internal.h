@@ -359,6 +359,17 @@ int token_serialise(struct kc_ctx *ctx, const struct token *t, char **r_json);
 #define TOKEN_ROTATION_VERIFIED "verified"
 #define TOKEN_MARK_REKEY "kekcrypt-rekey"
 #define TOKEN_REKEY_NEW "new"
+/* The template mark (template.c): a token of this type, bound to no keyslot. */
+#define FIRSTBOOT_SECTION "firstboot"
+/* The configuration's check (config_load()): [firstboot] with its "kek" lines, else
+ * provider_config_check(). */
+int template_config_check(struct kc_ctx *ctx, const char *section, const char *key);
+#define TEMPLATE_TOKEN_TYPE "kekcrypt-template"
+/* Parse and validate a template mark's JSON text: its state (KC_TEMPLATE_MARKED or
+ * KC_TEMPLATE_REKEYED) in *R_STATE, or -EINVAL with the defect in the detail. */
+int token_template_parse(struct kc_ctx *ctx, const char *json, int *r_state);
+/* A template mark of STATE as JSON text in BUF. */
+int token_template_json(int state, char *buf, size_t size);
 /* The string field KEY of the token JSON text, in BUF; false when absent (or too long). */
 bool token_json_field(const char *json, const char *key, char *buf, size_t size);
 /* The token JSON text with each of KEYS set to its value (a NULL value: removed). */

@@ -999,6 +999,59 @@ void kc_token_passphrase_free(char *buf, size_t len);
  */
 int kc_token_validate_json(struct kc_ctx *ctx, const char *json, struct kc_token_info *r_info);
 
+/** What a volume's template mark says (kc_template_get()). */
+enum kc_template_state {
+	KC_TEMPLATE_NONE = 0,		/**< no mark: not a template, or its first boot is done */
+	KC_TEMPLATE_MARKED = 1,		/**< formatted for an image template: its clones share its DEK */
+	KC_TEMPLATE_REKEYED = 2,	/**< kc_firstboot() re-keyed it and has yet to finish */
+};
+
+/**
+ * Mark DEVICE as a volume of an image template (MARK true: state KC_TEMPLATE_MARKED, also
+ * over a mark of another state) or remove its mark (MARK false). The mark is a token of
+ * type "kekcrypt-template" (no keyslot, no secret, no KEK named). Takes the device's writer
+ * lock; refused while a rekey is in progress.
+ *
+ * @return 1 when the header was changed, 0 when it already was so, -EMEDIUMTYPE, -EBUSY,
+ *         -EROFS, -EACCES, -ENOSPC (no free token), -EIO
+ */
+int kc_template_mark(struct kc_ctx *ctx, const char *device, bool mark);
+
+/**
+ * The template mark of DEVICE, read without writing.
+ *
+ * @return KC_TEMPLATE_NONE, KC_TEMPLATE_MARKED or KC_TEMPLATE_REKEYED; -EINVAL (a malformed
+ *         mark: the detail says why), -EMEDIUMTYPE, -ENOENT, -EACCES
+ */
+int kc_template_get(struct kc_ctx *ctx, const char *device);
+
+/** What kc_firstboot() found and did (nothing secret). */
+struct kc_firstboot_result {
+	size_t size;		/**< sizeof(struct kc_firstboot_result): see KC_SIZED() */
+	int state;		/**< the mark found (KC_TEMPLATE_NONE: nothing was done) */
+	bool rekeyed;		/**< the DEK was rotated in this call */
+	bool resumed;		/**< ... by continuing an interrupted rekey */
+	int keks_added;		/**< tokens added for the [firstboot] KEKs of the configuration */
+	int tokens_removed;	/**< tokens of other KEKs removed after those verified */
+	int n_tokens;		/**< kekcrypt tokens at the end */
+};
+
+/**
+ * The first boot of a clone of a template image: when DEVICE carries a template mark,
+ * rotate its DEK (kc_rekey(), online when mapped, resumable), then, when the configuration
+ * has a [firstboot] section, give it a token for each "kek = URI" there (each checked by an
+ * unwrap) and only then remove its tokens of every other KEK, and finally remove the mark.
+ * Without a mark it does nothing. An interrupted call is continued by the next one.
+ *
+ * @param flags    KC_REKEY_JOURNAL, KC_REKEY_CHECKSUM, KC_REKEY_FORCE, for the rekey
+ * @param fn       the rekey's progress callback, or NULL
+ * @param r_result filled on success (may be NULL)
+ * @return 0; -EINVAL (bad arguments, a malformed mark), and the errors of kc_template_get(),
+ *         kc_rekey(), kc_kek_add(), kc_verify() and kc_kek_remove()
+ */
+int kc_firstboot(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_progress_fn fn,
+		 void *usrptr, struct kc_firstboot_result *r_result);
+
 #ifdef __cplusplus
 }
 #endif

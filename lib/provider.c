@@ -97,8 +97,8 @@ int provider_config_check(struct kc_ctx *ctx, const char *section, const char *k
 		for (size_t i = 0; (ops = provider_at(i)) && n < sizeof(list); i++)
 			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s[%s]", n ? ", " : "",
 					      ops->name);
-		return ctx_fail(ctx, -EINVAL, "unknown section [%s]; the sections are the "
-				"providers': %s", section, list);
+		return ctx_fail(ctx, -EINVAL, "unknown section [%s]; the sections are "
+				"[" FIRSTBOOT_SECTION "] and the providers': %s", section, list);
 	}
 	for (size_t i = 0; ops->config_keys && ops->config_keys[i] && n < sizeof(list); i++)
 		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",

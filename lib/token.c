@@ -300,3 +300,69 @@ int token_json_set(const char *json, const char *const *keys, const char *const 
 		*r_out = out;
 	return r;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* The template mark (template.c): a token of type "kekcrypt-template", bound to no keyslot,
+ * holding no secret and naming no KEK:
+ *
+ *   {"type": "kekcrypt-template", "keyslots": [],
+ *    "kekcrypt-template-version": "1",
+ *    "kekcrypt-template-state": "template" | "rekeyed"}
+ */
+
+#define TEMPLATE_KEY(name) "kekcrypt-template-" name
+#define TEMPLATE_FORMAT_VERSION "1"
+
+static const char *const template_states[] = { [KC_TEMPLATE_MARKED] = "template",
+					       [KC_TEMPLATE_REKEYED] = "rekeyed" };
+
+static int template_fields(struct kc_ctx *ctx, json_object *obj, int *r_state)
+{
+	const char *type, *ver, *state;
+	json_object *slots;
+	int r;
+
+	if ((r = json_string(ctx, obj, "type", false, 64, &type)) < 0 ||
+	    (r = json_string(ctx, obj, TEMPLATE_KEY("version"), false, 9, &ver)) < 0 ||
+	    (r = json_string(ctx, obj, TEMPLATE_KEY("state"), false, 31, &state)) < 0)
+		return r;
+	if (strcmp(type, TEMPLATE_TOKEN_TYPE))
+		return ctx_fail(ctx, -EINVAL, "type '%s' is not '%s'", type, TEMPLATE_TOKEN_TYPE);
+	if (!json_object_object_get_ex(obj, "keyslots", &slots) ||
+	    !json_object_is_type(slots, json_type_array) || json_object_array_length(slots))
+		return ctx_fail(ctx, -EINVAL, "a template mark is bound to no keyslot");
+	if (strcmp(ver, TEMPLATE_FORMAT_VERSION))
+		return ctx_fail(ctx, -EINVAL, "template mark version '%s' is not supported (this "
+				"kekcrypt reads " TEMPLATE_FORMAT_VERSION ")", ver);
+	for (int s = KC_TEMPLATE_MARKED; s <= KC_TEMPLATE_REKEYED; s++)
+		if (!strcmp(state, template_states[s])) {
+			*r_state = s;
+			return 0;
+		}
+	return ctx_fail(ctx, -EINVAL, "template state '%s' is neither 'template' nor 'rekeyed'",
+			state);
+}
+
+int token_template_parse(struct kc_ctx *ctx, const char *json, int *r_state)
+{
+	json_object *obj = json_tokener_parse(json);
+	int r;
+
+	if (!obj || !json_object_is_type(obj, json_type_object))
+		r = ctx_fail(ctx, -EINVAL, "template mark is not a JSON object");
+	else
+		r = template_fields(ctx, obj, r_state);
+	json_object_put(obj);
+	return r;
+}
+
+int token_template_json(int state, char *buf, size_t size)
+{
+	if (state != KC_TEMPLATE_MARKED && state != KC_TEMPLATE_REKEYED)
+		return -EINVAL;
+	if ((size_t)snprintf(buf, size, "{\"type\":\"" TEMPLATE_TOKEN_TYPE "\",\"keyslots\":[],"
+			     "\"" TEMPLATE_KEY("version") "\":\"" TEMPLATE_FORMAT_VERSION "\","
+			     "\"" TEMPLATE_KEY("state") "\":\"%s\"}", template_states[state]) >= size)
+		return -ENOBUFS;
+	return 0;
+}

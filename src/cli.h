@@ -178,7 +178,12 @@ int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *
 
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_encrypt, verb_keyscript_passphrase,
-	verb_keyscript_normalise, verb_doctor, verb_repair, verb_boot_needs, verb_config;
+	verb_keyscript_normalise, verb_doctor, verb_repair, verb_boot_needs, verb_config,
+	verb_firstboot, verb_template;
+
+/* A template mark's state (kc_template_get()) as JSON and the text show it: "none",
+ * "template", "rekeyed", or "invalid" for an error. */
+const char *cli_template_state(int state);
 
 /* Recovery keys (cmd-lifecycle.c), shared with format --recovery and open --recovery. The
  * KDF cost options are for tests and not shown by --help (recovery keyslots use PBKDF2 with

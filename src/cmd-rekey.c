@@ -99,9 +99,10 @@ static int run_failed(struct cli *cli, struct progress *p, const char *device, i
 {
 	finish_line(p);
 	if (r == -ECANCELED && stop_signal) {
+		/* firstboot continues by itself; it has no --resume. */
 		cli_error(cli, "%s: stopped by %s; the data is consistent. Continue with "
-			  "'kekcrypt %s --resume %s'.", device, strsignal(stop_signal), cli->verb,
-			  device);
+			  "'kekcrypt %s%s %s'.", device, strsignal(stop_signal), cli->verb,
+			  strcmp(cli->verb, "firstboot") ? " --resume" : "", device);
 		return cli_exit_code(r);
 	}
 	return cli_fail(cli, r);
@@ -342,4 +343,180 @@ const struct verb verb_encrypt = {
 		 "      --dry-run        check and say what would happen; write nothing\n"
 		 "      --progress-json  one JSON object per chunk on stdout (as rekey's)\n"
 		 "      --recovery       also add a recovery key, printed once\n",
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* firstboot and template: the first boot of a clone of a template image.                    */
+
+const char *cli_template_state(int state)
+{
+	static const char *const names[] = { [KC_TEMPLATE_NONE] = "none",
+					     [KC_TEMPLATE_MARKED] = "template",
+					     [KC_TEMPLATE_REKEYED] = "rekeyed" };
+
+	return state >= 0 && state <= KC_TEMPLATE_REKEYED ? names[state] : "invalid";
+}
+
+/* {"schema": "kekcrypt.NAME/1", "device", "uuid", "mark": STATE}. */
+static json_object *template_json(struct cli *cli, const char *name, const char *device, int state)
+{
+	json_object *out = cli_json_new(cli, name);
+
+	json_object_object_add(out, "device", json_object_new_string(device));
+	cli_json_uuid(cli, out, device);
+	json_object_object_add(out, "mark", json_object_new_string(cli_template_state(state)));
+	return out;
+}
+
+struct firstboot_args {
+	uint32_t flags;
+	struct progress prog;
+};
+
+static void firstboot_text(const char *device, const struct kc_firstboot_result *res)
+{
+	if (res->state == KC_TEMPLATE_NONE) {
+		printf("%s: no template mark; nothing to do\n", device);
+		return;
+	}
+	printf("%s: %s", device, res->rekeyed ? "data key rotated" : "re-keyed before");
+	if (res->resumed)
+		printf(" (resumed)");
+	if (res->keks_added || res->tokens_removed)
+		printf("; %d KEK(s) of [firstboot] added, %d other token(s) removed",
+		       res->keks_added, res->tokens_removed);
+	printf("; template mark removed; %d token(s)\n", res->n_tokens);
+}
+
+/* firstboot on DEVICE (a cli_volume_fn). */
+static int firstboot_one(struct cli *cli, const char *device, void *usrptr, json_object **r_doc)
+{
+	struct firstboot_args *a = usrptr;
+	struct kc_firstboot_result res = KC_SIZED(struct kc_firstboot_result);
+	json_object *out;
+	int r;
+
+	r = kc_firstboot(cli->ctx, device, a->flags, on_progress, &a->prog, &res);
+	if (r < 0)
+		return run_failed(cli, &a->prog, device, r);
+	finish_line(&a->prog);
+	if (!cli->json) {
+		firstboot_text(device, &res);
+		return EXIT_OK;
+	}
+	out = template_json(cli, "firstboot", device, res.state);
+	json_object_object_add(out, "rekeyed", json_object_new_boolean(res.rekeyed));
+	json_object_object_add(out, "resumed", json_object_new_boolean(res.resumed));
+	json_object_object_add(out, "keks_added", json_object_new_int(res.keks_added));
+	json_object_object_add(out, "tokens_removed", json_object_new_int(res.tokens_removed));
+	json_object_object_add(out, "tokens", json_object_new_int(res.n_tokens));
+	*r_doc = out;
+	return EXIT_OK;
+}
+
+static int run_firstboot(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS, CRYPTTAB_LONGOPT,
+		{ "progress-json", no_argument, NULL, 0x201 },
+		{ "force", no_argument, NULL, 0x203 },
+		{}
+	};
+	struct firstboot_args a = { .prog.tty = isatty(STDERR_FILENO) };
+	const char *crypttab_path = NULL;
+	bool crypttab = false;
+	json_object *doc = NULL;
+	int o, c, ex;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, &verb_firstboot, &ex)) == 2)
+			return ex;
+		if (o)
+			continue;
+		if (c == 0x201)
+			a.prog.json = true;
+		if (c == 0x203)
+			a.flags |= KC_REKEY_FORCE;
+		if (c == OPT_CRYPTTAB) {
+			crypttab = true;
+			crypttab_path = optarg;
+		}
+	}
+	if (crypttab ? optind != argc : optind + 1 != argc)
+		return cli_usage_error(cli, "expected one DEVICE, or --crypttab[=PATH] alone");
+	if (a.prog.json && cli->json)
+		return cli_usage_error(cli, "--progress-json and --json exclude each other");
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	catch_signals();
+	if (crypttab)
+		return cli_crypttab_run(cli, crypttab_path, firstboot_one, &a);
+	ex = firstboot_one(cli, argv[optind], &a, &doc);
+	if (doc)
+		cli_print_json(cli, doc);
+	return ex;
+}
+
+const struct verb verb_firstboot = {
+	.name = "firstboot",
+	.run = run_firstboot,
+	.summary = "re-key a clone of a template image at its first boot",
+	.usage = "firstboot DEVICE|--crypttab[=PATH] [--progress-json] [--force]\n\n"
+		 "When DEVICE carries a template mark ('format --template', 'template mark'), give\n"
+		 "it a data key of its own (as 'rekey': online when mapped, resumable), then move\n"
+		 "its tokens to the KEKs of the [firstboot] section of the configuration (when it\n"
+		 "has one: each added and checked before the others are removed), then remove the\n"
+		 "mark. Without a mark it does nothing. An interrupted run is continued by the\n"
+		 "next one. kekcrypt-firstboot.service runs 'firstboot --crypttab' at boot.\n\n"
+		 "      --crypttab[=PATH] every kekcrypt volume of /etc/crypttab (or PATH)\n"
+		 "      --progress-json   the rekey's progress, one JSON object per chunk on\n"
+		 "                        stdout (as rekey's)\n"
+		 "      --force           also when keyslots without a kekcrypt token (recovery\n"
+		 "                        keys, passphrases) exist: they are destroyed\n",
+};
+
+static int run_template(struct cli *cli, int argc, char **argv)
+{
+	const char *sub, *device;
+	bool mark;
+	int ex, r;
+
+	if ((ex = cli_parse_common_only(cli, argc, argv, &verb_template)) >= 0)
+		return ex;
+	if (optind + 2 != argc)
+		return cli_usage_error(cli, "expected mark|clear|show DEVICE");
+	sub = argv[optind];
+	device = argv[optind + 1];
+	if (strcmp(sub, "mark") && strcmp(sub, "clear") && strcmp(sub, "show"))
+		return cli_usage_error(cli, "unknown 'template %s'; expected mark, clear or show",
+				       sub);
+	cli->verb = !strcmp(sub, "mark") ? "template mark" : !strcmp(sub, "clear") ?
+		    "template clear" : "template show";
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	mark = !strcmp(sub, "mark");
+	r = strcmp(sub, "show") ? kc_template_mark(cli->ctx, device, mark) : 0;
+	if (r >= 0)
+		r = kc_template_get(cli->ctx, device);
+	if (r < 0)
+		return cli_fail_device(cli, device, r);
+	if (!cli->json) {
+		printf("%s: template mark: %s\n", device, cli_template_state(r));
+		return EXIT_OK;
+	}
+	cli_print_json(cli, template_json(cli, "template", device, r));
+	return EXIT_OK;
+}
+
+const struct verb verb_template = {
+	.name = "template",
+	.run = run_template,
+	.summary = "mark a volume of an image template, for 'firstboot' on its clones",
+	.usage = "template mark|clear|show DEVICE\n\n"
+		 "mark:  mark DEVICE as a volume of an image template: each clone of the image\n"
+		 "       holds the same data key until 'kekcrypt firstboot' gives it one of its own\n"
+		 "clear: remove the mark\n"
+		 "show:  say whether DEVICE carries a mark (none, template, or rekeyed: a\n"
+		 "       firstboot was interrupted after the rekey)\n",
 };

@@ -80,12 +80,13 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		COMMON_LONGOPTS,
 		FORMAT_LONGOPTS,
 		{ "recovery", no_argument, NULL, 0x201 },
+		{ "template", no_argument, NULL, 0x202 },
 		RECOVERY_PBKDF_LONGOPTS,
 		{}
 	};
 	struct kc_recovery_params rp = KC_SIZED(struct kc_recovery_params);
 	char *rkey = NULL;
-	bool recovery = false;
+	bool recovery = false, template = false;
 	int rslot = -1;
 	const char *keks[CLI_MAX_KEKS];
 	struct kc_format_params p = { .size = sizeof(p), .kek_uris = keks };
@@ -103,8 +104,9 @@ static int run_format(struct cli *cli, int argc, char **argv)
 			return -o;
 		if (o)
 			continue;
-		if (c == 0x201) {
-			recovery = true;
+		if (c == 0x201 || c == 0x202) {
+			recovery |= c == 0x201;
+			template |= c == 0x202;
 			continue;
 		}
 		if ((o = cli_format_opt(cli, c, &p)) < 0)
@@ -114,6 +116,11 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected one DEVICE");
 	if (!p.n_keks)
 		return cli_usage_error(cli, "at least one --kek URI is required");
+	/* Every clone would hold the same recovery key, which the rekey of 'firstboot' could
+	 * not carry over. */
+	if (recovery && template)
+		return cli_usage_error(cli, "--recovery and --template exclude each other (add a "
+				       "recovery key to each clone after 'kekcrypt firstboot')");
 	if ((ex = cli_ctx(cli)))
 		return ex;
 	snprintf(what, sizeof(what), "This will overwrite data on %s irrevocably.", argv[optind]);
@@ -122,6 +129,8 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		return EXIT_CANCELLED;
 	}
 	r = kc_format(cli->ctx, argv[optind], &p);
+	if (r >= 0 && template)
+		r = kc_template_mark(cli->ctx, argv[optind], true);
 	if (r < 0)
 		return cli_fail_device(cli, argv[optind], r);
 	warnings = cli_kek_warnings(cli, keks, p.n_keks);
@@ -132,8 +141,8 @@ static int run_format(struct cli *cli, int argc, char **argv)
 	}
 	if (!cli->json) {
 		json_object_put(warnings);
-		printf("Formatted %s with %zu KEK%s.\n", argv[optind], p.n_keks,
-		       p.n_keks > 1 ? "s" : "");
+		printf("Formatted %s with %zu KEK%s%s.\n", argv[optind], p.n_keks,
+		       p.n_keks > 1 ? "s" : "", template ? ", marked as a template" : "");
 		cli_new_volume_recovery_print(NULL, rkey, rslot);
 	} else {
 		json_object *out = cli_json_new(cli, "format");
@@ -141,6 +150,7 @@ static int run_format(struct cli *cli, int argc, char **argv)
 		json_object_object_add(out, "device", json_object_new_string(argv[optind]));
 		cli_json_uuid(cli, out, argv[optind]);
 		json_object_object_add(out, "keks", json_object_new_int((int)p.n_keks));
+		json_object_object_add(out, "template", json_object_new_boolean(template));
 		json_object_object_add(out, "warnings", warnings);
 		cli_new_volume_recovery_print(out, rkey, rslot);
 		cli_print_json(cli, out);
@@ -160,6 +170,8 @@ const struct verb verb_format = {
 		 "partition table or LUKS header unless --force.\n\n"
 		 FORMAT_USAGE
 		 "  -f, --force          format even if the device holds data\n"
+		 "      --template       mark it as a volume of an image template: each clone\n"
+		 "                       gets a data key of its own by 'kekcrypt firstboot'\n"
 		 "      --recovery       also add a recovery key, printed once (see\n"
 		 "                       'kekcrypt recovery --help')\n",
 };
@@ -391,6 +403,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 	uint32_t slots = kc_volume_info_keyslots(info);
 	struct kc_rekey_state st;
 	bool rekey = cli_rekey_state(cli, device, &st);
+	int mark = kc_template_get(cli->ctx, device);
 	json_object *o, *arr;
 
 	if (!cli->json) {
@@ -407,6 +420,11 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 		printf("\n");
 		if (rekey)
 			cli_rekey_text(device, &st);
+		if (mark < 0)
+			printf("Template:    INVALID mark: %s\n", kc_error_detail(cli->ctx));
+		else if (mark)
+			printf("Template:    %s: 'kekcrypt firstboot' gives each clone a data key of "
+			       "its own\n", cli_template_state(mark));
 		printf("kekcrypt tokens:\n");
 		print_tokens_text(info);
 		cli_lifecycle_text(lc);
@@ -430,6 +448,7 @@ static void print_dump(struct cli *cli, const char *device, const struct kc_volu
 	json_object_object_add(o, "keyslots", arr);
 	json_object_object_add(o, "tokens", tokens_json(info));
 	json_object_object_add(o, "rekey", rekey ? cli_rekey_json(&st) : NULL);
+	json_object_object_add(o, "template", json_object_new_string(cli_template_state(mark)));
 	cli_lifecycle_json(o, lc);
 	cli_print_json(cli, o);
 }

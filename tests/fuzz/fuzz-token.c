@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Fuzz target for the token JSON parser and serialiser. Built with -fsanitize=fuzzer it is a
+ * Fuzz target for the token JSON parser and serialiser, and the template mark's parser. Built with -fsanitize=fuzzer it is a
  * libFuzzer target (tests/fuzz/run-libfuzzer.sh); otherwise replay-main.c's main() replays the
  * files given on the command line, which is how `make check` runs the corpus.
  */
@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct kc_ctx *ctx;
 	struct token *t = NULL, *t2 = NULL;
 	char *text, *json = NULL;
+	int state;
 
 	if (!ctx && kc_init(&ctx, "/dev/null/none") < 0 && kc_init(&ctx, NULL) < 0)
 		abort();
@@ -29,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (token_serialise(ctx, t, &json) != 0 || token_parse(ctx, json, &t2) != 0 ||
 		    t2->wrapped_len != t->wrapped_len ||
 		    memcmp(t2->wrapped, t->wrapped, t->wrapped_len))
+			abort();
+	}
+	/* The template mark's parser too: what parses is written back the same. */
+	if (token_template_parse(ctx, text, &state) == 0) {
+		char buf[256];
+		int again = -1;
+
+		if (token_template_json(state, buf, sizeof(buf)) != 0 ||
+		    token_template_parse(ctx, buf, &again) != 0 || again != state)
 			abort();
 	}
 	token_free(t);

@@ -36,7 +36,7 @@ assert_header_unchanged -m "... nothing written" "$IMG" "$sum"
 conf "[azure]" "auth = managed-identity"
 assert_exit -m "'[azure]': exit 25" 25 kc verify "$IMG"
 assert_stderr_contains -m "... naming FILE:LINE and the section" \
-	"$T_CONF:1: unknown section [azure]; the sections are the providers': [file], [pkcs11]"
+	"$T_CONF:1: unknown section [azure]; the sections are [firstboot] and the providers': [file], [pkcs11]"
 conf "[file]" "allowed-path = $K0"
 assert_exit -m "'allowed-path' (for allowed-paths) in [file]: exit 25" 25 kc verify "$IMG"
 assert_stderr_contains -m "... named" "$T_CONF:2: unknown key 'allowed-path' in [file]; it takes: allowed-paths"

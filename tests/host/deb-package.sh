@@ -87,7 +87,8 @@ for p in $PKGS; do
 done
 holds kekcrypt usr/bin/kekcrypt usr/share/man/man8/kekcrypt.8.gz \
 	"$TOKENDIR/libcryptsetup-token-kekcrypt.so" "$UNITDIR/kekcrypt-refresh.service" \
-	"$UNITDIR/kekcrypt-refresh.timer" usr/share/kekcrypt/schema/doctor.json \
+	"$UNITDIR/kekcrypt-refresh.timer" "$UNITDIR/kekcrypt-firstboot.service" \
+	usr/share/kekcrypt/schema/doctor.json usr/share/kekcrypt/schema/firstboot.json \
 	usr/share/doc/kekcrypt/examples/kekcrypt.conf.example usr/share/doc/kekcrypt/copyright
 assert_eq -m "kekcrypt creates /etc/kekcrypt readable by root only" "drwx------ etc/kekcrypt/" \
 	"$(contents kekcrypt | grep ' etc/kekcrypt/$')"
@@ -163,7 +164,8 @@ assert_contains -m "the packaged plugin resolves the packaged libkekcrypt.so.1" 
 assert_not_contains -m "... and every other library" "$ldd_plugin" "not found"
 unset LD_LIBRARY_PATH
 boot_files=("$R/usr/share/initramfs-tools/hooks/kekcrypt" "$R/usr/lib/kekcrypt/kekcrypt-keyscript"
-	"$R/usr/lib/dracut/modules.d/90kekcrypt/module-setup.sh" "$R/$UNITDIR/kekcrypt-refresh.service")
+	"$R/usr/lib/dracut/modules.d/90kekcrypt/module-setup.sh" "$R/$UNITDIR/kekcrypt-refresh.service"
+	"$R/$UNITDIR/kekcrypt-firstboot.service")
 assert_eq -m "no %PLACEHOLDER% left in the boot scripts and units" "" \
 	"$(grep -lE '%[A-Z]+%' "${boot_files[@]}" || :)"
 hook=$(cat "$R/usr/share/initramfs-tools/hooks/kekcrypt")
@@ -179,5 +181,8 @@ assert_eq -m "the service runs the packaged kekcrypt" \
 	"/usr/bin/kekcrypt kek rotate --all --if-newer --crypttab
 /usr/bin/kekcrypt verify --all --crypttab" \
 	"$(sed -n 's/^ExecStart=//p' "$R/$UNITDIR/kekcrypt-refresh.service")"
+assert_eq -m "kekcrypt-firstboot.service runs the packaged kekcrypt" \
+	"/usr/bin/kekcrypt firstboot --crypttab" \
+	"$(sed -n 's/^ExecStart=//p' "$R/$UNITDIR/kekcrypt-firstboot.service")"
 
 done_testing

@@ -150,6 +150,16 @@ json verify-all 3 kc verify --all "$IMG" --json
 mv "$K0.saved" "$K0"
 mv "$K1.saved" "$K1"
 
+# --- template marks and firstboot -------------------------------------------------------------
+new_img "$T/tpl.img"
+json format 0 kc format -q "$T/tpl.img" --kek "file:$K0" --template --json
+json template 0 kc template show "$T/tpl.img" --json
+json firstboot 0 kc firstboot "$T/tpl.img" --json
+assert_eq -m "firstboot: it was marked, and re-keyed" "template true" \
+	"$(json_get "$OUT" 'd["mark"]') $(json_get "$OUT" 'd["rekeyed"]')"
+echo "tpl $T/tpl.img none luks" >"$T/fb.crypttab"
+json crypttab-run 0 kc firstboot --crypttab="$T/fb.crypttab" --json
+
 # --- every schema file is a schema, and each was used above (status, status-all, open: not
 # here, without device-mapper; the guest tests run them) ------------------------------------------
 for f in "$SCHEMAS"/*.json; do

@@ -242,6 +242,50 @@ static void test_recovery_normalise(void)
 	CHECK_EQ(kc_recovery_key_normalise(printed, strlen(printed), NULL), -EINVAL);
 }
 
+/* The template mark (token.c): what token_template_json() writes parses back; anything else
+ * a forged header may hold is refused with -EINVAL. */
+static void test_template_mark(struct kc_ctx *ctx)
+{
+	static const char *const bad[] = {
+		"",
+		"[]",
+		"{\"type\":\"kekcrypt\",\"keyslots\":[],\"kekcrypt-template-version\":\"1\","
+		"\"kekcrypt-template-state\":\"template\"}",
+		"{\"type\":\"kekcrypt-template\",\"keyslots\":[\"0\"],"
+		"\"kekcrypt-template-version\":\"1\",\"kekcrypt-template-state\":\"template\"}",
+		"{\"type\":\"kekcrypt-template\",\"kekcrypt-template-version\":\"1\","
+		"\"kekcrypt-template-state\":\"template\"}",
+		"{\"type\":\"kekcrypt-template\",\"keyslots\":[],\"kekcrypt-template-version\":\"2\","
+		"\"kekcrypt-template-state\":\"template\"}",
+		"{\"type\":\"kekcrypt-template\",\"keyslots\":[],\"kekcrypt-template-version\":1,"
+		"\"kekcrypt-template-state\":\"template\"}",
+		"{\"type\":\"kekcrypt-template\",\"keyslots\":[],\"kekcrypt-template-version\":\"1\","
+		"\"kekcrypt-template-state\":\"done\"}",
+		"{\"type\":\"kekcrypt-template\",\"keyslots\":[],\"kekcrypt-template-version\":\"1\"}",
+	};
+	char buf[256];
+	int state;
+
+	for (int s = KC_TEMPLATE_MARKED; s <= KC_TEMPLATE_REKEYED; s++) {
+		state = -1;
+		CHECK_EQ(token_template_json(s, buf, sizeof(buf)), 0);
+		CHECK_EQ(token_template_parse(ctx, buf, &state), 0);
+		CHECK_EQ(state, s);
+	}
+	CHECK_EQ(token_template_json(KC_TEMPLATE_NONE, buf, sizeof(buf)), -EINVAL);
+	CHECK_EQ(token_template_json(KC_TEMPLATE_MARKED, buf, 16), -ENOBUFS);
+	/* Unknown fields are tolerated, as in the kekcrypt token. */
+	CHECK_EQ(token_template_parse(ctx, "{\"type\":\"kekcrypt-template\",\"keyslots\":[],"
+				      "\"kekcrypt-template-version\":\"1\",\"kekcrypt-template-"
+				      "state\":\"rekeyed\",\"x-later\":\"1\"}", &state), 0);
+	CHECK_EQ(state, KC_TEMPLATE_REKEYED);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		state = -1;
+		CHECK_EQ(token_template_parse(ctx, bad[i], &state), -EINVAL);
+		CHECK_EQ(state, -1);
+	}
+}
+
 int main(void)
 {
 	struct kc_ctx *ctx = NULL;
@@ -256,6 +300,7 @@ int main(void)
 	test_hkdf();
 	test_sized(ctx);
 	test_recovery_normalise();
+	test_template_mark(ctx);
 	kc_free(ctx);
 	return test_done();
 }
