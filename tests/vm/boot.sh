@@ -8,8 +8,9 @@
 #
 # Built here: the root (scripts/vm/debian-root.sh, debootstrap cached), kekcrypt installed
 # from this tree's Debian packages (scripts/build-debs.sh, or $KC_DEBS: scripts/test.sh builds
-# them once) with dpkg in the chroot, crypttab and
-# fstab, the initramfs made by the real update-initramfs in the chroot (with our hook), and
+# them once) with apt in the chroot after crypttab and fstab, so that the packages' own
+# maintainer scripts build the initramfs (update-initramfs with our hook; dracut's trigger
+# with our module), and
 # the disks: the root and data filesystems made as images, then encrypted in place on the
 # host by `kekcrypt encrypt` (offline; libcryptsetup's userspace crypto, no device-mapper),
 # which the guests then open through dm-crypt.
@@ -127,23 +128,6 @@ mkdir "$D"
 step "$V: root filesystem"
 # file: the initramfs-tools root with a file KEK (no KMS, no network).
 "$VM_TOP/scripts/vm/debian-root.sh" --variant "${V/#file/initramfs-tools}" "$ROOT"
-# kekcrypt and libkekcrypt1, and kekcrypt-initramfs or kekcrypt-dracut, with dpkg in the
-# chroot; their image rebuild (postinst, trigger) is left to the builds below.
-mkdir -p "$ROOT/tmp/debs"
-cp "$DEBS"/kekcrypt_*.deb "$DEBS"/libkekcrypt1_*.deb "$ROOT/tmp/debs/"
-if [ "$V" = dracut ]; then
-	cp "$DEBS"/kekcrypt-dracut_*.deb "$ROOT/tmp/debs/"
-else
-	cp "$DEBS"/kekcrypt-initramfs_*.deb "$ROOT/tmp/debs/"
-fi
-chroot "$ROOT" sh -ec 'dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
-	ln -s /bin/true /usr/sbin/update-initramfs
-	dpkg -i --no-triggers /tmp/debs/*.deb
-	rm /usr/sbin/update-initramfs
-	dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs' \
-	>"$D/dpkg.log" 2>&1 || { tail -n 30 "$D/dpkg.log"; die "dpkg -i of the packages failed"; }
-rm -rf "$ROOT/tmp/debs"
-
 step "$V: KMS credentials, disks formatted on the host (fixture in a private namespace)"
 conf() {	# conf CA-PATH
 	printf '[azure-kv]\nauth = managed-identity\nallowed-hosts = 10.0.2.2\nca-file = %s\n' "$1"
@@ -206,7 +190,7 @@ dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status
 # not allow: the build of the image that boots below warns and copies none of them.
 (umask 077 && head -c 32 /dev/urandom >"$ROOT/etc/kekcrypt/forged-kek.bin" &&
 	echo 1234 >"$ROOT/etc/kekcrypt/forged.pin")
-cp "$ROOT/usr/lib/$MA/$KCLIB" "$ROOT/usr/lib/forged-pkcs11.so"
+cp "$ROOT/usr/lib/$MA/libjson-c.so.5" "$ROOT/usr/lib/forged-pkcs11.so"
 forge "$ROOT/dev/disk/by-uuid/$uuid_root" file file:/etc/kekcrypt/forged-kek.bin
 forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
 	"pkcs11:token=forged;object=kek?module-path=/usr/lib/forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin"
@@ -272,11 +256,28 @@ if [ -e "$ROOT/boot/initrd.img-$kver" ]; then
 	chmod 644 "$ROOT/boot/initrd.img-$kver"
 	had_image=yes
 fi
+# kekcrypt installed now, with apt from the packages (no download: every dependency is in
+# the root), as an administrator would: its maintainer scripts build the image. kekcrypt-
+# initramfs's postinst runs update-initramfs -u; kekcrypt-dracut activates the
+# update-initramfs trigger, on which dracut (Debian's package: a generic image, not hostonly)
+# rebuilds it with our module, which adds the x-initrd.attach entries of crypttab.
+mkdir -p "$ROOT/tmp/debs"
+cp "$DEBS"/kekcrypt_*.deb "$DEBS"/libkekcrypt1_*.deb "$ROOT/tmp/debs/"
 if [ "$V" = dracut ]; then
-	# A generic (not hostonly) image, as Debian's dracut builds by default; our module adds
-	# the x-initrd.attach entries of crypttab.
-	chroot "$ROOT" dracut --force --no-hostonly --kver "$kver" "/boot/initrd.img-$kver" \
-		>"$D/initramfs.log" 2>&1 || { tail -n 30 "$D/initramfs.log"; die "dracut failed"; }
+	cp "$DEBS"/kekcrypt-dracut_*.deb "$ROOT/tmp/debs/"
+else
+	cp "$DEBS"/kekcrypt-initramfs_*.deb "$ROOT/tmp/debs/"
+fi
+chroot "$ROOT" sh -c 'apt-get install -y /tmp/debs/*.deb' >"$D/initramfs.log" 2>&1 ||
+	{ tail -n 30 "$D/initramfs.log"; die "apt-get install of the packages failed"; }
+rm -rf "$ROOT/tmp/debs"
+if grep -Eq "^(dracut|update-initramfs): Generating /boot/initrd.img-$kver" "$D/initramfs.log"; then
+	ok "$V: apt installed the packages, whose maintainer scripts built the image"
+else
+	not_ok "$V: apt installed the packages, whose maintainer scripts built the image"
+	tail -n 20 "$D/initramfs.log" | sed 's/^/# /'
+fi
+if [ "$V" = dracut ]; then
 	chroot "$ROOT" lsinitrd "/boot/initrd.img-$kver" >"$D/initrd.list"
 	chroot "$ROOT" lsinitrd -f etc/crypttab "/boot/initrd.img-$kver" >"$D/initrd.crypttab"
 	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30" "$D/initrd.crypttab" &&
@@ -292,8 +293,6 @@ if [ "$V" = dracut ]; then
 	# lsinitrd lists like ls -l: the path is the last field (or before " -> ").
 	sed -e 's/ -> .*//' -e 's/.* //' "$D/initrd.list" >"$D/initrd.paths"
 else
-	chroot "$ROOT" update-initramfs -u -k all >"$D/initramfs.log" 2>&1 ||
-		{ tail -n 30 "$D/initramfs.log"; die "update-initramfs failed"; }
 	chroot "$ROOT" lsinitramfs "/boot/initrd.img-$kver" >"$D/initrd.paths"
 	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
 		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/$MA/$KCLIB"
