@@ -142,6 +142,19 @@ void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...)
 	memcpy(ctx->detail, buf, sizeof(buf));
 }
 
+void ctx_detail_suffix(struct kc_ctx *ctx, const char *fmt, ...)
+{
+	size_t n = strnlen(ctx->detail, sizeof(ctx->detail));
+	va_list ap;
+
+	if (n + 1 >= sizeof(ctx->detail))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ctx->detail + n, sizeof(ctx->detail) - n, fmt, ap);
+	va_end(ap);
+	detail_sanitise(ctx->detail);
+}
+
 void ctx_detail_device(struct kc_ctx *ctx, const char *device)
 {
 	char needle[sizeof(ctx->detail)];

@@ -113,6 +113,13 @@ int ctx_slot_set(struct kc_ctx *ctx, const void *key, void *data, void (*free_fn
 int ctx_fail(struct kc_ctx *ctx, int r, const char *fmt, ...) _printf_(3, 4);
 /* Prefix the current detail with "PREFIX: ". */
 void ctx_detail_prefix(struct kc_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
+/* Append to the current detail (cut at its size). */
+void ctx_detail_suffix(struct kc_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
+/* What to say when adding a KEK or a recovery key fails because no token unlocks: another
+ * way to authorise it (kek add, recovery add). */
+#define ENROL_AUTH_HINT \
+	"; without a working KEK, authorise with the recovery key (--recovery-key) or a " \
+	"passphrase (--key-file)"
 void ctx_detail_clear(struct kc_ctx *ctx);
 /* Make sure the detail names DEVICE (prefix "device 'DEVICE'" unless it already does). */
 void ctx_detail_device(struct kc_ctx *ctx, const char *device);

@@ -296,6 +296,8 @@ static int recovery_dek(struct kc_ctx *ctx, struct crypt_device *cd, const char 
 	ctx_deadline_start(ctx, 0);
 	r = vol_unlock(ctx, cd, device, -1, r_dek, NULL);
 	ctx_deadline_end(ctx);
+	if (r < 0)
+		ctx_detail_suffix(ctx, ENROL_AUTH_HINT);
 	return r;
 }
 

@@ -339,6 +339,8 @@ static int kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
 		r = vol_unlock(ctx, cd, device, -1, &dek, NULL);
+		if (r < 0)
+			ctx_detail_suffix(ctx, ENROL_AUTH_HINT);
 		if (r >= 0)
 			r = kek->ops->wrap(ctx, kek->state, dek, &wrapped);
 		ctx_deadline_end(ctx);

@@ -166,6 +166,8 @@ rm "$T/k0" "$T/k1"
 sum=$(header_sum "$IMG")
 assert_exit -m "KEKs deleted: kek add through the tokens fails (3)" 3 \
 	kc kek add "$IMG" --kek "file:$T/k2"
+assert_stderr_contains -m "... and says how to authorise it without them" \
+	"without a working KEK, authorise with the recovery key (--recovery-key) or a passphrase (--key-file)"
 assert_header_unchanged -m "... nothing written" "$IMG" "$sum"
 assert_exit -m "kek add --recovery-key (the key on standard input)" 0 \
 	kc kek add "$IMG" --kek "file:$T/k2" --recovery-key <"$T/rkey"
