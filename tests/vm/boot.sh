@@ -40,13 +40,15 @@
 #                password prompt takes the recovery keys, typed in upper case without dashes.
 # The boots run two at a time, each on snapshots of its variant's disks, and are checked in
 # order.
+# The steps themselves (the root, the disks, a boot) are scripts/vm/boot-lib.sh's, which
+# scripts/demo.sh shows; this test checks what each did.
 # Usage: tests/vm/boot.sh [SCENARIO...]   (default: all; needs root)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/vm/boot-lib.sh
+. "$VM_TOP/scripts/vm/boot-lib.sh"
 
-PORT=8443
 KCLIB=libkekcrypt.so.1	# its soname (LIBKEKCRYPT_VERSION_INFO in configure.ac)
-URI="azure-kv+https://10.0.2.2:$PORT/keys/kek-rsa"
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down file dracut-up dracut-down)
 VARIANTS=()
@@ -65,28 +67,10 @@ step() { echo "# $(date +%T) $*"; }
 # (and end the boots still running: every process of theirs names this test's directory)
 die() { echo "Bail out! $*"; [ -z "${W:-}" ] || pkill -f "$W/" || :; exit 1; }
 
-# A vault with purge protection (recovery level Recoverable), as production should have: with
-# the service's default (Recoverable+Purgeable) doctor would warn that the KEK can be deleted.
-# Its keys are in ${KV_STATE:-$W/kv-state.json} (a boot gets a copy of its own).
-fixture() {	# the fixture command line, with extra arguments
-	echo "exec node '$VM_TOP/tests/fixtures/azure-kv/server.js' --port $PORT" \
-		"--cert '$W/tls/server.pem' --key '$W/tls/server.key' --rsa-key kek-rsa" \
-		"--recovery-level Recoverable --state '${KV_STATE:-$W/kv-state.json}' $*"
-}
-# In a PID namespace too (here and for the boots): when its first process ends, the kernel
-# kills whatever is left in it (the fixture, QEMU), whatever way this test ends.
-ns() { unshare --net --pid --mount --fork --mount-proc --kill-child -- "$@"; }
-
 # The packages are what is proven to boot (issue 16): those scripts/test.sh built, or built here.
-if [ -n "${KC_DEBS:-}" ] && [ -f "$KC_DEBS/build.log" ]; then
-	DEBS=$KC_DEBS
-	step "kekcrypt: the Debian packages in $DEBS"
-else
-	DEBS=$W/debs
-	step "kekcrypt: the Debian packages (scripts/build-debs.sh)"
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$VM_TOP/scripts/build-debs.sh" "$DEBS" ||
-		die "building the Debian packages failed"
-fi
+step "kekcrypt: the Debian packages"
+debs
+echo "# in $DEBS"
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 "$VM_TOP/tests/fixtures/tls.sh" "$W/tls" IP:10.0.2.2 >/dev/null
 
@@ -129,16 +113,7 @@ step "$V: root filesystem"
 # file: the initramfs-tools root with a file KEK (no KMS, no network).
 "$VM_TOP/scripts/vm/debian-root.sh" --variant "${V/#file/initramfs-tools}" "$ROOT"
 step "$V: KMS credentials, disks formatted on the host (fixture in a private namespace)"
-conf() {	# conf CA-PATH
-	printf '[azure-kv]\nauth = managed-identity\nallowed-hosts = 10.0.2.2\nca-file = %s\n' "$1"
-	printf 'imds-endpoint = https://10.0.2.2:%s/metadata/identity/oauth2/token\n' "$PORT"
-}
-# shellcheck disable=SC2174 # -p for a second run; the parent exists
-mkdir -m 700 -p "$ROOT/etc/kekcrypt"
-conf /etc/kekcrypt/ca.pem >"$ROOT/etc/kekcrypt/kekcrypt.conf"
-cp "$W/tls/ca.pem" "$ROOT/etc/kekcrypt/ca.pem"
-chmod 600 "$ROOT/etc/kekcrypt/kekcrypt.conf"
-(umask 077 && conf "$W/tls/ca.pem" >"$W/host.conf")
+root_kms_conf
 if [ "$V" = file ]; then
 	# The KEK at the same path on the host (in host.sh's private /etc) and in the root.
 	kek=file:/etc/kekcrypt/kek.bin
@@ -148,43 +123,8 @@ if [ "$V" = file ]; then
 	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
 	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
 fi
-# host_ns COMMANDS: run COMMANDS (k = kekcrypt with host.conf) on the host in a private
-# namespace, where the fixture listens on 10.0.2.2 as it will for the guests, and /etc is an
-# overlay holding the file KEK at the path the tokens name.
-host_ns() {
-	cat >"$D/host.sh" <<SH
-set -euo pipefail
-ip link set lo up
-ip addr add 10.0.2.2/32 dev lo
-$(fixture --bind 10.0.2.2) >"$D/fixture.port" 2>"$D/fixture.log" &
-for i in \$(seq 100); do grep -q '^PORT' "$D/fixture.port" && break; sleep 0.1; done
-mkdir -p "$D/etc-up" "$D/etc-work"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc-up,workdir=$D/etc-work" /etc
-mkdir -p -m 700 /etc/kekcrypt
-[ ! -e "$D/kek.bin" ] || cp -p "$D/kek.bin" /etc/kekcrypt/kek.bin
-k() { KC_STATE_DIR="$D/state" "$KEKCRYPT" "\$@" --config "$W/host.conf"; }
-$1
-kill %1
-SH
-	ns bash "$D/host.sh"
-}
-# The disks' UUIDs, chosen now: the initramfs is built (below) before the disks are encrypted
-# (at the end, as the root filesystem holds the initramfs). The headers it reads are those of
-# a format with the same UUIDs and KEK: the same tokens as the disks will have.
 local uuid_root uuid_data
-uuid_root=$(cat /proc/sys/kernel/random/uuid)
-uuid_data=$(cat /proc/sys/kernel/random/uuid)
-echo "$uuid_root" >"$D/uuid-root"
-echo "$uuid_data" >"$D/uuid-data"
-truncate -s 20M "$D/root.hdr" "$D/data.hdr"
-host_ns "k format -q $D/root.hdr --kek $kek --uuid $uuid_root --label kc-root
-k format -q $D/data.hdr --kek $kek --uuid $uuid_data --label kc-data" ||
-	die "formatting the headers on the host failed"
-# The headers where the chroot's /dev/disk/by-uuid would have the disks: the initramfs hook
-# and the dracut module read the tokens (KEK files, remote KMSs) as on a real machine.
-mkdir -p "$ROOT/dev/disk/by-uuid"
-dd if="$D/root.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_root" bs=1M count=16 status=none
-dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
+root_headers
 # Forged tokens on root's header copy (anyone who can write a disk can add them) naming a KEK
 # file, a PKCS#11 module and a PIN file that exist in the root but that the configuration does
 # not allow: the build of the image that boots below warns and copies none of them.
@@ -196,58 +136,7 @@ forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
 	"pkcs11:token=forged;object=kek?module-path=/usr/lib/forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin"
 
 step "$V: crypttab, fstab, the marker unit, the initramfs built in the chroot"
-KS=/usr/lib/kekcrypt/kekcrypt-keyscript
-if [ "$V" = dracut ]; then
-	# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs. The
-	# deadlines run while the initramfs brings the network up (systemd-networkd) and, for
-	# data, right after switch-root while udev loads modules: on an emulated guest of a busy
-	# host those took 14 s, so 30 s each (the KMS-down boot waits them out).
-	cat >"$ROOT/etc/crypttab" <<EOF
-root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30
-data UUID=$uuid_data none luks,token-timeout=30,x-systemd.device-timeout=5min
-EOF
-else
-	cat >"$ROOT/etc/crypttab" <<EOF
-root UUID=$uuid_root timeout=12 luks,keyscript=$KS,initramfs
-data UUID=$uuid_data timeout=6 luks,keyscript=$KS,initramfs
-EOF
-fi
-# After switch-root, udev took 38 s to announce the data mapping on an emulated guest of a busy
-# host; systemd's default 90 s for a device then ran out once (CI: emergency mode, a locked
-# root account's "Press Enter to continue."): 5 minutes, here and for data's crypttab device.
-cat >"$ROOT/etc/fstab" <<EOF
-/dev/mapper/root / ext4 defaults 0 1
-/dev/mapper/data /data ext4 defaults,x-systemd.device-timeout=5min 0 2
-EOF
-mkdir -p "$ROOT/data"
-echo kekcrypt-boot >"$ROOT/etc/hostname"
-cat >"$ROOT/etc/systemd/system/kc-boot-marker.service" <<'EOF'
-[Unit]
-Description=kekcrypt boot test marker
-After=multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/kc-boot-marker
-ExecStartPost=/bin/systemctl poweroff --no-block
-[Install]
-WantedBy=multi-user.target
-EOF
-# kekcrypt doctor in the booted system (real devices, crypttab and initramfs), then the marker.
-cat >"$ROOT/usr/local/sbin/kc-boot-marker" <<'EOF'
-#!/bin/sh
-kekcrypt doctor >/run/doctor.txt 2>&1
-echo "KC-DOCTOR-EXIT=$?" >>/run/doctor.txt
-sed 's/^/KC-DOCTOR: /' /run/doctor.txt >/dev/ttyS0
-echo "KC-BOOT-OK root=$(findmnt -no SOURCE /) data=$(findmnt -no SOURCE /data) marker=$(cat /data/marker)" >/dev/ttyS0
-EOF
-chmod 755 "$ROOT/usr/local/sbin/kc-boot-marker"
-ln -sf /etc/systemd/system/kc-boot-marker.service \
-	"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
-# The serial console is the only console: no getty fighting the askpass prompt on it.
-ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
-# No kvm: udev would load it for the emulated CPU's virtualization extensions, and its module
-# load stalled a guest CPU for 45 s on a busy host (a soft lockup, right after switch-root).
-printf 'blacklist kvm\nblacklist kvm_amd\nblacklist kvm_intel\n' >"$ROOT/etc/modprobe.d/kc-test-no-kvm.conf"
+root_config
 local kver f want rc mode had_image=no
 kver=$(ls "$ROOT/lib/modules")
 # The image the root already has (made when its kernel was installed), readable by all: the
@@ -256,21 +145,7 @@ if [ -e "$ROOT/boot/initrd.img-$kver" ]; then
 	chmod 644 "$ROOT/boot/initrd.img-$kver"
 	had_image=yes
 fi
-# kekcrypt installed now, with apt from the packages (no download: every dependency is in
-# the root), as an administrator would: its maintainer scripts build the image. kekcrypt-
-# initramfs's postinst runs update-initramfs -u; kekcrypt-dracut activates the
-# update-initramfs trigger, on which dracut (Debian's package: a generic image, not hostonly)
-# rebuilds it with our module, which adds the x-initrd.attach entries of crypttab.
-mkdir -p "$ROOT/tmp/debs"
-cp "$DEBS"/kekcrypt_*.deb "$DEBS"/libkekcrypt1_*.deb "$ROOT/tmp/debs/"
-if [ "$V" = dracut ]; then
-	cp "$DEBS"/kekcrypt-dracut_*.deb "$ROOT/tmp/debs/"
-else
-	cp "$DEBS"/kekcrypt-initramfs_*.deb "$ROOT/tmp/debs/"
-fi
-chroot "$ROOT" sh -c 'apt-get install -y /tmp/debs/*.deb' >"$D/initramfs.log" 2>&1 ||
-	{ tail -n 30 "$D/initramfs.log"; die "apt-get install of the packages failed"; }
-rm -rf "$ROOT/tmp/debs"
+root_install_debs
 if grep -Eq "^(dracut|update-initramfs): Generating /boot/initrd.img-$kver" "$D/initramfs.log"; then
 	ok "$V: apt installed the packages, whose maintainer scripts built the image"
 else
@@ -372,8 +247,6 @@ if [ "$V" = file ]; then
 fi
 [ "$V" != file ] || want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript
 	etc/kekcrypt/kekcrypt.conf etc/kekcrypt/kek.bin cryptroot/crypttab"
-cp "$ROOT/boot/initrd.img-$kver" "$D/initrd.img"
-cp "$ROOT/boot/vmlinuz-$kver" "$D/vmlinuz"
 for f in $want; do
 	if grep -qx "$f" "$D/initrd.paths"; then ok "$V: the initramfs holds $f"; else not_ok "$V: the initramfs holds $f"; fi
 done
@@ -413,34 +286,8 @@ else
 fi
 
 step "$V: the filesystems, encrypted in place on the host (kekcrypt encrypt)"
-mkdir "$D/data-dir"
-echo "data-disk-$uuid_data" >"$D/data-dir/marker"
 rm -rf "$ROOT/tmp/lean-conf"
-# Its content and 64 MiB to spare (the booted system writes little; journald keeps its own
-# share free), then the room encryption needs: a 16 MiB header in front, 32 MiB in all.
-mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.img" "$(($(du -sm "$ROOT" | cut -f1) + 64))M"
-mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.img" 40M
-truncate -s +32M "$D/root.img" "$D/data.img"
-rm -rf "$ROOT"
-# Offline, through libcryptsetup's userspace crypto (the host has no device-mapper); the
-# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
-# is emulated (a real one benchmarks on the machine itself).
-host_ns "k encrypt -q $D/root.img --kek $kek --uuid $uuid_root --label kc-root
-k encrypt -q $D/data.img --kek $kek --uuid $uuid_data --label kc-data
-k recovery add -q $D/root.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-root.json
-k recovery add -q $D/data.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-data.json" ||
-	die "encrypting the disks on the host failed"
-local d
-for d in root data; do
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
-		"$D/rec-$d.json" >"$D/rec-$d.key"
-	# As a person types it at the prompts: in upper case without dashes (at
-	# systemd-cryptsetup's, dracut, one of the forms a recovery key has a keyslot of its own
-	# for; at the keyscript's, initramfs-tools, for root), and in mixed case with blanks for
-	# the dashes (the keyscript normalises what it reads; for data).
-	sed 's/[cdfhjlnrtv]/\U&/g; s/-/ /g' "$D/rec-$d.key" >"$D/rec-$d.typed-keyscript"
-	tr -d - <"$D/rec-$d.key" | tr a-z A-Z >"$D/rec-$d.typed-sd"
-done
+disks_encrypt
 if [ "$(cryptsetup luksUUID "$D/root.img")" = "$uuid_root" ] &&
 	[ "$(cryptsetup luksUUID "$D/data.img")" = "$uuid_data" ] &&
 	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ]; then
@@ -454,47 +301,10 @@ for v in "${VARIANTS[@]}"; do
 	prepare "$v"
 done
 
-# boot_start NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks of variant $V
-# ($D) in a fresh namespace, in the background; the console log is $W/NAME.log, the driver's
-# "seen" lines $W/NAME.seen, its exit status $W/NAME.rc. The disks are snapshots (QEMU's
-# snapshot=on: the guest's writes go to a scratch overlay), so boots of one variant can run
-# side by side, each from the disks encrypted on the host; the fixture, if up, has its own copy of
-# the key state.
-boot_start() {
-	local name=$1 fx=$2
-	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
-	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall).
-	append+=" sysrq_always_enabled"
-	shift 2
-	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
-	[ "$V" != dracut ] ||
-		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
-	cp "$W/kv-state.json" "$W/$name.kv-state.json"
-	cat >"$W/$name.ns.sh" <<SH
-set -eu
-ip link set lo up
-if [ "$fx" != down ]; then
-	$(KV_STATE=$W/$name.kv-state.json fixture "$fx") >"$W/$name.fixture.port" 2>"$W/$name.fixture.log" &
-	for i in \$(seq 100); do grep -q '^PORT' "$W/$name.fixture.port" && break; sleep 0.1; done
-fi
-exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
-	--stall 120 --qmp "$W/$name.qmp" --done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
-	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 2 -m 1024 -nographic \\
-	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
-	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
-	-drive "$(vm_qemu_drive "$D/root.img" snapshot=on)" \\
-	-drive "$(vm_qemu_drive "$D/data.img" snapshot=on)" \\
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
-SH
-	{ ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1 && echo 0 || echo $?; } >"$W/$name.rc.tmp" &&
-		mv "$W/$name.rc.tmp" "$W/$name.rc" &
-}
-
 # boot_result NAME: wait for the boot to end; its TAP line.
 boot_result() {
 	local name=$1 rc
-	while [ ! -e "$W/$name.rc" ]; do sleep 1; done
-	rc=$(cat "$W/$name.rc")
+	rc=$(boot_wait "$name")
 	if [ "$rc" = 0 ]; then
 		ok "$name: the guest reached the done marker"
 	else
@@ -552,8 +362,6 @@ after_deadline() {
 	fi
 }
 
-PROMPT_ROOT='recovery key or passphrase for root'
-PROMPT_DATA='recovery key or passphrase for data'
 # systemd-cryptsetup's prompt (systemd 252), and the plugin's messages on the console.
 SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
 SD_PROMPT_DATA='Please enter passphrase for disk .*data'
@@ -569,7 +377,7 @@ scenario_vars() {
 	ks_root='kekcrypt: /dev/vda: token 0:'
 	ks_data='kekcrypt: /dev/vdb: token 0:'
 	ks_root_warn='kekcrypt: warning: /dev/vda:'
-	ks_gaveup='kekcrypt keyscript-passphrase: not unlocked within the retry limit of'
+	ks_gaveup=$KS_GAVEUP
 }
 # start_next: start the next scenario's boot.
 started=0

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# Whole-system boots of a Debian 12 whose root and data disks are kekcrypt volumes with their
+# KEK in the Azure Key Vault fixture (HTTPS, managed identity), booted unattended in QEMU
+# (TCG) through the initramfs kekcrypt's Debian packages build. Sourced by tests/vm/boot.sh
+# (which checks every step) and scripts/demo.sh (which shows them).
+#
+# The caller sets VM_TOP (the source tree), W (a work directory; W/tls gets the fixture's
+# PKI from tests/fixtures/tls.sh), DEBS (the directory of scripts/build-debs.sh's .deb files),
+# KEKCRYPT (the kekcrypt of the host) and defines die MESSAGE. FIXTURE_ARGS adds options to
+# the fixture (e.g. "--rsa-key kek-rsa-2": a second key, made when the state is first made).
+# The functions for one root and its disks work on V (the variant: initramfs-tools, file,
+# dracut), D (its directory), ROOT (the root filesystem being built, $D/root), kek (the KEK
+# URI) and uuid_root / uuid_data, which the caller declares (local in a function is enough:
+# these are called from it).
+
+# vm_qemu_machine_args, vm_qemu_drive
+. "$VM_TOP/scripts/vm/qemu-config.sh"
+
+PORT=8443
+# shellcheck disable=SC2034 # used by the scripts that source this (also below)
+URI="azure-kv+https://10.0.2.2:$PORT/keys/kek-rsa"
+# The guest's console: the keyscript's recovery prompts and messages.
+# shellcheck disable=SC2034
+PROMPT_ROOT='recovery key or passphrase for root'
+# shellcheck disable=SC2034
+PROMPT_DATA='recovery key or passphrase for data'
+# shellcheck disable=SC2034
+KS_GAVEUP='kekcrypt keyscript-passphrase: not unlocked within the retry limit of'
+
+# A vault with purge protection (recovery level Recoverable), as production should have: with
+# the service's default (Recoverable+Purgeable) doctor would warn that the KEK can be deleted.
+# Its keys are in ${KV_STATE:-$W/kv-state.json} (a boot gets a copy of its own).
+fixture() {	# the fixture command line, with extra arguments
+	echo "exec node '$VM_TOP/tests/fixtures/azure-kv/server.js' --port $PORT" \
+		"--cert '$W/tls/server.pem' --key '$W/tls/server.key' --rsa-key kek-rsa" \
+		"--recovery-level Recoverable --state '${KV_STATE:-$W/kv-state.json}' ${FIXTURE_ARGS:-} $*"
+}
+# In a PID namespace too (here and for the boots): when its first process ends, the kernel
+# kills whatever is left in it (the fixture, QEMU), whatever way this test ends.
+ns() { unshare --net --pid --mount --fork --mount-proc --kill-child -- "$@"; }
+
+# debs: DEBS, the directory of kekcrypt's Debian packages: $KC_DEBS if it holds a build
+# (scripts/test.sh builds them once), else $W/debs, built now by scripts/build-debs.sh.
+debs() {
+	if [ -n "${KC_DEBS:-}" ] && [ -f "$KC_DEBS/build.log" ]; then
+		DEBS=$KC_DEBS
+	else
+		DEBS=$W/debs
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$VM_TOP/scripts/build-debs.sh" "$DEBS" ||
+			die "building the Debian packages failed"
+	fi
+}
+
+# kv_conf CA-PATH: kekcrypt.conf for the fixture (managed identity at the guests' gateway).
+kv_conf() {
+	printf '[azure-kv]\nauth = managed-identity\nallowed-hosts = 10.0.2.2\nca-file = %s\n' "$1"
+	printf 'imds-endpoint = https://10.0.2.2:%s/metadata/identity/oauth2/token\n' "$PORT"
+}
+
+# root_kms_conf: the root's /etc/kekcrypt (kekcrypt.conf and the fixture's CA) and the host's
+# $W/host.conf.
+root_kms_conf() {
+	# shellcheck disable=SC2174 # -p for a second run; the parent exists
+	mkdir -m 700 -p "$ROOT/etc/kekcrypt"
+	kv_conf /etc/kekcrypt/ca.pem >"$ROOT/etc/kekcrypt/kekcrypt.conf"
+	cp "$W/tls/ca.pem" "$ROOT/etc/kekcrypt/ca.pem"
+	chmod 600 "$ROOT/etc/kekcrypt/kekcrypt.conf"
+	(umask 077 && kv_conf "$W/tls/ca.pem" >"$W/host.conf")
+}
+
+# host_ns COMMANDS: run COMMANDS (k = kekcrypt with host.conf) on the host in a private
+# namespace, where the fixture listens on 10.0.2.2 as it will for the guests, and /etc is an
+# overlay holding the file KEK at the path the tokens name.
+host_ns() {
+	cat >"$D/host.sh" <<SH
+set -euo pipefail
+ip link set lo up
+ip addr add 10.0.2.2/32 dev lo
+$(fixture --bind 10.0.2.2) >"$D/fixture.port" 2>"$D/fixture.log" &
+for i in \$(seq 100); do grep -q '^PORT' "$D/fixture.port" && break; sleep 0.1; done
+mkdir -p "$D/etc-up" "$D/etc-work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc-up,workdir=$D/etc-work" /etc
+mkdir -p -m 700 /etc/kekcrypt
+[ ! -e "$D/kek.bin" ] || cp -p "$D/kek.bin" /etc/kekcrypt/kek.bin
+k() { KC_STATE_DIR="$D/state" "$KEKCRYPT" "\$@" --config "$W/host.conf"; }
+$1
+kill %1
+SH
+	ns bash "$D/host.sh"
+}
+
+# root_headers: choose the disks' UUIDs (uuid_root, uuid_data; also in $D/uuid-root and
+# $D/uuid-data) and put headers with their tokens where the chroot's /dev/disk/by-uuid would
+# have the disks.
+root_headers() {
+	# The disks' UUIDs, chosen now: the initramfs is built (root_install_debs) before the
+	# disks are encrypted (disks_encrypt, as the root filesystem holds the initramfs). The
+	# headers it reads are those of a format with the same UUIDs and KEK: the same tokens as
+	# the disks will have.
+	uuid_root=$(cat /proc/sys/kernel/random/uuid)
+	uuid_data=$(cat /proc/sys/kernel/random/uuid)
+	echo "$uuid_root" >"$D/uuid-root"
+	echo "$uuid_data" >"$D/uuid-data"
+	truncate -s 20M "$D/root.hdr" "$D/data.hdr"
+	# shellcheck disable=SC2154 # kek: the caller's
+	host_ns "k format -q $D/root.hdr --kek $kek --uuid $uuid_root --label kc-root
+k format -q $D/data.hdr --kek $kek --uuid $uuid_data --label kc-data" ||
+		die "formatting the headers on the host failed"
+	# The headers where the chroot's /dev/disk/by-uuid would have the disks: the initramfs
+	# hook and the dracut module read the tokens (KEK files, remote KMSs) as on a real machine.
+	mkdir -p "$ROOT/dev/disk/by-uuid"
+	dd if="$D/root.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_root" bs=1M count=16 status=none
+	dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
+}
+
+# root_config: crypttab (keyscript for initramfs-tools and file; systemd-cryptsetup and the
+# token plugin for dracut), fstab, the marker unit (kekcrypt doctor's lines "KC-DOCTOR: ...",
+# then "KC-BOOT-OK root=... data=... marker=..." on the console once multi-user is reached,
+# then poweroff), and the console and kvm settings of an emulated guest.
+root_config() {
+	local KS=/usr/lib/kekcrypt/kekcrypt-keyscript
+	if [ "$V" = dracut ]; then
+		# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs. The
+		# deadlines run while the initramfs brings the network up (systemd-networkd) and, for
+		# data, right after switch-root while udev loads modules: on an emulated guest of a busy
+		# host those took 14 s, so 30 s each (the KMS-down boot waits them out).
+		cat >"$ROOT/etc/crypttab" <<-EOF
+	root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30
+	data UUID=$uuid_data none luks,token-timeout=30,x-systemd.device-timeout=5min
+	EOF
+	else
+		cat >"$ROOT/etc/crypttab" <<-EOF
+	root UUID=$uuid_root timeout=12 luks,keyscript=$KS,initramfs
+	data UUID=$uuid_data timeout=6 luks,keyscript=$KS,initramfs
+	EOF
+	fi
+	# After switch-root, udev took 38 s to announce the data mapping on an emulated guest of a busy
+	# host; systemd's default 90 s for a device then ran out once (CI: emergency mode, a locked
+	# root account's "Press Enter to continue."): 5 minutes, here and for data's crypttab device.
+	cat >"$ROOT/etc/fstab" <<-EOF
+	/dev/mapper/root / ext4 defaults 0 1
+	/dev/mapper/data /data ext4 defaults,x-systemd.device-timeout=5min 0 2
+	EOF
+	mkdir -p "$ROOT/data"
+	echo kekcrypt-boot >"$ROOT/etc/hostname"
+	cat >"$ROOT/etc/systemd/system/kc-boot-marker.service" <<-'EOF'
+	[Unit]
+	Description=kekcrypt boot test marker
+	After=multi-user.target
+	[Service]
+	Type=oneshot
+	ExecStart=/usr/local/sbin/kc-boot-marker
+	ExecStartPost=/bin/systemctl poweroff --no-block
+	[Install]
+	WantedBy=multi-user.target
+	EOF
+	# kekcrypt doctor in the booted system (real devices, crypttab and initramfs), then the marker.
+	cat >"$ROOT/usr/local/sbin/kc-boot-marker" <<-'EOF'
+	#!/bin/sh
+	kekcrypt doctor >/run/doctor.txt 2>&1
+	echo "KC-DOCTOR-EXIT=$?" >>/run/doctor.txt
+	sed 's/^/KC-DOCTOR: /' /run/doctor.txt >/dev/ttyS0
+	echo "KC-BOOT-OK root=$(findmnt -no SOURCE /) data=$(findmnt -no SOURCE /data) marker=$(cat /data/marker)" >/dev/ttyS0
+	EOF
+	chmod 755 "$ROOT/usr/local/sbin/kc-boot-marker"
+	ln -sf /etc/systemd/system/kc-boot-marker.service \
+		"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
+	# The serial console is the only console: no getty fighting the askpass prompt on it.
+	ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
+	# No kvm: udev would load it for the emulated CPU's virtualization extensions, and its module
+	# load stalled a guest CPU for 45 s on a busy host (a soft lockup, right after switch-root).
+	printf 'blacklist kvm\nblacklist kvm_amd\nblacklist kvm_intel\n' >"$ROOT/etc/modprobe.d/kc-test-no-kvm.conf"
+}
+
+# root_install_debs: kekcrypt installed into the root with apt from $DEBS, whose maintainer
+# scripts build the initramfs (apt's output in $D/initramfs.log); the kernel and that image
+# copied to $D/vmlinuz and $D/initrd.img.
+root_install_debs() {
+	local kver
+	kver=$(ls "$ROOT/lib/modules")
+	# kekcrypt installed now, with apt from the packages (no download: every dependency is in
+	# the root), as an administrator would: its maintainer scripts build the image. kekcrypt-
+	# initramfs's postinst runs update-initramfs -u; kekcrypt-dracut activates the
+	# update-initramfs trigger, on which dracut (Debian's package: a generic image, not hostonly)
+	# rebuilds it with our module, which adds the x-initrd.attach entries of crypttab.
+	mkdir -p "$ROOT/tmp/debs"
+	cp "$DEBS"/kekcrypt_*.deb "$DEBS"/libkekcrypt1_*.deb "$ROOT/tmp/debs/"
+	if [ "$V" = dracut ]; then
+		cp "$DEBS"/kekcrypt-dracut_*.deb "$ROOT/tmp/debs/"
+	else
+		cp "$DEBS"/kekcrypt-initramfs_*.deb "$ROOT/tmp/debs/"
+	fi
+	chroot "$ROOT" sh -c 'apt-get install -y /tmp/debs/*.deb' >"$D/initramfs.log" 2>&1 ||
+		{ tail -n 30 "$D/initramfs.log"; die "apt-get install of the packages failed"; }
+	rm -rf "$ROOT/tmp/debs"
+	cp "$ROOT/boot/initrd.img-$kver" "$D/initrd.img"
+	cp "$ROOT/boot/vmlinuz-$kver" "$D/vmlinuz"
+}
+
+# disks_encrypt: $D/root.img and $D/data.img, the root filesystem (then removed) and a data
+# filesystem holding "marker", encrypted in place on the host under $kek with the UUIDs
+# root_headers chose, and a recovery key each: $D/rec-DISK.key, and as a person types it at
+# the prompts, $D/rec-DISK.typed-sd and $D/rec-DISK.typed-keyscript.
+disks_encrypt() {
+	mkdir "$D/data-dir"
+	echo "data-disk-$uuid_data" >"$D/data-dir/marker"
+	# Not root_headers' header copies.
+	rm -rf "$ROOT/dev/disk"
+	# Its content and 64 MiB to spare (the booted system writes little; journald keeps its own
+	# share free), then the room encryption needs: a 16 MiB header in front, 32 MiB in all.
+	mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.img" "$(($(du -sm "$ROOT" | cut -f1) + 64))M"
+	mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.img" 40M
+	truncate -s +32M "$D/root.img" "$D/data.img"
+	rm -rf "$ROOT"
+	# Offline, through libcryptsetup's userspace crypto (the host has no device-mapper); the
+	# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
+	# is emulated (a real one benchmarks on the machine itself).
+	host_ns "k encrypt -q $D/root.img --kek $kek --uuid $uuid_root --label kc-root
+	k encrypt -q $D/data.img --kek $kek --uuid $uuid_data --label kc-data
+	k recovery add -q $D/root.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-root.json
+	k recovery add -q $D/data.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-data.json" ||
+		die "encrypting the disks on the host failed"
+	local d
+	for d in root data; do
+		python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
+			"$D/rec-$d.json" >"$D/rec-$d.key"
+		# As a person types it at the prompts: in upper case without dashes (at
+		# systemd-cryptsetup's, dracut, one of the forms a recovery key has a keyslot of its own
+		# for; at the keyscript's, initramfs-tools, for root), and in mixed case with blanks for
+		# the dashes (the keyscript normalises what it reads; for data).
+		sed 's/[cdfhjlnrtv]/\U&/g; s/-/ /g' "$D/rec-$d.key" >"$D/rec-$d.typed-keyscript"
+		tr -d - <"$D/rec-$d.key" | tr a-z A-Z >"$D/rec-$d.typed-sd"
+	done
+}
+
+# boot_start NAME FIXTURE-ARGS|down [boot-console.py options...]: boot the disks of variant $V
+# ($D) in a fresh namespace, in the background; the console log is $W/NAME.log, the driver's
+# "seen" lines $W/NAME.seen, its exit status $W/NAME.rc. The disks are snapshots (QEMU's
+# snapshot=on: the guest's writes go to a scratch overlay), so boots of one variant can run
+# side by side, each from the disks encrypted on the host; the fixture, if up, has its own copy of
+# the key state.
+boot_start() {
+	local name=$1 fx=$2
+	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
+	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall).
+	append+=" sysrq_always_enabled"
+	shift 2
+	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
+	[ "$V" != dracut ] ||
+		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
+	cp "$W/kv-state.json" "$W/$name.kv-state.json"
+	cat >"$W/$name.ns.sh" <<SH
+set -eu
+ip link set lo up
+if [ "$fx" != down ]; then
+	$(KV_STATE=$W/$name.kv-state.json fixture "$fx") >"$W/$name.fixture.port" 2>"$W/$name.fixture.log" &
+	for i in \$(seq 100); do grep -q '^PORT' "$W/$name.fixture.port" && break; sleep 0.1; done
+fi
+exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
+	--stall 120 --qmp "$W/$name.qmp" --done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
+	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 2 -m 1024 -nographic \\
+	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
+	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
+	-drive "$(vm_qemu_drive "$D/root.img" snapshot=on)" \\
+	-drive "$(vm_qemu_drive "$D/data.img" snapshot=on)" \\
+	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
+SH
+	{ ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1 && echo 0 || echo $?; } >"$W/$name.rc.tmp" &&
+		mv "$W/$name.rc.tmp" "$W/$name.rc" &
+}
+
+# boot_wait NAME: wait for the boot NAME to end; print the driver's exit status (0: the done
+# marker came).
+boot_wait() {
+	while [ ! -e "$W/$1.rc" ]; do sleep 1; done
+	cat "$W/$1.rc"
+}
