@@ -9,9 +9,13 @@ KC_VM_MACHINE=${KC_VM_MACHINE:-pc}
 # Options of every virtio disk.
 KC_VM_DRIVE_OPTS=${KC_VM_DRIVE_OPTS:-}
 
-# vm_qemu_machine_args: the machine, accelerator and CPU options, one per line.
+# vm_qemu_machine_args: the machine, accelerator and CPU options, one per line. The CPU
+# without ERMS/FSRM: the kernel then clears and copies pages without `rep stosb`/`rep movsb`,
+# which TCG emulated so slowly on a busy host that a guest CPU sat in clear_page_erms for
+# 45 to 130 s (soft lockups in the boot test's dracut guests, after switch-root); without
+# them the dracut-up boot took 150 s of guest time instead of 430.
 vm_qemu_machine_args() {
-	printf '%s\n' -machine "$KC_VM_MACHINE" -accel tcg -cpu max
+	printf '%s\n' -machine "$KC_VM_MACHINE" -accel tcg -cpu max,erms=off,fsrm=off
 }
 
 # vm_qemu_drive FILE [OPTS]: the -drive value of a raw virtio disk (commas in FILE doubled, as
