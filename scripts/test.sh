@@ -34,8 +34,8 @@ export KC_DEBS=$PWD/tests/debs
 rm -rf "$KC_DEBS"
 echo "test: built in $((SECONDS - start)) s"
 
-# make check's own list, split by where the tests run: the boot test (the longest: three
-# Debian roots, five boots) on its own, the other guest tests, and the rest.
+# make check's own list, split by where the tests run: the boot test (the longest: two
+# Debian roots, four boots) on its own, the other guest tests, and the rest.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 # The host tests that run in the plain build: those the sanitizer pass leaves out (it says
 # why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh), bad-tokens.sh

@@ -9,10 +9,10 @@
 # PKI from tests/fixtures/tls.sh), DEBS (the directory of scripts/build-debs.sh's .deb files),
 # KEKCRYPT (the kekcrypt of the host) and defines die MESSAGE. FIXTURE_ARGS adds options to
 # the fixture (e.g. "--rsa-key kek-rsa-2": a second key, made when the state is first made).
-# The functions for one root and its disks work on V (the variant: initramfs-tools, file,
+# The functions for one root and its disks work on V (the variant: initramfs-tools or
 # dracut), D (its directory), ROOT (the root filesystem being built, $D/root), kek (the KEK
-# URI) and uuid_root / uuid_data, which the caller declares (local in a function is enough:
-# these are called from it).
+# URI; kek_data, if set, the data disk's) and uuid_root / uuid_data, which the caller declares
+# (local in a function is enough: these are called from it).
 
 # vm_qemu_machine_args, vm_qemu_drive
 . "$VM_TOP/scripts/vm/qemu-config.sh"
@@ -105,7 +105,7 @@ root_headers() {
 	truncate -s 20M "$D/root.hdr" "$D/data.hdr"
 	# shellcheck disable=SC2154 # kek: the caller's
 	host_ns "k format -q $D/root.hdr --kek $kek --uuid $uuid_root --label kc-root
-k format -q $D/data.hdr --kek $kek --uuid $uuid_data --label kc-data" ||
+k format -q $D/data.hdr --kek ${kek_data:-$kek} --uuid $uuid_data --label kc-data" ||
 		die "formatting the headers on the host failed"
 	# The headers where the chroot's /dev/disk/by-uuid would have the disks: the initramfs
 	# hook and the dracut module read the tokens (KEK files, remote KMSs) as on a real machine.
@@ -114,7 +114,7 @@ k format -q $D/data.hdr --kek $kek --uuid $uuid_data --label kc-data" ||
 	dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
 }
 
-# root_config: crypttab (keyscript for initramfs-tools and file; systemd-cryptsetup and the
+# root_config: crypttab (keyscript for initramfs-tools; systemd-cryptsetup and the
 # token plugin for dracut), fstab, the marker unit (kekcrypt doctor's lines "KC-DOCTOR: ...",
 # then "KC-BOOT-OK root=... data=... marker=..." on the console once multi-user is reached,
 # then poweroff), and the console and kvm settings of an emulated guest.
@@ -168,6 +168,14 @@ root_config() {
 		"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
 	# The serial console is the only console: no getty fighting the askpass prompt on it.
 	ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
+	# Nor on the virtual consoles nobody sees, and no maintenance jobs: an emulated guest's
+	# CPU time goes to what the boot proves.
+	local unit
+	for unit in getty@.service getty-static.service e2scrub_reap.service e2scrub_all.timer \
+		apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer \
+		systemd-tmpfiles-clean.timer; do
+		ln -sf /dev/null "$ROOT/etc/systemd/system/$unit"
+	done
 	# No kvm: udev would load it for the emulated CPU's virtualization extensions, and its module
 	# load stalled a guest CPU for 45 s on a busy host (a soft lockup, right after switch-root).
 	printf 'blacklist kvm\nblacklist kvm_amd\nblacklist kvm_intel\n' >"$ROOT/etc/modprobe.d/kc-test-no-kvm.conf"
@@ -199,9 +207,9 @@ root_install_debs() {
 }
 
 # disks_encrypt: $D/root.img and $D/data.img, the root filesystem (then removed) and a data
-# filesystem holding "marker", encrypted in place on the host under $kek with the UUIDs
-# root_headers chose, and a recovery key each: $D/rec-DISK.key, and as a person types it at
-# the prompts, $D/rec-DISK.typed-sd and $D/rec-DISK.typed-keyscript.
+# filesystem holding "marker", encrypted in place on the host under $kek (data: $kek_data, if
+# set) with the UUIDs root_headers chose, and a recovery key each: $D/rec-DISK.key, and as a
+# person types it at the prompts, $D/rec-DISK.typed-sd and $D/rec-DISK.typed-keyscript.
 disks_encrypt() {
 	mkdir "$D/data-dir"
 	echo "data-disk-$uuid_data" >"$D/data-dir/marker"
@@ -217,7 +225,7 @@ disks_encrypt() {
 	# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
 	# is emulated (a real one benchmarks on the machine itself).
 	host_ns "k encrypt -q $D/root.img --kek $kek --uuid $uuid_root --label kc-root
-	k encrypt -q $D/data.img --kek $kek --uuid $uuid_data --label kc-data
+	k encrypt -q $D/data.img --kek ${kek_data:-$kek} --uuid $uuid_data --label kc-data
 	k recovery add -q $D/root.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-root.json
 	k recovery add -q $D/data.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-data.json" ||
 		die "encrypting the disks on the host failed"
@@ -227,8 +235,8 @@ disks_encrypt() {
 			"$D/rec-$d.json" >"$D/rec-$d.key"
 		# As a person types it at the prompts: in upper case without dashes (at
 		# systemd-cryptsetup's, dracut, one of the forms a recovery key has a keyslot of its own
-		# for; at the keyscript's, initramfs-tools, for root), and in mixed case with blanks for
-		# the dashes (the keyscript normalises what it reads; for data).
+		# for), and in mixed case with blanks for the dashes (at the keyscript's,
+		# initramfs-tools, which normalises what it reads).
 		sed 's/[cdfhjlnrtv]/\U&/g; s/-/ /g' "$D/rec-$d.key" >"$D/rec-$d.typed-keyscript"
 		tr -d - <"$D/rec-$d.key" | tr a-z A-Z >"$D/rec-$d.typed-sd"
 	done

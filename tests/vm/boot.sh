@@ -17,14 +17,15 @@
 # A unit in the booted system runs `kekcrypt doctor` (lines "KC-DOCTOR: ..."), prints
 # "KC-BOOT-OK root=... data=..." once multi-user is reached with both disks mounted, then
 # powers off. Scenarios:
-#   up      KMS up: boots unattended;
-#   down    KMS down: the recovery prompt comes after the deadline (timeout=12 in crypttab);
-#           the recovery keys typed on the serial console boot it (root's in upper case
-#           without dashes, data's in mixed case with blanks for the dashes);
-#   file    a root of its own whose disks have a file KEK (in the root filesystem, allowed by
-#           [file] allowed-paths of kekcrypt.conf and so copied into the initramfs by the
-#           hook, which reads the tokens from header copies put where the chroot's
-#           /dev/disk/by-uuid would have the disks): boots with no network.
+#   up      KMS up: boots unattended, root through the KMS, data through its file KEK;
+#   down    KMS down: root's recovery prompt comes after the deadline (timeout=12 in
+#           crypttab); its recovery key typed on the serial console (in mixed case with blanks
+#           for the dashes) boots it, while data unlocks with its file KEK, needing no KMS.
+# The data disk's KEK is a file in the root filesystem, allowed by [file] allowed-paths of
+# kekcrypt.conf and so copied into the initramfs by the hook, which reads the tokens from
+# header copies put where the chroot's /dev/disk/by-uuid would have the disks. The image of a
+# machine with that volume alone (and a configuration of [file] alone) holds the file and no
+# network stack (no libcurl).
 #   (a slow or refusing KMS, a second call, a missing CLI: the keyscript's policy, tested on
 #   the host with the same keyscript by tests/host/keyscript.sh)
 # Every root's initramfs is built with forged tokens on root's header copy naming a KEK file,
@@ -50,10 +51,9 @@ set -euo pipefail
 
 KCLIB=libkekcrypt.so.1	# its soname (LIBKEKCRYPT_VERSION_INFO in configure.ac)
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down file dracut-up dracut-down)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down dracut-up dracut-down)
 VARIANTS=()
 case " ${SCENARIOS[*]} " in *" up "* | *" down "*) VARIANTS+=(initramfs-tools) ;; esac
-case " ${SCENARIOS[*]} " in *" file "*) VARIANTS+=(file) ;; esac
 case " ${SCENARIOS[*]} " in *" dracut-"*) VARIANTS+=(dracut) ;; esac
 
 vm_setup	# VM_WORK, removed on exit
@@ -107,19 +107,17 @@ prepare() {
 local V=$1
 local D=$W/$1
 local ROOT=$D/root
-local kek=$URI
+local kek=$URI kek_data=$URI
 mkdir "$D"
 step "$V: root filesystem"
-# file: the initramfs-tools root with a file KEK (no KMS, no network).
-"$VM_TOP/scripts/vm/debian-root.sh" --variant "${V/#file/initramfs-tools}" "$ROOT"
+"$VM_TOP/scripts/vm/debian-root.sh" --variant "$V" "$ROOT"
 step "$V: KMS credentials, disks formatted on the host (fixture in a private namespace)"
 root_kms_conf
-if [ "$V" = file ]; then
-	# The KEK at the same path on the host (in host.sh's private /etc) and in the root.
-	kek=file:/etc/kekcrypt/kek.bin
-	# No credentials; the KEK file is allowed by name (the tokens' word is not enough).
-	printf '[file]\nallowed-paths = /etc/kekcrypt/kek.bin\n' >"$ROOT/etc/kekcrypt/kekcrypt.conf"
-	rm "$ROOT/etc/kekcrypt/ca.pem"
+if [ "$V" = initramfs-tools ]; then
+	# The data disk's KEK: a file, at the same path on the host (in host.sh's private /etc)
+	# and in the root, allowed by name (the tokens' word is not enough).
+	kek_data=file:/etc/kekcrypt/kek.bin
+	printf '[file]\nallowed-paths = /etc/kekcrypt/kek.bin\n' >>"$ROOT/etc/kekcrypt/kekcrypt.conf"
 	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
 	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
 fi
@@ -170,7 +168,7 @@ if [ "$V" = dracut ]; then
 else
 	chroot "$ROOT" lsinitramfs "/boot/initrd.img-$kver" >"$D/initrd.paths"
 	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
-		etc/kekcrypt/ca.pem cryptroot/crypttab usr/lib/$MA/$KCLIB"
+		etc/kekcrypt/ca.pem etc/kekcrypt/kek.bin cryptroot/crypttab usr/lib/$MA/$KCLIB"
 fi
 # The extra builds below test what our hook and module do, not the kernel modules: they leave
 # those out (dracut --no-kernel; mkinitramfs -d with MODULES=list), which makes them a fraction
@@ -181,7 +179,6 @@ if [ "$V" != dracut ]; then
 fi
 # A file a volume needs, missing: the build fails and says which (then put back).
 local hide=/etc/kekcrypt/ca.pem
-[ "$V" != file ] || hide=/etc/kekcrypt/kek.bin
 mv "$ROOT$hide" "$D/hidden"
 if [ "$V" = dracut ]; then
 	chroot "$ROOT" dracut --force --no-hostonly --no-kernel --kver "$kver" /tmp/broken.img \
@@ -197,6 +194,38 @@ else
 fi
 mv "$D/hidden" "$ROOT$hide"
 rm -f "$ROOT/tmp/broken.img"
+if [ "$V" = initramfs-tools ]; then
+	# The image of a machine whose only volume has a file KEK (data's crypttab line, a
+	# configuration of [file] alone), written over an existing one readable by others:
+	# mkinitramfs -o keeps an existing file's mode, so the hook makes it readable by root only
+	# and says so; it holds the KEK file and no network stack.
+	cp "$ROOT/etc/crypttab" "$D/crypttab"
+	cp -p "$ROOT/etc/kekcrypt/kekcrypt.conf" "$D/kekcrypt.conf"
+	grep '^data ' "$D/crypttab" >"$ROOT/etc/crypttab"
+	printf '[file]\nallowed-paths = /etc/kekcrypt/kek.bin\n' >"$ROOT/etc/kekcrypt/kekcrypt.conf"
+	install -m 644 /dev/null "$ROOT/tmp/readable.img"
+	chroot "$ROOT" mkinitramfs -d /tmp/lean-conf -o /tmp/readable.img "$kver" \
+		>"$D/readable.log" 2>&1 ||
+		{ tail -n 30 "$D/readable.log"; die "mkinitramfs -o /tmp/readable.img failed"; }
+	cp "$D/crypttab" "$ROOT/etc/crypttab"
+	cp -p "$D/kekcrypt.conf" "$ROOT/etc/kekcrypt/kekcrypt.conf"
+	mode=$(stat -c %a "$ROOT/tmp/readable.img")
+	if [ "$mode" = 600 ] && grep -q "^I: kekcrypt: /tmp/readable.img holds .*: made it readable by root only" "$D/readable.log"; then
+		ok "$V: an existing image readable by others, written again, is made 0600 and said so"
+	else
+		not_ok "$V: an existing image readable by others, written again, is made 0600 and said so (mode $mode)"
+		grep kekcrypt "$D/readable.log" | sed 's/^/# /'
+	fi
+	chroot "$ROOT" lsinitramfs /tmp/readable.img >"$D/readable.paths"
+	if grep -qx etc/kekcrypt/kek.bin "$D/readable.paths" &&
+		! grep -q '/libcurl\.so' "$D/readable.paths"; then
+		ok "$V: the data disk's (file KEK) image holds the KEK file and no libcurl"
+	else
+		not_ok "$V: the data disk's (file KEK) image holds the KEK file and no libcurl"
+		grep -E 'kek\.bin|/libcurl\.so' "$D/readable.paths" | sed 's/^/# /'
+	fi
+	rm -f "$ROOT/tmp/readable.img"
+fi
 rm -rf "$ROOT/dev/disk"
 if grep -q 'cannot read the tokens' "$D/initramfs.log"; then
 	not_ok "$V: the initramfs build read the volumes' tokens"
@@ -215,7 +244,7 @@ else
 fi
 mode=$(stat -c %a "$ROOT/boot/initrd.img-$kver")
 if [ "$mode" = 600 ]; then
-	ok "$V: the initramfs (holding kekcrypt.conf$([ "$V" != file ] || echo " and the KEK file")) is mode 0600"
+	ok "$V: the initramfs (holding kekcrypt.conf$([ "$V" = dracut ] || echo " and the KEK file")) is mode 0600"
 else
 	not_ok "$V: the initramfs (holding kekcrypt.conf) is mode 0600 (it is $mode)"
 fi
@@ -229,60 +258,33 @@ if [ "$V" = dracut ] && [ "$had_image" = yes ]; then
 		not_ok "$V: the module made the existing image readable by root only, and said so"
 	fi
 fi
-if [ "$V" = file ]; then
-	# mkinitramfs -o writes over an existing image, which keeps its mode: the hook makes it
-	# readable by root only, and says so.
-	install -m 644 /dev/null "$ROOT/tmp/readable.img"
-	chroot "$ROOT" mkinitramfs -d /tmp/lean-conf -o /tmp/readable.img "$kver" \
-		>"$D/readable.log" 2>&1 ||
-		{ tail -n 30 "$D/readable.log"; die "mkinitramfs -o /tmp/readable.img failed"; }
-	mode=$(stat -c %a "$ROOT/tmp/readable.img")
-	if [ "$mode" = 600 ] && grep -q "^I: kekcrypt: /tmp/readable.img holds .*: made it readable by root only" "$D/readable.log"; then
-		ok "$V: an existing image readable by others, written again, is made 0600 and said so"
-	else
-		not_ok "$V: an existing image readable by others, written again, is made 0600 and said so (mode $mode)"
-		grep kekcrypt "$D/readable.log" | sed 's/^/# /'
-	fi
-	rm -f "$ROOT/tmp/readable.img"
-fi
-[ "$V" != file ] || want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript
-	etc/kekcrypt/kekcrypt.conf etc/kekcrypt/kek.bin cryptroot/crypttab"
 for f in $want; do
 	if grep -qx "$f" "$D/initrd.paths"; then ok "$V: the initramfs holds $f"; else not_ok "$V: the initramfs holds $f"; fi
 done
-# A remote KEK needs the NIC driver (the file KEK none; MODULES=most brings them anyway).
-if [ "$V" != file ]; then
-	if grep -q 'virtio_net.ko' "$D/initrd.paths"; then
-		ok "$V: the initramfs holds virtio_net"
-	else
-		not_ok "$V: the initramfs holds virtio_net"
-	fi
+# A remote KEK needs the NIC driver.
+if grep -q 'virtio_net.ko' "$D/initrd.paths"; then
+	ok "$V: the initramfs holds virtio_net"
+else
+	not_ok "$V: the initramfs holds virtio_net"
 fi
 # kekcrypt loads libcurl with dlopen() (ldd does not list it): the hook and the module copy it
-# for a remote KEK, and a file-KEK image holds no network stack.
-if [ "$V" != file ]; then
-	if grep -q '/libcurl\.so\.4$' "$D/initrd.paths"; then
-		ok "$V: the initramfs holds libcurl.so.4 (remote KEK)"
-	else
-		not_ok "$V: the initramfs holds libcurl.so.4 (remote KEK)"
-	fi
-	# kekcrypt dlopen()s it, so nothing else pulls in what it links (dracut resolves only
-	# executable files, and libcurl is 0644).
-	missing=
-	for dep in $(chroot "$ROOT" ldd /usr/lib/x86_64-linux-gnu/libcurl.so.4 |
-		awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
-		grep -q "/${dep##*/}\$" "$D/initrd.paths" || missing+=" ${dep##*/}"
-	done
-	if [ -z "$missing" ]; then
-		ok "$V: ... with every library libcurl links"
-	else
-		not_ok "$V: ... with every library libcurl links (missing:$missing)"
-	fi
-elif grep -q '/libcurl\.so' "$D/initrd.paths"; then
-	not_ok "$V: the file-KEK initramfs holds no libcurl"
-	grep '/libcurl\.so' "$D/initrd.paths" | sed 's/^/# /'
+# for a remote KEK (a file-KEK image holds no network stack: above).
+if grep -q '/libcurl\.so\.4$' "$D/initrd.paths"; then
+	ok "$V: the initramfs holds libcurl.so.4 (remote KEK)"
 else
-	ok "$V: the file-KEK initramfs holds no libcurl"
+	not_ok "$V: the initramfs holds libcurl.so.4 (remote KEK)"
+fi
+# kekcrypt dlopen()s it, so nothing else pulls in what it links (dracut resolves only
+# executable files, and libcurl is 0644).
+missing=
+for dep in $(chroot "$ROOT" ldd /usr/lib/x86_64-linux-gnu/libcurl.so.4 |
+	awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+	grep -q "/${dep##*/}\$" "$D/initrd.paths" || missing+=" ${dep##*/}"
+done
+if [ -z "$missing" ]; then
+	ok "$V: ... with every library libcurl links"
+else
+	not_ok "$V: ... with every library libcurl links (missing:$missing)"
 fi
 
 step "$V: the filesystems, encrypted in place on the host (kekcrypt encrypt)"
@@ -291,9 +293,9 @@ disks_encrypt
 if [ "$(cryptsetup luksUUID "$D/root.img")" = "$uuid_root" ] &&
 	[ "$(cryptsetup luksUUID "$D/data.img")" = "$uuid_data" ] &&
 	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ]; then
-	ok "$V: root and data filesystems encrypted in place with $kek (no plaintext left, no header file kept) and a recovery key each"
+	ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
 else
-	not_ok "$V: root and data filesystems encrypted in place with $kek (no plaintext left, no header file kept) and a recovery key each"
+	not_ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
 fi
 }
 
@@ -367,7 +369,7 @@ SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
 SD_PROMPT_DATA='Please enter passphrase for disk .*data'
 # scenario_vars SCENARIO: its variant V, disks D, and what its console should show.
 scenario_vars() {
-	case $1 in dracut-*) V=dracut ;; file) V='file' ;; *) V=initramfs-tools ;; esac
+	case $1 in dracut-*) V=dracut ;; *) V=initramfs-tools ;; esac
 	D=$W/$V
 	uuid_root=$(cat "$D/uuid-root")
 	uuid_data=$(cat "$D/uuid-data")
@@ -390,10 +392,7 @@ start_next() {
 		boot_start up "" --mark "$ks_root unlocked" ;;
 	down)
 		boot_start down down --mark "$ks_gaveup 12 s" \
-			--answer "$PROMPT_ROOT=$D/rec-root.typed-sd" \
-			--answer "$PROMPT_DATA=$D/rec-data.typed-keyscript" ;;
-	file)
-		boot_start file down --mark "$ks_root unlocked" ;;
+			--answer "$PROMPT_ROOT=$D/rec-root.typed-keyscript" ;;
 	dracut-up)
 		boot_start dracut-up "" --mark "$by_root unlocked after" ;;
 	dracut-down)
@@ -419,7 +418,8 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		booted up
 		has up "the keyscript unlocked root through the KMS, logging the time since boot" \
 			"$ks_root unlocked after 1 attempt\\(s\\), [0-9.]+ s since boot \\(azure-kv\\+https://10\\.0\\.2\\.2:$PORT/keys/kek-rsa\\)\\."
-		has up "and data" "$ks_data unlocked after 1 attempt"
+		has up "and data with its file KEK" \
+			"$ks_data unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
 		in_order up "root, then data" "$ks_root unlocked" "$ks_data unlocked"
 		hasnt up "no recovery prompt" "$PROMPT_ROOT"
 		has up "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
@@ -433,24 +433,17 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		has down "after retrying with backoff" \
 			"$ks_root_warn attempt 2 failed: .*unreachable.*; retrying in [0-9.]+ s \\([0-9]+ s left\\)"
 		has down "the keyscript named the fallback" 'kekcrypt: root: not unlocked through the KMS/HSM \(exit [0-9]+\)'
-		has down "the data disk too, within its 6 s" "$ks_gaveup 6 s .*device '/dev/vdb'"
 		# The prompt comes after the deadline, not before, and not long after.
 		after_deadline down "$ks_gaveup 12 s" "$PROMPT_ROOT"
-		has down "cryptroot set up root from the recovery key (typed in upper case, no dashes)" \
+		has down "cryptroot set up root from the recovery key (typed in mixed case, blanks for dashes)" \
 			'root: set up successfully'
+		# No KMS, no network needed: the KEK file is in the initramfs.
+		has down "the data disk unlocked with its file KEK, no KMS needed" \
+			"$ks_data unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
+		hasnt down "no recovery prompt for data" "$PROMPT_DATA"
 		has down "kekcrypt doctor: no KEK answers, a recovery key exists (a warning)" \
 			'KC-DOCTOR:   warning: no KEK answers now: .*ask for the recovery key'
 		has down "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
-		;;
-	file)
-		# No key server at all: the KEK file is in the initramfs.
-		booted file
-		has file "the keyscript unlocked root with the file KEK" \
-			"$ks_root unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
-		has file "and data" "$ks_data unlocked after 1 attempt"
-		hasnt file "no recovery prompt" "$PROMPT_ROOT"
-		has file "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
-		has file "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	dracut-up)
 		booted dracut-up
