@@ -176,6 +176,21 @@ const char *kc_strerror(int r);
  */
 void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
 
+/**
+ * Name the detached LUKS2 header of the devices that the following calls on CTX name (as
+ * cryptsetup's --header and crypttab's header=): each call reads and writes the header in
+ * HEADER_PATH and uses DEVICE for the data only. kc_format() creates HEADER_PATH (0600) when
+ * it does not exist and puts the data at offset 0 of its DEVICE. NULL: the header is on the
+ * device (the default). The path is copied. Calls that do not support a detached header yet
+ * (kc_rekey(), kc_encrypt(), kc_firstboot()) refuse with -ENOTSUP while one is set; calls on
+ * an active mapping by name (kc_close(), kc_status_get()) ignore it.
+ *
+ * @return 0; -EINVAL when HEADER_PATH is "" or names something other than a regular file or
+ *         a block device (kc_error_detail() says what), -ENOMEM. A HEADER_PATH that does not
+ *         exist is accepted here (for kc_format()); the other calls then fail with -ENOENT.
+ */
+int kc_set_header(struct kc_ctx *ctx, const char *header_path);
+
 /** kc_set_retry(): retry without a time limit. */
 #define KC_RETRY_FOREVER UINT_MAX
 
