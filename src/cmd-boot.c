@@ -131,6 +131,7 @@ static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 const struct verb verb_keyscript_passphrase = {
 	.name = "keyscript-passphrase",
 	.run = run_keyscript_passphrase,
+	.header = true,
 	.summary = "write the keyslot passphrase to a pipe (for crypttab keyscripts)",
 	.usage = "keyscript-passphrase DEVICE [--token ID|URI] [--retry-until SEC]\n"
 		 "                     [--crypttab-key FIELD]\n\n"
