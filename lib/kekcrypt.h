@@ -655,12 +655,25 @@ typedef int (*kc_boot_fn)(int kind, const char *path, const char *what, void *us
  * alone names): the configuration, the files its providers' sections name, and per token, as
  * far as local policy allows, its KEK's needs (a KEK file or PIN file the configuration names,
  * a PKCS#11 module, the network). Only files the configuration names are ever listed; a token
- * naming others is reported, not followed. Each need is reported once.
+ * naming others is reported, not followed. Each need is reported once. A volume with a
+ * detached header (kc_set_header(), for every device) is read through it, and the header file
+ * is a need (KC_BOOT_FILE; KC_BOOT_MISSING when it is not there).
  *
  * @return 0, -EINVAL, -ENOMEM, or FN's negative return
  */
 int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devices,
 		  kc_boot_fn fn, void *usrptr);
+
+/**
+ * kc_boot_needs() for volumes of which each may have its own detached header (crypttab's
+ * header=): HEADERS[i] is the header of DEVICES[i], NULL for one on the device; HEADERS NULL:
+ * as kc_boot_needs(). The header kc_set_header() named is not used, and stays set.
+ *
+ * @return as kc_boot_needs()
+ */
+int kc_boot_needs_headers(struct kc_ctx *ctx, const char *const *devices,
+			  const char *const *headers, size_t n_devices, kc_boot_fn fn,
+			  void *usrptr);
 
 /* ---------------------------------------------------------------------------------------- */
 /* DEK rotation (re-encryption)                                                             */
