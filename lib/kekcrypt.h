@@ -182,8 +182,8 @@ void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
  * HEADER_PATH and uses DEVICE for the data only. kc_format() creates HEADER_PATH (0600) when
  * it does not exist and puts the data at offset 0 of its DEVICE. NULL: the header is on the
  * device (the default). The path is copied. Calls that do not support a detached header yet
- * (kc_rekey(), kc_encrypt(), kc_firstboot()) refuse with -ENOTSUP while one is set; calls on
- * an active mapping by name (kc_close(), kc_status_get()) ignore it.
+ * refuse with -ENOTSUP while one is set: kc_rekey(), kc_encrypt(), and kc_firstboot() when it
+ * would re-key. Calls on an active mapping by name (kc_close(), kc_status_get()) ignore it.
  *
  * @return 0; -EINVAL when HEADER_PATH is "" or names something other than a regular file or
  *         a block device (kc_error_detail() says what), -ENOMEM. A HEADER_PATH that does not

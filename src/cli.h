@@ -167,7 +167,7 @@ int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *
 	{ "verbose", no_argument, NULL, 'v' }, { "header", required_argument, NULL, 0x105 }
 
 /* --header, in the help of the verbs that take it (struct verb's header). */
-#define DETACHED_HEADER_USAGE                                                                         \
+#define DETACHED_HEADER_USAGE                                                                \
 	"  --header FILE     DEVICE's detached LUKS2 header (cryptsetup --header, crypttab\n"  \
 	"                    header=): read and written there, DEVICE holds the data only\n"
 
