@@ -84,8 +84,11 @@ assert_true -m "the data device is still untouched" is_all_zero "$DATA"
 assert_exit -m "cryptsetup open --test-passphrase --token-only --header: the plugin unlocks" 0 \
 	cryptsetup open --test-passphrase --token-only -v --header "$HDR" "$DATA"
 assert_stdout_contains -m "... keyslot 0 through the token" "Key slot 0 unlocked."
+# --disable-external-tokens: the key file alone, not the plugin's token first.
 assert_exit -m "cryptsetup open --test-passphrase --header with the recovery key" 0 \
-	cryptsetup open --test-passphrase --header "$HDR" "$DATA" --key-file "$T/rec.key"
+	cryptsetup open --test-passphrase -v --disable-external-tokens --header "$HDR" "$DATA" \
+	--key-file "$T/rec.key"
+assert_stdout_contains -m "... in a recovery keyslot (1)" "Key slot 1 unlocked."
 
 # --- refusals -----------------------------------------------------------------------------------
 for v in rekey encrypt firstboot status close doctor config; do
@@ -192,7 +195,9 @@ assert_eq -m "keyscript with CRYPTTAB_OPTION_header: exit 0" 0 "$RC"
 assert_true -m "... askpass not asked" test ! -e "$T/asked"
 cp "$OUT" "$T/pass"
 assert_exit -m "... what it printed opens the volume (cryptsetup --header)" 0 \
-	cryptsetup open --test-passphrase --header "$HDR" "$DATA" --key-file "$T/pass"
+	cryptsetup open --test-passphrase -v --disable-external-tokens --header "$HDR" "$DATA" \
+	--key-file "$T/pass"
+assert_stdout_contains -m "... in token 0's keyslot 0 (not the recovery key's)" "Key slot 0 unlocked."
 CRYPTTAB_NAME=hd CRYPTTAB_SOURCE=$DATA CRYPTTAB_KEY=none CRYPTTAB_TRIED=0 run "$T/keyscript"
 assert_true -m "keyscript without it: the device alone is not a volume, askpass asked" \
 	test -e "$T/asked"
