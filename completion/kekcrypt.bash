@@ -4,7 +4,7 @@
 # shellcheck disable=SC2207
 #
 # bash completion for kekcrypt(8): verbs and sub-verbs, each verb's long options, DEVICE
-# arguments (block devices and files), token IDs for --token (`kekcrypt kek list DEVICE
+# arguments (block devices and files; --header's detached header file), token IDs for --token (`kekcrypt kek list DEVICE
 # --ids`), KEK URI schemes for --kek and --to. The lists below are the binary's:
 # tests/host/completion.sh checks them against src/ and the binary.
 
@@ -30,27 +30,28 @@ _kekcrypt_subverbs() {
 _kekcrypt_options() {
 	local fmt="--kek= --cipher= --key-size= --label= --sector-size= --uuid= --recovery"
 	case $1 in
-	format) echo "$fmt --force --template" ;;
-	open) echo "--token= --readonly --allow-discards --recovery --key-file=" ;;
-	close | status | dump | repair | keyscript-normalise | "config check") echo "" ;;
-	"template mark" | "template clear" | "template show") echo "" ;;
-	verify) echo "--token= --all --crypttab" ;;
+	format) echo "$fmt --force --template --header=" ;;
+	open) echo "--token= --readonly --allow-discards --recovery --key-file= --header=" ;;
+	close | status | keyscript-normalise | "config check") echo "" ;;
+	dump | repair | "template mark" | "template clear" | "template show") echo "--header=" ;;
+	verify) echo "--token= --all --crypttab --header=" ;;
 	rekey) echo "--resume --progress-json --resilience= --force" ;;
 	firstboot) echo "--crypttab --progress-json --force" ;;
 	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force" ;;
-	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key=" ;;
+	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key= --header=" ;;
 	boot-needs) echo "--for= --crypttab=" ;;
 	doctor) echo "--crypttab= --initramfs=" ;;
-	"kek add") echo "--kek= --key-file= --recovery-key --wipe-passphrase --convert --header-backup=" ;;
-	"kek remove") echo "--token= --force" ;;
-	"kek list") echo "--ids" ;;
-	"kek rotate") echo "--token= --all --to= --dry-run --if-newer --crypttab" ;;
+	"kek add") echo "--kek= --key-file= --recovery-key --wipe-passphrase --convert --header-backup=" \
+		"--header=" ;;
+	"kek remove") echo "--token= --force --header=" ;;
+	"kek list") echo "--ids --header=" ;;
+	"kek rotate") echo "--token= --all --to= --dry-run --if-newer --crypttab --header=" ;;
 	"kek providers") echo "" ;;
-	"recovery add") echo "--key-file= --recovery-key --force" ;;
-	"recovery remove") echo "--token= --force" ;;
-	"recovery verify") echo "--key-file=" ;;
-	"header backup") echo "" ;;
-	"header restore") echo "--force" ;;
+	"recovery add") echo "--key-file= --recovery-key --force --header=" ;;
+	"recovery remove") echo "--token= --force --header=" ;;
+	"recovery verify") echo "--key-file= --header=" ;;
+	"header backup") echo "--header=" ;;
+	"header restore") echo "--force --header=" ;;
 	esac
 }
 
@@ -87,7 +88,7 @@ _kekcrypt() {
 		--config | --timeout | -t | --token | --kek | -k | --to | --cipher | -c | \
 			--key-size | -s | --label | -l | --sector-size | --uuid | --key-file | \
 			--resilience | --retry-until | --crypttab-key | --for | --initramfs | \
-			--header-backup)
+			--header-backup | --header)
 			i=$((i + 1)) ;;
 		-*) ;;
 		*)
@@ -124,7 +125,8 @@ _kekcrypt() {
 				-- "$val"))
 		fi
 		return ;;
-	--config | --key-file | --header-backup | --initramfs | --crypttab | --crypttab-key)
+	--config | --key-file | --header-backup | --header | --initramfs | --crypttab | \
+		--crypttab-key)
 		COMPREPLY=($(compgen -f -- "$val"))
 		return ;;
 	--for)

@@ -70,8 +70,10 @@ void audit_begin(struct kc_ctx *ctx, struct audit *a, const char *event, const c
 {
 	*a = (struct audit){ .event = event, .device = device, .started_ms = util_now_ms() };
 	/* A public call inside another's: the outer one's event tells it all. */
-	if (ctx && device && !ctx->audit)
+	if (ctx && device && !ctx->audit) {
 		ctx->audit = a;
+		audit_field(ctx, "header", ctx->header);
+	}
 }
 
 void audit_token(struct kc_ctx *ctx, int id, const char *kek)
@@ -122,8 +124,7 @@ static void uuid_read(struct kc_ctx *ctx, const char *device, char uuid[40])
 {
 	struct crypt_device *cd = NULL;
 
-	if (crypt_init(&cd, device) >= 0) {
-		luks_log_to(ctx, cd);
+	if (vol_crypt_init(ctx, device, &cd) >= 0) {
 		if (crypt_load(cd, CRYPT_LUKS2, NULL) >= 0 && crypt_get_uuid(cd))
 			snprintf(uuid, 40, "%s", crypt_get_uuid(cd));
 	}

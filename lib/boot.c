@@ -117,6 +117,13 @@ static int device_needs(struct kc_ctx *ctx, const char *device, struct boot_list
 	char refused[2048] = "";
 	int usable = 0, n_refused = 0, r;
 
+	/* Not a secret without a KEK or passphrase, but the volume opens with nothing else. */
+	if (ctx->header) {
+		r = boot_add(b, KC_BOOT_FILE, ctx->header, "the detached LUKS2 header of %s",
+			     device);
+		if (r < 0)
+			return r;
+	}
 	r = vol_load(ctx, device, &cd);
 	if (r < 0)
 		return boot_add(b, KC_BOOT_UNREADABLE, device, "%s", ctx->detail);
@@ -154,8 +161,22 @@ static int device_needs(struct kc_ctx *ctx, const char *device, struct boot_list
 	return 0;
 }
 
-int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devices,
-		  kc_boot_fn fn, void *usrptr)
+/* device_needs() through HEADER (NULL: on the device), for this call only. */
+static int device_needs_by(struct kc_ctx *ctx, const char *device, const char *header,
+			   struct boot_list *b)
+{
+	char *saved = ctx->header;
+	int r;
+
+	ctx->header = (char *)header;	/* borrowed: restored before anything frees it */
+	r = device_needs(ctx, device, b);
+	ctx->header = saved;
+	return r;
+}
+
+int kc_boot_needs_headers(struct kc_ctx *ctx, const char *const *devices,
+			  const char *const *headers, size_t n_devices, kc_boot_fn fn,
+			  void *usrptr)
 {
 	struct boot_list b = { 0 };
 	int r;
@@ -165,7 +186,8 @@ int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devic
 	ctx_detail_clear(ctx);
 	r = config_needs(ctx, &b);
 	for (size_t i = 0; r >= 0 && i < n_devices; i++)
-		r = device_needs(ctx, devices[i], &b);
+		r = headers ? device_needs_by(ctx, devices[i], headers[i], &b) :
+			      device_needs(ctx, devices[i], &b);
 	for (size_t i = 0; r >= 0 && i < b.n; i++) {
 		const struct boot_item *it = &b.items[i];
 		int kind = it->kind;
@@ -180,4 +202,10 @@ int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devic
 	boot_list_clear(&b);
 	ctx_detail_clear(ctx);
 	return r < 0 ? r : 0;
+}
+
+int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devices,
+		  kc_boot_fn fn, void *usrptr)
+{
+	return kc_boot_needs_headers(ctx, devices, NULL, n_devices, fn, usrptr);
 }

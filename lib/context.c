@@ -81,5 +81,6 @@ void kc_free(struct kc_ctx *ctx)
 			ctx->slots[i].free(ctx->slots[i].data);
 	free(ctx->slots);
 	config_free(ctx->config);
+	free(ctx->header);
 	free(ctx);
 }

@@ -552,8 +552,9 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct k
 		return -EINVAL;
 	sized_get(&full, sizeof(full), params);
 	ctx_detail_clear(ctx);
-	r = (flags & KC_ENCRYPT_RESUME) && !full.n_keks ? 0 :
-		format_check_params(ctx, device, &full);
+	r = vol_header_unsupported(ctx, "encrypt");
+	if (r >= 0 && !((flags & KC_ENCRYPT_RESUME) && !full.n_keks))
+		r = format_check_params(ctx, device, &full);
 	if (r >= 0)
 		r = device_size(ctx, device, &er.res.device_bytes);
 	if (r >= 0)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* kc_format(): a new LUKS2 volume whose random DEK is stored only wrapped by its KEKs. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libcryptsetup.h>
 #include <openssl/rand.h>
@@ -23,6 +25,49 @@ static int probe_empty(struct kc_ctx *ctx, const char *device)
 	if (r < 0)
 		return ctx_fail(ctx, -EIO, "device '%s': probing failed (%s)", device, strerror(-r));
 	return 0;
+}
+
+/* Create the detached header file when it does not exist (cryptsetup luksFormat --header
+ * does too): *R_CREATED tells the caller to remove it if the format fails. libcryptsetup
+ * grows the file to the header's size, but refuses to start from an empty one: one 4 KiB
+ * block is allocated first. */
+static int header_create(struct kc_ctx *ctx, bool *r_created)
+{
+	int fd, r;
+
+	*r_created = false;
+	if (!ctx->header || access(ctx->header, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	fd = open(ctx->header, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ctx_fail(ctx, errno == EACCES || errno == EROFS ? -EACCES : -errno,
+				"header file '%s': cannot create it: %s", ctx->header,
+				strerror(errno));
+	r = posix_fallocate(fd, 0, 4096);
+	close(fd);
+	if (r) {
+		unlink(ctx->header);
+		return ctx_fail(ctx, r == ENOSPC ? -ENOSPC : -EIO, "header file '%s': cannot "
+				"allocate it: %s", ctx->header, strerror(r));
+	}
+	*r_created = true;
+	return 0;
+}
+
+/* The device, and a detached header that held something before: writable, open nowhere else,
+ * and (without FORCE) empty. */
+static int check_targets(struct kc_ctx *ctx, const char *device, bool created, bool force)
+{
+	int r;
+
+	r = vol_check_writable(ctx, device, true);
+	if (r >= 0 && ctx->header)
+		r = vol_check_writable(ctx, ctx->header, true);
+	if (r >= 0 && !force)
+		r = probe_empty(ctx, device);
+	if (r >= 0 && !force && ctx->header && !created)
+		r = probe_empty(ctx, ctx->header);
+	return r;
 }
 
 int format_split_cipher(struct kc_ctx *ctx, const char *spec, char cipher[32], char mode[32])
@@ -152,6 +197,7 @@ static int format(struct kc_ctx *ctx, const char *device, const struct kc_format
 	_cleanup_(vol_unlockp) int lock = -1;
 	struct kc_format_params full, *p = &full;
 	struct format_keks fk = { 0 };
+	bool created = false;
 	int r;
 
 	if (!params || !sized_ok(params, SIZED_V1(struct kc_format_params, force)))
@@ -163,11 +209,11 @@ static int format(struct kc_ctx *ctx, const char *device, const struct kc_format
 	ctx_detail_clear(ctx);
 	r = format_new_dek(ctx, p, &dek);
 	if (r >= 0)
-		r = vol_check_writable(ctx, device, true);
+		r = header_create(ctx, &created);
 	if (r >= 0)
-		r = vol_lock(ctx, device, &lock);
-	if (r >= 0 && !p->force)
-		r = probe_empty(ctx, device);
+		r = vol_lock(ctx, vol_metadata(ctx, device), &lock);
+	if (r >= 0)
+		r = check_targets(ctx, device, created, p->force);
 	if (r >= 0) {
 		ctx_deadline_start(ctx, 0);
 		r = format_wrap_all(ctx, p, dek, &fk);
@@ -181,6 +227,9 @@ static int format(struct kc_ctx *ctx, const char *device, const struct kc_format
 		ctx_detail_device(ctx, device);
 	else
 		log_dbg(ctx, "device '%s': formatted with %zu kekcrypt token(s)", device, fk.n);
+	/* A header file this call created and did not finish is not left behind. */
+	if (r < 0 && created)
+		unlink(ctx->header);
 	format_keks_clear(&fk);
 	return r < 0 ? r : 0;
 }

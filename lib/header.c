@@ -95,19 +95,14 @@ static int header_restore(struct kc_ctx *ctx, const char *device, const char *fi
 	ctx_detail_clear(ctx);
 	r = backup_uuid(ctx, file, uuid);
 	if (r >= 0)
-		r = vol_check_writable(ctx, device, false);
+		r = vol_check_writable(ctx, vol_metadata(ctx, device), false);
 	/* The writers' lock, not vol_load_for_write(): the header there may be anything. */
 	if (r >= 0)
-		r = vol_lock(ctx, device, &lock);
-	if (r >= 0) {
-		r = crypt_init(&cd, device);
-		if (r < 0)
-			r = ctx_fail(ctx, -EMEDIUMTYPE, "device '%s': cannot be used (%s)",
-				     device, strerror(-r));
-	}
+		r = vol_lock(ctx, vol_metadata(ctx, device), &lock);
+	if (r >= 0)
+		r = vol_init(ctx, device, &cd);
 	if (r < 0)
 		return r;
-	luks_log_to(ctx, cd);
 	if (!force) {
 		r = check_same_volume(ctx, cd, device, file, uuid);
 		if (r < 0)
@@ -117,11 +112,9 @@ static int header_restore(struct kc_ctx *ctx, const char *device, const char *fi
 	 * other than LUKS2, and nothing stale. */
 	crypt_free(cd);
 	cd = NULL;
-	r = crypt_init(&cd, device);
-	if (r >= 0) {
-		luks_log_to(ctx, cd);
+	r = vol_crypt_init(ctx, device, &cd);
+	if (r >= 0)
 		r = crypt_header_restore(cd, CRYPT_LUKS2, file);
-	}
 	if (r < 0)
 		return ctx_fail(ctx, r == -ENOMEM ? r : -EIO, "device '%s': restoring the header "
 				"from '%s' failed (%s); the backup may not fit this device", device,

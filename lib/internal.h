@@ -99,6 +99,7 @@ struct kc_ctx {
 	struct ctx_slot *slots;	/* ctx_slot() */
 	size_t n_slots;
 	struct audit *audit;	/* the event of the public call under way (audit.c), or NULL */
+	char *header;		/* kc_set_header(): the detached LUKS2 header, or NULL */
 	char detail[2048];
 };
 
@@ -554,7 +555,20 @@ bool luks_rekey_marked(struct crypt_device *cd, int id);
 /* ---------------------------------------------------------------------------------------- */
 /* volume.c, unlock.c: LUKS2 devices.                                                       */
 
-/* A handle on DEVICE (a block device or an image file), its header not loaded. */
+/* A handle on DEVICE, its header not loaded: the only crypt_init() of a device by path. With
+ * a detached header (kc_set_header()) the handle reads that file and maps DEVICE. No checks,
+ * no error detail; -errno from libcryptsetup. */
+int vol_crypt_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
+/* The path whose header a call reads and writes (and locks): the detached header, or DEVICE. */
+static inline const char *vol_metadata(const struct kc_ctx *ctx, const char *device)
+{
+	return ctx->header ?: device;
+}
+/* 0 without a detached header; else -ENOTSUP, the detail saying that WHAT ("rekey") does not
+ * support one yet. */
+int vol_header_unsupported(struct kc_ctx *ctx, const char *what);
+/* A handle on DEVICE (a block device or an image file, and its detached header, both checked),
+ * its header not loaded. */
 int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);
 /* Load DEVICE's LUKS2 header; logs go to CTX. -ENOENT, -EMEDIUMTYPE, -EACCES. Never writes:
  * what a read verb loads stays byte-identical (interrupted operations included). */

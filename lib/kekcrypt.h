@@ -176,6 +176,21 @@ const char *kc_strerror(int r);
  */
 void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
 
+/**
+ * Name the detached LUKS2 header of the devices that the following calls on CTX name (as
+ * cryptsetup's --header and crypttab's header=): each call reads and writes the header in
+ * HEADER_PATH and uses DEVICE for the data only. kc_format() creates HEADER_PATH (0600) when
+ * it does not exist and puts the data at offset 0 of its DEVICE. NULL: the header is on the
+ * device (the default). The path is copied. Calls that do not support a detached header yet
+ * refuse with -ENOTSUP while one is set: kc_rekey(), kc_encrypt(), and kc_firstboot() when it
+ * would re-key. Calls on an active mapping by name (kc_close(), kc_status_get()) ignore it.
+ *
+ * @return 0; -EINVAL when HEADER_PATH is "" or names something other than a regular file or
+ *         a block device (kc_error_detail() says what), -ENOMEM. A HEADER_PATH that does not
+ *         exist is accepted here (for kc_format()); the other calls then fail with -ENOENT.
+ */
+int kc_set_header(struct kc_ctx *ctx, const char *header_path);
+
 /** kc_set_retry(): retry without a time limit. */
 #define KC_RETRY_FOREVER UINT_MAX
 
@@ -640,12 +655,25 @@ typedef int (*kc_boot_fn)(int kind, const char *path, const char *what, void *us
  * alone names): the configuration, the files its providers' sections name, and per token, as
  * far as local policy allows, its KEK's needs (a KEK file or PIN file the configuration names,
  * a PKCS#11 module, the network). Only files the configuration names are ever listed; a token
- * naming others is reported, not followed. Each need is reported once.
+ * naming others is reported, not followed. Each need is reported once. A volume with a
+ * detached header (kc_set_header(), for every device) is read through it, and the header file
+ * is a need (KC_BOOT_FILE; KC_BOOT_MISSING when it is not there).
  *
  * @return 0, -EINVAL, -ENOMEM, or FN's negative return
  */
 int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devices,
 		  kc_boot_fn fn, void *usrptr);
+
+/**
+ * kc_boot_needs() for volumes of which each may have its own detached header (crypttab's
+ * header=): HEADERS[i] is the header of DEVICES[i], NULL for one on the device; HEADERS NULL:
+ * as kc_boot_needs(). The header kc_set_header() named is not used, and stays set.
+ *
+ * @return as kc_boot_needs()
+ */
+int kc_boot_needs_headers(struct kc_ctx *ctx, const char *const *devices,
+			  const char *const *headers, size_t n_devices, kc_boot_fn fn,
+			  void *usrptr);
 
 /* ---------------------------------------------------------------------------------------- */
 /* DEK rotation (re-encryption)                                                             */

@@ -124,11 +124,9 @@ int luks_load_raw(struct kc_ctx *ctx, const char *device, struct crypt_device **
 	struct crypt_device *cd = NULL;
 	int r;
 
-	r = crypt_init(&cd, device);
-	if (r >= 0) {
-		luks_log_to(ctx, cd);
+	r = vol_crypt_init(ctx, device, &cd);
+	if (r >= 0)
 		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-	}
 	if (r < 0) {
 		crypt_free(cd);
 		return r;

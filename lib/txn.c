@@ -149,9 +149,9 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 	struct kc_rekey_state rk = { .size = sizeof(rk) };
 	int r;
 
-	r = vol_check_writable(ctx, device, false);
+	r = vol_check_writable(ctx, vol_metadata(ctx, device), false);
 	if (r >= 0)
-		r = vol_lock(ctx, device, &fd);
+		r = vol_lock(ctx, vol_metadata(ctx, device), &fd);
 	/* Loaded under the lock: what another writer did before is on the disk now. */
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);

@@ -24,24 +24,82 @@ void vol_freep(struct crypt_device **cd)
 	*cd = NULL;
 }
 
-int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+int vol_crypt_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
 {
 	struct crypt_device *cd = NULL;
-	struct stat st;
 	int r;
 
-	if (stat(device, &st) < 0)
-		return ctx_fail(ctx, errno == ENOENT ? -ENOENT : -errno, "device '%s': %s",
-				device, strerror(errno));
-	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
-		return ctx_fail(ctx, -EINVAL, "'%s' is neither a block device nor a file", device);
-	r = crypt_init(&cd, device);
+	/* The one place a handle is made: a detached header holds the metadata, DEVICE only the
+	 * data (cryptsetup --header). Not crypt_set_data_device(): it wants a loaded header. */
+	if (ctx->header)
+		r = crypt_init_data_device(&cd, ctx->header, device);
+	else
+		r = crypt_init(&cd, device);
 	if (r < 0)
-		return ctx_fail(ctx, r == -ENOTBLK || r == -EINVAL ? -EMEDIUMTYPE : r,
-				"device '%s': cannot be used (%s)", device, strerror(-r));
+		return r;
 	luks_log_to(ctx, cd);
 	*r_cd = cd;
 	return 0;
+}
+
+/* PATH, the device or its detached header (WHAT), exists and is a block device or a file. */
+static int vol_check_path(struct kc_ctx *ctx, const char *what, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return ctx_fail(ctx, errno == ENOENT ? -ENOENT : -errno, "%s '%s': %s", what,
+				path, strerror(errno));
+	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+		return ctx_fail(ctx, -EINVAL, "%s '%s' is neither a block device nor a file", what,
+				path);
+	return 0;
+}
+
+int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)
+{
+	int r;
+
+	r = vol_check_path(ctx, "device", device);
+	if (r >= 0 && ctx->header)
+		r = vol_check_path(ctx, "header file", ctx->header);
+	if (r < 0)
+		return r;
+	r = vol_crypt_init(ctx, device, r_cd);
+	if (r < 0)
+		return ctx_fail(ctx, r == -ENOTBLK || r == -EINVAL ? -EMEDIUMTYPE : r,
+				"device '%s'%s%s%s: cannot be used (%s)", device,
+				ctx->header ? " with header file '" : "", ctx->header ?: "",
+				ctx->header ? "'" : "", strerror(-r));
+	return 0;
+}
+
+int kc_set_header(struct kc_ctx *ctx, const char *header_path)
+{
+	struct stat st;
+	char *copy = NULL;
+
+	if (!ctx || (header_path && !*header_path))
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	/* Absent is fine here: kc_format() creates it; the others fail on use. */
+	if (header_path && stat(header_path, &st) == 0 && !S_ISBLK(st.st_mode) &&
+	    !S_ISREG(st.st_mode))
+		return ctx_fail(ctx, -EINVAL, "header file '%s' is neither a regular file nor a "
+				"block device", header_path);
+	if (header_path && !(copy = strdup(header_path)))
+		return -ENOMEM;
+	free(ctx->header);
+	ctx->header = copy;
+	return 0;
+}
+
+int vol_header_unsupported(struct kc_ctx *ctx, const char *what)
+{
+	if (!ctx || !ctx->header)
+		return 0;
+	return ctx_fail(ctx, -ENOTSUP, "%s does not support a detached LUKS2 header (header "
+			"file '%s') yet", what, ctx->header);
 }
 
 /* What libblkid read is untrusted and goes into messages: keep terminals safe. */
@@ -84,33 +142,38 @@ int vol_probe(const char *device, char type[32], char version[16], bool *r_pt)
 
 int vol_not_luks2(struct kc_ctx *ctx, const char *device)
 {
+	const char *what = ctx->header ? "header file" : "device";
+	const char *path = ctx->header ?: device;
 	char type[32], version[16];
 	bool pt;
-	int r = vol_probe(device, type, version, &pt);
+	int r = vol_probe(path, type, version, &pt);
 
 	if (r > 0 && !strcmp(type, "crypto_LUKS") && version[0] == '1')
-		return ctx_fail(ctx, -ENOEXEC, "device '%s' is a LUKS1 volume: convert it to LUKS2 "
+		return ctx_fail(ctx, -ENOEXEC, "%s '%s' is a LUKS1 volume: convert it to LUKS2 "
 				"first with 'kekcrypt kek add %s --convert --header-backup FILE ...' "
-				"(or 'cryptsetup convert --type luks2 %s')", device, device, device);
-	if (r > 0 && !strcmp(type, "crypto_LUKS"))
-		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume that "
-				"libcryptsetup can load: its LUKS%s header is corrupt (or of a newer "
-				"format)", device, version);
-	if (r > 0 && pt)
-		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds a "
-				"partition table (%s); name one of its partitions", device, type);
-	if (r > 0)
-		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds %s",
-				device, type);
-	if (r == -ENOTUNIQ)
-		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds "
-				"several conflicting signatures (see 'wipefs %s')", device, device);
-	if (r == 0)
-		return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume: it holds no "
-				"LUKS header and nothing else recognisable (empty, or random data)",
+				"(or 'cryptsetup convert --type luks2 %s')", what, path, device,
 				device);
-	return ctx_fail(ctx, -EMEDIUMTYPE, "device '%s' is not a LUKS2 volume or its header is "
-			"corrupt", device);
+	if (r > 0 && !strcmp(type, "crypto_LUKS"))
+		return ctx_fail(ctx, -EMEDIUMTYPE, "%s '%s' is not a LUKS2 volume that "
+				"libcryptsetup can load: its LUKS%s header is corrupt (or of a newer "
+				"format)", what, path, version);
+	if (r > 0 && pt)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "%s '%s' is not a LUKS2 volume: it holds a "
+				"partition table (%s); name one of its partitions", what, path, type);
+	if (r > 0)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "%s '%s' is not a LUKS2 volume: it holds %s",
+				what, path, type);
+	if (r == -ENOTUNIQ)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "%s '%s' is not a LUKS2 volume: it holds "
+				"several conflicting signatures (see 'wipefs %s')", what, path, path);
+	/* A detached header (ADE's OS disk) leaves the device without any signature. */
+	if (r == 0)
+		return ctx_fail(ctx, -EMEDIUMTYPE, "%s '%s' is not a LUKS2 volume: it holds no "
+				"LUKS header and nothing else recognisable (empty, or random data%s)",
+				what, path, ctx->header ? "" : "; if its LUKS2 header is detached, "
+				"name it with --header");
+	return ctx_fail(ctx, -EMEDIUMTYPE, "%s '%s' is not a LUKS2 volume or its header is "
+			"corrupt", what, path);
 }
 
 int vol_load(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd)

@@ -241,6 +241,12 @@ static int ctx_new(struct cli *cli)
 		cli_error(cli, "%s", kc_strerror(r));
 		return cli_exit_code(r);
 	}
+	r = kc_set_header(cli->ctx, cli->header);
+	if (r < 0) {
+		cli_error(cli, "--header: %s", kc_error_detail(cli->ctx)[0] ?
+			  kc_error_detail(cli->ctx) : kc_strerror(r));
+		return r == -EINVAL ? EXIT_USAGE : cli_exit_code(r);
+	}
 	/* The library takes absolute paths only (what it checks is what it reads). */
 	if (cli->config && cli->config[0] != '/') {
 		char cwd[PATH_MAX];
@@ -335,6 +341,12 @@ static const char *refused_opt(const struct cli *cli, int opt)
 	return buf;
 }
 
+int cli_header_refuse(struct cli *cli, const struct verb *v)
+{
+	cli_error(cli, "--header: '%s' does not support a detached LUKS2 header", v->name);
+	return EXIT_HEADER_UNSUPPORTED;
+}
+
 int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 {
 	switch (c) {
@@ -356,6 +368,14 @@ int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit)
 		return 1;
 	case 0x102:
 		cli->json = true;
+		return 1;
+	case 0x105:
+		cli->header = optarg;
+		/* Before the verb (V unnamed) main() checks it once the verb is known. */
+		if (v->name[0] && !v->header) {
+			*r_exit = cli_header_refuse(cli, v);
+			return 2;
+		}
 		return 1;
 	case 't':
 		cli->timeout = cli_parse_int(optarg, 86400);
@@ -529,6 +549,8 @@ static const char *const exit_meanings[] = {
 	[EXIT_DOCTOR] = "a volume would not unlock at boot, or a secret is exposed",
 	[EXIT_CONFIG] = "the configuration file does not parse",
 	[EXIT_DEGRADED] = "degraded: some tokens do not unlock",
+	[EXIT_LUKS1] = "a LUKS1 volume: convert it to LUKS2 first",
+	[EXIT_HEADER_UNSUPPORTED] = "the verb does not support a detached header (--header)",
 };
 
 int cli_finish(struct cli *cli, int ex)
@@ -554,7 +576,8 @@ int cli_finish(struct cli *cli, int ex)
 
 void cli_help(const struct verb *v)
 {
-	printf("Usage: kekcrypt %s\n%s", v->usage, COMMON_USAGE);
+	printf("Usage: kekcrypt %s\n%s%s", v->usage, COMMON_USAGE,
+	       v->header ? DETACHED_HEADER_USAGE : "");
 }
 
 json_object *cli_kek_warnings(struct cli *cli, const char *const *uris, size_t n)

@@ -41,6 +41,7 @@ enum {
 	EXIT_CONFIG = 25,	/* the configuration file: syntax, unknown section or key */
 	EXIT_DEGRADED = 26,	/* verify --all: some tokens work, some do not */
 	EXIT_LUKS1 = 27,	/* -ENOEXEC: a LUKS1 volume, to be converted to LUKS2 first */
+	EXIT_HEADER_UNSUPPORTED = 28, /* --header given to a verb that does not support it */
 };
 
 #define CLI_CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
@@ -54,6 +55,7 @@ struct cli {
 	bool batch;
 	bool json;
 	int timeout;		/* --timeout seconds, 0 for the library default */
+	const char *header;	/* --header: the volume's detached LUKS2 header */
 	const char *verb;
 	bool json_done;		/* a JSON document went to stdout */
 	char last_error[2048];	/* the last error printed, for the JSON error object */
@@ -66,6 +68,7 @@ struct verb {
 	int (*run)(struct cli *cli, int argc, char **argv);
 	const char *usage;	/* synopsis and options, shown by --help */
 	const char *summary;	/* one line for the verb list */
+	bool header;		/* it accepts --header (a detached LUKS2 header) */
 };
 
 /* One function maps every library error to an exit code. */
@@ -98,6 +101,8 @@ bool cli_confirm(struct cli *cli, const char *what);
 /* Print "kekcrypt VERB: <message>" on stderr. */
 void cli_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* --header given to verb V, which does not take it: say so, return EXIT_HEADER_UNSUPPORTED. */
+int cli_header_refuse(struct cli *cli, const struct verb *v);
 /* Parse the common options inside a verb's getopt loop: 0 if C is not one, 1 if it was
  * handled, 2 if the verb must stop and return *R_EXIT (--help, a usage error). */
 int cli_common_opt(struct cli *cli, int c, const struct verb *v, int *r_exit);
@@ -159,7 +164,12 @@ int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *
 	{ "help", no_argument, NULL, 'h' }, { "batch-mode", no_argument, NULL, 'q' },        \
 	{ "config", required_argument, NULL, 0x100 }, { "debug", no_argument, NULL, 0x101 }, \
 	{ "json", no_argument, NULL, 0x102 }, { "timeout", required_argument, NULL, 't' },   \
-	{ "verbose", no_argument, NULL, 'v' }
+	{ "verbose", no_argument, NULL, 'v' }, { "header", required_argument, NULL, 0x105 }
+
+/* --header, in the help of the verbs that take it (struct verb's header). */
+#define DETACHED_HEADER_USAGE                                                                \
+	"  --header FILE     DEVICE's detached LUKS2 header (cryptsetup --header, crypttab\n"  \
+	"                    header=): read and written there, DEVICE holds the data only\n"
 
 #define OPT_TOKEN 0x103
 #define TOKEN_LONGOPT { "token", required_argument, NULL, OPT_TOKEN }

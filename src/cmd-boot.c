@@ -131,6 +131,7 @@ static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 const struct verb verb_keyscript_passphrase = {
 	.name = "keyscript-passphrase",
 	.run = run_keyscript_passphrase,
+	.header = true,
 	.summary = "write the keyslot passphrase to a pipe (for crypttab keyscripts)",
 	.usage = "keyscript-passphrase DEVICE [--token ID|URI] [--retry-until SEC]\n"
 		 "                     [--crypttab-key FIELD]\n\n"
@@ -223,8 +224,8 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 	};
 	const char *kind = NULL, *tabfile = NULL;
 	struct crypttab tab = { 0 };
-	const char **devices = NULL, **sources = NULL;
-	char (*paths)[PATH_MAX] = NULL;
+	const char **devices = NULL, **sources = NULL, **headers = NULL;
+	char (*paths)[PATH_MAX] = NULL, (*hpaths)[PATH_MAX] = NULL;
 	json_object *entries = NULL;
 	struct boot_out out = { .cli = cli };
 	size_t n = 0;
@@ -245,6 +246,9 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--for takes keyscript or initrd, not '%s'", kind);
 	if (!kind == (optind == argc))
 		return cli_usage_error(cli, "expected --for keyscript|initrd, or DEVICEs");
+	if (kind && cli->header)
+		return cli_usage_error(cli, "--header and --for exclude each other: crypttab's "
+				       "header= option names a volume's detached header");
 	if ((ex = cli_ctx(cli)))
 		return ex;
 	if (kind) {
@@ -259,8 +263,10 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 	devices = calloc(n + 1, sizeof(*devices));
 	sources = calloc(n + 1, sizeof(*sources));
 	paths = calloc(n + 1, sizeof(*paths));
+	headers = calloc(n + 1, sizeof(*headers));
+	hpaths = calloc(n + 1, sizeof(*hpaths));
 	entries = json_object_new_array();
-	if (!devices || !sources || !paths || !entries) {
+	if (!devices || !sources || !paths || !headers || !hpaths || !entries) {
 		ex = EXIT_NOMEM;
 		goto out;
 	}
@@ -273,6 +279,9 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 		crypttab_source_path(src, paths[out.n], sizeof(paths[0]));
 		devices[out.n] = paths[out.n];
 		sources[out.n] = src;
+		/* Without --for, --header (the context's) is every DEVICE's. */
+		headers[out.n] = kind ? crypttab_value(&tab.entries[i], "header", hpaths[out.n],
+						       sizeof(hpaths[0])) : cli->header;
 		if (kind && cli->json) {
 			json_object *e = json_object_new_object();
 
@@ -297,7 +306,7 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 	ex = EXIT_OK;
 	/* No volume of that kind: nothing is needed at all. */
 	if (out.n) {
-		r = kc_boot_needs(cli->ctx, devices, out.n, boot_need, &out);
+		r = kc_boot_needs_headers(cli->ctx, devices, headers, out.n, boot_need, &out);
 		if (r < 0)
 			ex = cli_fail(cli, r);
 	}
@@ -314,6 +323,8 @@ out:
 	free(devices);
 	free(sources);
 	free(paths);
+	free(headers);
+	free(hpaths);
 	crypttab_clear(&tab);
 	return ex;
 }
@@ -321,8 +332,10 @@ out:
 const struct verb verb_boot_needs = {
 	.name = "boot-needs",
 	.run = run_boot_needs,
+	.header = true,
 	.summary = "what an initramfs needs to unlock the volumes (for the hooks)",
-	.usage = "boot-needs (--for keyscript|initrd [--crypttab FILE] | DEVICE...) [--json]\n\n"
+	.usage = "boot-needs --for keyscript|initrd [--crypttab FILE] [--json]\n"
+		 "       kekcrypt boot-needs [--header FILE] DEVICE... [--json]\n\n"
 		 "What the initramfs-tools hook (--for keyscript: the crypttab entries with\n"
 		 "keyscript=.../kekcrypt-keyscript) or the dracut module (--for initrd: those with\n"
 		 "x-initrd.attach or force) must put into an initramfs to unlock the volumes: one\n"
@@ -336,6 +349,7 @@ const struct verb verb_boot_needs = {
 		 "  unlisted   a token names a file the configuration does not name: not copied\n"
 		 "  unusable   no token of the volume can unlock it with what is copied (fail)\n"
 		 "  unreadable the device cannot be read now; the configuration alone was used\n"
+		 "A volume's detached header (crypttab header=, or --header) is a 'file'.\n"
 		 "Only files the configuration names are listed: the header is untrusted.\n\n"
 		 "      --for KIND       keyscript or initrd\n"
 		 "      --crypttab FILE  instead of /etc/crypttab\n",

@@ -518,13 +518,17 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	struct kc_unlock_result res = KC_SIZED(struct kc_unlock_result);
 	struct kc_recovery_info rec[1] = { KC_SIZED(struct kc_recovery_info) };
 	struct kc_rekey_state rk;
-	char *dev = blkid_evaluate_spec(source, NULL), others[100];
+	char *dev = blkid_evaluate_spec(source, NULL), others[100], hbuf[PATH_MAX];
+	/* crypttab's header=: every check below reads the volume through it. */
+	const char *header = crypttab_value(e, "header", hbuf, sizeof(hbuf));
 	json_object *arr;
 	uint32_t om;
 	int r, nrec = 0;
 
 	/* The header, read once: a volume without our keyscript is ours only if it says so. */
-	r = dev && !access(dev, F_OK) ? kc_volume_info_get(cli->ctx, dev, &info) : -ENOENT;
+	r = kc_set_header(cli->ctx, header);
+	if (r >= 0)
+		r = dev && !access(dev, F_OK) ? kc_volume_info_get(cli->ctx, dev, &info) : -ENOENT;
 	if (!m->keyscript && (r < 0 || !kc_volume_info_n_tokens(info))) {
 		kc_volume_info_free(info);
 		free(dev);
@@ -533,6 +537,7 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	v = json_object_new_object();
 	json_object_object_add(v, "name", json_object_new_string(name));
 	json_object_object_add(v, "source", json_object_new_string(source));
+	json_object_object_add(v, "header", header ? json_object_new_string(header) : NULL);
 	json_object_object_add(v, "method", json_object_new_string(m->keyscript ? "keyscript" :
 								   "token-plugin"));
 	json_object_object_add(v, "in_initramfs", json_object_new_boolean(m->keyscript ||
@@ -544,6 +549,11 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 		goto out;
 	}
 	json_object_object_add(v, "device", json_object_new_string(dev));
+	if (header && access(header, F_OK)) {
+		problem(v, rep, true, "its detached LUKS2 header %s (crypttab header=) is missing",
+			header);
+		goto out;
+	}
 	if (r < 0 || !kc_volume_info_n_tokens(info)) {
 		problem(v, rep, true, "%s", r < 0 ? kc_error_detail(cli->ctx) :
 			"the device has no kekcrypt token");

@@ -61,6 +61,7 @@ static int kek_run(struct cli *cli, int argc, char **argv);
 const struct verb verb_kek = {
 	.name = "kek",
 	.run = kek_run,
+	.header = true,
 	.summary = "add, remove, list or rotate the KEKs (tokens) of a volume",
 	.usage = KEK_USAGE,
 };

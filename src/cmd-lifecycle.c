@@ -49,6 +49,7 @@ static int run_header(struct cli *cli, int argc, char **argv);
 const struct verb verb_recovery = {
 	.name = "recovery",
 	.run = run_recovery,
+	.header = true,
 	.summary = "add, remove or check a one-time printed recovery key",
 	.usage = RECOVERY_USAGE,
 };
@@ -56,6 +57,7 @@ const struct verb verb_recovery = {
 const struct verb verb_header = {
 	.name = "header",
 	.run = run_header,
+	.header = true,
 	.summary = "back up or restore the LUKS2 header",
 	.usage = HEADER_USAGE,
 };
@@ -702,6 +704,7 @@ static int run_repair(struct cli *cli, int argc, char **argv)
 const struct verb verb_repair = {
 	.name = "repair",
 	.run = run_repair,
+	.header = true,
 	.summary = "finish or undo what an interrupted KEK rotation left in the header",
 	.usage = "repair DEVICE [--json]\n\n"
 		 "Under the device's lock, complete an interrupted KEK rotation whose new token\n"

@@ -108,6 +108,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 const struct verb verb_open = {
 	.name = "open",
 	.run = run_open,
+	.header = true,
 	.summary = "unwrap the data key and map the volume with dm-crypt",
 	.usage = "open DEVICE NAME [OPTIONS]\n\n"
 		 "Unwrap the data key through the kekcrypt tokens and create /dev/mapper/NAME.\n"

@@ -512,6 +512,7 @@ static int run_template(struct cli *cli, int argc, char **argv)
 const struct verb verb_template = {
 	.name = "template",
 	.run = run_template,
+	.header = true,
 	.summary = "mark a volume of an image template, for 'firstboot' on its clones",
 	.usage = "template mark|clear|show DEVICE\n\n"
 		 "mark:  mark DEVICE as a volume of an image template: each clone of the image\n"

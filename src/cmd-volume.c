@@ -163,11 +163,13 @@ static int run_format(struct cli *cli, int argc, char **argv)
 const struct verb verb_format = {
 	.name = "format",
 	.run = run_format,
+	.header = true,
 	.summary = "create a LUKS2 volume whose key is wrapped by one or more KEKs",
 	.usage = "format DEVICE --kek URI [--kek URI ...] [OPTIONS]\n\n"
 		 "Format DEVICE (block device or image file) as LUKS2 with a random data key,\n"
 		 "stored only wrapped by each KEK. Refuses a device holding a filesystem,\n"
-		 "partition table or LUKS header unless --force.\n\n"
+		 "partition table or LUKS header unless --force. With --header FILE the LUKS2\n"
+		 "header goes to FILE (created if absent) and the data starts at offset 0.\n\n"
 		 FORMAT_USAGE
 		 "  -f, --force          format even if the device holds data\n"
 		 "      --template       mark it as a volume of an image template: each clone\n"
@@ -331,6 +333,7 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 const struct verb verb_verify = {
 	.name = "verify",
 	.run = run_verify,
+	.header = true,
 	.summary = "unwrap the data key and check it, mapping nothing (KMS health check)",
 	.usage = "verify DEVICE [--token ID|URI | --all]\n"
 		 "       kekcrypt verify --crypttab[=PATH] --all\n\n"
@@ -504,6 +507,7 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 const struct verb verb_dump = {
 	.name = "dump",
 	.run = run_dump,
+	.header = true,
 	.summary = "show the volume and its kekcrypt tokens (never a secret)",
 	.usage = "dump DEVICE [--json]\n\n"
 		 "Show the LUKS2 volume's parameters, keyslots and kekcrypt tokens.\n",

@@ -36,12 +36,14 @@ static int crypttab_one(struct cli *cli, const struct crypttab_entry *e, cli_vol
 			void *usrptr, json_object *arr)
 {
 	json_object *v = json_object_new_object(), *doc = NULL;
-	char device[PATH_MAX];
+	char device[PATH_MAX], header[PATH_MAX];
 	const char *skip, *status = "done";
 	int err, ex = EXIT_OK;
 
 	crypttab_source_path(e->source, device, sizeof(device));
-	skip = crypttab_skip(cli, device, &err);
+	/* Each volume through its own detached header, if its line names one. */
+	err = kc_set_header(cli->ctx, crypttab_value(e, "header", header, sizeof(header)));
+	skip = err ? NULL : crypttab_skip(cli, device, &err);
 	if (!cli->json)
 		printf("%s (%s)%s%s\n", e->name, device, skip ? ": skipped: " : ":", skip ?: "");
 	if (err)
@@ -70,6 +72,9 @@ int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *
 	json_object *o, *arr;
 	int r, ex = EXIT_OK, failed = 0;
 
+	if (cli->header)
+		return cli_usage_error(cli, "--header and --crypttab exclude each other: crypttab's "
+				       "header= option names a volume's detached header");
 	r = crypttab_read(path, &tab);
 	if (r < 0) {
 		cli_error(cli, "cannot read %s: %s", path ?: CRYPTTAB_PATH, strerror(-r));

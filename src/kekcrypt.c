@@ -22,7 +22,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nKEK URIs:\n");
 	for (size_t i = 0; kc_provider_name(i); i++)
 		fprintf(f, "  %s\n      %s\n", kc_provider_syntax(i), kc_provider_summary(i));
-	fprintf(f, "%s", COMMON_USAGE);
+	fprintf(f, "%s%s", COMMON_USAGE, DETACHED_HEADER_USAGE);
 	fprintf(f, "\n'kekcrypt VERB --help' describes a verb; kekcrypt(8) the configuration and "
 		"exit codes.\n");
 }
@@ -82,6 +82,8 @@ int main(int argc, char **argv)
 			continue;
 		cli.verb = verbs[v]->name;
 		cli.argv = argv + i;
+		if (cli.header && !verbs[v]->header)
+			return cli_finish(&cli, cli_header_refuse(&cli, verbs[v]));
 		r = verbs[v]->run(&cli, argc - i, argv + i);
 		kc_free(cli.ctx);
 		return cli_finish(&cli, r);
