@@ -5,6 +5,7 @@
 # (formatted on the host):
 #   /dev/vda  file KEK $KEK_DIR/a.bin, present in the guest
 #   /dev/vdb  file KEK $KEK_DIR/b.bin, absent from the guest
+#   /dev/vdc  file KEK $KEK_DIR/a.bin, its LUKS2 header detached in /c.hdr (data from offset 0)
 # Prints "KC-OK <check>" per passed check; any failure exits non-zero.
 set -eu
 . /scenario.env 2>/dev/null || true
@@ -77,5 +78,27 @@ cat /tmp/out
 grep -q "No key available with this passphrase" /tmp/out || fail "no passphrase message"
 no_mapping kn
 ok "missing-kek-fallback-wrong-passphrase"
+
+# A detached header: cryptsetup --header hands the plugin a device whose header is that file.
+# (/tmp/data's digest again: expect_exit's want is the exit status now.)
+want=$(sha256sum /tmp/data | cut -d' ' -f1)
+cryptsetup open --token-only --header /c.hdr /dev/vdc dh </dev/null ||
+	fail "cryptsetup open --token-only --header /c.hdr /dev/vdc"
+dd if=/tmp/data of=/dev/mapper/dh bs=1M conv=fsync 2>/dev/null
+cryptsetup close dh
+# The data starts at sector 0 of the device: the first MiB is no longer zero, and no LUKS magic.
+if cmp -s -n 1048576 /dev/vdc /dev/zero; then fail "nothing written at the device's start"; fi
+if cryptsetup isLuks /dev/vdc; then fail "/dev/vdc holds a LUKS header"; fi
+ok "detached-header-cryptsetup"
+kekcrypt open --header /c.hdr /dev/vdc dk >/dev/null
+dd if=/dev/mapper/dk of=/tmp/back bs=1M count=8 2>/dev/null
+[ "$(sha256sum /tmp/back | cut -d' ' -f1)" = "$want" ] || fail "kekcrypt open --header reads other data"
+kekcrypt close dk
+ok "detached-header-kekcrypt-open"
+# Without the header the device is not a volume: refused, nothing mapped.
+expect_exit 10 kekcrypt open /dev/vdc dn
+grep -q "with --header" /tmp/out || fail "no hint to name the detached header"
+no_mapping dn
+ok "detached-header-required"
 
 echo "KC-SCENARIO-DONE"
