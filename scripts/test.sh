@@ -78,16 +78,20 @@ check() {
 	make check TESTS="$*" TEST_SUITE_LOG="tests/$name-suite.log" ||
 		{ tail -n 200 "tests/$name-suite.log"; return 1; }
 }
+# (The chains run as `chain NAME FUNC || ...`, where set -e does not stop a function: each
+# step's failure is returned explicitly.)
 host_chain() {
+	local rc=0
 	make -j"$(nproc)" check TESTS="${host[*]}" TEST_SUITE_LOG=tests/host-suite.log ||
-		{ tail -n 200 tests/host-suite.log; return 1; }
-	scripts/test-sanitizers.sh
+		{ tail -n 200 tests/host-suite.log; rc=1; }
+	scripts/test-sanitizers.sh || rc=1
 	# By now the boot chain has built the packages (build.log comes last; without it the
 	# test would build them itself).
-	check debs "${debs[@]}"
+	check debs "${debs[@]}" || rc=1
+	return "$rc"
 }
 boot_chain() {
-	scripts/build-debs.sh "$KC_DEBS"
+	scripts/build-debs.sh "$KC_DEBS" || return 1
 	check boot "${boot[@]}"
 }
 chain boot boot_chain &

@@ -537,7 +537,8 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 	v = json_object_new_object();
 	json_object_object_add(v, "name", json_object_new_string(name));
 	json_object_object_add(v, "source", json_object_new_string(source));
-	json_object_object_add(v, "header", header ? json_object_new_string(header) : NULL);
+	if (header)
+		json_object_object_add(v, "header", json_object_new_string(header));
 	json_object_object_add(v, "method", json_object_new_string(m->keyscript ? "keyscript" :
 								   "token-plugin"));
 	json_object_object_add(v, "in_initramfs", json_object_new_boolean(m->keyscript ||

@@ -94,18 +94,17 @@ SH
 # $D/uuid-data) and put headers with their tokens where the chroot's /dev/disk/by-uuid would
 # have the disks.
 root_headers() {
-	# The disks' UUIDs, chosen now: the initramfs is built (root_install_debs) before the
-	# disks are encrypted (disks_encrypt, as the root filesystem holds the initramfs). The
-	# headers it reads are those of a format with the same UUIDs and KEK: the same tokens as
-	# the disks will have.
+	# The disks' UUIDs, chosen now: the initramfs apt's install builds (root_install_debs)
+	# reads the volumes' tokens before the disks are encrypted (disks_encrypt), from headers
+	# formatted with the same UUIDs and KEKs: the same tokens as the disks will have.
 	uuid_root=$(cat /proc/sys/kernel/random/uuid)
 	uuid_data=$(cat /proc/sys/kernel/random/uuid)
 	echo "$uuid_root" >"$D/uuid-root"
 	echo "$uuid_data" >"$D/uuid-data"
 	truncate -s 20M "$D/root.hdr" "$D/data.hdr"
 	# shellcheck disable=SC2154 # kek: the caller's
-	host_ns "k format -q $D/root.hdr --kek $kek --uuid $uuid_root --label kc-root
-k format -q $D/data.hdr --kek ${kek_data:-$kek} --uuid $uuid_data --label kc-data" ||
+	host_ns "k format -q $D/root.hdr --kek $kek --uuid $uuid_root
+k format -q $D/data.hdr --kek ${kek_data:-$kek} --uuid $uuid_data" ||
 		die "formatting the headers on the host failed"
 	# The headers where the chroot's /dev/disk/by-uuid would have the disks: the initramfs
 	# hook and the dracut module read the tokens (KEK files, remote KMSs) as on a real machine.
@@ -114,24 +113,28 @@ k format -q $D/data.hdr --kek ${kek_data:-$kek} --uuid $uuid_data --label kc-dat
 	dd if="$D/data.hdr" of="$ROOT/dev/disk/by-uuid/$uuid_data" bs=1M count=16 status=none
 }
 
-# root_config: crypttab (keyscript for initramfs-tools; systemd-cryptsetup and the
-# token plugin for dracut), fstab, the marker unit (kekcrypt doctor's lines "KC-DOCTOR: ...",
+# root_config: crypttab (keyscript for initramfs-tools; systemd-cryptsetup and the token
+# plugin for dracut; root's entry until disks_encrypt hands it to kekcrypt-encrypt-root, with
+# ROOT_TIMEOUT), fstab, the marker unit (kekcrypt doctor's lines "KC-DOCTOR: ...",
 # then "KC-BOOT-OK root=... data=... marker=..." on the console once multi-user is reached,
 # then poweroff), and the console and kvm settings of an emulated guest.
 root_config() {
 	local KS=/usr/lib/kekcrypt/kekcrypt-keyscript
 	if [ "$V" = dracut ]; then
 		# No keyscript: systemd-cryptsetup and the token plugin; root in the initramfs. The
-		# deadlines run while the initramfs brings the network up (systemd-networkd) and, for
-		# data, right after switch-root while udev loads modules: on an emulated guest of a busy
-		# host those took 14 s, so 30 s each (the KMS-down boot waits them out).
+		# deadlines (ROOT_TIMEOUT for root's entry) run while the initramfs brings the network
+		# up (systemd-networkd) and, for data, right after switch-root while udev loads modules:
+		# on an emulated guest of a busy host those took 14 s, so 30 s each (the KMS-down boot
+		# waits them out).
+		ROOT_TIMEOUT=30
 		cat >"$ROOT/etc/crypttab" <<-EOF
-	root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30
+	root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=$ROOT_TIMEOUT
 	data UUID=$uuid_data none luks,token-timeout=30,x-systemd.device-timeout=5min
 	EOF
 	else
+		ROOT_TIMEOUT=12
 		cat >"$ROOT/etc/crypttab" <<-EOF
-	root UUID=$uuid_root timeout=12 luks,keyscript=$KS,initramfs
+	root UUID=$uuid_root timeout=$ROOT_TIMEOUT luks,keyscript=$KS,initramfs
 	data UUID=$uuid_data timeout=6 luks,keyscript=$KS,initramfs
 	EOF
 	fi
@@ -206,29 +209,45 @@ root_install_debs() {
 	cp "$ROOT/boot/vmlinuz-$kver" "$D/vmlinuz"
 }
 
-# disks_encrypt: $D/root.img and $D/data.img, the root filesystem (then removed) and a data
-# filesystem holding "marker", encrypted in place on the host under $kek (data: $kek_data, if
-# set) with the UUIDs root_headers chose, and a recovery key each: $D/rec-DISK.key, and as a
-# person types it at the prompts, $D/rec-DISK.typed-sd and $D/rec-DISK.typed-keyscript.
+# disks_encrypt: $D/root.img and $D/data.img, the root filesystem and a data filesystem
+# holding "marker", encrypted in place on the host with the UUIDs root_headers chose, and a
+# recovery key each: $D/rec-DISK.key, and as a person types it at the prompts,
+# $D/rec-DISK.typed-sd and $D/rec-DISK.typed-keyscript. The data disk by `kekcrypt encrypt`
+# under $kek_data (or $kek); the root disk by kekcrypt-encrypt-root under $kek, as an
+# administrator encrypts an OS disk: root's crypttab entry (ROOT_TIMEOUT), the initramfs built
+# again in the filesystem (reading the tokens of root's new header and of the data disk,
+# attached here as a loop device), the kernel and that initramfs copied out to $D/vmlinuz and
+# $D/initrd.img (the guests boot them directly: --boot-outside), then the encryption; its
+# output in $D/encrypt-root.log.
 disks_encrypt() {
-	mkdir "$D/data-dir"
+	mkdir "$D/data-dir" "$D/boot"
 	echo "data-disk-$uuid_data" >"$D/data-dir/marker"
-	# Not root_headers' header copies.
+	# Not root_headers' header copies; root's entry is kekcrypt-encrypt-root's to write (the
+	# one above made the image apt's install built a complete one).
 	rm -rf "$ROOT/dev/disk"
-	# Its content and 64 MiB to spare (the booted system writes little; journald keeps its own
-	# share free), then the room encryption needs: a 16 MiB header in front, 32 MiB in all.
-	mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.img" "$(($(du -sm "$ROOT" | cut -f1) + 64))M"
+	sed -i '/^root /d' "$ROOT/etc/crypttab"
+	# Its content and 96 MiB to spare (kekcrypt-encrypt-root's new initramfs; the booted system
+	# writes little; journald keeps its own share free), then the room encryption needs: a 16 MiB header in front, 32 MiB in all.
+	mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.img" "$(($(du -sm "$ROOT" | cut -f1) + 96))M"
 	mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.img" 40M
 	truncate -s +32M "$D/root.img" "$D/data.img"
-	rm -rf "$ROOT"
 	# Offline, through libcryptsetup's userspace crypto (the host has no device-mapper); the
 	# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
 	# is emulated (a real one benchmarks on the machine itself).
-	host_ns "k encrypt -q $D/root.img --kek $kek --uuid $uuid_root --label kc-root
-	k encrypt -q $D/data.img --kek ${kek_data:-$kek} --uuid $uuid_data --label kc-data
-	k recovery add -q $D/root.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-root.json
-	k recovery add -q $D/data.img --json --pbkdf-memory 32 --pbkdf-force-iterations 4 >$D/rec-data.json" ||
+	local fast="--json --pbkdf-memory 32 --pbkdf-force-iterations 4"
+	host_ns "k encrypt -q $D/data.img --kek ${kek_data:-$kek} --uuid $uuid_data
+	k recovery add -q $D/data.img $fast >$D/rec-data.json
+	loop=\$(losetup -f --show -r $D/data.img)
+	rc=0
+	KEKCRYPT=$KEKCRYPT KC_STATE_DIR=$D/state ${ENCRYPT_ROOT:-$(dirname "$KEKCRYPT")/kekcrypt-encrypt-root} \\
+		$D/root.img --kek $kek --uuid $uuid_root --config $W/host.conf --timeout $ROOT_TIMEOUT \\
+		--boot-outside --export-boot $D/boot >$D/encrypt-root.log 2>&1 || rc=\$?
+	losetup -d \$loop
+	[ \$rc = 0 ] || { tail -n 40 $D/encrypt-root.log; exit 1; }
+	k recovery add -q $D/root.img $fast >$D/rec-root.json" ||
 		die "encrypting the disks on the host failed"
+	cp "$D"/boot/vmlinuz-* "$D/vmlinuz"
+	cp "$D"/boot/initrd.img-* "$D/initrd.img"
 	local d
 	for d in root data; do
 		python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
@@ -258,6 +277,8 @@ boot_start() {
 	[ "$V" != dracut ] ||
 		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 	cp "$W/kv-state.json" "$W/$name.kv-state.json"
+	# One CPU each: two emulated CPUs spent more host CPU (one spinning on a lock the other
+	# held while the host ran something else) for no faster boot: 4 boots ~500 -> ~420 s of CPU.
 	cat >"$W/$name.ns.sh" <<SH
 set -eu
 ip link set lo up
@@ -267,7 +288,7 @@ if [ "$fx" != down ]; then
 fi
 exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
 	--stall 120 --qmp "$W/$name.qmp" --done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
-	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 2 -m 1024 -nographic \\
+	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 1 -m 1024 -nographic \\
 	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
 	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
 	-drive "$(vm_qemu_drive "$D/root.img" snapshot=on)" \\

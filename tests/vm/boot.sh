@@ -99,6 +99,16 @@ forged_warns() {
 	done
 }
 
+# list_image IMAGE OUT: the paths the initramfs IMAGE (a path in $ROOT) holds, one per line.
+list_image() {
+	if [ "$V" = dracut ]; then
+		# lsinitrd lists like ls -l: the path is the last field (or before " -> ").
+		chroot "$ROOT" lsinitrd "$1" | sed -e 's/ -> .*//' -e 's/.* //' >"$2"
+	else
+		chroot "$ROOT" lsinitramfs "$1" >"$2"
+	fi
+}
+
 # prepare VARIANT: $W/VARIANT/ gets root.img and data.img (kekcrypt volumes holding the
 # root filesystem of a Debian 12 with kekcrypt installed and the initramfs of VARIANT, and a
 # data filesystem), vmlinuz, initrd.img, the recovery keys rec-root.key and rec-data.key,
@@ -125,7 +135,7 @@ local uuid_root uuid_data
 root_headers
 # Forged tokens on root's header copy (anyone who can write a disk can add them) naming a KEK
 # file, a PKCS#11 module and a PIN file that exist in the root but that the configuration does
-# not allow: the build of the image that boots below warns and copies none of them.
+# not allow: the build of the image below warns and copies none of them.
 (umask 077 && head -c 32 /dev/urandom >"$ROOT/etc/kekcrypt/forged-kek.bin" &&
 	echo 1234 >"$ROOT/etc/kekcrypt/forged.pin")
 cp "$ROOT/usr/lib/$MA/libjson-c.so.5" "$ROOT/usr/lib/forged-pkcs11.so"
@@ -135,7 +145,7 @@ forge "$ROOT/dev/disk/by-uuid/$uuid_root" pkcs11 \
 
 step "$V: crypttab, fstab, the marker unit, the initramfs built in the chroot"
 root_config
-local kver f want rc mode had_image=no
+local kver f want want_entry rc mode had_image=no
 kver=$(ls "$ROOT/lib/modules")
 # The image the root already has (made when its kernel was installed), readable by all: the
 # build must leave it readable by root only, as it holds secrets (kekcrypt.conf, KEK file).
@@ -143,33 +153,26 @@ if [ -e "$ROOT/boot/initrd.img-$kver" ]; then
 	chmod 644 "$ROOT/boot/initrd.img-$kver"
 	had_image=yes
 fi
+# This image is checked for what our hook and module did (below); the one that boots is
+# kekcrypt-encrypt-root's (disks_encrypt), built the distribution's way. So this one leaves
+# the kernel's modules out (MODULES=list; dracut's no_kernel): a fraction of a full build.
+if [ "$V" = dracut ]; then
+	mkdir -p "$ROOT/etc/dracut.conf.d"
+	echo 'no_kernel="yes"' >"$ROOT/etc/dracut.conf.d/90-kc-test-lean.conf"
+else
+	sed -i.kc-full 's/^MODULES=.*/MODULES=list/' "$ROOT/etc/initramfs-tools/initramfs.conf"
+fi
 root_install_debs
+rm -f "$ROOT/etc/dracut.conf.d/90-kc-test-lean.conf"
+[ ! -e "$ROOT/etc/initramfs-tools/initramfs.conf.kc-full" ] ||
+	mv "$ROOT/etc/initramfs-tools/initramfs.conf.kc-full" "$ROOT/etc/initramfs-tools/initramfs.conf"
 if grep -Eq "^(dracut|update-initramfs): Generating /boot/initrd.img-$kver" "$D/initramfs.log"; then
 	ok "$V: apt installed the packages, whose maintainer scripts built the image"
 else
 	not_ok "$V: apt installed the packages, whose maintainer scripts built the image"
 	tail -n 20 "$D/initramfs.log" | sed 's/^/# /'
 fi
-if [ "$V" = dracut ]; then
-	chroot "$ROOT" lsinitrd "/boot/initrd.img-$kver" >"$D/initrd.list"
-	chroot "$ROOT" lsinitrd -f etc/crypttab "/boot/initrd.img-$kver" >"$D/initrd.crypttab"
-	if grep -q "^root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30" "$D/initrd.crypttab" &&
-		! grep -q '^data' "$D/initrd.crypttab"; then
-		ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
-	else
-		not_ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
-		sed 's/^/# /' "$D/initrd.crypttab"
-	fi
-	want="usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-kekcrypt.so usr/bin/kekcrypt
-		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/$MA/$KCLIB
-		usr/lib/systemd/systemd-cryptsetup usr/lib/systemd/systemd-networkd"
-	# lsinitrd lists like ls -l: the path is the last field (or before " -> ").
-	sed -e 's/ -> .*//' -e 's/.* //' "$D/initrd.list" >"$D/initrd.paths"
-else
-	chroot "$ROOT" lsinitramfs "/boot/initrd.img-$kver" >"$D/initrd.paths"
-	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
-		etc/kekcrypt/ca.pem etc/kekcrypt/kek.bin cryptroot/crypttab usr/lib/$MA/$KCLIB"
-fi
+list_image "/boot/initrd.img-$kver" "$D/initrd1.paths"
 # The extra builds below test what our hook and module do, not the kernel modules: they leave
 # those out (dracut --no-kernel; mkinitramfs -d with MODULES=list), which makes them a fraction
 # of a full build. The image that boots was built above the way the distribution builds it.
@@ -236,9 +239,9 @@ fi
 forged_warns \
 	"file:/etc/kekcrypt/forged-kek.bin): KEK file" \
 	"forged-pkcs11.so&pin-source=file:/etc/kekcrypt/forged.pin): PKCS#11 module '/usr/lib/forged-pkcs11.so' is not allowed by local policy"
-if grep -q forged "$D/initrd.paths"; then
+if grep -q forged "$D/initrd1.paths"; then
 	not_ok "$V: none of the files the forged tokens name is in the initramfs"
-	grep forged "$D/initrd.paths" | sed 's/^/# /'
+	grep forged "$D/initrd1.paths" | sed 's/^/# /'
 else
 	ok "$V: none of the files the forged tokens name is in the initramfs"
 fi
@@ -257,6 +260,51 @@ if [ "$V" = dracut ] && [ "$had_image" = yes ]; then
 	else
 		not_ok "$V: the module made the existing image readable by root only, and said so"
 	fi
+fi
+step "$V: the filesystems, encrypted in place on the host (kekcrypt encrypt, kekcrypt-encrypt-root)"
+rm -rf "$ROOT/tmp/lean-conf"
+disks_encrypt
+if [ "$(cryptsetup luksUUID "$D/root.img")" = "$uuid_root" ] &&
+	[ "$(cryptsetup luksUUID "$D/data.img")" = "$uuid_data" ] &&
+	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ]; then
+	ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
+else
+	not_ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
+fi
+# kekcrypt-encrypt-root: root's crypttab entry, and the image that boots, built again in the
+# filesystem before it was encrypted, reading the tokens of both disks.
+if [ "$V" = dracut ]; then
+	want_entry="root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=30"
+else
+	want_entry="root UUID=$uuid_root timeout=12 luks,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript,initramfs"
+fi
+if grep -qxF "crypttab: $want_entry" <(sed -n 's/^kekcrypt-encrypt-root: //p' "$D/encrypt-root.log"); then
+	ok "$V: kekcrypt-encrypt-root wrote root's crypttab entry"
+else
+	not_ok "$V: kekcrypt-encrypt-root wrote root's crypttab entry"
+	sed 's/^/# /' "$D/encrypt-root.log"
+fi
+if grep -q 'cannot read the tokens' "$D/encrypt-root.log"; then
+	not_ok "$V: its initramfs build read the volumes' tokens"
+else
+	ok "$V: its initramfs build read the volumes' tokens"
+fi
+cp "$D/initrd.img" "$ROOT/tmp/new.img"
+list_image /tmp/new.img "$D/initrd.paths"
+if [ "$V" = dracut ]; then
+	chroot "$ROOT" lsinitrd -f etc/crypttab /tmp/new.img >"$D/initrd.crypttab"
+	if grep -qxF "$want_entry" "$D/initrd.crypttab" && ! grep -q '^data' "$D/initrd.crypttab"; then
+		ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
+	else
+		not_ok "$V: the initramfs crypttab holds root (x-initrd.attach), not data"
+		sed 's/^/# /' "$D/initrd.crypttab"
+	fi
+	want="usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-kekcrypt.so usr/bin/kekcrypt
+		etc/kekcrypt/kekcrypt.conf etc/kekcrypt/ca.pem usr/lib/$MA/$KCLIB
+		usr/lib/systemd/systemd-cryptsetup usr/lib/systemd/systemd-networkd"
+else
+	want="usr/bin/kekcrypt usr/lib/kekcrypt/kekcrypt-keyscript etc/kekcrypt/kekcrypt.conf
+		etc/kekcrypt/ca.pem etc/kekcrypt/kek.bin cryptroot/crypttab usr/lib/$MA/$KCLIB"
 fi
 for f in $want; do
 	if grep -qx "$f" "$D/initrd.paths"; then ok "$V: the initramfs holds $f"; else not_ok "$V: the initramfs holds $f"; fi
@@ -287,16 +335,7 @@ else
 	not_ok "$V: ... with every library libcurl links (missing:$missing)"
 fi
 
-step "$V: the filesystems, encrypted in place on the host (kekcrypt encrypt)"
-rm -rf "$ROOT/tmp/lean-conf"
-disks_encrypt
-if [ "$(cryptsetup luksUUID "$D/root.img")" = "$uuid_root" ] &&
-	[ "$(cryptsetup luksUUID "$D/data.img")" = "$uuid_data" ] &&
-	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ]; then
-	ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
-else
-	not_ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
-fi
+rm -rf "$ROOT"
 }
 
 for v in "${VARIANTS[@]}"; do
