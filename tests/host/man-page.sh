@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# The man page (man/kekcrypt.8, generated from man/kekcrypt.8.adoc by asciidoctor) renders
-# cleanly: `man --warnings` prints nothing, and no asciidoc markup is left in the text (a
+# The man pages (man/kekcrypt.8 and man/kekcrypt-encrypt-root.8, generated from their .adoc by
+# asciidoctor) render cleanly: `man --warnings` prints nothing, and no asciidoc markup is left
+# in the text (a
 # '*' or '_' that asciidoctor did not take as bold or italic, as in *x*_Y_ without the
 # unconstrained **x**__Y__). It has the FILES and COPYRIGHT sections. The README is
 # self-contained: every relative path it names (in backquotes) is in the source tree, none is
@@ -28,6 +29,14 @@ for s in SYNOPSIS "EXIT STATUS" FILES COPYRIGHT; do
 done
 assert_contains -m "FILES: the bash completion" "$text" "/usr/share/bash-completion/completions/kekcrypt"
 assert_contains -m "COPYRIGHT: the licenses" "$text" "(LGPL-2.1-or-later)"
+# kekcrypt-encrypt-root(8), the same way.
+PAGE2=$KC_SRCDIR/man/kekcrypt-encrypt-root.8
+assert_exit -m "man --warnings -l man/kekcrypt-encrypt-root.8" 0 man --warnings -l "$PAGE2"
+assert_eq -m "... prints no warning" "" "$(cat "$ERR")"
+assert_true -m "... renders the whole page (SEE ALSO, the last section)" grep -q '^SEE ALSO' "$OUT"
+left=$(awk '/\*[A-Za-z_]|[A-Za-z]\*[A-Za-z ,.;:]|(^|[^A-Za-z0-9_])_[A-Z][A-Za-z]*_([^A-Za-z0-9_]|$)/ {
+	print NR ": " $0 }' "$OUT" | head -n 20)
+assert_eq -m "... no asciidoc markup left in the text" "" "$left"
 
 # --- the README --------------------------------------------------------------------------------
 # Paths in `...`: a word with a '/', not absolute (those are the installed system's) nor ./
