@@ -8,7 +8,8 @@
 #      token endpoint) holding two RSA keys that never leave it;
 #   3. provision a VM: a Debian 12 root with kekcrypt installed from the packages with apt
 #      (their maintainer scripts build the initramfs), whose root and data disks are
-#      encrypted in place under the vault's key kek-rsa, with a recovery key each;
+#      encrypted in place under the vault's key kek-rsa (the root by kekcrypt-encrypt-root, as
+#      an OS disk is: crypttab and the initramfs set up in it first), with a recovery key each;
 #   4. boot it in QEMU (TCG), unattended: the initramfs unlocks both disks through the vault;
 #   5. rotate the KEK to the vault's other key (`kekcrypt kek rotate --to`): the tokens
 #      change, the data key and the data do not;
@@ -100,6 +101,8 @@ sed 's/^/    /' "$ROOT/etc/crypttab"
 root_install_debs
 grep -E '^(Setting up kekcrypt|update-initramfs: Generating)' "$D/initramfs.log" | sed 's/^/    /'
 disks_encrypt
+echo "kekcrypt-encrypt-root on the root disk:"
+grep '^kekcrypt-encrypt-root: ' "$D/encrypt-root.log" | sed 's/^/    /'
 # The data disk's file is on it in plain before, nowhere after.
 ! grep -qa "data-disk-$uuid_data" "$D/data.img" || die "the data disk holds its file in plain"
 echo "the data disk's file (data-disk-$uuid_data) is nowhere on it in plain"
