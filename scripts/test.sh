@@ -38,8 +38,8 @@ echo "test: built in $((SECONDS - start)) s"
 # Debian roots, four boots) on its own, the other guest tests, and the rest.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 # The host tests that run in the plain build: those the sanitizer pass leaves out (it says
-# why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh), bad-tokens.sh
-# (its valgrind pass cannot run an ASan binary) and rotate-crash.sh (all 300 rounds of its kill
+# why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh, bad-tokens.sh:
+# its valgrind pass cannot run an ASan binary) and rotate-crash.sh (all 300 rounds of its kill
 # loop; the ASan build runs 30).
 boot=() vm=() host=() debs=()
 for t in $all; do
