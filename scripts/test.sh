@@ -6,7 +6,8 @@
 # Usage: scripts/test.sh
 #
 # Three chains run side by side, each printing its lines with a prefix: [boot] the Debian
-# packages' build (scripts/build-debs.sh) and the boot test, [vm] the other guest tests one at
+# packages' build (scripts/build-debs.sh), the guest harness's smoke test and the boot test
+# (the three chains end closer together so), [vm] the other guest tests one at
 # a time (each software-emulated guest keeps a CPU busy), and [host]: the unit and fuzz tests
 # and the host tests that need this plain build (make -j), then scripts/test-sanitizers.sh,
 # `make distcheck` of the unit, fuzz and host tests in an ASan + UBSan build, then the
@@ -35,7 +36,7 @@ rm -rf "$KC_DEBS"
 echo "test: built in $((SECONDS - start)) s"
 
 # make check's own list, split by where the tests run: the boot test (the longest: two
-# Debian roots, four boots) on its own, the other guest tests, and the rest.
+# Debian roots, four boots) with the smoke test, the other guest tests, and the rest.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 # The host tests that run in the plain build: those the sanitizer pass leaves out (it says
 # why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh, bad-tokens.sh:
@@ -44,7 +45,7 @@ all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print
 boot=() vm=() host=() debs=()
 for t in $all; do
 	case $t in
-	tests/vm/boot.sh) boot+=("$t") ;;
+	tests/vm/boot.sh | tests/vm/run-smoke.sh) boot+=("$t") ;;
 	tests/vm/*) vm+=("$t") ;;
 	tests/unit/* | tests/fuzz/*) host+=("$t") ;;
 	tests/host/deb-package.sh) debs+=("$t") ;;
