@@ -198,7 +198,7 @@ static int luks1_convert(struct kc_ctx *ctx, const char *device, const char *fil
 	/* Exclusive: a LUKS1 block device that is mapped or mounted is refused. */
 	r = vol_check_writable(ctx, vol_metadata(ctx, device), true);
 	if (r >= 0)
-		r = vol_lock(ctx, vol_metadata(ctx, device), &lock);
+		r = vol_lock(ctx, device, &lock);
 	if (r >= 0)
 		r = vol_init(ctx, device, &cd);
 	if (r < 0)

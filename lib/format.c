@@ -211,7 +211,7 @@ static int format(struct kc_ctx *ctx, const char *device, const struct kc_format
 	if (r >= 0)
 		r = header_create(ctx, &created);
 	if (r >= 0)
-		r = vol_lock(ctx, vol_metadata(ctx, device), &lock);
+		r = vol_lock(ctx, device, &lock);
 	if (r >= 0)
 		r = check_targets(ctx, device, created, p->force);
 	if (r >= 0) {

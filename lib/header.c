@@ -98,7 +98,7 @@ static int header_restore(struct kc_ctx *ctx, const char *device, const char *fi
 		r = vol_check_writable(ctx, vol_metadata(ctx, device), false);
 	/* The writers' lock, not vol_load_for_write(): the header there may be anything. */
 	if (r >= 0)
-		r = vol_lock(ctx, vol_metadata(ctx, device), &lock);
+		r = vol_lock(ctx, device, &lock);
 	if (r >= 0)
 		r = vol_init(ctx, device, &cd);
 	if (r < 0)

@@ -639,8 +639,9 @@ int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *de
 /* ---------------------------------------------------------------------------------------- */
 /* txn.c: the write transaction every writer goes through.                                  */
 
-/* Take DEVICE's writer lock (one per device, for every verb that writes its header): -EBUSY
- * when another process holds it. Release with close(), or vol_unlockp(). */
+/* Take DEVICE's writer lock (one per volume, for every verb that writes its header; on the
+ * detached header file when there is one, vol_metadata()): -EBUSY when another process holds
+ * it. Release with close(), or vol_unlockp(). */
 int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd);
 void vol_unlockp(int *fd);
 /* vol_load_for_write() flags: the caller is rekey, which deals with its own leftovers. */

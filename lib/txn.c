@@ -103,16 +103,18 @@ static int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_d
 	return r;
 }
 
-/* One lock per device for every writer, a flock on a file in LOCK_DIR named after the device
- * number of a block device, or the device and inode of an image file. */
+/* One lock per volume for every writer, a flock on a file in LOCK_DIR named after the device
+ * number of a block device, or the device and inode of an image file: the one that holds the
+ * header (a detached header file's, when there is one). */
 int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
 {
+	const char *meta = vol_metadata(ctx, device);
 	char path[128];
 	struct stat st;
 	int fd;
 
-	if (stat(device, &st) < 0)
-		return ctx_fail(ctx, -errno, "device '%s': %s", device, strerror(errno));
+	if (stat(meta, &st) < 0)
+		return ctx_fail(ctx, -errno, "device '%s': %s", meta, strerror(errno));
 	if (mkdir(LOCK_DIR, 0700) < 0 && errno != EEXIST)
 		return ctx_fail(ctx, -EACCES, "cannot create " LOCK_DIR ": %s", strerror(errno));
 	if (S_ISBLK(st.st_mode))
@@ -151,7 +153,7 @@ int vol_load_for_write(struct kc_ctx *ctx, const char *device, unsigned flags,
 
 	r = vol_check_writable(ctx, vol_metadata(ctx, device), false);
 	if (r >= 0)
-		r = vol_lock(ctx, vol_metadata(ctx, device), &fd);
+		r = vol_lock(ctx, device, &fd);
 	/* Loaded under the lock: what another writer did before is on the disk now. */
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);
