@@ -270,8 +270,9 @@ disks_encrypt() {
 boot_start() {
 	local name=$1 fx=$2
 	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
-	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall).
-	append+=" sysrq_always_enabled"
+	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall); the
+	# guests' common arguments: scripts/vm/qemu-config.sh.
+	append+=" $KC_VM_KERNEL_ARGS"
 	shift 2
 	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
 	[ "$V" != dracut ] ||

@@ -267,7 +267,7 @@ main() {
 	# shellcheck disable=SC2054 # the commas are QEMU's option syntax
 	qemu+=(-m "$MEMORY" -smp "$SMP" -nographic -no-reboot
 		-kernel "$vmlinuz" -initrd "$TMP/initrd.cpio.gz"
-		-append "console=ttyS0 panic=-1 quiet sysrq_always_enabled"
+		-append "console=ttyS0 panic=-1 quiet $KC_VM_KERNEL_ARGS"
 		-qmp "unix:$TMP/qmp.sock,server=on,wait=off"
 		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=
 		-device virtio-rng-pci)

@@ -91,7 +91,7 @@ python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/console.log" --timeout 60
 	--done 'KC-NEVER' --stall "$STALL" --qmp "$W/qmp.sock" -- \
 	qemu-system-x86_64 $(vm_qemu_machine_args) -m 512 -nographic -no-reboot \
 	-kernel "$(sed -n 's/^KEKCRYPT_VM_VMLINUZ=//p' <<<"$kenv")" -initrd "$W/initrd" \
-	-append "console=ttyS0 panic=-1 quiet sysrq_always_enabled" \
+	-append "console=ttyS0 panic=-1 quiet $KC_VM_KERNEL_ARGS" \
 	-qmp "unix:$W/qmp.sock,server=on,wait=off" \
 	-drive "$(vm_qemu_drive "$W/disk.img")" >"$W/console.out" 2>&1 || rc=$?
 check "boot-console: a blocked guest ends with 124 (got $rc)" [ "$rc" -eq 124 ]
