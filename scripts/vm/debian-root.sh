@@ -57,7 +57,9 @@ DIR=$1
 # first alternative of its "initramfs-tools | linux-initramfs-tool", which conflicts with dracut.
 case $VARIANT in
 initramfs-tools) PKGS=("${COMMON[@]}" initramfs-tools cryptsetup-initramfs) ;;
-dracut) PKGS=("${COMMON[@]}" dracut dracut-network dbus procps) ;;	# dbus: networkd; procps: pgrep for dracut's network module
+# dbus: networkd; procps: pgrep for dracut's network module; zstd: the image's compression
+# (scripts/vm/boot-lib.sh, root_config).
+dracut) PKGS=("${COMMON[@]}" dracut dracut-network dbus procps zstd) ;;
 *) die "unknown variant $VARIANT" ;;
 esac
 key=$(printf '%s\n' "$SUITE" "${PKGS[@]}" "$KERNEL" | sha256sum | cut -c1-16)
