@@ -182,10 +182,10 @@ void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
  * HEADER_PATH and uses DEVICE for the data only. kc_format() creates HEADER_PATH (0600) when
  * it does not exist and puts the data at offset 0 of its DEVICE; kc_encrypt() creates it
  * (it must not exist, unless it holds an interrupted encryption) and encrypts the data where
- * it is. NULL: the header is on the device (the default). The path is copied. Calls that do
- * not support a detached header yet refuse with -ENOTSUP while one is set: kc_rekey(), and
- * kc_firstboot() when it would re-key. Calls on an active mapping by name (kc_close(),
- * kc_status_get()) ignore it.
+ * it is. NULL: the header is on the device (the default). The path is copied. kc_rekey() (and
+ * kc_firstboot() when it would re-key) refuses an active volume with -ENOTSUP while one is
+ * set: offline only. Calls on an active mapping by name (kc_close(), kc_status_get()) ignore
+ * it.
  *
  * @return 0; -EINVAL when HEADER_PATH is "" or names something other than a regular file or
  *         a block device (kc_error_detail() says what), -ENOMEM. A HEADER_PATH that does not
@@ -728,7 +728,8 @@ struct kc_rekey_result {
  *         token and no KC_REKEY_FORCE, a re-encryption kekcrypt did not start, or crash
  *         recovery needed while mapped), -ECANCELED (stopped by the callback: resumable),
  *         -EIO (libcryptsetup failed to re-encrypt; resumable), -ENOSPC (no room for the
- *         new keyslots or tokens), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
+ *         new keyslots or tokens), -ENOTSUP (an active volume with a detached header,
+ *         kc_set_header()), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
  *         of kc_verify() (old tokens) and of the KEKs' wrap (-EAGAIN, -EPERM, -ENOANO,
  *         -EKEYREJECTED, -EBADMSG, -ETIMEDOUT...). Nothing is written unless the new DEK
  *         was wrapped under every KEK.

@@ -105,6 +105,11 @@ static int run_failed(struct cli *cli, struct progress *p, const char *device, i
 			  strcmp(cli->verb, "firstboot") ? " --resume" : "", device);
 		return cli_exit_code(r);
 	}
+	/* With --header, the verb's limit (online rekey), not a missing device-mapper. */
+	if (r == -ENOTSUP && cli->header) {
+		cli_fail(cli, r);
+		return EXIT_HEADER_UNSUPPORTED;
+	}
 	return cli_fail(cli, r);
 }
 
@@ -181,6 +186,7 @@ static int run_rekey(struct cli *cli, int argc, char **argv)
 const struct verb verb_rekey = {
 	.name = "rekey",
 	.run = run_rekey,
+	.header = true,
 	.summary = "rotate the data key: re-encrypt the volume (online, resumable)",
 	.usage = "rekey DEVICE [--resume] [--progress-json] [--resilience checksum|journal]\n\n"
 		 "Generate a new data key, wrap it under every KEK of the volume, and re-encrypt\n"
@@ -193,7 +199,8 @@ const struct verb verb_rekey = {
 		 "                        {\"done\":BYTES,\"total\":BYTES,\"rate\":BYTES_PER_S}\n"
 		 "      --resilience M    checksum (default) or journal\n"
 		 "      --force           also when keyslots without a kekcrypt token (recovery\n"
-		 "                        keys, passphrases) exist: they are destroyed\n",
+		 "                        keys, passphrases) exist: they are destroyed\n"
+		 "With --header FILE (a detached header) offline only: DEVICE must not be open.\n",
 };
 
 /* encrypt's report: what it found (--dry-run) or did. */

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# encrypt --header FILE: in-place encryption with a detached LUKS2 header, offline on an image
-# file (libcryptsetup re-encrypts it through its userspace crypto, without device-mapper). Each result is decrypted again by cryptsetup alone
+# encrypt --header FILE and rekey --header FILE: in-place encryption and data key rotation with a
+# detached LUKS2 header, offline on an image file (libcryptsetup re-encrypts it through its
+# userspace crypto, without device-mapper). Each result is decrypted again by cryptsetup alone
 # (--header, with a recovery key) and compared byte for byte with the filesystem it started from.
 # Covered: --dry-run (no header in front, no room needed; neither FILE nor the device written);
 # --shrink with --header is a usage error; the encryption of a filesystem that fills its whole
@@ -10,7 +11,8 @@
 # verify --header; FILE existing is refused (exit 11, unchanged) unless it holds an interrupted
 # encryption; --resume without FILE: exit 3; stopped by SIGINT after a chunk (writers refuse
 # meanwhile) and killed at each crash point of its own (KC_TEST_CRASH_AT: FILE.kekcrypt-new
-# built, renamed to FILE), then finished by `encrypt --resume --header`.
+# built, renamed to FILE), then finished by `encrypt --resume --header`; rekey --header rotates
+# the data key (the LUKS2 digest changes), also stopped after a chunk and resumed.
 . "$(dirname "$0")/lib.sh"
 need mke2fs cryptsetup blkid
 
@@ -42,6 +44,11 @@ decrypts_to_orig() {
 			--key-file "$T/rk" "$T/copy" >"$T/decrypt.log" 2>&1 &&
 		cmp -s "$T/copy" "$IMG.orig"
 }
+digest() {
+	cryptsetup luksDump --dump-json-metadata "$HDR" >"$T/meta.json" &&
+		json_get "$T/meta.json" '" ".join(v["digest"] for v in d["digests"].values())'
+}
+
 # --- dry run, usage ---------------------------------------------------------------------------
 fs 48
 sum=$(sha256sum <"$IMG")
@@ -80,6 +87,13 @@ assert_stderr_contains -m "... says why" "header file '$HDR' already exists and 
 assert_eq -m "... the header is unchanged" "$sum" "$(sha256sum <"$HDR")"
 assert_exit -m "... and --resume: exit 11 too" 11 kc encrypt --resume --header "$HDR" "$IMG"
 
+# --- rekey --header ---------------------------------------------------------------------------
+before=$(digest)
+assert_exit -m "rekey --header (offline): exit 0" 0 kc rekey --header "$HDR" "$IMG"
+assert_true -m "... a new data key (the LUKS2 digest changed)" test "$(digest)" != "$before"
+assert_exit -m "... verify --header" 0 kc verify --header "$HDR" "$IMG"
+assert_true -m "... the data is the same" decrypts_to_orig
+
 # --- stopped after a chunk (SIGINT), then --resume ------------------------------------------------
 fs 64
 interrupt_after_chunk encrypt --header "$HDR" "$IMG" --kek "$URI" --progress-json
@@ -91,6 +105,13 @@ assert_stderr_contains -m "... naming encrypt --resume" "kekcrypt encrypt --resu
 assert_exit -m "encrypt --resume --header finishes it" 0 kc encrypt --resume --header "$HDR" "$IMG"
 assert_stdout_contains -m "... and says it resumed" "encrypted in place (resumed)"
 assert_true -m "... to the filesystem it was" decrypts_to_orig
+
+before=$(digest)
+interrupt_after_chunk rekey --header "$HDR" "$IMG" --progress-json
+assert_eq -m "rekey --header stopped by SIGINT after a chunk: exit 17" 17 "$RC"
+assert_exit -m "rekey --resume --header finishes it" 0 kc rekey --resume --header "$HDR" "$IMG"
+assert_true -m "... a new data key" test "$(digest)" != "$before"
+assert_true -m "... the data is the same" decrypts_to_orig
 
 # --- killed at each crash point of its own, then --resume ----------------------------------------
 for n in 1 2; do
