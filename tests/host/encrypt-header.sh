@@ -12,9 +12,10 @@
 # encryption; --resume without FILE: exit 3; stopped by SIGINT after a chunk (writers refuse
 # meanwhile) and killed at each crash point of its own (KC_TEST_CRASH_AT: FILE.kekcrypt-new
 # built, renamed to FILE), then finished by `encrypt --resume --header`; rekey --header rotates
-# the data key (the LUKS2 digest changes), also stopped after a chunk and resumed.
+# the data key (the LUKS2 digest changes), also stopped after a chunk and resumed; both on a loop
+# device too, where an incomplete FILE.kekcrypt-new left by a killed run is replaced.
 . "$(dirname "$0")/lib.sh"
-need mke2fs cryptsetup blkid
+need mke2fs cryptsetup blkid losetup
 
 T=$T_DIR
 K=$T/kek.bin
@@ -111,6 +112,19 @@ interrupt_after_chunk rekey --header "$HDR" "$IMG" --progress-json
 assert_eq -m "rekey --header stopped by SIGINT after a chunk: exit 17" 17 "$RC"
 assert_exit -m "rekey --resume --header finishes it" 0 kc rekey --resume --header "$HDR" "$IMG"
 assert_true -m "... a new data key" test "$(digest)" != "$before"
+assert_true -m "... the data is the same" decrypts_to_orig
+
+# --- a loop device ------------------------------------------------------------------------------
+fs 24
+loop_attach "$IMG"
+# What a run killed while building the header leaves: an incomplete HDR.kekcrypt-new.
+head -c 4096 /dev/zero >"$HDR.kekcrypt-new"
+assert_exit -m "encrypt --header on a loop device, an incomplete HDR.kekcrypt-new left" 0 \
+	kc encrypt --header "$HDR" "$LOOP" --kek "$URI"
+assert_true -m "... which was replaced (none left)" test ! -e "$HDR.kekcrypt-new"
+assert_exit -m "... rekey --header on it" 0 kc rekey --header "$HDR" "$LOOP"
+assert_exit -m "... verify --header" 0 kc verify --header "$HDR" "$LOOP"
+loop_detach "$LOOP"
 assert_true -m "... the data is the same" decrypts_to_orig
 
 # --- killed at each crash point of its own, then --resume ----------------------------------------
