@@ -35,9 +35,9 @@ _kekcrypt_options() {
 	close | status | keyscript-normalise | "config check") echo "" ;;
 	dump | repair | "template mark" | "template clear" | "template show") echo "--header=" ;;
 	verify) echo "--token= --all --crypttab --header=" ;;
-	rekey) echo "--resume --progress-json --resilience= --force" ;;
+	rekey) echo "--resume --progress-json --resilience= --force --header=" ;;
 	firstboot) echo "--crypttab --progress-json --force" ;;
-	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force" ;;
+	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force --header=" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key= --header=" ;;
 	boot-needs) echo "--for= --crypttab=" ;;
 	doctor) echo "--crypttab= --initramfs=" ;;

@@ -31,6 +31,21 @@
  * persistent storage (/var/lib/kekcrypt) so that a power loss during E4 does not lose it. The
  * next call must name the device by the same path.
  *
+ * With a detached header (kc_set_header(), FILE) nothing moves and no room is needed: the data
+ * stays at offset 0 and is encrypted where it is (resilience "checksum"), the header going to
+ * FILE, which must not exist yet:
+ *   D1  E1 without the room check (a filesystem is still checked clean and unmounted), E2;
+ *   D2  E3 in FILE.kekcrypt-new, beside FILE (the same filesystem), with the data at offset 0;
+ *       created 0600, fsync'd with its directory;
+ *   D3  renamed to FILE (never over an existing one), the directory fsync'd: FILE appears
+ *       complete or not at all;
+ *   D4  E5.
+ * A crash during D1-D2 leaves the device untouched and FILE absent: an incomplete .kekcrypt-new
+ * is removed and the encryption starts again, a complete one is renamed (D3); after D3, FILE
+ * holds the encryption under way and the next call resumes it. A FILE holding anything else is
+ * refused. Like cryptsetup's, a detached header does not name its data device: the next call
+ * must name the same device.
+ *
  * Test hook: KC_STATE_DIR (secure_getenv) instead of /var/lib/kekcrypt.
  */
 #include <fcntl.h>
@@ -49,6 +64,10 @@
 #include "internal.h"
 
 #define STATE_DIR "/var/lib/kekcrypt"
+#define NEW_SUFFIX ".kekcrypt-new"
+/* Detached: chunks of 8 MiB, as rekey's, so that progress and a stop come that often (the
+ * checksum resilience would otherwise take as much as the keyslot area covers). */
+#define DETACHED_HOTZONE (8ULL << 20)
 #define HEADER KC_ENCRYPT_HEADER_BYTES
 #define RESERVED KC_ENCRYPT_RESERVED_BYTES
 #define MIB (1024.0 * 1024.0)
@@ -60,7 +79,8 @@ struct encrypt_run {
 	uint32_t flags;
 	kc_progress_fn fn;
 	void *usrptr;
-	char file[PATH_MAX];	/* the header file of E3/E4 */
+	char file[PATH_MAX];	/* the header file of E3/E4; detached: FILE.kekcrypt-new (D2) */
+	bool detached;		/* the header goes to ctx->header, FILE */
 	struct kc_encrypt_result res;
 };
 
@@ -137,6 +157,11 @@ static int probe_content(struct encrypt_run *er)
 	else if (r == 0 && type && (!strcmp(type, "ext2") || !strcmp(type, "ext3") ||
 				    !strcmp(type, "ext4")))
 		r = ext_size(er->ctx, er->device, &er->res.content_bytes);
+	else if (!er->p->force && er->detached)
+		r = ctx_fail(er->ctx, -EEXIST, "device '%s' holds %s%s: if it is not already "
+			     "encrypted (the data of a volume whose header is detached), use --force",
+			     er->device, type ? "a signature of type " : "nothing libblkid knows",
+			     type ?: "");
 	else if (!er->p->force)
 		r = ctx_fail(er->ctx, -EEXIST, "device '%s' holds %s%s, whose size kekcrypt cannot "
 			     "tell: make sure its last %llu MiB are free and use --force",
@@ -249,7 +274,7 @@ static int check_room(struct encrypt_run *er)
 /* ---------------------------------------------------------------------------------------- */
 /* E3, E4: the header file                                                                  */
 
-/* STATE/encrypt-<the device's absolute path, '/' as '-'>.luks2 */
+/* STATE/encrypt-<the device's absolute path, '/' as '-'>.luks2; detached: FILE.kekcrypt-new */
 static int header_file_path(struct encrypt_run *er)
 {
 	const char *dir = secure_getenv("KC_STATE_DIR") ?: STATE_DIR;
@@ -257,6 +282,12 @@ static int header_file_path(struct encrypt_run *er)
 	char name[NAME_MAX + 1];
 	size_t n = 0;
 
+	if (er->detached && (size_t)snprintf(er->file, sizeof(er->file), "%s" NEW_SUFFIX,
+					     er->ctx->header) >= sizeof(er->file))
+		return ctx_fail(er->ctx, -ENAMETOOLONG, "header file path '%s' is too long",
+				er->ctx->header);
+	if (er->detached)
+		return 0;
 	if (!abs)
 		return ctx_fail(er->ctx, -errno, "device '%s': %s", er->device, strerror(errno));
 	for (const char *c = abs + 1; *c && n + 1 < sizeof(name) - 16; c++)
@@ -270,42 +301,71 @@ static int header_file_path(struct encrypt_run *er)
 	return 0;
 }
 
-/* 1 when FILE holds a header whose re-encryption began (E3 complete), 0 when not. */
-static int header_file_complete(struct encrypt_run *er)
+/* The state of the in-place encryption that the LUKS2 header in PATH holds;
+ * CRYPT_REENCRYPT_NONE for anything else (no header, no re-encryption or another kind). */
+static crypt_reencrypt_info encryption_state(const char *path)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	struct crypt_params_reencrypt p;
+	struct crypt_params_reencrypt p = { 0 };
+	crypt_reencrypt_info ri;
 
-	if (crypt_init(&cd, er->file) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
-		return 0;
-	return crypt_reencrypt_status(cd, &p) == CRYPT_REENCRYPT_CLEAN &&
-	       p.mode == CRYPT_REENCRYPT_ENCRYPT;
+	if (crypt_init(&cd, path) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
+		return CRYPT_REENCRYPT_NONE;
+	ri = crypt_reencrypt_status(cd, &p);
+	return ri != CRYPT_REENCRYPT_INVALID && p.mode == CRYPT_REENCRYPT_ENCRYPT ? ri :
+	       CRYPT_REENCRYPT_NONE;
 }
 
+/* 1 when the file of E3 holds a header whose re-encryption began (E3 complete), 0 when not. */
+static int header_file_complete(struct encrypt_run *er)
+{
+	return encryption_state(er->file) == CRYPT_REENCRYPT_CLEAN;
+}
+
+/* fsync the directory holding FILE (a relative name without '/' is in "."). */
 static int sync_dir_of(const char *file)
 {
 	char dir[PATH_MAX];
 	char *slash;
-	int fd;
+	int fd, r = 0;
 
 	snprintf(dir, sizeof(dir), "%s", file);
 	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	(void)fsync(fd);	/* best effort: the file is removed or written again anyway */
+	if (fsync(fd) < 0)
+		r = -errno;
 	close(fd);
+	return r;
+}
+
+/* D3: the complete FILE.kekcrypt-new becomes FILE, never replacing one. */
+static int header_file_rename(struct encrypt_run *er)
+{
+	if (renameat2(AT_FDCWD, er->file, AT_FDCWD, er->ctx->header, RENAME_NOREPLACE) < 0)
+		return ctx_fail(er->ctx, errno == EEXIST ? -EEXIST : -EIO, "cannot rename '%s' to "
+				"'%s': %s", er->file, er->ctx->header, strerror(errno));
+	if (sync_dir_of(er->ctx->header) < 0)
+		return ctx_fail(er->ctx, -EIO, "header file '%s': cannot sync its directory",
+				er->ctx->header);
+	util_crash_point();
 	return 0;
 }
 
-/* E4: the header file onto the device, read back, then the file removed. */
+/* E4: the header file onto the device, read back, then the file removed; detached: D3. */
 static int header_file_install(struct encrypt_run *er)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	int r = vol_init(er->ctx, er->device, &cd);
+	int r;
 
+	if (er->detached)
+		return header_file_rename(er);
+	r = vol_init(er->ctx, er->device, &cd);
 	if (r < 0)
 		return r;
 	r = crypt_header_restore(cd, CRYPT_LUKS2, er->file);
@@ -324,8 +384,7 @@ static int header_file_install(struct encrypt_run *er)
 	return 0;
 }
 
-/* E3: format, tokens and re-encryption metadata in the header file; returns the first token's
- * keyslot. */
+/* E3 (D2): format, tokens and re-encryption metadata in the header file. */
 static int header_file_build(struct encrypt_run *er, const struct kc_secret *dek,
 			     const struct format_keks *fk)
 {
@@ -334,11 +393,15 @@ static int header_file_build(struct encrypt_run *er, const struct kc_secret *dek
 	_cleanup_(closep) int fd = -1;
 	struct crypt_params_luks2 l = { .sector_size = er->p->sector_size ?: 512,
 					.label = er->p->label };
+	/* Detached: nothing moves, each chunk is protected by checksums in the header's
+	 * keyslot area (cryptsetup reencrypt --encrypt --header's defaults). */
 	struct crypt_params_reencrypt rp = {
-		.mode = CRYPT_REENCRYPT_ENCRYPT, .direction = CRYPT_REENCRYPT_BACKWARD,
-		.resilience = "datashift", .hash = "sha256", .data_shift = HEADER / 512,
-		.luks2 = &l,
-		.flags = CRYPT_REENCRYPT_INITIALIZE_ONLY | CRYPT_REENCRYPT_MOVE_FIRST_SEGMENT,
+		.mode = CRYPT_REENCRYPT_ENCRYPT, .hash = "sha256", .luks2 = &l,
+		.direction = er->detached ? CRYPT_REENCRYPT_FORWARD : CRYPT_REENCRYPT_BACKWARD,
+		.resilience = er->detached ? "checksum" : "datashift",
+		.data_shift = er->detached ? 0 : HEADER / 512,
+		.flags = CRYPT_REENCRYPT_INITIALIZE_ONLY |
+			 (er->detached ? 0 : CRYPT_REENCRYPT_MOVE_FIRST_SEGMENT),
 	};
 	char cipher[32], mode[32];
 	int r, slot;
@@ -356,7 +419,8 @@ static int header_file_build(struct encrypt_run *er, const struct kc_secret *dek
 				strerror(-r));
 	luks_log_to(er->ctx, cd);
 	r = luks_minimal_pbkdf(er->ctx, cd);
-	if (r >= 0)
+	/* Detached: the data stays at offset 0, libcryptsetup's default with a header file. */
+	if (r >= 0 && !er->detached)
 		r = crypt_set_data_offset(cd, HEADER / 512);
 	if (r >= 0)
 		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, er->p->uuid,
@@ -404,7 +468,10 @@ static int run_data(struct encrypt_run *er)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL, *pass = NULL;
-	struct crypt_params_reencrypt rp = { .flags = CRYPT_REENCRYPT_RESUME_ONLY };
+	struct crypt_params_reencrypt rp = {
+		.flags = CRYPT_REENCRYPT_RESUME_ONLY,
+		.max_hotzone_size = er->detached ? DETACHED_HOTZONE / 512 : 0,
+	};
 	struct progress ps = { er->fn, er->usrptr };
 	crypt_reencrypt_info ri;
 	int r = vol_load(er->ctx, er->device, &cd);
@@ -470,7 +537,22 @@ static int device_encrypting(struct encrypt_run *er)
 			"'kekcrypt rekey --resume')" : "");
 }
 
-/* A fresh start: E1 done by the caller; E2, E3, E4. */
+/* Detached: 1 when FILE holds an interrupted encryption, 0 when there is no FILE; -EEXIST
+ * for anything else there (encrypt makes a new header, it overwrites nothing). */
+static int header_existing(struct encrypt_run *er)
+{
+	const char *hdr = er->ctx->header;
+
+	if (access(hdr, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (encryption_state(hdr) != CRYPT_REENCRYPT_NONE)
+		return 1;
+	return ctx_fail(er->ctx, -EEXIST, "header file '%s' already exists and holds no "
+			"interrupted encryption: encrypt creates the header file, name a new one",
+			hdr);
+}
+
+/* A fresh start: E1 done by the caller; E2, E3, E4 (detached: D2, D3). */
 static int start(struct encrypt_run *er)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
@@ -501,7 +583,8 @@ static int encrypt_locked(struct encrypt_run *er)
 
 	if (r < 0)
 		return r;
-	/* E4 interrupted: write the file again. An incomplete one (E3 interrupted) goes. */
+	/* E4 (D3) interrupted: write (rename) the file again. An incomplete one (E3 or D2
+	 * interrupted) goes. */
 	if (stat(er->file, &st) == 0) {
 		if (header_file_complete(er)) {
 			log_info(er->ctx, "%s: writing the header kept in '%s' (an earlier run was "
@@ -515,7 +598,7 @@ static int encrypt_locked(struct encrypt_run *er)
 			return ctx_fail(er->ctx, -errno, "cannot remove '%s': %s", er->file,
 					strerror(errno));
 	}
-	r = device_encrypting(er);
+	r = er->detached ? header_existing(er) : device_encrypting(er);
 	if (r != 0) {
 		er->res.resumed = r > 0;
 		return r < 0 ? r : 0;
@@ -524,7 +607,7 @@ static int encrypt_locked(struct encrypt_run *er)
 		return ctx_fail(er->ctx, -ENOENT, "device '%s' has no interrupted encryption to "
 				"resume", er->device);
 	r = probe_content(er);
-	if (r >= 0)
+	if (r >= 0 && !er->detached)
 		r = check_room(er);
 	if (r < 0 || (er->flags & KC_ENCRYPT_DRY_RUN))
 		return r;
@@ -535,34 +618,40 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct k
 		   uint32_t flags, kc_progress_fn fn, void *usrptr,
 		   struct kc_encrypt_result *r_result)
 {
-	_cleanup_(vol_unlockp) int lock = -1;
+	_cleanup_(vol_unlockp) int lock = -1, header_lock = -1;
 	struct kc_format_params full;
+	bool detached = ctx && ctx->header;
 	struct encrypt_run er = {
 		.ctx = ctx, .device = device, .p = &full, .flags = flags, .fn = fn,
-		.usrptr = usrptr,
-		.res = { .size = sizeof(er.res), .header_bytes = HEADER, .reserved_bytes = RESERVED },
+		.usrptr = usrptr, .detached = detached,
+		.res = { .size = sizeof(er.res), .header_bytes = detached ? 0 : HEADER,
+			 .reserved_bytes = detached ? 0 : RESERVED },
 	};
-	int r;
+	int r = 0;
 
 	if (!ctx || !device || !params || (flags & ~(uint32_t)(KC_ENCRYPT_RESUME |
 							      KC_ENCRYPT_DRY_RUN |
 							      KC_ENCRYPT_SHRINK)) ||
+	    (detached && (flags & KC_ENCRYPT_SHRINK)) ||
 	    !sized_ok(params, SIZED_V1(struct kc_format_params, force)) ||
 	    !sized_ok(r_result, SIZED_V1(struct kc_encrypt_result, uuid)))
 		return -EINVAL;
 	sized_get(&full, sizeof(full), params);
 	ctx_detail_clear(ctx);
-	r = vol_header_unsupported(ctx, "encrypt");
-	if (r >= 0 && !((flags & KC_ENCRYPT_RESUME) && !full.n_keks))
+	if (!((flags & KC_ENCRYPT_RESUME) && !full.n_keks))
 		r = format_check_params(ctx, device, &full);
 	if (r >= 0)
 		r = device_size(ctx, device, &er.res.device_bytes);
 	if (r >= 0)
 		r = vol_check_writable(ctx, device, true);
+	/* The device's lock: a detached header may not exist yet. */
 	if (r >= 0)
-		r = vol_lock(ctx, device, &lock);
+		r = vol_lock_path(ctx, device, &lock);
 	if (r >= 0)
 		r = encrypt_locked(&er);
+	/* And from D3 on, FILE's, which the other writers take. */
+	if (r >= 0 && detached && !(flags & KC_ENCRYPT_DRY_RUN))
+		r = vol_lock(ctx, device, &header_lock);
 	/* E5, for a fresh start and every kind of resume alike. */
 	if (r >= 0 && !(flags & KC_ENCRYPT_DRY_RUN))
 		r = run_data(&er);

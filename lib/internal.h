@@ -564,7 +564,7 @@ static inline const char *vol_metadata(const struct kc_ctx *ctx, const char *dev
 {
 	return ctx->header ?: device;
 }
-/* 0 without a detached header; else -ENOTSUP, the detail saying that WHAT ("rekey") does not
+/* 0 without a detached header; else -ENOTSUP, the detail saying that WHAT ("online rekey") does not
  * support one yet. */
 int vol_header_unsupported(struct kc_ctx *ctx, const char *what);
 /* A handle on DEVICE (a block device or an image file, and its detached header, both checked),
@@ -643,6 +643,9 @@ int vol_unlock_retry(struct kc_ctx *ctx, struct crypt_device *cd, const char *de
  * detached header file when there is one, vol_metadata()): -EBUSY when another process holds
  * it. Release with close(), or vol_unlockp(). */
 int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd);
+/* The same lock, on the file or block device PATH (kc_encrypt(): the data device, whose
+ * detached header does not exist yet). */
+int vol_lock_path(struct kc_ctx *ctx, const char *path, int *r_fd);
 void vol_unlockp(int *fd);
 /* vol_load_for_write() flags: the caller is rekey, which deals with its own leftovers. */
 #define VOL_WRITE_REKEY 1u

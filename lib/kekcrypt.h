@@ -180,14 +180,17 @@ void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
  * Name the detached LUKS2 header of the devices that the following calls on CTX name (as
  * cryptsetup's --header and crypttab's header=): each call reads and writes the header in
  * HEADER_PATH and uses DEVICE for the data only. kc_format() creates HEADER_PATH (0600) when
- * it does not exist and puts the data at offset 0 of its DEVICE. NULL: the header is on the
- * device (the default). The path is copied. Calls that do not support a detached header yet
- * refuse with -ENOTSUP while one is set: kc_rekey(), kc_encrypt(), and kc_firstboot() when it
- * would re-key. Calls on an active mapping by name (kc_close(), kc_status_get()) ignore it.
+ * it does not exist and puts the data at offset 0 of its DEVICE; kc_encrypt() creates it
+ * (it must not exist, unless it holds an interrupted encryption) and encrypts the data where
+ * it is. NULL: the header is on the device (the default). The path is copied. kc_rekey() (and
+ * kc_firstboot() when it would re-key) refuses an active volume with -ENOTSUP while one is
+ * set: offline only. Calls on an active mapping by name (kc_close(), kc_status_get()) ignore
+ * it.
  *
  * @return 0; -EINVAL when HEADER_PATH is "" or names something other than a regular file or
  *         a block device (kc_error_detail() says what), -ENOMEM. A HEADER_PATH that does not
- *         exist is accepted here (for kc_format()); the other calls then fail with -ENOENT.
+ *         exist is accepted here (for kc_format() and kc_encrypt()); the other calls then fail
+ *         with -ENOENT.
  */
 int kc_set_header(struct kc_ctx *ctx, const char *header_path);
 
@@ -725,7 +728,8 @@ struct kc_rekey_result {
  *         token and no KC_REKEY_FORCE, a re-encryption kekcrypt did not start, or crash
  *         recovery needed while mapped), -ECANCELED (stopped by the callback: resumable),
  *         -EIO (libcryptsetup failed to re-encrypt; resumable), -ENOSPC (no room for the
- *         new keyslots or tokens), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
+ *         new keyslots or tokens), -ENOTSUP (an active volume with a detached header,
+ *         kc_set_header()), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
  *         of kc_verify() (old tokens) and of the KEKs' wrap (-EAGAIN, -EPERM, -ENOANO,
  *         -EKEYREJECTED, -EBADMSG, -ETIMEDOUT...). Nothing is written unless the new DEK
  *         was wrapped under every KEK.
@@ -769,11 +773,14 @@ struct kc_encrypt_result {
  * (callback, signal, crash, power loss) is continued by the next call, which unwraps the DEK
  * through any of the new tokens; the header is first written to a private file (in
  * /var/lib/kekcrypt, or $KC_STATE_DIR) that is removed as soon as the device holds it.
- * PARAMS->force also encrypts a device whose content libblkid cannot size. See
- * lib/encrypt.c.
+ * PARAMS->force also encrypts a device whose content libblkid cannot size. With a detached
+ * header (kc_set_header()) the header goes to that file, which must not exist (unless it holds
+ * an interrupted encryption, then continued): no data shift, no room needed, header_bytes and
+ * reserved_bytes 0, KC_ENCRYPT_SHRINK -EINVAL. See lib/encrypt.c.
  *
  * @return 0 and fills R_RESULT (may be NULL); -EINVAL, -EEXIST (already LUKS, a partition
- *         table, content that cannot be sized without force), -ENOSPC (no free room at the
+ *         table, content that cannot be sized without force, a detached header file that
+ *         holds no interrupted encryption), -ENOSPC (no free room at the
  *         end), -EBUSY (in use, mounted, or locked), -ENOENT (KC_ENCRYPT_RESUME and nothing
  *         to resume), -ECANCELED (stopped by the callback: resumable), -EIO, and the errors
  *         of kc_format().

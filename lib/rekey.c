@@ -885,14 +885,15 @@ static int rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_prog
 	    !sized_ok(r_result, SIZED_V1(struct kc_rekey_result, name)))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	/* Not tried with a detached header in a guest yet: refused rather than half-working. */
-	r = vol_header_unsupported(ctx, "rekey");
 	/* The device's writer lock for the whole run. */
-	if (r >= 0)
-		r = vol_load_for_write(ctx, device, VOL_WRITE_REKEY, &cd, &lock);
+	r = vol_load_for_write(ctx, device, VOL_WRITE_REKEY, &cd, &lock);
 	rr.cd = cd;
 	if (r >= 0)
 		r = find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
+	/* Offline, a detached header is only where libcryptsetup reads and writes the metadata.
+	 * Online it has not been tried in a guest yet: refused rather than half-working. */
+	if (r >= 0 && rr.name[0])
+		r = vol_header_unsupported(ctx, "online rekey");
 	if (r >= 0)
 		r = rekey_locked(&rr);
 	if (r >= 0)

@@ -108,7 +108,11 @@ static int rotate_recover(struct kc_ctx *ctx, const char *device, struct crypt_d
  * header (a detached header file's, when there is one). */
 int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
 {
-	const char *meta = vol_metadata(ctx, device);
+	return vol_lock_path(ctx, vol_metadata(ctx, device), r_fd);
+}
+
+int vol_lock_path(struct kc_ctx *ctx, const char *meta, int *r_fd)
+{
 	char path[128];
 	struct stat st;
 	int fd;
@@ -130,7 +134,7 @@ int vol_lock(struct kc_ctx *ctx, const char *device, int *r_fd)
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
 		return ctx_fail(ctx, -EBUSY, "device '%s': another kekcrypt process is changing "
-				"its header (lock '%s')", device, path);
+				"its header (lock '%s')", meta, path);
 	}
 	*r_fd = fd;
 	return 0;

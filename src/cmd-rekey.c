@@ -105,6 +105,11 @@ static int run_failed(struct cli *cli, struct progress *p, const char *device, i
 			  strcmp(cli->verb, "firstboot") ? " --resume" : "", device);
 		return cli_exit_code(r);
 	}
+	/* With --header, the verb's limit (online rekey), not a missing device-mapper. */
+	if (r == -ENOTSUP && cli->header) {
+		cli_fail(cli, r);
+		return EXIT_HEADER_UNSUPPORTED;
+	}
 	return cli_fail(cli, r);
 }
 
@@ -181,6 +186,7 @@ static int run_rekey(struct cli *cli, int argc, char **argv)
 const struct verb verb_rekey = {
 	.name = "rekey",
 	.run = run_rekey,
+	.header = true,
 	.summary = "rotate the data key: re-encrypt the volume (online, resumable)",
 	.usage = "rekey DEVICE [--resume] [--progress-json] [--resilience checksum|journal]\n\n"
 		 "Generate a new data key, wrap it under every KEK of the volume, and re-encrypt\n"
@@ -193,7 +199,8 @@ const struct verb verb_rekey = {
 		 "                        {\"done\":BYTES,\"total\":BYTES,\"rate\":BYTES_PER_S}\n"
 		 "      --resilience M    checksum (default) or journal\n"
 		 "      --force           also when keyslots without a kekcrypt token (recovery\n"
-		 "                        keys, passphrases) exist: they are destroyed\n",
+		 "                        keys, passphrases) exist: they are destroyed\n"
+		 "With --header FILE (a detached header) offline only: DEVICE must not be open.\n",
 };
 
 /* encrypt's report: what it found (--dry-run) or did. */
@@ -204,6 +211,8 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 		json_object *out = cli_json_new(cli, "encrypt");
 
 		json_object_object_add(out, "device", json_object_new_string(device));
+		json_object_object_add(out, "header", cli->header ?
+				       json_object_new_string(cli->header) : NULL);
 		json_object_object_add(out, "uuid", res->uuid[0] ?
 				       json_object_new_string(res->uuid) : NULL);
 		json_object_object_add(out, "dry_run", json_object_new_boolean(dry));
@@ -236,6 +245,14 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 		if (res->shrunk_to_bytes)
 			printf("%s: its filesystem would be checked (e2fsck -f -p) and shrunk to %llu "
 			       "MiB first.\n", device, (unsigned long long)(res->shrunk_to_bytes >> 20));
+		if (cli->header) {
+			printf("%s: %llu MiB holding %s%s. Its LUKS2 header would go to the new file "
+			       "%s and its data be encrypted where it is. Nothing was written.\n",
+			       device, (unsigned long long)(res->device_bytes >> 20),
+			       res->content[0] ? res->content : "data libblkid does not know", used,
+			       cli->header);
+			return;
+		}
 		printf("%s: %llu MiB holding %s%s. It would get a %llu MiB LUKS2 header in front, "
 		       "its data moved back by as much, and use its last %llu MiB while "
 		       "encrypting. Nothing was written.\n", device,
@@ -305,6 +322,9 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--progress-json and --json exclude each other");
 	if (recovery && (flags & KC_ENCRYPT_DRY_RUN))
 		return cli_usage_error(cli, "--recovery and --dry-run exclude each other");
+	if (cli->header && (flags & KC_ENCRYPT_SHRINK))
+		return cli_usage_error(cli, "--shrink and --header exclude each other: with a "
+				       "detached header the data does not move");
 	if ((ex = cli_ctx(cli)))
 		return ex;
 	catch_signals();
@@ -324,6 +344,7 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 const struct verb verb_encrypt = {
 	.name = "encrypt",
 	.run = run_encrypt,
+	.header = true,
 	.summary = "encrypt a device that holds data, in place (offline, resumable)",
 	.usage = "encrypt DEVICE --kek URI [--kek URI ...] [OPTIONS]\n"
 		 "encrypt DEVICE --resume\n\n"
@@ -332,9 +353,11 @@ const struct verb verb_encrypt = {
 		 "re-encryption. The device must be neither mounted nor mapped. A 16 MiB header\n"
 		 "goes in front and the data moves back by as much, so the filesystem must leave\n"
 		 "the device's last 32 MiB free (ext2/3/4 are checked; --shrink shrinks them).\n"
+		 "With --header FILE (a new file) the header goes there instead: the data stays\n"
+		 "where it is, no room is needed, and FILE is then needed to open the volume.\n"
 		 "SIGINT/SIGTERM stop after the current chunk; an interrupted encryption (also by\n"
 		 "a crash or power loss) is continued by the same command or --resume, naming the\n"
-		 "device by the same path.\n\n"
+		 "device by the same path (and the same --header FILE).\n\n"
 		 FORMAT_USAGE
 		 "  -f, --force          also when what the device holds cannot be sized\n"
 		 "      --resume         only continue an interrupted encryption\n"

@@ -9,7 +9,8 @@
 # header backup and repair through the header; stock cryptsetup opens it through the token
 # plugin (--test-passphrase --header) and with the recovery key; without --header the data
 # device is "not a LUKS2 volume" with a hint; a --header naming a directory (exit 2) or nothing
-# (exit 3); the verbs that do not support one refuse it with exit 28, before or after the verb;
+# (exit 3); the verbs that do not support one refuse it with exit 28, before or after the verb
+# (encrypt and rekey with --header: tests/host/encrypt-header.sh);
 # --crypttab runs take each line's header=; boot-needs lists the header file (crypttab header=
 # and --header); doctor checks the volume through crypttab's header=, and says when the header
 # is missing or the initramfs lacks it; the keyscript passes CRYPTTAB_OPTION_header on. `open`
@@ -91,13 +92,13 @@ assert_exit -m "cryptsetup open --test-passphrase --header with the recovery key
 assert_stdout_contains -m "... in a recovery keyslot (1)" "Key slot 1 unlocked."
 
 # --- refusals -----------------------------------------------------------------------------------
-for v in rekey encrypt firstboot status close doctor config; do
+for v in firstboot status close doctor config; do
 	assert_exit -m "$v --header: exit 28" 28 kc "$v" --header "$HDR" "$DATA"
 	assert_stderr_contains -m "... says $v does not support it" \
 		"'$v' does not support a detached LUKS2 header"
 done
-assert_exit -m "--header before rekey: exit 28" 28 kc --header "$HDR" rekey "$DATA"
-assert_exit -m "... with --json: the error object" 28 kc --json --header "$HDR" rekey "$DATA"
+assert_exit -m "--header before firstboot: exit 28" 28 kc --header "$HDR" firstboot "$DATA"
+assert_exit -m "... with --json: the error object" 28 kc --json --header "$HDR" firstboot "$DATA"
 assert_eq -m "... exit_code 28 in it" 28 "$(json_get "$OUT" 'd["error"]["exit_code"]')"
 assert_exit -m "format over an existing header without --force: exit 11" 11 \
 	kc format -q --header "$HDR" "$DATA" --kek "file:$KEK"

@@ -24,9 +24,7 @@ URI=file:$K
 new_kek "$K"
 
 # The files the filesystem holds: incompressible data and a marker to look for in plaintext.
-mkdir "$T/tree"
-head -c 12M /dev/urandom >"$T/tree/blob"
-echo "kekcrypt-plaintext-marker-$$" >"$T/tree/marker"
+data_tree 12
 # fs IMG FS_MIB IMG_MIB: an ext4 filesystem of FS_MIB holding the tree, in an image of IMG_MIB;
 # IMG.orig keeps the filesystem as it was.
 fs() {

@@ -363,6 +363,15 @@ new_img() {
 	truncate -s "${2:-32M}" "$1"
 }
 
+# data_tree MIB: $T_DIR/tree, the files of a filesystem that a test encrypts: MIB of
+# incompressible data (blob) and a line to look for in plaintext (marker,
+# "kekcrypt-plaintext-marker-PID").
+data_tree() {
+	mkdir "$T_DIR/tree"
+	head -c "$1M" /dev/urandom >"$T_DIR/tree/blob"
+	echo "kekcrypt-plaintext-marker-$$" >"$T_DIR/tree/marker"
+}
+
 # Recovery keys in tests: PBKDF2 at the least kekcrypt allows, 2000 iterations (the default is
 # 100000; --pbkdf-memory is ignored since recovery keyslots no longer use argon2id).
 # shellcheck disable=SC2034 # for the tests that source this file
