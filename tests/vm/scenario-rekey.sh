@@ -1,21 +1,25 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario: kekcrypt rekey (DEK rotation by LUKS2 re-encryption) with real dm-crypt.
-#   /dev/vda  the volume (formatted on the host: file KEK $KEK_DIR/a.bin + SoftHSM2 $P11_URI)
 #   /dev/vdb  16 MiB of random data made on the host; its SHA-256 is $WANT
-# PHASE=online: write the data through the mapping, rekey it while a reader keeps the mapping
-#   busy, stop the first run with SIGINT, finish it with a plain `rekey`, then check content,
-#   old DEK, KEKs and a reopen.
-# PHASE=crash: volumes $VOLS (e.g. "vda vdc vdd"; vdb stays the data), each with its point
+#   the volumes: formatted on the host (file KEK $KEK_DIR/a.bin + SoftHSM2 $P11_URI)
+# PHASE: one or more of these, run in order (the online test shares the resume phase's guest:
+# a boot less):
+# online: write the data through the mapping of /dev/$ONLINE (default vda), rekey it while a
+#   reader keeps the mapping busy, stop the first run with SIGINT, finish it with a plain
+#   `rekey`, then check content, old DEK, KEKs and a reopen.
+# crash: volumes $VOLS (e.g. "vda vdc vdd"; vdb stays the data), each with its point
 #   in $CRASH_AFTER (e.g. "1 3 4"): write the data to each, start an online rekey of each in
 #   turn and freeze it (SIGSTOP) after its number of progress lines, the last one left
-#   running (with a reader keeping its mapping busy), then cut the power (sysrq 'b': no sync, no shutdown): one power loss catches
-#   every volume in the middle of its re-encryption, at its own point.
-# PHASE=resume: after the crash, for each of $VOLS: `rekey --resume` (offline), then open and
+#   running (with a reader keeping its mapping busy), then cut the power (sysrq 'b': no sync,
+#   no shutdown): one power loss catches every volume in the middle of its re-encryption, at
+#   its own point.
+# resume: after the crash, for each of $VOLS: `rekey --resume` (offline), then open and
 #   check the content.
 # Prints "KC-OK <check>" per passed check; any failure exits non-zero.
 set -eu
 . /scenario.env 2>/dev/null || true
+DEV=/dev/${ONLINE:-vda}
 
 fail() { echo "KC-FAIL $*"; exit 1; }
 ok() { echo "KC-OK $*"; }
@@ -25,8 +29,8 @@ content_sha() {
 	sha256sum /tmp/content | cut -d' ' -f1
 	rm -f /tmp/content
 }
-digests() { cryptsetup luksDump /dev/vda | sed -n '/^Digests:/,$p'; }
-keks() { kekcrypt dump /dev/vda | grep -E '^  [0-9]+: ' | sed 's/^  [0-9]*: //' | sort; }
+digests() { cryptsetup luksDump "$DEV" | sed -n '/^Digests:/,$p'; }
+keks() { kekcrypt dump "$DEV" | grep -E '^  [0-9]+: ' | sed 's/^  [0-9]*: //' | sort; }
 # Wait until FILE has at least N lines (progress objects); fail after ~120 s.
 wait_lines() {
 	i=0
@@ -36,9 +40,9 @@ wait_lines() {
 		sleep 0.1
 	done
 }
-# fill [DEVICE [MAPPING]]: open DEVICE (/dev/vda) as MAPPING (v) and write the data into it.
+# fill [DEVICE [MAPPING]]: open DEVICE ($DEV) as MAPPING (v) and write the data into it.
 fill() {
-	kekcrypt open "${1:-/dev/vda}" "${2:-v}" >/dev/null
+	kekcrypt open "${1:-$DEV}" "${2:-v}" >/dev/null
 	dd if=/dev/vdb of=/dev/mapper/"${2:-v}" bs=1M conv=fsync 2>/dev/null
 	[ "$(content_sha "${2:-v}")" = "$WANT" ] ||
 		fail "data written through ${2:-v} reads back wrong"
@@ -63,37 +67,37 @@ stop_reader() { touch /tmp/stop-reader; wait "$READER" || true; }
 phase_online() {
 	fill
 	ok "data-written"
-	cryptsetup token export --token-id 0 /dev/vda >/tmp/old-token.json
+	cryptsetup token export --token-id 0 "$DEV" >/tmp/old-token.json
 	digests >/tmp/digests.before
 	keks >/tmp/keks.before
 	[ "$(wc -l </tmp/keks.before)" -eq 2 ] || fail "expected two KEKs before"
 	start_reader
 
 	# First run: stopped by SIGINT after a few chunks; resumable.
-	kekcrypt rekey /dev/vda --progress-json >/tmp/p1 2>/tmp/e1 &
+	kekcrypt rekey "$DEV" --progress-json >/tmp/p1 2>/tmp/e1 &
 	pid=$!
 	wait_lines /tmp/p1 3
 	kill -INT "$pid"
 	set +e; wait "$pid"; rc=$?; set -e
 	cat /tmp/e1
 	[ "$rc" -eq 17 ] || fail "interrupted rekey exited $rc, expected 17"
-	grep -q "kekcrypt rekey --resume /dev/vda" /tmp/e1 || fail "no resume hint"
+	grep -q "kekcrypt rekey --resume $DEV" /tmp/e1 || fail "no resume hint"
 	tail -n 1 /tmp/p1
 	grep -q '"total":16777216' /tmp/p1 || fail "progress JSON total"
-	cryptsetup luksDump /dev/vda | grep -q online-reencrypt || fail "no re-encryption pending"
+	cryptsetup luksDump "$DEV" | grep -q online-reencrypt || fail "no re-encryption pending"
 	[ "$(content_sha v)" = "$WANT" ] || fail "content differs in the middle of the rekey"
 	ok "sigint-stops-cleanly"
 
 	# A plain rekey continues it, online, with the reader still busy.
-	kekcrypt rekey /dev/vda >/tmp/o2 2>/tmp/e2 || { cat /tmp/o2 /tmp/e2; fail "resume"; }
+	kekcrypt rekey "$DEV" >/tmp/o2 2>/tmp/e2 || { cat /tmp/o2 /tmp/e2; fail "resume"; }
 	cat /tmp/o2
 	grep -q "(resumed), online through v" /tmp/o2 || fail "rekey did not resume online"
 	stop_reader
 	ok "resumed-online"
 
 	[ "$(content_sha v)" = "$WANT" ] || fail "content changed by the rekey"
-	ok "content-identical"
-	cryptsetup luksDump /dev/vda >/tmp/dump.after
+	ok "online-content-identical"
+	cryptsetup luksDump "$DEV" >/tmp/dump.after
 	if grep -q online-reencrypt /tmp/dump.after; then fail "re-encryption still pending"; fi
 	if grep -q kekcrypt-rekey /tmp/dump.after; then fail "rekey marks left"; fi
 	digests >/tmp/digests.after
@@ -102,22 +106,22 @@ phase_online() {
 
 	# The old token (old DEK under the same KEK) no longer opens the volume.
 	sed 's/"keyslots":\[[^]]*\]/"keyslots":[]/' /tmp/old-token.json >/tmp/old-token-nk.json
-	cryptsetup token import --token-id 20 --json-file /tmp/old-token-nk.json /dev/vda
-	set +e; kekcrypt verify /dev/vda --token 20 >/tmp/v.out 2>&1; rc=$?; set -e
+	cryptsetup token import --token-id 20 --json-file /tmp/old-token-nk.json "$DEV"
+	set +e; kekcrypt verify "$DEV" --token 20 >/tmp/v.out 2>&1; rc=$?; set -e
 	cat /tmp/v.out
 	[ "$rc" -eq 8 ] || fail "old token verify exited $rc, expected 8 (wrong key)"
-	cryptsetup token remove --token-id 20 /dev/vda
+	cryptsetup token remove --token-id 20 "$DEV"
 	ok "old-dek-rejected"
 
 	keks >/tmp/keks.after
 	cmp -s /tmp/keks.before /tmp/keks.after || fail "KEKs changed: $(cat /tmp/keks.after)"
-	for id in $(kekcrypt dump /dev/vda | grep -E '^  [0-9]+: ' | sed 's/^  \([0-9]*\):.*/\1/'); do
-		kekcrypt verify /dev/vda --token "$id" >/dev/null || fail "new token $id"
+	for id in $(kekcrypt dump "$DEV" | grep -E '^  [0-9]+: ' | sed 's/^  \([0-9]*\):.*/\1/'); do
+		kekcrypt verify "$DEV" --token "$id" >/dev/null || fail "new token $id"
 	done
 	ok "same-keks-new-tokens"
 
 	kekcrypt close v
-	kekcrypt open /dev/vda v >/dev/null
+	kekcrypt open "$DEV" v >/dev/null
 	[ "$(content_sha v)" = "$WANT" ] || fail "content after reopen"
 	kekcrypt close v
 	ok "reopen-new-dek"
@@ -170,10 +174,13 @@ phase_resume() {
 	ok "content-identical"
 }
 
-case "${PHASE:-}" in
-online) phase_online ;;
-crash) phase_crash ;;
-resume) phase_resume ;;
-*) fail "unknown PHASE '${PHASE:-}'" ;;
-esac
+[ -n "${PHASE:-}" ] || fail "no PHASE"
+for phase in $PHASE; do
+	case $phase in
+	online) phase_online ;;
+	crash) phase_crash ;;
+	resume) phase_resume ;;
+	*) fail "unknown PHASE '$phase'" ;;
+	esac
+done
 echo "KC-SCENARIO-DONE"
