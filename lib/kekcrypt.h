@@ -403,6 +403,9 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
 /** kc_kek_enrol(): once the new token is written, destroy the keyslot the secret opened
  *  (refused when a token holds it, or when no other path would be left that works now). */
 #define KC_ENROL_WIPE_PASSPHRASE (1u << 1)
+/** kc_kek_enrol(): the new token's id is never 5, which Azure Disk Encryption keeps for
+ *  itself */
+#define KC_ENROL_NOT_TOKEN_5 (1u << 2)
 
 /** What kc_kek_enrol() or kc_recovery_enrol() did (nothing secret). */
 struct kc_enrol_result {
