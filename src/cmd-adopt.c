@@ -1,0 +1,734 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * adopt --from ade: bring the volumes of a running Azure Disk Encryption (ADE) VM under
+ * kekcrypt in place (doc/ADE.md, "Summary for design").
+ *
+ * ADE unlocks each volume with a passphrase it keeps on the BEK volume (a VFAT disk labelled
+ * "BEK VOLUME", mounted at /mnt/azure_bek_disk), in the files LinuxPassPhraseFileName and
+ * LinuxPassPhraseFileName_<controller>_<lun> that crypttab names as key files. adopt reads
+ * that passphrase into locked memory, enrols a kekcrypt token per KEK with it (kek add's
+ * enrolment, kc_kek_enrol(): the passphrase keyslot stays), then rewrites crypttab so that
+ * kekcrypt unlocks the volumes and the BEK volume is no longer needed.
+ *
+ * Order of the writes, each safe to repeat: every volume is checked before the first write
+ * (ADE still encrypting, a re-encryption in the header, LUKS1 without --convert, the key
+ * files); then each volume gets its tokens (a KEK it has a token for already is left alone);
+ * crypttab is rewritten last, atomically, after ADE's is saved beside it. An adopt that
+ * stopped half-way is finished by running it again; on an adopted system no crypttab entry
+ * names a BEK key file any more, and adopt says so and writes nothing.
+ *
+ * crypttab, the header it names and the BEK volume's files are untrusted input: entry names
+ * and key file names are checked before they name a file, the key files must be regular
+ * files (no symbolic link followed) of bounded size.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blkid.h>
+
+#include "cli.h"
+#include "crypttab.h"
+
+#define ADE_KEY_PREFIX "LinuxPassPhraseFileName"
+#define ADE_ONGOING "/var/lib/azure_disk_encryption_config/azure_crypt_ongoing_item.ini"
+/* ADE's passphrase is 172 characters of base64; anything much larger is not one. */
+#define ADE_KEY_MAX 4096
+/* crypttab is a small text file; a larger one is refused rather than read. */
+#define CRYPTTAB_MAX (1u << 20)
+#define ADOPT_KEYSCRIPT KC_KEYSCRIPTDIR "/" CRYPTTAB_KEYSCRIPT
+
+#define ADOPT_USAGE                                                                          \
+	"adopt --from ade --kek URI [--kek URI ...] --bek DIR [--root DIR]\n"                \
+	"       [--convert --header-backup-dir DIR] [--dry-run]\n\n"                          \
+	"Bring the volumes of an Azure Disk Encryption VM under kekcrypt in place: each\n"     \
+	"volume that crypttab unlocks with a key file of the BEK volume gets a token per\n"   \
+	"KEK, authorised by that passphrase (its keyslot stays); then crypttab is rewritten\n" \
+	"(ADE's saved as crypttab.ade beside it): the OS volume (header=, or 'osencrypt')\n"  \
+	"through kekcrypt-keyscript in the initramfs, the others through the token plugin.\n" \
+	"Refused while ADE still encrypts or a volume is being re-encrypted. Running it\n"     \
+	"again finishes an interrupted adopt; on an adopted system it writes nothing.\n"     \
+	"The initramfs is not rebuilt: adopt says what is left to do.\n\n"                   \
+	"      --from ade       what the volumes come from (only ade)\n"                     \
+	"  -k, --kek URI        a KEK to enrol (repeatable, up to 16)\n"                     \
+	"      --bek DIR        the mounted BEK volume (e.g. /mnt/azure_bek_disk)\n"          \
+	"      --root DIR       the system's root: DIR/etc/crypttab, header= under DIR\n"    \
+	"                       (default /)\n"                                               \
+	"      --convert        convert LUKS1 volumes to LUKS2 first (libcryptsetup)\n"      \
+	"      --header-backup-dir DIR  --convert: where each LUKS1 header is saved,\n"     \
+	"                       as NAME.luks1-header\n"                                      \
+	"  -n, --dry-run        check everything and say what would be done; write nothing\n"
+
+struct adopt_args {
+	const char *from;
+	const char *root;	/* NULL: / */
+	const char *bek;
+	const char *backup_dir;
+	const char *keks[CLI_MAX_KEKS];
+	size_t n_keks;
+	bool convert;
+	bool dry_run;
+};
+
+/* One ADE volume: its crypttab entry and what adopt found and did. */
+struct ade_volume {
+	const struct crypttab_entry *e;
+	const char *key_name;	/* the key file's name on the BEK volume */
+	char *device;		/* blkid_evaluate_spec() of the entry's source */
+	char header[PATH_MAX];	/* header= under --root, "" when attached */
+	char backup[PATH_MAX];	/* --convert: the LUKS1 header's backup */
+	bool os;		/* unlocked by the initramfs */
+	bool luks1;
+	bool converted;
+	int auth_keyslot;	/* -1 unless a token was added */
+	int tokens[CLI_MAX_KEKS];	/* -1: none yet (dry run) */
+	bool added[CLI_MAX_KEKS];
+};
+
+struct adopt {
+	struct cli *cli;
+	const struct adopt_args *a;
+	struct crypttab tab;
+	struct ade_volume *vols;
+	size_t n;
+	int bek_fd;
+	char crypttab[PATH_MAX];
+	char backup[PATH_MAX];	/* crypttab.ade */
+	bool backup_kept;	/* crypttab.ade was there already */
+	bool rewritten;
+};
+
+static int adopt_run(struct cli *cli, int argc, char **argv);
+
+const struct verb verb_adopt = {
+	.name = "adopt",
+	.run = adopt_run,
+	.summary = "bring the volumes of an Azure Disk Encryption VM under kekcrypt in place",
+	.usage = ADOPT_USAGE,
+};
+
+enum { OPT_FROM = 0x400, OPT_BEK, OPT_ROOT, OPT_CONVERT, OPT_BACKUP_DIR };
+
+static int adopt_opt(struct cli *cli, int c, struct adopt_args *a)
+{
+	switch (c) {
+	case OPT_FROM: a->from = optarg; break;
+	case OPT_BEK: a->bek = optarg; break;
+	case OPT_ROOT: a->root = optarg; break;
+	case OPT_CONVERT: a->convert = true; break;
+	case OPT_BACKUP_DIR: a->backup_dir = optarg; break;
+	case 'n': a->dry_run = true; break;
+	case 'k':
+		if (a->n_keks == CLI_MAX_KEKS)
+			return cli_usage_error(cli, "at most %d --kek", CLI_MAX_KEKS);
+		a->keks[a->n_keks++] = optarg;
+		break;
+	}
+	return -1;
+}
+
+static int adopt_parse(struct cli *cli, int argc, char **argv, struct adopt_args *a)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "kek", required_argument, NULL, 'k' },
+		{ "bek", required_argument, NULL, OPT_BEK },
+		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "convert", no_argument, NULL, OPT_CONVERT },
+		{ "header-backup-dir", required_argument, NULL, OPT_BACKUP_DIR },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{}
+	};
+	int c, o, ex;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "k:n", opts, NULL)) != -1) {
+		if ((o = cli_common_opt(cli, c, &verb_adopt, &ex)) == 2)
+			return ex;
+		if (!o && (ex = adopt_opt(cli, c, a)) >= 0)
+			return ex;
+	}
+	if (optind != argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	if (!a->from || strcmp(a->from, "ade"))
+		return cli_usage_error(cli, "--from ade is required (the only kind adopt knows)");
+	if (!a->n_keks)
+		return cli_usage_error(cli, "at least one --kek URI is required");
+	if (a->convert != !!a->backup_dir)
+		return cli_usage_error(cli, "--convert needs --header-backup-dir DIR (where the "
+				       "LUKS1 headers are saved), and --header-backup-dir needs "
+				       "--convert");
+	return -1;
+}
+
+/* PATH (absolute) under --root, in BUF. */
+static int rooted(const struct adopt_args *a, const char *path, char *buf, size_t size)
+{
+	const char *root = a->root ? a->root : "";
+	size_t n = strlen(root);
+
+	while (n && root[n - 1] == '/')
+		n--;
+	if (path[0] != '/')
+		return -EINVAL;
+	if ((size_t)snprintf(buf, size, "%.*s%s", (int)n, root, path) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool name_chars_ok(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && !strchr(extra, *s))
+			return false;
+	return true;
+}
+
+/* The name of the BEK volume's key file that entry E's key field names
+ * (".../LinuxPassPhraseFileName[_<ctrl>_<lun>]"), or NULL when E is not ADE's. */
+static const char *ade_key_name(const struct crypttab_entry *e)
+{
+	const char *base = e->key ? strrchr(e->key, '/') : NULL;
+
+	if (!base || strncmp(++base, ADE_KEY_PREFIX, strlen(ADE_KEY_PREFIX)) ||
+	    !name_chars_ok(base, "_"))
+		return NULL;
+	return base;
+}
+
+/* The volumes crypttab unlocks with a key file of the BEK volume: 0, or an exit code. */
+static int ade_collect(struct adopt *ad)
+{
+	struct cli *cli = ad->cli;
+	char hbuf[PATH_MAX];
+
+	ad->vols = calloc(ad->tab.n ? ad->tab.n : 1, sizeof(*ad->vols));
+	if (!ad->vols)
+		return cli_fail(cli, -ENOMEM);
+	for (size_t i = 0; i < ad->tab.n; i++) {
+		const struct crypttab_entry *e = &ad->tab.entries[i];
+		struct ade_volume *v = &ad->vols[ad->n];
+		const char *header = crypttab_value(e, "header", hbuf, sizeof(hbuf));
+
+		if (!(v->key_name = ade_key_name(e)))
+			continue;
+		v->e = e;
+		v->auth_keyslot = -1;
+		for (size_t k = 0; k < CLI_MAX_KEKS; k++)
+			v->tokens[k] = -1;
+		v->os = header || !strcmp(e->name, "osencrypt");
+		ad->n++;
+		if (header && rooted(ad->a, header, v->header, sizeof(v->header)) < 0) {
+			cli_error(cli, "%s: crypttab's header=%s is not an absolute path", e->name,
+				  header);
+			return EXIT_MALFORMED;
+		}
+		v->device = blkid_evaluate_spec(e->source, NULL);
+		if (!v->device || access(v->device, F_OK)) {
+			cli_error(cli, "%s: its device %s (crypttab) is not here", e->name,
+				  e->source);
+			return EXIT_NOENT;
+		}
+	}
+	return 0;
+}
+
+/* What reading a key file of the BEK volume failed with (R): the message and exit code. */
+static int bek_fail(struct adopt *ad, const struct ade_volume *v, int r)
+{
+	const char *why = r == -ENOENT ? "does not exist" :
+			  r == -ELOOP ? "is a symbolic link: refused" :
+			  r == -EACCES ? "is not a regular file: refused" :
+			  r == -EFBIG ? "is larger than an ADE passphrase (4096 bytes): refused" :
+			  r == -ENODATA ? "is empty" : strerror(-r);
+
+	cli_error(ad->cli, "%s: the BEK volume's key file %s/%s %s", v->e->name, ad->a->bek,
+		  v->key_name, why);
+	return r == -ENOENT ? EXIT_NOENT : r == -ELOOP || r == -EACCES ? EXIT_ACCESS :
+	       r == -EFBIG || r == -ENODATA ? EXIT_MALFORMED : EXIT_INTERNAL;
+}
+
+/* V's passphrase, as the bytes of its key file, into AUTH's locked memory: -1 to go on, or an
+ * exit code. */
+static int bek_read(struct adopt *ad, const struct ade_volume *v, struct cli_auth *auth)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = openat(ad->bek_fd, v->key_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC);
+	if (fd < 0)
+		r = -errno;
+	else if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EACCES;
+	if (r >= 0)
+		r = cli_auth_read_fd(auth, fd, ADE_KEY_MAX);
+	if (r >= 0 && !auth->len)
+		r = -ENODATA;
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		cli_auth_clear(auth);
+		return bek_fail(ad, v, r);
+	}
+	return -1;
+}
+
+/* LUKS1: refused without --convert, else where its header is to be saved. -1 to go on. */
+static int check_luks1(struct adopt *ad, struct ade_volume *v)
+{
+	struct cli *cli = ad->cli;
+	struct stat st;
+
+	v->luks1 = true;
+	if (!ad->a->convert) {
+		cli_error(cli, "%s: %s is a LUKS1 volume: run adopt with --convert "
+			  "--header-backup-dir DIR to convert it to LUKS2 first (its LUKS1 header "
+			  "is saved in DIR)", v->e->name, v->device);
+		return EXIT_LUKS1;
+	}
+	if (!name_chars_ok(v->e->name, "_.-") || v->e->name[0] == '.' ||
+	    (size_t)snprintf(v->backup, sizeof(v->backup), "%s/%s.luks1-header",
+			     ad->a->backup_dir, v->e->name) >= sizeof(v->backup)) {
+		cli_error(cli, "%s: no header backup file can be named after this crypttab name",
+			  v->e->name);
+		return EXIT_MALFORMED;
+	}
+	if (lstat(v->backup, &st) == 0) {
+		cli_error(cli, "%s: the header backup %s exists; refusing to overwrite it",
+			  v->e->name, v->backup);
+		return EXIT_EXISTS;
+	}
+	return -1;
+}
+
+/* Everything about V that can refuse the adopt, read only; the tokens it has already. */
+static int check_volume(struct adopt *ad, struct ade_volume *v)
+{
+	struct cli *cli = ad->cli;
+	struct cli_auth auth = { 0 };
+	struct kc_volume_info *info = NULL;
+	struct kc_rekey_state st = KC_SIZED(struct kc_rekey_state);
+	int ex, r;
+
+	if ((ex = bek_read(ad, v, &auth)) >= 0)
+		return ex;
+	cli_auth_clear(&auth);
+	if (v->header[0] && access(v->header, F_OK)) {
+		cli_error(cli, "%s: its detached LUKS2 header %s (crypttab header=) is missing",
+			  v->e->name, v->header);
+		return EXIT_NOENT;
+	}
+	r = kc_set_header(cli->ctx, v->header[0] ? v->header : NULL);
+	if (r >= 0)
+		r = kc_volume_info_get(cli->ctx, v->device, &info);
+	kc_volume_info_free(info);
+	if (r == -ENOEXEC)
+		return check_luks1(ad, v);
+	if (r < 0)
+		return cli_fail(cli, r);
+	if (kc_rekey_state(cli->ctx, v->device, &st) > 0) {
+		cli_error(cli, "%s: %s: %s; adopt it once that is finished", v->e->name, v->device,
+			  st.summary);
+		return EXIT_BUSY;
+	}
+	for (size_t i = 0; i < ad->a->n_keks; i++) {
+		v->tokens[i] = kc_kek_find(cli->ctx, v->device, ad->a->keks[i]);
+		if (v->tokens[i] < 0)
+			v->tokens[i] = -1;
+	}
+	return -1;
+}
+
+/* Enrol V under each KEK it has no token for, with its BEK passphrase; LUKS1 converted
+ * first. -1 to go on, else an exit code. */
+static int enrol_volume(struct adopt *ad, struct ade_volume *v)
+{
+	struct cli *cli = ad->cli;
+	struct cli_auth auth = { 0 };
+	int ex = -1, r = 0;
+
+	r = kc_set_header(cli->ctx, v->header[0] ? v->header : NULL);
+	if (r >= 0 && v->luks1)
+		v->converted = (r = kc_luks1_convert(cli->ctx, v->device, v->backup)) > 0;
+	if (r < 0)
+		return cli_fail(cli, r);
+	if ((ex = bek_read(ad, v, &auth)) >= 0)
+		return ex;
+	for (size_t i = 0; i < ad->a->n_keks && ex < 0; i++) {
+		struct kc_enrol_result res = { .size = sizeof(res), .auth_keyslot = -1 };
+
+		if (v->tokens[i] >= 0)
+			continue;
+		r = kc_kek_enrol(cli->ctx, v->device, ad->a->keks[i], auth.secret, auth.len,
+				 KC_ENROL_NOT_TOKEN_5, &res);
+		if (r == -EEXIST)
+			r = kc_kek_find(cli->ctx, v->device, ad->a->keks[i]);
+		else if (r >= 0)
+			v->added[i] = true;
+		if (r < 0)
+			ex = cli_fail(cli, r);
+		v->tokens[i] = r;
+		if (res.auth_keyslot >= 0)
+			v->auth_keyslot = res.auth_keyslot;
+	}
+	cli_auth_clear(&auth);
+	return ex;
+}
+
+/* V's new crypttab line: NAME SOURCE none OPTIONS, ADE's options kept but a keyscript=; the OS
+ * volume gets kekcrypt-keyscript (the initramfs unlocks it), the others none (systemd-cryptsetup
+ * unlocks them after the initramfs, through the token plugin). */
+static int new_line(const struct ade_volume *v, char *buf, size_t size)
+{
+	char opts[4096] = "", *copy = strdup(v->e->options), *save = NULL;
+	size_t n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		if (strncmp(o, "keyscript=", 10) && n < sizeof(opts))
+			n += (size_t)snprintf(opts + n, sizeof(opts) - n, "%s%s", n ? "," : "", o);
+	if (v->os && n < sizeof(opts))
+		n += (size_t)snprintf(opts + n, sizeof(opts) - n, "%skeyscript=%s", n ? "," : "",
+				      ADOPT_KEYSCRIPT);
+	free(copy);
+	if (n >= sizeof(opts) ||
+	    (size_t)snprintf(buf, size, "%s %s none %s", v->e->name, v->e->source,
+			     n ? opts : "luks") >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* All of PATH (a regular file of at most CRYPTTAB_MAX bytes) in *R_TEXT, its stat in *R_ST. */
+static int read_text(const char *path, char **r_text, size_t *r_len, struct stat *r_st)
+{
+	char *text = NULL;
+	ssize_t k;
+	size_t n = 0;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, r_st) < 0)
+		r = -errno;
+	else if (!S_ISREG(r_st->st_mode) || r_st->st_size > (off_t)CRYPTTAB_MAX)
+		r = -EINVAL;
+	else if (!(text = malloc((size_t)r_st->st_size + 1)))
+		r = -ENOMEM;
+	while (r >= 0 && n < (size_t)r_st->st_size &&
+	       (k = read(fd, text + n, (size_t)r_st->st_size - n)) != 0)
+		r = k < 0 ? -errno : (n += (size_t)k, 0);
+	close(fd);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	text[n] = '\0';
+	*r_text = text;
+	*r_len = n;
+	return 0;
+}
+
+/* TEXT with each adopted entry's line replaced, in *R_OUT (LEN bytes at most grown). */
+static int rewrite_text(const struct adopt *ad, const char *text, char **r_out)
+{
+	size_t cap = strlen(text) + ad->n * 4200 + 1, n = 0;
+	char *out = malloc(cap), line[4200];
+	const char *p = text;
+
+	if (!out)
+		return -ENOMEM;
+	while (*p) {
+		const char *end = strchrnul(p, '\n');
+		const char *use = NULL;
+		size_t len = (size_t)(end - p);
+
+		for (size_t i = 0; i < ad->n && !use; i++)
+			if (strlen(ad->vols[i].e->line) == len &&
+			    !memcmp(ad->vols[i].e->line, p, len) &&
+			    new_line(&ad->vols[i], line, sizeof(line)) >= 0)
+				use = line;
+		n += (size_t)snprintf(out + n, cap - n, "%.*s%s", use ? (int)strlen(use) :
+				      (int)len, use ? use : p, *end ? "\n" : "");
+		p = *end ? end + 1 : end;
+	}
+	out[n] = '\0';
+	*r_out = out;
+	return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t k = write(fd, buf, len);
+
+		if (k < 0)
+			return -errno;
+		buf += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* TEXT into PATH: a new file (never overwritten) when EXCL, else through a temporary file
+ * renamed over it; owner and mode of ST either way. */
+static int write_text(const char *path, const char *text, const struct stat *st, bool excl)
+{
+	char tmp[PATH_MAX];
+	int fd, r = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.kekcrypt-XXXXXX", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = excl ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : mkostemp(tmp,
+											  O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = write_all(fd, text, strlen(text));
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && !excl && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(excl ? path : tmp);
+	return r;
+}
+
+/* ADE's crypttab saved as crypttab.ade (kept when there), then the new one in its place. */
+static int rewrite_crypttab(struct adopt *ad)
+{
+	char *text = NULL, *out = NULL;
+	struct stat st, bst;
+	size_t len;
+	int ex = -1, r;
+
+	r = read_text(ad->crypttab, &text, &len, &st);
+	if (r >= 0)
+		r = rewrite_text(ad, text, &out);
+	if (r < 0) {
+		cli_error(ad->cli, "cannot read %s: %s", ad->crypttab, strerror(-r));
+		ex = r == -ENOMEM ? EXIT_NOMEM : EXIT_INTERNAL;
+		goto out;
+	}
+	ad->backup_kept = lstat(ad->backup, &bst) == 0;
+	if (!ad->backup_kept && (r = write_text(ad->backup, text, &st, true)) < 0) {
+		cli_error(ad->cli, "cannot save ADE's crypttab as %s: %s; nothing changed",
+			  ad->backup, strerror(-r));
+		ex = EXIT_INTERNAL;
+	} else if ((r = write_text(ad->crypttab, out, &st, false)) < 0) {
+		cli_error(ad->cli, "cannot write %s: %s; it is unchanged", ad->crypttab,
+			  strerror(-r));
+		ex = EXIT_INTERNAL;
+	}
+	ad->rewritten = r >= 0;
+out:
+	free(text);
+	free(out);
+	return ex;
+}
+
+static const char *const next_steps[] = {
+	"remove ADE's initramfs hooks (initramfs-tools: crypt-ade-hook, crypt-ade-boot, "
+	"luksheader, azure_crypt_key.sh; dracut: 91ade, 91adeOnline, /etc/dracut.conf.d/ade.conf "
+	"and the rd.luks.ade.* kernel arguments), then rebuild the initramfs (update-initramfs -u "
+	"-k all, or dracut -f --regenerate-all)",
+	"run kekcrypt doctor: it checks that the boot can unlock every volume through kekcrypt",
+	"remove the BEK volume's line from /etc/fstab (LABEL=BEK\\040VOLUME /mnt/azure_bek_disk)",
+	"after an unattended boot through kekcrypt, detach the BEK disk and remove ADE from the "
+	"VM's settings (Azure keeps showing the disks as ADE-encrypted)",
+	"the BEK passphrase still opens each volume (its keyslot stays): remove it (cryptsetup "
+	"luksRemoveKey) once the boot no longer needs it, or keep it as a recovery path",
+};
+
+static json_object *volume_json(const struct adopt *ad, const struct ade_volume *v)
+{
+	json_object *o = json_object_new_object(), *toks = json_object_new_array();
+	char line[4200];
+
+	json_object_object_add(o, "name", json_object_new_string(v->e->name));
+	json_object_object_add(o, "device", json_object_new_string(v->device));
+	json_object_object_add(o, "header", v->header[0] ? json_object_new_string(v->header) :
+			       NULL);
+	json_object_object_add(o, "key_file", json_object_new_string(v->key_name));
+	json_object_object_add(o, "method", json_object_new_string(v->os ? "keyscript" :
+								   "token-plugin"));
+	json_object_object_add(o, "luks1", json_object_new_boolean(v->luks1));
+	json_object_object_add(o, "converted", json_object_new_boolean(v->converted));
+	json_object_object_add(o, "header_backup", v->luks1 ? json_object_new_string(v->backup) :
+			       NULL);
+	json_object_object_add(o, "auth_keyslot", v->auth_keyslot >= 0 ?
+			       json_object_new_int(v->auth_keyslot) : NULL);
+	for (size_t i = 0; i < ad->a->n_keks; i++) {
+		json_object *t = json_object_new_object();
+
+		json_object_object_add(t, "kek", json_object_new_string(ad->a->keks[i]));
+		json_object_object_add(t, "token", v->tokens[i] >= 0 ?
+				       json_object_new_int(v->tokens[i]) : NULL);
+		json_object_object_add(t, "added", json_object_new_boolean(v->added[i]));
+		json_object_array_add(toks, t);
+	}
+	json_object_object_add(o, "tokens", toks);
+	json_object_object_add(o, "crypttab_line", new_line(v, line, sizeof(line)) >= 0 ?
+			       json_object_new_string(line) : NULL);
+	return o;
+}
+
+static void print_json(const struct adopt *ad)
+{
+	json_object *o = cli_json_new(ad->cli, "adopt"), *vols = json_object_new_array();
+	json_object *steps = json_object_new_array();
+
+	json_object_object_add(o, "from", json_object_new_string("ade"));
+	json_object_object_add(o, "dry_run", json_object_new_boolean(ad->a->dry_run));
+	json_object_object_add(o, "already_adopted", json_object_new_boolean(!ad->n));
+	json_object_object_add(o, "crypttab", json_object_new_string(ad->crypttab));
+	json_object_object_add(o, "crypttab_backup", json_object_new_string(ad->backup));
+	json_object_object_add(o, "crypttab_rewritten", json_object_new_boolean(ad->rewritten));
+	for (size_t i = 0; i < ad->n; i++)
+		json_object_array_add(vols, volume_json(ad, &ad->vols[i]));
+	json_object_object_add(o, "volumes", vols);
+	for (size_t i = 0; i < sizeof(next_steps) / sizeof(next_steps[0]); i++)
+		json_object_array_add(steps, json_object_new_string(next_steps[i]));
+	json_object_object_add(o, "next_steps", steps);
+	cli_print_json(ad->cli, o);
+}
+
+static void print_volume(const struct adopt *ad, const struct ade_volume *v)
+{
+	const char *would = ad->a->dry_run ? "would be " : "";
+
+	printf("%s (%s%s%s):\n", v->e->name, v->device, v->header[0] ? ", header " : "",
+	       v->header);
+	if (v->luks1)
+		printf("  %sconverted from LUKS1 to LUKS2, its LUKS1 header saved in %s\n",
+		       ad->a->dry_run ? "would be " : v->converted ? "" : "not ", v->backup);
+	for (size_t i = 0; i < ad->a->n_keks; i++) {
+		if (v->tokens[i] >= 0 && !v->added[i])
+			printf("  has a token for %s already (token %d)\n", ad->a->keks[i],
+			       v->tokens[i]);
+		else if (v->added[i])
+			printf("  token %d added for %s, authorised by the BEK passphrase "
+			       "(keyslot %d, which stays)\n", v->tokens[i], ad->a->keks[i],
+			       v->auth_keyslot);
+		else
+			printf("  a token for %s %sadded, authorised by the BEK passphrase\n",
+			       ad->a->keks[i], would);
+	}
+}
+
+static void print_text(const struct adopt *ad)
+{
+	char line[4200];
+
+	if (!ad->n) {
+		printf("%s: no entry uses a key file of the BEK volume: already adopted (ADE's "
+		       "crypttab is %s); nothing to do\n", ad->crypttab, ad->backup);
+		return;
+	}
+	for (size_t i = 0; i < ad->n; i++)
+		print_volume(ad, &ad->vols[i]);
+	printf("%s: %s; ADE's %s %s\n", ad->crypttab, ad->a->dry_run ? "would be rewritten" :
+	       "rewritten", ad->backup_kept ? "was saved already in" : ad->a->dry_run ?
+	       "would be saved as" : "is saved as", ad->backup);
+	for (size_t i = 0; i < ad->n; i++)
+		if (new_line(&ad->vols[i], line, sizeof(line)) >= 0)
+			printf("  %s\n", line);
+	printf("What is left to do:\n");
+	for (size_t i = 0; i < sizeof(next_steps) / sizeof(next_steps[0]); i++)
+		printf("  - %s\n", next_steps[i]);
+}
+
+/* Check every volume, then (unless a dry run) enrol each and rewrite crypttab. */
+static int adopt_volumes(struct adopt *ad)
+{
+	struct cli *cli = ad->cli;
+	struct stat st;
+	int ex;
+
+	if (!ad->a->bek)
+		return cli_usage_error(cli, "--bek DIR is required: the mounted BEK volume (e.g. "
+				       "/mnt/azure_bek_disk)");
+	ad->bek_fd = open(ad->a->bek, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ad->bek_fd < 0) {
+		cli_error(cli, "the BEK volume %s: %s", ad->a->bek, strerror(errno));
+		return errno == ENOENT || errno == ENOTDIR ? EXIT_NOENT : EXIT_ACCESS;
+	}
+	for (size_t i = 0; i < ad->n; i++)
+		if ((ex = check_volume(ad, &ad->vols[i])) >= 0)
+			return ex;
+	ad->backup_kept = lstat(ad->backup, &st) == 0;
+	if (ad->a->dry_run)
+		return -1;
+	for (size_t i = 0; i < ad->n; i++)
+		if ((ex = enrol_volume(ad, &ad->vols[i])) >= 0)
+			return ex;
+	return rewrite_crypttab(ad);
+}
+
+static int adopt_start(struct adopt *ad)
+{
+	struct cli *cli = ad->cli;
+	char ongoing[PATH_MAX];
+	int ex, r;
+
+	if (rooted(ad->a, CRYPTTAB_PATH, ad->crypttab, sizeof(ad->crypttab)) < 0 ||
+	    rooted(ad->a, CRYPTTAB_PATH ".ade", ad->backup, sizeof(ad->backup)) < 0 ||
+	    rooted(ad->a, ADE_ONGOING, ongoing, sizeof(ongoing)) < 0)
+		return cli_usage_error(cli, "--root '%s': too long", ad->a->root);
+	if ((ex = cli_ctx(cli)))
+		return ex;
+	if (!access(ongoing, F_OK)) {
+		cli_error(cli, "Azure Disk Encryption is still encrypting (%s exists): adopt once "
+			  "it has finished", ongoing);
+		return EXIT_BUSY;
+	}
+	r = crypttab_read(ad->crypttab, &ad->tab);
+	if (r < 0) {
+		cli_error(cli, "cannot read %s: %s", ad->crypttab, strerror(-r));
+		return cli_exit_code(r);
+	}
+	if ((ex = ade_collect(ad)))
+		return ex;
+	if (!ad->n && access(ad->backup, F_OK)) {
+		cli_error(cli, "%s: no entry uses a key file of the BEK volume (%s...): no Azure "
+			  "Disk Encryption volume to adopt", ad->crypttab, ADE_KEY_PREFIX);
+		return EXIT_NOENT;
+	}
+	return ad->n ? adopt_volumes(ad) : -1;
+}
+
+static int adopt_run(struct cli *cli, int argc, char **argv)
+{
+	struct adopt_args a = { 0 };
+	struct adopt ad = { .cli = cli, .a = &a, .bek_fd = -1 };
+	int ex;
+
+	if ((ex = adopt_parse(cli, argc, argv, &a)) >= 0)
+		return ex;
+	ex = adopt_start(&ad);
+	if (ex < 0 && cli->json)
+		print_json(&ad);
+	else if (ex < 0)
+		print_text(&ad);
+	for (size_t i = 0; i < ad.n; i++)
+		free(ad.vols[i].device);
+	free(ad.vols);
+	crypttab_clear(&ad.tab);
+	if (ad.bek_fd >= 0)
+		close(ad.bek_fd);
+	return ex < 0 ? EXIT_OK : ex;
+}

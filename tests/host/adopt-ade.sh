@@ -1,0 +1,186 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kekcrypt adopt --from ade (issue 14, item 7, the host half) on a system laid out as Azure
+# Disk Encryption lays out a Linux VM (doc/ADE.md), under --root: a BEK volume (VFAT, label
+# "BEK VOLUME") holding LinuxPassPhraseFileName and LinuxPassPhraseFileName_1_0 (172
+# characters of base64, no newline), its files as the mounted volume shows them (the host
+# cannot mount VFAT: mcopy reads them out); the OS volume "osencrypt" with its LUKS2 header
+# detached in <root>/boot/luks/osluksheader (32 MiB) on a loop device; a LUKS2 data volume
+# whose BEK passphrase is in keyslot 1 and whose tokens 0-4 are taken (the new ones skip 5);
+# a LUKS1 data volume; a non-ADE crypttab line and a comment.
+# Refusals that write nothing: ADE still encrypting (its ongoing-item file: 12), no BEK
+# directory (3), a key file that is a symbolic link (14), a wrong passphrase (8), LUKS1
+# without --convert (27). --dry-run writes nothing. Then the adopt: each volume's tokens
+# alone unlock it (verify --all), its BEK keyslot still opens it, the LUKS1 volume is LUKS2
+# with its old header saved, crypttab is rewritten (mode kept, the other lines byte for byte,
+# ADE's saved as crypttab.ade) and its --json validates; the passphrase is in no output. A
+# second run says it is adopted and writes nothing.
+. "$(dirname "$0")/lib.sh"
+need blkid mkfs.vfat mcopy losetup
+
+T=$T_DIR
+R=$T/root
+mkdir -p "$R/etc" "$R/boot/luks" "$R/var/lib/azure_disk_encryption_config" "$T/hb"
+new_kek "$T/k0"
+new_kek "$T/k1"
+KEKS=(--kek "file:$T/k0" --kek "file:$T/k1")
+FAST=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
+
+# The BEK passphrase as ADE writes it: 128 random bytes in base64, no newline.
+(umask 077 && head -c 128 /dev/urandom | base64 -w0 >"$T/pass" &&
+	head -c 128 /dev/urandom | base64 -w0 >"$T/wrong" && printf 'other' >"$T/other")
+assert_eq -m "the BEK passphrase is 172 characters" 172 "$(wc -c <"$T/pass")"
+new_img "$T/bek.img" 8M
+mkfs.vfat -n "BEK VOLUME" "$T/bek.img" >/dev/null
+mcopy -i "$T/bek.img" "$T/pass" ::LinuxPassPhraseFileName
+mcopy -i "$T/bek.img" "$T/pass" ::LinuxPassPhraseFileName_1_0
+assert_eq -m "the BEK image is VFAT labelled 'BEK VOLUME'" "vfat BEK VOLUME" \
+	"$(blkid -o value -s TYPE "$T/bek.img") $(blkid -o value -s LABEL "$T/bek.img")"
+mkdir -m 0700 "$T/bek"
+mcopy -n -i "$T/bek.img" ::LinuxPassPhraseFileName ::LinuxPassPhraseFileName_1_0 "$T/bek/"
+
+# The OS volume: header detached on /boot, data offset 0 on the device.
+H=$R/boot/luks/osluksheader
+new_img "$H"
+new_img "$T/os.img"
+cryptsetup luksFormat -q --type luks2 "${FAST[@]}" --header "$H" "$T/os.img" "$T/pass"
+loop_attach "$T/os.img"
+OS=$LOOP
+# A data volume: another passphrase in keyslot 0, the BEK's in keyslot 1, tokens 0-4 taken.
+new_img "$T/data1.img"
+cryptsetup luksFormat -q --type luks2 "${FAST[@]}" "$T/data1.img" "$T/other"
+cryptsetup luksAddKey -q "${FAST[@]}" --key-file "$T/other" "$T/data1.img" "$T/pass"
+for i in 0 1 2 3 4; do
+	echo '{"type":"other-tool","keyslots":[]}' |
+		cryptsetup token import --token-id "$i" "$T/data1.img"
+done
+# A LUKS1 data volume (ADE on Ubuntu 18.04).
+new_img "$T/data2.img"
+cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 "$T/data2.img" "$T/pass"
+
+U1=$(cat /proc/sys/kernel/random/uuid)
+OS_LINE="osencrypt $OS /mnt/azure_bek_disk/LinuxPassPhraseFileName luks,discard,header=/boot/luks/osluksheader"
+SWAP_LINE="swap	/dev/disk/by-id/no-such-disk	/dev/urandom	swap,cipher=aes-xts-plain64,size=256"
+cat >"$R/etc/crypttab" <<EOF
+# <target name>	<source device>	<key file>	<options>
+$OS_LINE
+$U1 $T/data1.img /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail
+data2 $T/data2.img /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail,keyscript=/usr/sbin/azure_crypt_key.sh
+$SWAP_LINE
+EOF
+chmod 0640 "$R/etc/crypttab"
+cp -p "$R/etc/crypttab" "$T/crypttab.orig"
+ADOPT=(adopt --from ade "${KEKS[@]}" --bek "$T/bek" --root "$R")
+CONVERT=(--convert --header-backup-dir "$T/hb")
+
+# sums: the three headers and crypttab, to compare before and after.
+sums() {
+	echo "$(header_sum "$H") $(header_sum "$T/data1.img") $(header_sum "$T/data2.img")" \
+		"$(sha256sum <"$R/etc/crypttab")"
+}
+# nothing_written DESC: the headers, crypttab, and no crypttab.ade nor header backup.
+nothing_written() {
+	assert_eq -m "$1: nothing written" "$BEFORE" "$(sums)"
+	assert_eq -m "$1: no crypttab.ade, no header backup" "" \
+		"$(ls "$T/hb"; ls "$R/etc/crypttab.ade" 2>/dev/null)"
+}
+BEFORE=$(sums)
+
+# --- refusals -----------------------------------------------------------------------------------
+assert_exit -m "no --from: usage error (2)" 2 kc adopt "${KEKS[@]}" --bek "$T/bek" --root "$R"
+assert_exit -m "--from other: usage error (2)" 2 kc "${ADOPT[@]/ade/clevis}"
+assert_exit -m "--convert without --header-backup-dir: usage error (2)" 2 \
+	kc "${ADOPT[@]}" --convert
+
+: >"$R/var/lib/azure_disk_encryption_config/azure_crypt_ongoing_item.ini"
+assert_exit -m "ADE still encrypting (its ongoing-item file): busy (12)" 12 \
+	kc "${ADOPT[@]}" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying so" "azure_crypt_ongoing_item.ini exists"
+rm "$R/var/lib/azure_disk_encryption_config/azure_crypt_ongoing_item.ini"
+nothing_written "ongoing"
+
+assert_exit -m "no BEK volume there: exit 3" 3 kc adopt --from ade "${KEKS[@]}" \
+	--bek "$T/no-bek" --root "$R" "${CONVERT[@]}"
+assert_stderr_contains -m "... naming it" "the BEK volume $T/no-bek"
+
+mkdir "$T/bek-link"
+ln -s "$T/pass" "$T/bek-link/LinuxPassPhraseFileName"
+cp "$T/pass" "$T/bek-link/LinuxPassPhraseFileName_1_0"
+assert_exit -m "a key file that is a symbolic link: refused (14)" 14 kc adopt --from ade \
+	"${KEKS[@]}" --bek "$T/bek-link" --root "$R" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying so" "LinuxPassPhraseFileName is a symbolic link: refused"
+nothing_written "symbolic link"
+
+mkdir "$T/bek-wrong"
+cp "$T/wrong" "$T/bek-wrong/LinuxPassPhraseFileName"
+cp "$T/wrong" "$T/bek-wrong/LinuxPassPhraseFileName_1_0"
+assert_exit -m "a BEK passphrase that opens nothing: wrong key (8)" 8 kc adopt --from ade \
+	"${KEKS[@]}" --bek "$T/bek-wrong" --root "$R" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying it opens no keyslot" "opens none of its keyslots"
+
+assert_exit -m "a LUKS1 volume without --convert: exit 27, before anything is written" 27 \
+	kc "${ADOPT[@]}"
+assert_stderr_contains -m "... saying what to do" "--convert --header-backup-dir DIR"
+nothing_written "wrong passphrase, LUKS1"
+
+assert_exit -m "--dry-run" 0 kc "${ADOPT[@]}" "${CONVERT[@]}" --dry-run
+assert_stdout_contains -m "... says what it would do" \
+	"a token for file:$T/k0 would be added, authorised by the BEK passphrase"
+assert_stdout_contains -m "... and the LUKS1 conversion" "would be converted from LUKS1"
+nothing_written "--dry-run"
+
+# --- the adopt ----------------------------------------------------------------------------------
+assert_exit -m "adopt --from ade --convert --json" 0 kc "${ADOPT[@]}" "${CONVERT[@]}" --json
+cp "$OUT" "$T/adopt.json"
+assert_true -m "... its output is a valid kekcrypt.adopt/1" python3 \
+	"$KC_SRCDIR/tests/validate-json.py" "$KC_SRCDIR/doc/schema" "$T/adopt.json"
+assert_no_secret -m "... the passphrase is in none of its output" "$T/pass" "$OUT" "$ERR"
+assert_eq -m "... three volumes, each with two tokens added" \
+	"osencrypt:[0, 1] $U1:[6, 7] data2:[0, 1]" \
+	"$(json_get "$T/adopt.json" '" ".join("%s:%s" % (v["name"], [t["token"] for t in v["tokens"] if t["added"]]) for v in d["volumes"])')"
+assert_eq -m "... authorised by the BEK passphrase's keyslot (1 on the data volume)" \
+	"0 1 0" "$(json_get "$T/adopt.json" '" ".join(str(v["auth_keyslot"]) for v in d["volumes"])')"
+
+assert_ok -m "the OS volume: its tokens alone unlock it (detached header)" \
+	kc verify --all --header "$H" "$OS"
+assert_ok -m "the data volume: its tokens alone unlock it" kc verify --all "$T/data1.img"
+assert_ok -m "the LUKS1 volume, now LUKS2: its tokens alone unlock it" \
+	kc verify --all "$T/data2.img"
+assert_eq -m "... converted to LUKS2" 2 \
+	"$(cryptsetup luksDump "$T/data2.img" | sed -n 's/^Version:[[:space:]]*//p')"
+assert_eq -m "... its LUKS1 header saved" LUKS1 \
+	"$(cryptsetup luksDump "$T/hb/data2.luks1-header" | sed -n 's/^Version:[[:space:]]*1$/LUKS1/p')"
+assert_ok -m "the BEK passphrase still opens the OS volume" cryptsetup open --test-passphrase \
+	--header "$H" --key-file "$T/pass" "$OS"
+assert_ok -m "... and the data volume" cryptsetup open --test-passphrase \
+	--key-file "$T/pass" "$T/data1.img"
+assert_ok -m "... and the converted one" cryptsetup open --test-passphrase \
+	--key-file "$T/pass" "$T/data2.img"
+assert_eq -m "the data volume's token 5 stays free" "" \
+	"$(cryptsetup luksDump --dump-json-metadata "$T/data1.img" | json_get /dev/stdin 'd["tokens"].get("5", "")')"
+
+KS='keyscript=/[^ ,]*/kekcrypt-keyscript'
+assert_true -m "crypttab: the OS line unlocks through kekcrypt-keyscript, header= kept" \
+	grep -qEx "osencrypt $OS none luks,discard,header=/boot/luks/osluksheader,$KS" \
+	"$R/etc/crypttab"
+assert_true -m "crypttab: a data line through the token plugin (no key file), options kept" \
+	grep -qFx "$U1 $T/data1.img none luks,nofail" "$R/etc/crypttab"
+assert_true -m "crypttab: ADE's keyscript= is dropped" \
+	grep -qFx "data2 $T/data2.img none luks,nofail" "$R/etc/crypttab"
+assert_eq -m "crypttab: the comment and the non-ADE line byte for byte, in place" \
+	"$(sed -n '1p;5p' "$T/crypttab.orig")" "$(sed -n '1p;5p' "$R/etc/crypttab")"
+assert_eq -m "crypttab: its mode kept" 640 "$(stat -c %a "$R/etc/crypttab")"
+assert_true -m "crypttab.ade: ADE's crypttab as it was" cmp "$T/crypttab.orig" \
+	"$R/etc/crypttab.ade"
+assert_eq -m "the rest is said: rebuild the initramfs, fstab, the BEK disk" true \
+	"$(json_get "$T/adopt.json" 'all(any(w in s for s in d["next_steps"]) for w in ["rebuild the initramfs", "fstab", "detach the BEK disk"])')"
+
+# --- again: adopted ---------------------------------------------------------------------------
+BEFORE=$(sums)
+assert_exit -m "a second run" 0 kc "${ADOPT[@]}" "${CONVERT[@]}"
+assert_stdout_contains -m "... says it is adopted" "already adopted"
+assert_eq -m "... and writes nothing" "$BEFORE" "$(sums)"
+assert_true -m "... crypttab.ade still ADE's" cmp "$T/crypttab.orig" "$R/etc/crypttab.ade"
+
+done_testing
