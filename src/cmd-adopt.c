@@ -13,7 +13,8 @@
  * Order of the writes, each safe to repeat: every volume is checked before the first write
  * (ADE still encrypting, a re-encryption in the header, LUKS1 without --convert, the key
  * files); then each volume gets its tokens (a KEK it has a token for already is left alone);
- * crypttab is rewritten last, atomically, after ADE's is saved beside it. An adopt that
+ * crypttab is rewritten last, atomically, after ADE's is saved beside it, and then fstab
+ * without the BEK volume's line (the boot no longer needs the BEK volume). An adopt that
  * stopped half-way is finished by running it again; on an adopted system no crypttab entry
  * names a BEK key file any more, and adopt says so and writes nothing.
  *
@@ -35,11 +36,15 @@
 #include "crypttab.h"
 
 #define ADE_KEY_PREFIX "LinuxPassPhraseFileName"
+#define ADE_BEK_MOUNT "/mnt/azure_bek_disk"
+#define ADE_BEK_FSTAB_SOURCE "LABEL=BEK\\040VOLUME"
 #define ADE_ONGOING "/var/lib/azure_disk_encryption_config/azure_crypt_ongoing_item.ini"
 /* ADE's passphrase is 172 characters of base64; anything much larger is not one. */
 #define ADE_KEY_MAX 4096
 /* crypttab is a small text file; a larger one is refused rather than read. */
 #define CRYPTTAB_MAX (1u << 20)
+/* A line adopt writes (crypttab) or reads into a buffer (fstab) at most. */
+#define LINE_MAX_NEW 4200
 #define ADOPT_KEYSCRIPT KC_KEYSCRIPTDIR "/" CRYPTTAB_KEYSCRIPT
 
 #define ADOPT_USAGE                                                                          \
@@ -49,15 +54,16 @@
 	"volume that crypttab unlocks with a key file of the BEK volume gets a token per\n"   \
 	"KEK, authorised by that passphrase (its keyslot stays); then crypttab is rewritten\n" \
 	"(ADE's saved as crypttab.ade beside it): the OS volume (header=, or 'osencrypt')\n"  \
-	"through kekcrypt-keyscript in the initramfs, the others through the token plugin.\n" \
+	"through kekcrypt-keyscript in the initramfs, the others through the token plugin;\n"\
+	"and the BEK volume's line is removed from fstab (saved as fstab.ade).\n"          \
 	"Refused while ADE still encrypts or a volume is being re-encrypted. Running it\n"     \
 	"again finishes an interrupted adopt; on an adopted system it writes nothing.\n"     \
 	"The initramfs is not rebuilt: adopt says what is left to do.\n\n"                   \
 	"      --from ade       what the volumes come from (only ade)\n"                     \
 	"  -k, --kek URI        a KEK to enrol (repeatable, up to 16)\n"                     \
 	"      --bek DIR        the mounted BEK volume (e.g. /mnt/azure_bek_disk)\n"          \
-	"      --root DIR       the system's root: DIR/etc/crypttab, header= under DIR\n"    \
-	"                       (default /)\n"                                               \
+	"      --root DIR       the system's root: DIR/etc/crypttab and fstab, header=\n"  \
+	"                       under DIR (default /)\n"                                    \
 	"      --convert        convert LUKS1 volumes to LUKS2 first (libcryptsetup)\n"      \
 	"      --header-backup-dir DIR  --convert: where each LUKS1 header is saved,\n"     \
 	"                       as NAME.luks1-header\n"                                      \
@@ -72,6 +78,15 @@ struct adopt_args {
 	size_t n_keks;
 	bool convert;
 	bool dry_run;
+};
+
+/* A file adopt edits: crypttab, fstab. */
+struct edited {
+	char path[PATH_MAX];
+	char backup[PATH_MAX];	/* the file as ADE left it: PATH.ade */
+	bool backup_kept;	/* the backup was there already */
+	size_t changed;		/* lines replaced or dropped (to be, in a dry run) */
+	bool rewritten;
 };
 
 /* One ADE volume: its crypttab entry and what adopt found and did. */
@@ -96,10 +111,7 @@ struct adopt {
 	struct ade_volume *vols;
 	size_t n;
 	int bek_fd;
-	char crypttab[PATH_MAX];
-	char backup[PATH_MAX];	/* crypttab.ade */
-	bool backup_kept;	/* crypttab.ade was there already */
-	bool rewritten;
+	struct edited crypttab, fstab;
 };
 
 static int adopt_run(struct cli *cli, int argc, char **argv);
@@ -202,11 +214,13 @@ static const char *ade_key_name(const struct crypttab_entry *e)
 	return base;
 }
 
+static int new_line(const struct ade_volume *v, char *buf, size_t size);
+
 /* The volumes crypttab unlocks with a key file of the BEK volume: 0, or an exit code. */
 static int ade_collect(struct adopt *ad)
 {
 	struct cli *cli = ad->cli;
-	char hbuf[PATH_MAX];
+	char hbuf[PATH_MAX], line[LINE_MAX_NEW];
 
 	ad->vols = calloc(ad->tab.n ? ad->tab.n : 1, sizeof(*ad->vols));
 	if (!ad->vols)
@@ -227,6 +241,10 @@ static int ade_collect(struct adopt *ad)
 		if (header && rooted(ad->a, header, v->header, sizeof(v->header)) < 0) {
 			cli_error(cli, "%s: crypttab's header=%s is not an absolute path", e->name,
 				  header);
+			return EXIT_MALFORMED;
+		}
+		if (new_line(v, line, sizeof(line)) < 0) {
+			cli_error(cli, "%s: its crypttab line is too long", e->name);
 			return EXIT_MALFORMED;
 		}
 		v->device = blkid_evaluate_spec(e->source, NULL);
@@ -439,31 +457,63 @@ static int read_text(const char *path, char **r_text, size_t *r_len, struct stat
 	return 0;
 }
 
-/* TEXT with each adopted entry's line replaced, in *R_OUT (LEN bytes at most grown). */
-static int rewrite_text(const struct adopt *ad, const char *text, char **r_out)
+/* What a file edit does with one line of LEN bytes at LINE: LINE (kept), BUF holding the new
+ * line (at most LINE_MAX_NEW bytes), or NULL (dropped). */
+typedef const char *(*line_fn)(const struct adopt *ad, const char *line, size_t len,
+				char *buf);
+
+/* crypttab: each adopted entry's line replaced by new_line(). */
+static const char *crypttab_line(const struct adopt *ad, const char *line, size_t len,
+				 char *buf)
 {
-	size_t cap = strlen(text) + ad->n * 4200 + 1, n = 0;
-	char *out = malloc(cap), line[4200];
+	for (size_t i = 0; i < ad->n; i++)
+		if (strlen(ad->vols[i].e->line) == len && !memcmp(ad->vols[i].e->line, line, len) &&
+		    new_line(&ad->vols[i], buf, LINE_MAX_NEW) >= 0)
+			return buf;
+	return line;
+}
+
+/* fstab: the BEK volume's line dropped (ADE's: "LABEL=BEK\040VOLUME /mnt/azure_bek_disk ..."). */
+static const char *fstab_line(const struct adopt *ad, const char *line, size_t len, char *buf)
+{
+	char *save = NULL, *src, *dir;
+
+	(void)ad;
+	if (len >= LINE_MAX_NEW)
+		return line;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	src = strtok_r(buf, " \t", &save);
+	dir = src && src[0] != '#' ? strtok_r(NULL, " \t", &save) : NULL;
+	return dir && (!strcmp(src, ADE_BEK_FSTAB_SOURCE) || !strcmp(dir, ADE_BEK_MOUNT)) ? NULL :
+	       line;
+}
+
+/* TEXT edited line by line by FN, in *R_OUT; *R_CHANGED the lines FN replaced or dropped. */
+static int edit_text(const struct adopt *ad, const char *text, line_fn fn, char **r_out,
+		     size_t *r_changed)
+{
+	size_t cap = strlen(text) + ad->n * LINE_MAX_NEW + 1, n = 0, changed = 0;
+	char *out = malloc(cap), buf[LINE_MAX_NEW];
 	const char *p = text;
 
 	if (!out)
 		return -ENOMEM;
 	while (*p) {
 		const char *end = strchrnul(p, '\n');
-		const char *use = NULL;
 		size_t len = (size_t)(end - p);
+		const char *use = fn(ad, p, len, buf);
 
-		for (size_t i = 0; i < ad->n && !use; i++)
-			if (strlen(ad->vols[i].e->line) == len &&
-			    !memcmp(ad->vols[i].e->line, p, len) &&
-			    new_line(&ad->vols[i], line, sizeof(line)) >= 0)
-				use = line;
-		n += (size_t)snprintf(out + n, cap - n, "%.*s%s", use ? (int)strlen(use) :
-				      (int)len, use ? use : p, *end ? "\n" : "");
+		if (use != p)
+			changed++;
+		if (use)
+			n += (size_t)snprintf(out + n, cap - n, "%.*s%s", use == p ? (int)len :
+					      (int)strlen(use), use, *end ? "\n" : "");
 		p = *end ? end + 1 : end;
 	}
 	out[n] = '\0';
 	*r_out = out;
+	*r_changed = changed;
 	return 0;
 }
 
@@ -508,33 +558,37 @@ static int write_text(const char *path, const char *text, const struct stat *st,
 	return r;
 }
 
-/* ADE's crypttab saved as crypttab.ade (kept when there), then the new one in its place. */
-static int rewrite_crypttab(struct adopt *ad)
+/* F edited by FN (unless a dry run), after the file as it was is saved as F's backup (kept
+ * when there); nothing is written when FN changes nothing, or F is missing and MAY_MISS. */
+static int edit_file(struct adopt *ad, struct edited *f, line_fn fn, bool may_miss)
 {
 	char *text = NULL, *out = NULL;
 	struct stat st, bst;
 	size_t len;
 	int ex = -1, r;
 
-	r = read_text(ad->crypttab, &text, &len, &st);
+	r = read_text(f->path, &text, &len, &st);
+	if (r == -ENOENT && may_miss)
+		return -1;
 	if (r >= 0)
-		r = rewrite_text(ad, text, &out);
+		r = edit_text(ad, text, fn, &out, &f->changed);
 	if (r < 0) {
-		cli_error(ad->cli, "cannot read %s: %s", ad->crypttab, strerror(-r));
+		cli_error(ad->cli, "cannot read %s: %s", f->path, strerror(-r));
 		ex = r == -ENOMEM ? EXIT_NOMEM : EXIT_INTERNAL;
 		goto out;
 	}
-	ad->backup_kept = lstat(ad->backup, &bst) == 0;
-	if (!ad->backup_kept && (r = write_text(ad->backup, text, &st, true)) < 0) {
-		cli_error(ad->cli, "cannot save ADE's crypttab as %s: %s; nothing changed",
-			  ad->backup, strerror(-r));
-		ex = EXIT_INTERNAL;
-	} else if ((r = write_text(ad->crypttab, out, &st, false)) < 0) {
-		cli_error(ad->cli, "cannot write %s: %s; it is unchanged", ad->crypttab,
+	f->backup_kept = lstat(f->backup, &bst) == 0;
+	if (ad->a->dry_run || !f->changed)
+		goto out;
+	if (!f->backup_kept && (r = write_text(f->backup, text, &st, true)) < 0) {
+		cli_error(ad->cli, "cannot save %s as %s: %s; it is unchanged", f->path, f->backup,
 			  strerror(-r));
 		ex = EXIT_INTERNAL;
+	} else if ((r = write_text(f->path, out, &st, false)) < 0) {
+		cli_error(ad->cli, "cannot write %s: %s; it is unchanged", f->path, strerror(-r));
+		ex = EXIT_INTERNAL;
 	}
-	ad->rewritten = r >= 0;
+	f->rewritten = r >= 0;
 out:
 	free(text);
 	free(out);
@@ -547,7 +601,6 @@ static const char *const next_steps[] = {
 	"and the rd.luks.ade.* kernel arguments), then rebuild the initramfs (update-initramfs -u "
 	"-k all, or dracut -f --regenerate-all)",
 	"run kekcrypt doctor: it checks that the boot can unlock every volume through kekcrypt",
-	"remove the BEK volume's line from /etc/fstab (LABEL=BEK\\040VOLUME /mnt/azure_bek_disk)",
 	"after an unattended boot through kekcrypt, detach the BEK disk and remove ADE from the "
 	"VM's settings (Azure keeps showing the disks as ADE-encrypted)",
 	"the BEK passphrase still opens each volume (its keyslot stays): remove it (cryptsetup "
@@ -595,9 +648,14 @@ static void print_json(const struct adopt *ad)
 	json_object_object_add(o, "from", json_object_new_string("ade"));
 	json_object_object_add(o, "dry_run", json_object_new_boolean(ad->a->dry_run));
 	json_object_object_add(o, "already_adopted", json_object_new_boolean(!ad->n));
-	json_object_object_add(o, "crypttab", json_object_new_string(ad->crypttab));
-	json_object_object_add(o, "crypttab_backup", json_object_new_string(ad->backup));
-	json_object_object_add(o, "crypttab_rewritten", json_object_new_boolean(ad->rewritten));
+	json_object_object_add(o, "crypttab", json_object_new_string(ad->crypttab.path));
+	json_object_object_add(o, "crypttab_backup", json_object_new_string(ad->crypttab.backup));
+	json_object_object_add(o, "crypttab_rewritten",
+			       json_object_new_boolean(ad->crypttab.rewritten));
+	json_object_object_add(o, "fstab", json_object_new_string(ad->fstab.path));
+	json_object_object_add(o, "fstab_backup", json_object_new_string(ad->fstab.backup));
+	json_object_object_add(o, "fstab_bek_lines", json_object_new_int((int)ad->fstab.changed));
+	json_object_object_add(o, "fstab_rewritten", json_object_new_boolean(ad->fstab.rewritten));
 	for (size_t i = 0; i < ad->n; i++)
 		json_object_array_add(vols, volume_json(ad, &ad->vols[i]));
 	json_object_object_add(o, "volumes", vols);
@@ -630,23 +688,31 @@ static void print_volume(const struct adopt *ad, const struct ade_volume *v)
 	}
 }
 
+/* "FILE: rewritten; ADE's is saved as FILE.ade" */
+static void print_edited(const struct adopt *ad, const struct edited *f, const char *done)
+{
+	printf("%s: %s%s; ADE's %s %s\n", f->path, ad->a->dry_run ? "would be " : "", done,
+	       f->backup_kept ? "was saved already in" : ad->a->dry_run ? "would be saved as" :
+	       "is saved as", f->backup);
+}
+
 static void print_text(const struct adopt *ad)
 {
 	char line[4200];
 
 	if (!ad->n) {
 		printf("%s: no entry uses a key file of the BEK volume: already adopted (ADE's "
-		       "crypttab is %s); nothing to do\n", ad->crypttab, ad->backup);
+		       "crypttab is %s); nothing to do\n", ad->crypttab.path, ad->crypttab.backup);
 		return;
 	}
 	for (size_t i = 0; i < ad->n; i++)
 		print_volume(ad, &ad->vols[i]);
-	printf("%s: %s; ADE's %s %s\n", ad->crypttab, ad->a->dry_run ? "would be rewritten" :
-	       "rewritten", ad->backup_kept ? "was saved already in" : ad->a->dry_run ?
-	       "would be saved as" : "is saved as", ad->backup);
+	print_edited(ad, &ad->crypttab, "rewritten");
 	for (size_t i = 0; i < ad->n; i++)
 		if (new_line(&ad->vols[i], line, sizeof(line)) >= 0)
 			printf("  %s\n", line);
+	if (ad->fstab.changed)
+		print_edited(ad, &ad->fstab, "without the BEK volume's line");
 	printf("What is left to do:\n");
 	for (size_t i = 0; i < sizeof(next_steps) / sizeof(next_steps[0]); i++)
 		printf("  - %s\n", next_steps[i]);
@@ -656,7 +722,6 @@ static void print_text(const struct adopt *ad)
 static int adopt_volumes(struct adopt *ad)
 {
 	struct cli *cli = ad->cli;
-	struct stat st;
 	int ex;
 
 	if (!ad->a->bek)
@@ -664,19 +729,21 @@ static int adopt_volumes(struct adopt *ad)
 				       "/mnt/azure_bek_disk)");
 	ad->bek_fd = open(ad->a->bek, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ad->bek_fd < 0) {
-		cli_error(cli, "the BEK volume %s: %s", ad->a->bek, strerror(errno));
-		return errno == ENOENT || errno == ENOTDIR ? EXIT_NOENT : EXIT_ACCESS;
+		int e = errno;
+
+		cli_error(cli, "the BEK volume %s: %s", ad->a->bek, strerror(e));
+		return e == ENOENT || e == ENOTDIR ? EXIT_NOENT : EXIT_ACCESS;
 	}
 	for (size_t i = 0; i < ad->n; i++)
 		if ((ex = check_volume(ad, &ad->vols[i])) >= 0)
 			return ex;
-	ad->backup_kept = lstat(ad->backup, &st) == 0;
-	if (ad->a->dry_run)
-		return -1;
-	for (size_t i = 0; i < ad->n; i++)
+	for (size_t i = 0; i < ad->n && !ad->a->dry_run; i++)
 		if ((ex = enrol_volume(ad, &ad->vols[i])) >= 0)
 			return ex;
-	return rewrite_crypttab(ad);
+	/* Last: the boot needs the BEK volume until crypttab no longer names it. */
+	if ((ex = edit_file(ad, &ad->crypttab, crypttab_line, false)) >= 0)
+		return ex;
+	return edit_file(ad, &ad->fstab, fstab_line, true);
 }
 
 static int adopt_start(struct adopt *ad)
@@ -685,8 +752,10 @@ static int adopt_start(struct adopt *ad)
 	char ongoing[PATH_MAX];
 	int ex, r;
 
-	if (rooted(ad->a, CRYPTTAB_PATH, ad->crypttab, sizeof(ad->crypttab)) < 0 ||
-	    rooted(ad->a, CRYPTTAB_PATH ".ade", ad->backup, sizeof(ad->backup)) < 0 ||
+	if (rooted(ad->a, CRYPTTAB_PATH, ad->crypttab.path, PATH_MAX) < 0 ||
+	    rooted(ad->a, CRYPTTAB_PATH ".ade", ad->crypttab.backup, PATH_MAX) < 0 ||
+	    rooted(ad->a, "/etc/fstab", ad->fstab.path, PATH_MAX) < 0 ||
+	    rooted(ad->a, "/etc/fstab.ade", ad->fstab.backup, PATH_MAX) < 0 ||
 	    rooted(ad->a, ADE_ONGOING, ongoing, sizeof(ongoing)) < 0)
 		return cli_usage_error(cli, "--root '%s': too long", ad->a->root);
 	if ((ex = cli_ctx(cli)))
@@ -696,16 +765,16 @@ static int adopt_start(struct adopt *ad)
 			  "it has finished", ongoing);
 		return EXIT_BUSY;
 	}
-	r = crypttab_read(ad->crypttab, &ad->tab);
+	r = crypttab_read(ad->crypttab.path, &ad->tab);
 	if (r < 0) {
-		cli_error(cli, "cannot read %s: %s", ad->crypttab, strerror(-r));
+		cli_error(cli, "cannot read %s: %s", ad->crypttab.path, strerror(-r));
 		return cli_exit_code(r);
 	}
 	if ((ex = ade_collect(ad)))
 		return ex;
-	if (!ad->n && access(ad->backup, F_OK)) {
+	if (!ad->n && access(ad->crypttab.backup, F_OK)) {
 		cli_error(cli, "%s: no entry uses a key file of the BEK volume (%s...): no Azure "
-			  "Disk Encryption volume to adopt", ad->crypttab, ADE_KEY_PREFIX);
+			  "Disk Encryption volume to adopt", ad->crypttab.path, ADE_KEY_PREFIX);
 		return EXIT_NOENT;
 	}
 	return ad->n ? adopt_volumes(ad) : -1;

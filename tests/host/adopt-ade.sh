@@ -71,19 +71,25 @@ $SWAP_LINE
 EOF
 chmod 0640 "$R/etc/crypttab"
 cp -p "$R/etc/crypttab" "$T/crypttab.orig"
+cat >"$R/etc/fstab" <<EOF
+UUID=0a1b2c3d-0000-4000-8000-000000000001 / ext4 defaults 0 1
+/dev/mapper/$U1 /data auto defaults,nofail,discard 0 0
+LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0
+EOF
+cp -p "$R/etc/fstab" "$T/fstab.orig"
 ADOPT=(adopt --from ade "${KEKS[@]}" --bek "$T/bek" --root "$R")
 CONVERT=(--convert --header-backup-dir "$T/hb")
 
 # sums: the three headers and crypttab, to compare before and after.
 sums() {
 	echo "$(header_sum "$H") $(header_sum "$T/data1.img") $(header_sum "$T/data2.img")" \
-		"$(sha256sum <"$R/etc/crypttab")"
+		"$(cat "$R/etc/crypttab" "$R/etc/fstab" | sha256sum)"
 }
-# nothing_written DESC: the headers, crypttab, and no crypttab.ade nor header backup.
+# nothing_written DESC: the headers, crypttab, fstab, and no backup of any.
 nothing_written() {
 	assert_eq -m "$1: nothing written" "$BEFORE" "$(sums)"
-	assert_eq -m "$1: no crypttab.ade, no header backup" "" \
-		"$(ls "$T/hb"; ls "$R/etc/crypttab.ade" 2>/dev/null)"
+	assert_eq -m "$1: no crypttab.ade, fstab.ade, header backup" "" \
+		"$(find "$T/hb" "$R/etc" -name '*.ade' -o -name '*.luks1-header')"
 }
 BEFORE=$(sums)
 
@@ -173,8 +179,13 @@ assert_eq -m "crypttab: the comment and the non-ADE line byte for byte, in place
 assert_eq -m "crypttab: its mode kept" 640 "$(stat -c %a "$R/etc/crypttab")"
 assert_true -m "crypttab.ade: ADE's crypttab as it was" cmp "$T/crypttab.orig" \
 	"$R/etc/crypttab.ade"
-assert_eq -m "the rest is said: rebuild the initramfs, fstab, the BEK disk" true \
-	"$(json_get "$T/adopt.json" 'all(any(w in s for s in d["next_steps"]) for w in ["rebuild the initramfs", "fstab", "detach the BEK disk"])')"
+assert_eq -m "fstab: the BEK volume's line removed, the others in place" \
+	"$(sed 3d "$T/fstab.orig")" "$(cat "$R/etc/fstab")"
+assert_true -m "fstab.ade: fstab as it was" cmp "$T/fstab.orig" "$R/etc/fstab.ade"
+assert_eq -m "... one line, said in the JSON" "1 true" \
+	"$(json_get "$T/adopt.json" 'd["fstab_bek_lines"]') $(json_get "$T/adopt.json" 'd["fstab_rewritten"]')"
+assert_eq -m "the rest is said: rebuild the initramfs, doctor, the BEK disk" true \
+	"$(json_get "$T/adopt.json" 'all(any(w in s for s in d["next_steps"]) for w in ["rebuild the initramfs", "doctor", "detach the BEK disk"])')"
 
 # --- again: adopted ---------------------------------------------------------------------------
 BEFORE=$(sums)
@@ -182,5 +193,6 @@ assert_exit -m "a second run" 0 kc "${ADOPT[@]}" "${CONVERT[@]}"
 assert_stdout_contains -m "... says it is adopted" "already adopted"
 assert_eq -m "... and writes nothing" "$BEFORE" "$(sums)"
 assert_true -m "... crypttab.ade still ADE's" cmp "$T/crypttab.orig" "$R/etc/crypttab.ade"
+assert_true -m "... fstab.ade too" cmp "$T/fstab.orig" "$R/etc/fstab.ade"
 
 done_testing
