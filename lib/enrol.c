@@ -161,6 +161,33 @@ int kc_kek_enrol(struct kc_ctx *ctx, const char *device, const char *kek_uri,
 	return audit_end(ctx, &a, r);
 }
 
+static int secret_keyslot(struct kc_ctx *ctx, const char *device, const char *secret,
+			  size_t secret_len, uint32_t flags)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int slot = -1, r;
+
+	r = vol_load(ctx, device, &cd);
+	if (r >= 0)
+		r = vol_dek_by_secret(ctx, cd, device, secret, secret_len, flags, &dek, &slot);
+	return r < 0 ? r : slot;
+}
+
+int kc_secret_keyslot(struct kc_ctx *ctx, const char *device, const char *secret,
+		      size_t secret_len, uint32_t flags)
+{
+	int r;
+
+	if (!ctx || !device || !secret)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = secret_keyslot(ctx, device, secret, secret_len, flags);
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	return r;
+}
+
 /* Save DEVICE's LUKS1 header to FILE, then convert it. */
 static int convert_loaded(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
 			  const char *file)

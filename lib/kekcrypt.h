@@ -441,6 +441,17 @@ int kc_kek_enrol(struct kc_ctx *ctx, const char *device, const char *kek_uri,
 		 struct kc_enrol_result *r_res);
 
 /**
+ * The keyslot of DEVICE that SECRET opens (an existing passphrase or a key file's content; with
+ * KC_ENROL_RECOVERY_KEY in FLAGS a recovery key), checked against the LUKS2 digest: what
+ * kc_kek_enrol() would be authorised by. Reads only; the volume key found is wiped.
+ *
+ * @return the keyslot (>= 0), -EBADMSG (SECRET opens none), -ENOEXEC (LUKS1), -EMEDIUMTYPE,
+ *         -ENOENT, -EACCES, -EINVAL (not a recovery key, bad arguments), -ENOMEM, -EIO
+ */
+int kc_secret_keyslot(struct kc_ctx *ctx, const char *device, const char *secret,
+		      size_t secret_len, uint32_t flags);
+
+/**
  * Convert DEVICE from LUKS1 to LUKS2 in place (libcryptsetup's crypt_convert()), after saving
  * its LUKS1 header to the new file BACKUP_FILE (mode 0600; never overwritten). Every keyslot
  * keeps its passphrase; the data does not move. A block device that is open elsewhere (mapped,
