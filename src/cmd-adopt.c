@@ -328,6 +328,23 @@ static int check_luks1(struct adopt *ad, struct ade_volume *v)
 	return -1;
 }
 
+/* Whether V's BEK passphrase opens a keyslot of V (a LUKS2 volume; kc_kek_enrol() checks a
+ * converted LUKS1 one): before anything is written. -1 to go on, else an exit code. */
+static int check_passphrase(struct adopt *ad, struct ade_volume *v)
+{
+	struct cli_auth auth = { 0 };
+	int ex, r;
+
+	if ((ex = bek_read(ad, v, &auth)) >= 0)
+		return ex;
+	r = kc_secret_keyslot(ad->cli->ctx, v->device, auth.secret, auth.len, 0);
+	cli_auth_clear(&auth);
+	if (r < 0)
+		return cli_fail(ad->cli, r);
+	v->auth_keyslot = r;
+	return -1;
+}
+
 /* Everything about V that can refuse the adopt, read only; the tokens it has already. */
 static int check_volume(struct adopt *ad, struct ade_volume *v)
 {
@@ -335,6 +352,7 @@ static int check_volume(struct adopt *ad, struct ade_volume *v)
 	struct cli_auth auth = { 0 };
 	struct kc_volume_info *info = NULL;
 	struct kc_rekey_state st = KC_SIZED(struct kc_rekey_state);
+	size_t n_have = 0;
 	int ex, r;
 
 	if ((ex = bek_read(ad, v, &auth)) >= 0)
@@ -362,8 +380,10 @@ static int check_volume(struct adopt *ad, struct ade_volume *v)
 		v->tokens[i] = kc_kek_find(cli->ctx, v->device, ad->a->keks[i]);
 		if (v->tokens[i] < 0)
 			v->tokens[i] = -1;
+		else
+			n_have++;
 	}
-	return -1;
+	return n_have < ad->a->n_keks ? check_passphrase(ad, v) : -1;
 }
 
 /* Enrol V under each KEK it has no token for, with its BEK passphrase; LUKS1 converted
@@ -682,6 +702,9 @@ static void print_volume(const struct adopt *ad, const struct ade_volume *v)
 			printf("  token %d added for %s, authorised by the BEK passphrase "
 			       "(keyslot %d, which stays)\n", v->tokens[i], ad->a->keks[i],
 			       v->auth_keyslot);
+		else if (v->auth_keyslot >= 0)
+			printf("  a token for %s %sadded, authorised by the BEK passphrase "
+			       "(keyslot %d)\n", ad->a->keks[i], would, v->auth_keyslot);
 		else
 			printf("  a token for %s %sadded, authorised by the BEK passphrase\n",
 			       ad->a->keks[i], would);

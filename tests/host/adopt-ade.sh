@@ -118,12 +118,15 @@ assert_exit -m "a key file that is a symbolic link: refused (14)" 14 kc adopt --
 assert_stderr_contains -m "... saying so" "LinuxPassPhraseFileName is a symbolic link: refused"
 nothing_written "symbolic link"
 
+# The OS volume's key file is right, the data volumes' wrong: refused before the OS volume
+# is written to.
 mkdir "$T/bek-wrong"
-cp "$T/wrong" "$T/bek-wrong/LinuxPassPhraseFileName"
+cp "$T/pass" "$T/bek-wrong/LinuxPassPhraseFileName"
 cp "$T/wrong" "$T/bek-wrong/LinuxPassPhraseFileName_1_0"
 assert_exit -m "a BEK passphrase that opens nothing: wrong key (8)" 8 kc adopt --from ade \
 	"${KEKS[@]}" --bek "$T/bek-wrong" --root "$R" "${CONVERT[@]}"
-assert_stderr_contains -m "... saying it opens no keyslot" "opens none of its keyslots"
+assert_stderr_contains -m "... saying it opens none of the data volume's keyslots" \
+	"device '$T/data1.img': the passphrase given opens none of its keyslots"
 
 assert_exit -m "a LUKS1 volume without --convert: exit 27, before anything is written" 27 \
 	kc "${ADOPT[@]}"
@@ -132,7 +135,7 @@ nothing_written "wrong passphrase, LUKS1"
 
 assert_exit -m "--dry-run" 0 kc "${ADOPT[@]}" "${CONVERT[@]}" --dry-run
 assert_stdout_contains -m "... says what it would do" \
-	"a token for file:$T/k0 would be added, authorised by the BEK passphrase"
+	"a token for file:$T/k0 would be added, authorised by the BEK passphrase (keyslot 1)"
 assert_stdout_contains -m "... and the LUKS1 conversion" "would be converted from LUKS1"
 nothing_written "--dry-run"
 
