@@ -2,29 +2,37 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # kekcrypt adopt --from ade (issue 14, item 7, the host half) on a system laid out as Azure
-# Disk Encryption lays out a Linux VM (doc/ADE.md), under --root: a BEK volume (VFAT, label
-# "BEK VOLUME") holding LinuxPassPhraseFileName and LinuxPassPhraseFileName_1_0 (172
-# characters of base64, no newline), its files as the mounted volume shows them (the host
+# Disk Encryption lays out a Linux VM (doc/ADE.md), under --root, with a file KEK and an
+# Azure Key Vault one (the fixture): a BEK volume (VFAT, label "BEK VOLUME") holding
+# LinuxPassPhraseFileName and LinuxPassPhraseFileName_1_0 (172 characters of base64, no
+# newline), its files as the mounted volume shows them (the host
 # cannot mount VFAT: mcopy reads them out); the OS volume "osencrypt" with its LUKS2 header
 # detached in <root>/boot/luks/osluksheader (32 MiB) on a loop device; a LUKS2 data volume
 # whose BEK passphrase is in keyslot 1 and whose tokens 0-4 are taken (the new ones skip 5);
 # a LUKS1 data volume; a non-ADE crypttab line and a comment.
 # Refusals that write nothing: ADE still encrypting (its ongoing-item file: 12), no BEK
-# directory (3), a key file that is a symbolic link (14), a wrong passphrase (8), LUKS1
+# directory (3), a key file that is a symbolic link (14), a wrong passphrase for the data
+# volumes while the OS volume's is right (8: the OS volume is not written either), LUKS1
 # without --convert (27). --dry-run writes nothing. Then the adopt: each volume's tokens
 # alone unlock it (verify --all), its BEK keyslot still opens it, the LUKS1 volume is LUKS2
 # with its old header saved, crypttab is rewritten (mode kept, the other lines byte for byte,
-# ADE's saved as crypttab.ade) and its --json validates; the passphrase is in no output. A
-# second run says it is adopted and writes nothing.
+# ADE's saved as crypttab.ade), fstab loses the BEK volume's line (fstab.ade kept), the --json
+# validates; the passphrase is in no output. A second run says it is adopted and writes nothing.
 . "$(dirname "$0")/lib.sh"
-need blkid mkfs.vfat mcopy losetup
+need blkid mkfs.vfat mcopy losetup node
 
 T=$T_DIR
 R=$T/root
 mkdir -p "$R/etc" "$R/boot/luks" "$R/var/lib/azure_disk_encryption_config" "$T/hb"
+# The KEKs: a file, and an RSA key in the Azure Key Vault fixture (managed identity).
 new_kek "$T/k0"
-new_kek "$T/k1"
-KEKS=(--kek "file:$T/k0" --kek "file:$T/k1")
+"$FIX/tls.sh" "$T/tls" >/dev/null
+fixture_start AZ node "$FIX/azure-kv/server.js" --cert "$T/tls/server.pem" \
+	--key "$T/tls/server.key" --rsa-key kek-rsa
+conf "[azure-kv]" "auth = managed-identity" "allowed-hosts = localhost" "ca-file = $T/tls/ca.pem" \
+	"imds-endpoint = https://127.0.0.1:$AZ_PORT/metadata/identity/oauth2/token"
+AZ=azure-kv+https://localhost:$AZ_PORT/keys/kek-rsa
+KEKS=(--kek "file:$T/k0" --kek "$AZ")
 FAST=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
 
 # The BEK passphrase as ADE writes it: 128 random bytes in base64, no newline.
@@ -136,6 +144,8 @@ nothing_written "wrong passphrase, LUKS1"
 assert_exit -m "--dry-run" 0 kc "${ADOPT[@]}" "${CONVERT[@]}" --dry-run
 assert_stdout_contains -m "... says what it would do" \
 	"a token for file:$T/k0 would be added, authorised by the BEK passphrase (keyslot 1)"
+assert_stdout_contains -m "... for each KEK" \
+	"a token for $AZ would be added, authorised by the BEK passphrase (keyslot 1)"
 assert_stdout_contains -m "... and the LUKS1 conversion" "would be converted from LUKS1"
 nothing_written "--dry-run"
 
@@ -151,10 +161,13 @@ assert_eq -m "... three volumes, each with two tokens added" \
 assert_eq -m "... authorised by the BEK passphrase's keyslot (1 on the data volume)" \
 	"0 1 0" "$(json_get "$T/adopt.json" '" ".join(str(v["auth_keyslot"]) for v in d["volumes"])')"
 
-assert_ok -m "the OS volume: its tokens alone unlock it (detached header)" \
-	kc verify --all --header "$H" "$OS"
-assert_ok -m "the data volume: its tokens alone unlock it" kc verify --all "$T/data1.img"
-assert_ok -m "the LUKS1 volume, now LUKS2: its tokens alone unlock it" \
+# verify --all: each token unwraps on its own (the file KEK; Azure Key Vault through the fixture)
+assert_ok -m "the OS volume: each of its tokens alone unlocks it (detached header)" \
+	kc verify --all --header "$H" "$OS" --json
+assert_eq -m "... file and azure-kv" "file-ok azure-kv+https-ok" \
+	"$(json_get "$OUT" '" ".join(t["kek"].split(":")[0] + ("-ok" if t["ok"] else "-failed") for t in d["tokens"])')"
+assert_ok -m "the data volume: each of its tokens alone unlocks it" kc verify --all "$T/data1.img"
+assert_ok -m "the LUKS1 volume, now LUKS2: each of its tokens alone unlocks it" \
 	kc verify --all "$T/data2.img"
 assert_eq -m "... converted to LUKS2" 2 \
 	"$(cryptsetup luksDump "$T/data2.img" | sed -n 's/^Version:[[:space:]]*//p')"
