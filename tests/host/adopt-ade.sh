@@ -18,6 +18,7 @@
 # with its old header saved, crypttab is rewritten (mode kept, the other lines byte for byte,
 # ADE's saved as crypttab.ade), fstab loses the BEK volume's line (fstab.ade kept), the --json
 # validates; the passphrase is in no output. A second run says it is adopted and writes nothing.
+# Last, a LUKS1 OS volume (ADE on Ubuntu 18.04): its detached header file is converted.
 . "$(dirname "$0")/lib.sh"
 need blkid mkfs.vfat mcopy losetup node
 
@@ -210,5 +211,23 @@ assert_stdout_contains -m "... says it is adopted" "already adopted"
 assert_eq -m "... and writes nothing" "$BEFORE" "$(sums)"
 assert_true -m "... crypttab.ade still ADE's" cmp "$T/crypttab.orig" "$R/etc/crypttab.ade"
 assert_true -m "... fstab.ade too" cmp "$T/fstab.orig" "$R/etc/fstab.ade"
+
+# --- a LUKS1 OS volume (ADE on Ubuntu 18.04): its detached header converted ---------------------
+R2=$T/root2
+mkdir -p "$R2/etc" "$R2/boot/luks" "$T/hb2"
+H2=$R2/boot/luks/osluksheader
+new_img "$H2"
+new_img "$T/os2.img"
+cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --header "$H2" \
+	"$T/os2.img" "$T/pass"
+echo "osencrypt $T/os2.img /mnt/azure_bek_disk/LinuxPassPhraseFileName luks,discard,header=/boot/luks/osluksheader" \
+	>"$R2/etc/crypttab"
+assert_exit -m "a LUKS1 OS volume with a detached header: adopt --convert" 0 kc adopt \
+	--from ade --kek "file:$T/k0" --bek "$T/bek" --root "$R2" --convert --header-backup-dir "$T/hb2"
+assert_eq -m "... its header file is LUKS2 now" 2 \
+	"$(cryptsetup luksDump "$H2" | sed -n 's/^Version:[[:space:]]*//p')"
+assert_eq -m "... its LUKS1 header saved" 1 \
+	"$(cryptsetup luksDump "$T/hb2/osencrypt.luks1-header" | sed -n 's/^Version:[[:space:]]*//p')"
+assert_ok -m "... its token alone unlocks it" kc verify --header "$H2" "$T/os2.img"
 
 done_testing
