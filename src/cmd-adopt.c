@@ -41,8 +41,8 @@
 #define ADE_ONGOING "/var/lib/azure_disk_encryption_config/azure_crypt_ongoing_item.ini"
 /* ADE's passphrase is 172 characters of base64; anything much larger is not one. */
 #define ADE_KEY_MAX 4096
-/* crypttab is a small text file; a larger one is refused rather than read. */
-#define CRYPTTAB_MAX (1u << 20)
+/* crypttab and fstab are small text files; a larger one is refused rather than read. */
+#define TEXT_MAX (1u << 20)
 /* A line adopt writes (crypttab) or reads into a buffer (fstab) at most. */
 #define LINE_MAX_NEW 4200
 #define ADOPT_KEYSCRIPT KC_KEYSCRIPTDIR "/" CRYPTTAB_KEYSCRIPT
@@ -99,7 +99,7 @@ struct ade_volume {
 	bool os;		/* unlocked by the initramfs */
 	bool luks1;
 	bool converted;
-	int auth_keyslot;	/* -1 unless a token was added */
+	int auth_keyslot;	/* the keyslot the BEK passphrase opens; -1: not checked */
 	int tokens[CLI_MAX_KEKS];	/* -1: none yet (dry run) */
 	bool added[CLI_MAX_KEKS];
 };
@@ -262,13 +262,14 @@ static int bek_fail(struct adopt *ad, const struct ade_volume *v, int r)
 {
 	const char *why = r == -ENOENT ? "does not exist" :
 			  r == -ELOOP ? "is a symbolic link: refused" :
-			  r == -EACCES ? "is not a regular file: refused" :
+			  r == -ENODEV ? "is not a regular file: refused" :
 			  r == -EFBIG ? "is larger than an ADE passphrase (4096 bytes): refused" :
 			  r == -ENODATA ? "is empty" : strerror(-r);
 
 	cli_error(ad->cli, "%s: the BEK volume's key file %s/%s %s", v->e->name, ad->a->bek,
 		  v->key_name, why);
-	return r == -ENOENT ? EXIT_NOENT : r == -ELOOP || r == -EACCES ? EXIT_ACCESS :
+	return r == -ENOENT ? EXIT_NOENT :
+	       r == -ELOOP || r == -ENODEV || r == -EACCES ? EXIT_ACCESS :
 	       r == -EFBIG || r == -ENODATA ? EXIT_MALFORMED : EXIT_INTERNAL;
 }
 
@@ -286,7 +287,7 @@ static int bek_read(struct adopt *ad, const struct ade_volume *v, struct cli_aut
 	else if (fstat(fd, &st) < 0)
 		r = -errno;
 	else if (!S_ISREG(st.st_mode))
-		r = -EACCES;
+		r = -ENODEV;	/* bek_fail()'s "not a regular file" */
 	if (r >= 0)
 		r = cli_auth_read_fd(auth, fd, ADE_KEY_MAX);
 	if (r >= 0 && !auth->len)
@@ -446,7 +447,8 @@ static int new_line(const struct ade_volume *v, char *buf, size_t size)
 	return 0;
 }
 
-/* All of PATH (a regular file of at most CRYPTTAB_MAX bytes) in *R_TEXT, its stat in *R_ST. */
+/* All of PATH (a regular text file of at most TEXT_MAX bytes, without NUL bytes) in *R_TEXT,
+ * its stat in *R_ST. */
 static int read_text(const char *path, char **r_text, size_t *r_len, struct stat *r_st)
 {
 	char *text = NULL;
@@ -459,7 +461,7 @@ static int read_text(const char *path, char **r_text, size_t *r_len, struct stat
 		return -errno;
 	if (fstat(fd, r_st) < 0)
 		r = -errno;
-	else if (!S_ISREG(r_st->st_mode) || r_st->st_size > (off_t)CRYPTTAB_MAX)
+	else if (!S_ISREG(r_st->st_mode) || r_st->st_size > (off_t)TEXT_MAX)
 		r = -EINVAL;
 	else if (!(text = malloc((size_t)r_st->st_size + 1)))
 		r = -ENOMEM;
@@ -467,6 +469,9 @@ static int read_text(const char *path, char **r_text, size_t *r_len, struct stat
 	       (k = read(fd, text + n, (size_t)r_st->st_size - n)) != 0)
 		r = k < 0 ? -errno : (n += (size_t)k, 0);
 	close(fd);
+	/* The line editor works on C strings: a NUL byte would cut the file short. */
+	if (r >= 0 && memchr(text, '\0', n))
+		r = -EINVAL;
 	if (r < 0) {
 		free(text);
 		return r;
@@ -593,8 +598,9 @@ static int edit_file(struct adopt *ad, struct edited *f, line_fn fn, bool may_mi
 	if (r >= 0)
 		r = edit_text(ad, text, fn, &out, &f->changed);
 	if (r < 0) {
-		cli_error(ad->cli, "cannot read %s: %s", f->path, strerror(-r));
-		ex = r == -ENOMEM ? EXIT_NOMEM : EXIT_INTERNAL;
+		cli_error(ad->cli, "cannot read %s: %s", f->path, r == -EINVAL ? "not a regular "
+			  "text file of at most 1 MiB" : strerror(-r));
+		ex = r == -ENOMEM ? EXIT_NOMEM : r == -EINVAL ? EXIT_MALFORMED : EXIT_INTERNAL;
 		goto out;
 	}
 	f->backup_kept = lstat(f->backup, &bst) == 0;

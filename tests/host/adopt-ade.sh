@@ -126,6 +126,13 @@ assert_exit -m "a key file that is a symbolic link: refused (14)" 14 kc adopt --
 	"${KEKS[@]}" --bek "$T/bek-link" --root "$R" "${CONVERT[@]}"
 assert_stderr_contains -m "... saying so" "LinuxPassPhraseFileName is a symbolic link: refused"
 nothing_written "symbolic link"
+mkdir "$T/bek-fifo"
+cp "$T/pass" "$T/bek-fifo/LinuxPassPhraseFileName"
+mkfifo "$T/bek-fifo/LinuxPassPhraseFileName_1_0"
+assert_exit -m "a key file that is not a regular file (a FIFO): refused (14)" 14 \
+	timeout 10 "$KEKCRYPT" --config "$T_CONF" adopt --from ade "${KEKS[@]}" \
+	--bek "$T/bek-fifo" --root "$R" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying so" "LinuxPassPhraseFileName_1_0 is not a regular file: refused"
 
 # The OS volume's key file is right, the data volumes' wrong: refused before the OS volume
 # is written to.
