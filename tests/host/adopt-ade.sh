@@ -18,6 +18,8 @@
 # with its old header saved, crypttab is rewritten (mode kept, the other lines byte for byte,
 # ADE's saved as crypttab.ade), fstab loses the BEK volume's line (fstab.ade kept), the --json
 # validates; the passphrase is in no output. A second run says it is adopted and writes nothing.
+# The OS volume has a token for the first KEK before (an adopt that stopped half-way): it
+# keeps it and gets the other.
 # Last, a LUKS1 OS volume (ADE on Ubuntu 18.04): its detached header file is converted.
 . "$(dirname "$0")/lib.sh"
 need blkid mkfs.vfat mcopy losetup node
@@ -100,6 +102,8 @@ nothing_written() {
 	assert_eq -m "$1: no crypttab.ade, fstab.ade, header backup" "" \
 		"$(find "$T/hb" "$R/etc" -name '*.ade' -o -name '*.luks1-header')"
 }
+# An adopt that stopped half-way: the OS volume has its file KEK's token (0) already.
+kc kek add --header "$H" "$OS" --kek "file:$T/k0" --key-file "$T/pass" >/dev/null
 BEFORE=$(sums)
 
 # --- refusals -----------------------------------------------------------------------------------
@@ -155,6 +159,8 @@ assert_stdout_contains -m "... says what it would do" \
 assert_stdout_contains -m "... for each KEK" \
 	"a token for $AZ would be added, authorised by the BEK passphrase (keyslot 1)"
 assert_stdout_contains -m "... and the LUKS1 conversion" "would be converted from LUKS1"
+assert_stdout_contains -m "... and which token is there already (a half-done adopt)" \
+	"has a token for file:$T/k0 already (token 0)"
 nothing_written "--dry-run"
 
 # --- the adopt ----------------------------------------------------------------------------------
@@ -163,9 +169,9 @@ cp "$OUT" "$T/adopt.json"
 assert_true -m "... its output is a valid kekcrypt.adopt/1" python3 \
 	"$KC_SRCDIR/tests/validate-json.py" "$KC_SRCDIR/doc/schema" "$T/adopt.json"
 assert_no_secret -m "... the passphrase is in none of its output" "$T/pass" "$OUT" "$ERR"
-assert_eq -m "... three volumes, each with two tokens added" \
-	"osencrypt:[0, 1] $U1:[6, 7] data2:[0, 1]" \
-	"$(json_get "$T/adopt.json" '" ".join("%s:%s" % (v["name"], [t["token"] for t in v["tokens"] if t["added"]]) for v in d["volumes"])')"
+assert_eq -m "... three volumes with a token per KEK, added but the OS volume's first one" \
+	"osencrypt:0=False,1=True $U1:6=True,7=True data2:0=True,1=True" \
+	"$(json_get "$T/adopt.json" '" ".join("%s:%s" % (v["name"], ",".join("%d=%s" % (t["token"], t["added"]) for t in v["tokens"])) for v in d["volumes"])')"
 assert_eq -m "... authorised by the BEK passphrase's keyslot (1 on the data volume)" \
 	"0 1 0" "$(json_get "$T/adopt.json" '" ".join(str(v["auth_keyslot"]) for v in d["volumes"])')"
 
