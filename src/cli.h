@@ -42,6 +42,7 @@ enum {
 	EXIT_DEGRADED = 26,	/* verify --all: some tokens work, some do not */
 	EXIT_LUKS1 = 27,	/* -ENOEXEC: a LUKS1 volume, to be converted to LUKS2 first */
 	EXIT_HEADER_UNSUPPORTED = 28, /* --header given to a verb that does not support it */
+	EXIT_MOUNT = 29,	/* adopt: the BEK volume could not be mounted */
 };
 
 #define CLI_CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"

@@ -5,10 +5,12 @@
  *
  * ADE unlocks each volume with a passphrase it keeps on the BEK volume (a VFAT disk labelled
  * "BEK VOLUME", mounted at /mnt/azure_bek_disk), in the files LinuxPassPhraseFileName and
- * LinuxPassPhraseFileName_<controller>_<lun> that crypttab names as key files. adopt reads
- * that passphrase into locked memory, enrols a kekcrypt token per KEK with it (kek add's
- * enrolment, kc_kek_enrol(): the passphrase keyslot stays), then rewrites crypttab so that
- * kekcrypt unlocks the volumes and the BEK volume is no longer needed.
+ * LinuxPassPhraseFileName_<controller>_<lun> that crypttab names as key files. adopt finds
+ * the BEK volume (--bek DIR where it is mounted, else --bek DEVICE or the filesystem labelled
+ * "BEK VOLUME", mounted read-only where only this process sees it), reads that passphrase
+ * into locked memory, enrols a kekcrypt token per KEK with it (kek add's enrolment,
+ * kc_kek_enrol(): the passphrase keyslot stays), then rewrites crypttab so that kekcrypt
+ * unlocks the volumes and the BEK volume is no longer needed.
  *
  * Order of the writes, each safe to repeat: every volume is checked before the first write
  * (ADE still encrypting, a re-encryption in the header, LUKS1 without --convert, the key
@@ -27,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +40,7 @@
 #include "crypttab.h"
 
 #define ADE_KEY_PREFIX "LinuxPassPhraseFileName"
+#define ADE_BEK_LABEL "BEK VOLUME"
 #define ADE_BEK_MOUNT "/mnt/azure_bek_disk"
 #define ADE_BEK_FSTAB_SOURCE "LABEL=BEK\\040VOLUME"
 #define ADE_ONGOING "/var/lib/azure_disk_encryption_config/azure_crypt_ongoing_item.ini"
@@ -48,7 +53,7 @@
 #define ADOPT_KEYSCRIPT KC_KEYSCRIPTDIR "/" CRYPTTAB_KEYSCRIPT
 
 #define ADOPT_USAGE                                                                          \
-	"adopt --from ade --kek URI [--kek URI ...] --bek DIR [--root DIR]\n"                \
+	"adopt --from ade --kek URI [--kek URI ...] [--bek DIR|DEVICE] [--root DIR]\n"       \
 	"       [--convert --header-backup-dir DIR] [--dry-run]\n\n"                          \
 	"Bring the volumes of an Azure Disk Encryption VM under kekcrypt in place: each\n"     \
 	"volume that crypttab unlocks with a key file of the BEK volume gets a token per\n"   \
@@ -61,7 +66,9 @@
 	"The initramfs is not rebuilt: adopt says what is left to do.\n\n"                   \
 	"      --from ade       what the volumes come from (only ade)\n"                     \
 	"  -k, --kek URI        a KEK to enrol (repeatable, up to 16)\n"                     \
-	"      --bek DIR        the mounted BEK volume (e.g. /mnt/azure_bek_disk)\n"          \
+	"      --bek DIR|DEVICE the BEK volume: where it is mounted (/mnt/azure_bek_disk),\n"\
+	"                       or its device, mounted read-only here; default: the\n"       \
+	"                       filesystem labelled 'BEK VOLUME'\n"                          \
 	"      --root DIR       the system's root: DIR/etc/crypttab and fstab, header=\n"  \
 	"                       under DIR (default /)\n"                                    \
 	"      --convert        convert LUKS1 volumes to LUKS2 first (libcryptsetup)\n"      \
@@ -111,6 +118,7 @@ struct adopt {
 	struct ade_volume *vols;
 	size_t n;
 	int bek_fd;
+	char *bek_name;		/* the BEK volume's directory or device, for messages */
 	struct edited crypttab, fstab;
 };
 
@@ -266,7 +274,7 @@ static int bek_fail(struct adopt *ad, const struct ade_volume *v, int r)
 			  r == -EFBIG ? "is larger than an ADE passphrase (4096 bytes): refused" :
 			  r == -ENODATA ? "is empty" : strerror(-r);
 
-	cli_error(ad->cli, "%s: the BEK volume's key file %s/%s %s", v->e->name, ad->a->bek,
+	cli_error(ad->cli, "%s: the BEK volume's key file %s/%s %s", v->e->name, ad->bek_name,
 		  v->key_name, why);
 	return r == -ENOENT ? EXIT_NOENT :
 	       r == -ELOOP || r == -ENODEV || r == -EACCES ? EXIT_ACCESS :
@@ -674,6 +682,8 @@ static void print_json(const struct adopt *ad)
 	json_object_object_add(o, "from", json_object_new_string("ade"));
 	json_object_object_add(o, "dry_run", json_object_new_boolean(ad->a->dry_run));
 	json_object_object_add(o, "already_adopted", json_object_new_boolean(!ad->n));
+	json_object_object_add(o, "bek", ad->bek_name ? json_object_new_string(ad->bek_name) :
+			       NULL);
 	json_object_object_add(o, "crypttab", json_object_new_string(ad->crypttab.path));
 	json_object_object_add(o, "crypttab_backup", json_object_new_string(ad->crypttab.backup));
 	json_object_object_add(o, "crypttab_rewritten",
@@ -747,22 +757,100 @@ static void print_text(const struct adopt *ad)
 		printf("  - %s\n", next_steps[i]);
 }
 
+/* Mount DEV (VFAT) read-only on a new private directory, in a mount namespace of this process
+ * alone: nobody else sees it. The directory stays open (*R_FD) after the mount is detached, so
+ * nothing is left mounted whatever happens next. */
+static int bek_mount(const char *dev, int *r_fd)
+{
+	char dir[] = "/tmp/kekcrypt-bek.XXXXXX";
+	int fd = -1, r = 0;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	if (!mkdtemp(dir))
+		return -errno;
+	if (mount(dev, dir, "vfat", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "fmask=0177,dmask=0077") < 0) {
+		r = -errno;
+	} else {
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			r = -errno;
+		(void)umount2(dir, MNT_DETACH);
+	}
+	(void)rmdir(dir);
+	if (r >= 0)
+		*r_fd = fd;
+	return r;
+}
+
+/* The BEK volume's device: --bek DEVICE, else the filesystem labelled "BEK VOLUME" (libblkid;
+ * a cache of /dev/null: nothing written); it must hold VFAT. In *R_DEV, or an exit code. */
+static int bek_device(struct adopt *ad, char **r_dev)
+{
+	blkid_cache cache = NULL;
+	char *dev = NULL, *type = NULL;
+	int ex = -1;
+
+	if (blkid_get_cache(&cache, "/dev/null") < 0)
+		return cli_fail(ad->cli, -ENOMEM);
+	dev = ad->a->bek ? strdup(ad->a->bek) : blkid_evaluate_tag("LABEL", ADE_BEK_LABEL, &cache);
+	type = dev ? blkid_get_tag_value(cache, "TYPE", dev) : NULL;
+	if (!dev) {
+		cli_error(ad->cli, "no BEK volume: no filesystem is labelled '%s' (attach the BEK "
+			  "disk, or name it with --bek DIR|DEVICE)", ADE_BEK_LABEL);
+		ex = EXIT_NOENT;
+	} else if (!type || strcmp(type, "vfat")) {
+		cli_error(ad->cli, "the BEK volume %s holds %s, not VFAT", dev,
+			  type ? type : "no filesystem");
+		ex = EXIT_MALFORMED;
+	}
+	free(type);
+	blkid_put_cache(cache);
+	if (ex >= 0)
+		free(dev);
+	else
+		*r_dev = dev;
+	return ex;
+}
+
+/* The BEK volume's files: --bek DIR (mounted), or --bek DEVICE or the one labelled "BEK
+ * VOLUME", mounted here. -1 to go on (ad->bek_fd), or an exit code. */
+static int bek_open(struct adopt *ad)
+{
+	const char *bek = ad->a->bek;
+	struct stat st;
+	bool by_device = !bek || (stat(bek, &st) == 0 && S_ISBLK(st.st_mode));
+	int ex, r;
+
+	if (by_device && (ex = bek_device(ad, &ad->bek_name)) >= 0)
+		return ex;
+	if (!by_device && !(ad->bek_name = strdup(bek)))
+		return cli_fail(ad->cli, -ENOMEM);
+	if (by_device) {
+		r = bek_mount(ad->bek_name, &ad->bek_fd);
+	} else {
+		ad->bek_fd = open(bek, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = ad->bek_fd < 0 ? -errno : 0;
+	}
+	if (r < 0) {
+		cli_error(ad->cli, "the BEK volume %s: %s", ad->bek_name, by_device && r == -ENODEV ?
+			  "this kernel cannot mount VFAT" : strerror(-r));
+		return by_device ? EXIT_MOUNT : r == -ENOENT || r == -ENOTDIR ? EXIT_NOENT :
+		       EXIT_ACCESS;
+	}
+	if (by_device && !ad->cli->json)
+		printf("BEK volume: %s (mounted read-only, privately)\n", ad->bek_name);
+	return -1;
+}
+
 /* Check every volume, then (unless a dry run) enrol each and rewrite crypttab. */
 static int adopt_volumes(struct adopt *ad)
 {
-	struct cli *cli = ad->cli;
 	int ex;
 
-	if (!ad->a->bek)
-		return cli_usage_error(cli, "--bek DIR is required: the mounted BEK volume (e.g. "
-				       "/mnt/azure_bek_disk)");
-	ad->bek_fd = open(ad->a->bek, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ad->bek_fd < 0) {
-		int e = errno;
-
-		cli_error(cli, "the BEK volume %s: %s", ad->a->bek, strerror(e));
-		return e == ENOENT || e == ENOTDIR ? EXIT_NOENT : EXIT_ACCESS;
-	}
+	if ((ex = bek_open(ad)) >= 0)
+		return ex;
 	for (size_t i = 0; i < ad->n; i++)
 		if ((ex = check_volume(ad, &ad->vols[i])) >= 0)
 			return ex;
@@ -828,5 +916,6 @@ static int adopt_run(struct cli *cli, int argc, char **argv)
 	crypttab_clear(&ad.tab);
 	if (ad.bek_fd >= 0)
 		close(ad.bek_fd);
+	free(ad.bek_name);
 	return ex < 0 ? EXIT_OK : ex;
 }

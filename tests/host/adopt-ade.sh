@@ -13,11 +13,14 @@
 # Refusals that write nothing: ADE still encrypting (its ongoing-item file: 12), no BEK
 # directory (3), a key file that is a symbolic link (14), a wrong passphrase for the data
 # volumes while the OS volume's is right (8: the OS volume is not written either), LUKS1
-# without --convert (27). --dry-run writes nothing. Then the adopt: each volume's tokens
-# alone unlock it (verify --all), its BEK keyslot still opens it, the LUKS1 volume is LUKS2
-# with its old header saved, crypttab is rewritten (mode kept, the other lines byte for byte,
-# ADE's saved as crypttab.ade), fstab loses the BEK volume's line (fstab.ade kept), the --json
-# validates; the passphrase is in no output. A second run says it is adopted and writes nothing.
+# without --convert (27); without --bek, no filesystem labelled "BEK VOLUME" (3), and --bek
+# DEVICE without VFAT (9); the BEK image on a loop device is found by its label (and where the
+# kernel has no VFAT, as here, not mounted: 29). --dry-run writes nothing. Then the adopt:
+# each volume's tokens alone unlock it (verify --all), its BEK keyslot still opens it, the
+# LUKS1 volume is LUKS2 with its old header saved, crypttab is rewritten (mode kept, the
+# other lines byte for byte, ADE's saved as crypttab.ade), fstab loses the BEK volume's line
+# (fstab.ade kept), the --json validates; the passphrase is in no output. A second run says it
+# is adopted and writes nothing.
 # The OS volume has a token for the first KEK before (an adopt that stopped half-way): it
 # keeps it and gets the other.
 # Last, a LUKS1 OS volume (ADE on Ubuntu 18.04): its detached header file is converted.
@@ -89,6 +92,7 @@ LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0
 EOF
 cp -p "$R/etc/fstab" "$T/fstab.orig"
 ADOPT=(adopt --from ade "${KEKS[@]}" --bek "$T/bek" --root "$R")
+NO_BEK=(adopt --from ade "${KEKS[@]}" --root "$R")
 CONVERT=(--convert --header-backup-dir "$T/hb")
 
 # sums: the three headers and crypttab, to compare before and after.
@@ -122,6 +126,27 @@ nothing_written "ongoing"
 assert_exit -m "no BEK volume there: exit 3" 3 kc adopt --from ade "${KEKS[@]}" \
 	--bek "$T/no-bek" --root "$R" "${CONVERT[@]}"
 assert_stderr_contains -m "... naming it" "the BEK volume $T/no-bek"
+assert_exit -m "no --bek, and no filesystem labelled 'BEK VOLUME': exit 3" 3 \
+	kc "${NO_BEK[@]}" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying so" "no filesystem is labelled 'BEK VOLUME'"
+assert_exit -m "--bek DEVICE that holds no VFAT: exit 9" 9 \
+	kc adopt --from ade "${KEKS[@]}" --bek "$OS" --root "$R" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying so" "the BEK volume $OS holds no filesystem, not VFAT"
+# The BEK disk attached: found by its label and mounted privately (read-only), where the kernel
+# has VFAT; the hosts here have not (modules off), and adopt says so with exit 29.
+loop_attach -r "$T/bek.img"
+BEKDEV=$LOOP
+run kc "${NO_BEK[@]}" "${CONVERT[@]}" --dry-run
+if grep -qw vfat /proc/filesystems; then
+	assert_eq -m "no --bek: the BEK volume found by its label, mounted, a dry run" 0 "$RC"
+	assert_stdout_contains -m "... naming it" "BEK volume: $BEKDEV (mounted read-only, privately)"
+	assert_eq -m "... nothing left mounted" "" "$(grep -F "$BEKDEV" /proc/self/mountinfo)"
+else
+	assert_eq -m "no --bek: the BEK volume found by its label; no VFAT here: exit 29" 29 "$RC"
+	assert_stderr_contains -m "... naming it" "the BEK volume $BEKDEV: this kernel cannot mount VFAT"
+fi
+assert_eq -m "... no temporary directory left" "" "$(find /tmp -maxdepth 1 -name 'kekcrypt-bek.*')"
+loop_detach "$BEKDEV"
 
 mkdir "$T/bek-link"
 ln -s "$T/pass" "$T/bek-link/LinuxPassPhraseFileName"
