@@ -9,7 +9,8 @@
 # tests/host/completion.sh checks them against src/ and the binary.
 
 _kekcrypt_verbs="format open close status verify dump kek recovery header rekey encrypt repair
-	keyscript-passphrase keyscript-normalise boot-needs doctor config firstboot template help"
+	keyscript-passphrase keyscript-normalise boot-needs doctor config firstboot template adopt
+	help"
 _kekcrypt_common="--config= --debug --verbose --json --batch-mode --timeout= --help"
 # The KEK URI schemes (kekcrypt kek providers).
 _kekcrypt_schemes="file: pkcs11: vault-transit+https:// azure-kv+https://"
@@ -40,6 +41,7 @@ _kekcrypt_options() {
 	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force --header=" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key= --header=" ;;
 	boot-needs) echo "--for= --crypttab=" ;;
+	adopt) echo "--from= --kek= --bek= --root= --convert --header-backup-dir= --dry-run" ;;
 	doctor) echo "--crypttab= --initramfs=" ;;
 	"kek add") echo "--kek= --key-file= --recovery-key --wipe-passphrase --convert --header-backup=" \
 		"--header=" ;;
@@ -88,7 +90,7 @@ _kekcrypt() {
 		--config | --timeout | -t | --token | --kek | -k | --to | --cipher | -c | \
 			--key-size | -s | --label | -l | --sector-size | --uuid | --key-file | \
 			--resilience | --retry-until | --crypttab-key | --for | --initramfs | \
-			--header-backup | --header)
+			--header-backup | --header | --from | --bek | --root | --header-backup-dir)
 			i=$((i + 1)) ;;
 		-*) ;;
 		*)
@@ -129,6 +131,12 @@ _kekcrypt() {
 		--crypttab-key)
 		COMPREPLY=($(compgen -f -- "$val"))
 		return ;;
+	--bek | --root | --header-backup-dir)
+		COMPREPLY=($(compgen -d -- "$val"))
+		return ;;
+	--from)
+		COMPREPLY=($(compgen -W "ade" -- "$val"))
+		return ;;
 	--for)
 		COMPREPLY=($(compgen -W "keyscript initrd" -- "$val"))
 		return ;;
@@ -161,7 +169,7 @@ _kekcrypt() {
 		return
 	fi
 	case $verb${sub:+ $sub} in
-	help | "kek providers" | "config check" | doctor | boot-needs) ;;
+	help | "kek providers" | "config check" | doctor | boot-needs | adopt) ;;
 	open)
 		# open DEVICE NAME: the name is the user's.
 		[ "$nargs" -eq 0 ] && _kekcrypt_devices "$cur" ;;

@@ -61,9 +61,9 @@ int vol_dek_by_secret(struct kc_ctx *ctx, struct crypt_device *cd, const char *d
 	return 0;
 }
 
-/* Wrap DEK under KEK and store it in a new token: its id. */
+/* Wrap DEK under KEK and store it in a new token, whose id is not in AVOID: its id. */
 static int enrol_wrap(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
-		      const struct kc_secret *dek)
+		      const struct kc_secret *dek, uint32_t avoid)
 {
 	struct kc_wrapped wrapped = { 0 };
 	int r;
@@ -72,7 +72,7 @@ static int enrol_wrap(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek
 	r = kek->ops->wrap(ctx, kek->state, dek, &wrapped);
 	ctx_deadline_end(ctx);
 	if (r >= 0)
-		r = vol_token_add(ctx, cd, kek, &wrapped, dek);
+		r = vol_token_add(ctx, cd, kek, &wrapped, dek, avoid);
 	wrapped_clear(&wrapped);
 	return r;
 }
@@ -123,7 +123,9 @@ static int kek_enrol(struct kc_ctx *ctx, const char *device, const char *kek_uri
 		r = vol_dek_by_secret(ctx, cd, device, secret, secret_len, flags, &dek,
 				      &res->auth_keyslot);
 	if (r >= 0 && res->token_id < 0) {
-		r = res->token_id = enrol_wrap(ctx, cd, kek, dek);
+		/* Azure Disk Encryption keeps token 5 for itself (its confidential VMs'). */
+		r = res->token_id = enrol_wrap(ctx, cd, kek, dek,
+					       flags & KC_ENROL_NOT_TOKEN_5 ? 1u << 5 : 0);
 		res->added = r >= 0;
 		res->keyslot = r >= 0 ? luks_token_slot(cd, r) : -1;
 	}
@@ -157,6 +159,33 @@ int kc_kek_enrol(struct kc_ctx *ctx, const char *device, const char *kek_uri,
 	if (r >= 0)
 		sized_put(r_res, &res, sizeof(res));
 	return audit_end(ctx, &a, r);
+}
+
+static int secret_keyslot(struct kc_ctx *ctx, const char *device, const char *secret,
+			  size_t secret_len, uint32_t flags)
+{
+	_cleanup_(kc_secret_freep) struct kc_secret *dek = NULL;
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	int slot = -1, r;
+
+	r = vol_load(ctx, device, &cd);
+	if (r >= 0)
+		r = vol_dek_by_secret(ctx, cd, device, secret, secret_len, flags, &dek, &slot);
+	return r < 0 ? r : slot;
+}
+
+int kc_secret_keyslot(struct kc_ctx *ctx, const char *device, const char *secret,
+		      size_t secret_len, uint32_t flags)
+{
+	int r;
+
+	if (!ctx || !device || !secret)
+		return -EINVAL;
+	ctx_detail_clear(ctx);
+	r = secret_keyslot(ctx, device, secret, secret_len, flags);
+	if (r < 0)
+		ctx_detail_device(ctx, device);
+	return r;
 }
 
 /* Save DEVICE's LUKS1 header to FILE, then convert it. */

@@ -122,7 +122,7 @@ int format_add_tokens(struct kc_ctx *ctx, struct crypt_device *cd, const struct 
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < fk->n; i++) {
-		r = vol_token_add(ctx, cd, fk->keks[i], &fk->wrapped[i], dek);
+		r = vol_token_add(ctx, cd, fk->keks[i], &fk->wrapped[i], dek, 0);
 		if (r < 0)
 			ctx_detail_prefix(ctx, "KEK '%s'", fk->keks[i]->uri);
 		audit_token(ctx, r, NULL);

@@ -513,6 +513,8 @@ const char *luks_token_type(struct crypt_device *cd, int id);
 bool luks_token_is(struct crypt_device *cd, int id, const char *type);
 /* The first token of TYPE after token AFTER (-1: the first of all), or -1 when none. */
 int luks_token_next(struct crypt_device *cd, int after, const char *type);
+/* The first free token id that is not in AVOID (a bit per id), or -ENOSPC. */
+int luks_token_free(struct crypt_device *cd, uint32_t avoid);
 /* The keyslot token ID holds, or -1. */
 int luks_token_slot(struct crypt_device *cd, int id);
 /* Keyslot SLOT exists (bound to the data or not). */
@@ -591,9 +593,10 @@ int vol_keyslot_passphrase(const struct kc_secret *dek, const char *uuid,
 			   struct kc_secret **r_pass);
 /* Read kekcrypt token ID; -ENOENT if the token is absent or of another type. */
 int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct token **r_token);
-/* Wrap DEK under KEK and store it as a new token bound to a new keyslot; returns its id. */
+/* Wrap DEK under KEK and store it as a new token bound to a new keyslot; returns its id, the
+ * first free one that is not in AVOID (a bit per token id; 0: libcryptsetup's choice). */
 int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
-		  const struct kc_wrapped *wrapped, const struct kc_secret *dek);
+		  const struct kc_wrapped *wrapped, const struct kc_secret *dek, uint32_t avoid);
 /* How many ways to unlock CD remain without the tokens in EXCLUDE (a bit per token id):
  * kekcrypt tokens whose KEK unwraps DEK now (WORKING: one known to, or -1), and keyslots that
  * no kekcrypt token holds and that are not kekcrypt's own derived ones (recovery keys,

@@ -406,6 +406,9 @@ int kc_kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri);
 /** kc_kek_enrol(): once the new token is written, destroy the keyslot the secret opened
  *  (refused when a token holds it, or when no other path would be left that works now). */
 #define KC_ENROL_WIPE_PASSPHRASE (1u << 1)
+/** kc_kek_enrol(): the new token's id is never 5, which Azure Disk Encryption keeps for
+ *  itself */
+#define KC_ENROL_NOT_TOKEN_5 (1u << 2)
 
 /** What kc_kek_enrol() or kc_recovery_enrol() did (nothing secret). */
 struct kc_enrol_result {
@@ -439,6 +442,17 @@ struct kc_enrol_result {
 int kc_kek_enrol(struct kc_ctx *ctx, const char *device, const char *kek_uri,
 		 const char *secret, size_t secret_len, uint32_t flags,
 		 struct kc_enrol_result *r_res);
+
+/**
+ * The keyslot of DEVICE that SECRET opens (an existing passphrase or a key file's content; with
+ * KC_ENROL_RECOVERY_KEY in FLAGS a recovery key), checked against the LUKS2 digest: what
+ * kc_kek_enrol() would be authorised by. Reads only; the volume key found is wiped.
+ *
+ * @return the keyslot (>= 0), -EBADMSG (SECRET opens none), -ENOEXEC (LUKS1), -EMEDIUMTYPE,
+ *         -ENOENT, -EACCES, -EINVAL (not a recovery key, bad arguments), -ENOMEM, -EIO
+ */
+int kc_secret_keyslot(struct kc_ctx *ctx, const char *device, const char *secret,
+		      size_t secret_len, uint32_t flags);
 
 /**
  * Convert DEVICE from LUKS1 to LUKS2 in place (libcryptsetup's crypt_convert()), after saving

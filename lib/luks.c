@@ -46,6 +46,15 @@ bool luks_token_is(struct crypt_device *cd, int id, const char *type)
 	return t && !strcmp(t, type);
 }
 
+int luks_token_free(struct crypt_device *cd, uint32_t avoid)
+{
+	for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+		if (!(id < 32 && avoid & (1u << id)) &&
+		    crypt_token_status(cd, id, NULL) == CRYPT_TOKEN_INACTIVE)
+			return id;
+	return -ENOSPC;
+}
+
 int luks_token_next(struct crypt_device *cd, int after, const char *type)
 {
 	for (int id = after + 1; id < crypt_token_max(CRYPT_LUKS2); id++)

@@ -346,7 +346,7 @@ static int kek_add(struct kc_ctx *ctx, const char *device, const char *kek_uri)
 		ctx_deadline_end(ctx);
 	}
 	if (r >= 0)
-		r = vol_token_add(ctx, cd, kek, &wrapped, dek);
+		r = vol_token_add(ctx, cd, kek, &wrapped, dek, 0);
 	if (r < 0)
 		ctx_detail_device(ctx, device);
 	else

@@ -266,7 +266,7 @@ int vol_token_read(struct kc_ctx *ctx, struct crypt_device *cd, int id, struct t
 }
 
 int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *kek,
-		  const struct kc_wrapped *wrapped, const struct kc_secret *dek)
+		  const struct kc_wrapped *wrapped, const struct kc_secret *dek, uint32_t avoid)
 {
 	_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
 	_cleanup_(freep) char *json = NULL;
@@ -276,8 +276,11 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 		.wrapped = wrapped->data, .wrapped_len = wrapped->len,
 	};
 	char created[32];
-	int slot, r;
+	int id = avoid ? luks_token_free(cd, avoid) : CRYPT_ANY_TOKEN, slot, r;
 
+	if (id == -ENOSPC)
+		return ctx_fail(ctx, id, "the LUKS2 header has no room for another token (no "
+				"free token id)");
 	util_utc_now(created);
 	t.created = created;
 	r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
@@ -295,7 +298,7 @@ int vol_token_add(struct kc_ctx *ctx, struct crypt_device *cd, struct kc_kek *ke
 	t.keyslot = slot;
 	r = token_serialise(ctx, &t, &json);
 	if (r >= 0) {
-		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
+		r = crypt_token_json_set(cd, id, json);
 		if (r < 0)
 			r = ctx_fail(ctx, r == -ENOMEM ? r : -ENOSPC,
 				     "the LUKS2 header has no room for another token (%s)",

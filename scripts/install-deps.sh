@@ -14,6 +14,8 @@ packages=(
 	# host tests
 	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
 	util-linux fdisk xxd
+	# tests/host/adopt-ade.sh: an Azure Disk Encryption BEK volume (VFAT)
+	dosfstools mtools
 	# tests/host/json-schemas.sh: --json outputs against doc/schema/
 	python3-jsonschema
 	# tests/host/completion.sh: the completion under bash-completion (its _init_completion)

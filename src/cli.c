@@ -551,6 +551,7 @@ static const char *const exit_meanings[] = {
 	[EXIT_DEGRADED] = "degraded: some tokens do not unlock",
 	[EXIT_LUKS1] = "a LUKS1 volume: convert it to LUKS2 first",
 	[EXIT_HEADER_UNSUPPORTED] = "the verb does not support a detached header (--header)",
+	[EXIT_MOUNT] = "the BEK volume could not be mounted",
 };
 
 int cli_finish(struct cli *cli, int ex)

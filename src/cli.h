@@ -42,6 +42,7 @@ enum {
 	EXIT_DEGRADED = 26,	/* verify --all: some tokens work, some do not */
 	EXIT_LUKS1 = 27,	/* -ENOEXEC: a LUKS1 volume, to be converted to LUKS2 first */
 	EXIT_HEADER_UNSUPPORTED = 28, /* --header given to a verb that does not support it */
+	EXIT_MOUNT = 29,	/* adopt: the BEK volume could not be mounted */
 };
 
 #define CLI_CONFIG_PATH "/etc/kekcrypt/kekcrypt.conf"
@@ -189,7 +190,7 @@ int cli_crypttab_run(struct cli *cli, const char *path, cli_volume_fn fn, void *
 extern const struct verb verb_format, verb_verify, verb_dump, verb_kek, verb_open, verb_close,
 	verb_status, verb_recovery, verb_header, verb_rekey, verb_encrypt, verb_keyscript_passphrase,
 	verb_keyscript_normalise, verb_doctor, verb_repair, verb_boot_needs, verb_config,
-	verb_firstboot, verb_template;
+	verb_firstboot, verb_template, verb_adopt;
 
 /* A template mark's state (kc_template_get()) as JSON and the text show it: "none",
  * "template", "rekeyed", or "invalid" for an error. */
@@ -255,6 +256,9 @@ int cli_auth_opt(int c, struct cli_auth *a);
  * when DEVICE has no kekcrypt token at all: -1 to go on (A->secret NULL: the token path),
  * else an exit code (the message printed). */
 int cli_auth_read(struct cli *cli, const char *device, bool need, struct cli_auth *a);
+/* Read at most MAX bytes from FD into A's locked memory (all of it, as a key file): 0, -EFBIG
+ * when there is more, -errno. */
+int cli_auth_read_fd(struct cli_auth *a, int fd, size_t max);
 /* Wipe and release A's secret. */
 void cli_auth_clear(struct cli_auth *a);
 /* "token", "passphrase" or "recovery-key": what authorised the change. */

@@ -241,6 +241,23 @@ static int auth_input(struct cli *cli, const char *device, struct cli_auth *a)
 	return r >= 0 && a->len > KEY_FILE_MAX ? -EFBIG : r;
 }
 
+int cli_auth_read_fd(struct cli_auth *a, int fd, size_t max)
+{
+	int r;
+
+	cli_auth_clear(a);
+	r = auth_map(a);
+	if (r >= 0)
+		r = read_fd(fd, a->secret, max + 2 < a->cap ? max + 2 : a->cap, &a->len);
+	if (r >= 0 && a->len > max)
+		r = -EFBIG;
+	if (r < 0)
+		cli_auth_clear(a);
+	else
+		a->used = true;
+	return r;
+}
+
 static bool has_kekcrypt_token(struct cli *cli, const char *device, int *r_ex)
 {
 	struct kc_volume_info *info = NULL;

@@ -9,7 +9,7 @@ static const struct verb *const verbs[] = {
 	&verb_format, &verb_open, &verb_close, &verb_status, &verb_verify, &verb_dump,
 	&verb_kek, &verb_recovery, &verb_header, &verb_rekey, &verb_encrypt, &verb_repair,
 	&verb_keyscript_passphrase, &verb_keyscript_normalise, &verb_boot_needs, &verb_doctor,
-	&verb_config, &verb_firstboot, &verb_template, NULL,
+	&verb_config, &verb_firstboot, &verb_template, &verb_adopt, NULL,
 };
 
 static void usage(FILE *f)

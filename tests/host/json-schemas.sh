@@ -160,6 +160,18 @@ assert_eq -m "firstboot: it was marked, and re-keyed" "template true" \
 echo "tpl $T/tpl.img none luks" >"$T/fb.crypttab"
 json crypttab-run 0 kc firstboot --crypttab="$T/fb.crypttab" --json
 
+# --- adopt --from ade (tests/host/adopt-ade.sh has the whole layout): a dry run, then the adopt --
+mkdir -p "$T/ade/etc" "$T/bek"
+(umask 077 && head -c 128 /dev/urandom | base64 -w0 >"$T/bek/LinuxPassPhraseFileName")
+new_img "$T/ade.img"
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$T/ade.img" "$T/bek/LinuxPassPhraseFileName"
+echo "data $T/ade.img /mnt/azure_bek_disk/LinuxPassPhraseFileName luks,nofail" >"$T/ade/etc/crypttab"
+json adopt 0 kc adopt --from ade --kek "file:$K0" --bek "$T/bek" --root "$T/ade" --dry-run --json
+json adopt 0 kc adopt --from ade --kek "file:$K0" --bek "$T/bek" --root "$T/ade" --json
+assert_eq -m "adopt: token 0 added, crypttab rewritten" "0 true" \
+	"$(json_get "$OUT" 'd["volumes"][0]["tokens"][0]["token"]') $(json_get "$OUT" 'd["crypttab_rewritten"]')"
+
 # --- every schema file is a schema, and each was used above (status, status-all, open: not
 # here, without device-mapper; the guest tests run them) ------------------------------------------
 for f in "$SCHEMAS"/*.json; do
