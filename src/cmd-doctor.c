@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "crypttab.h"
+#include "initramfs-list.h"
 
 extern char **environ;
 
@@ -79,12 +80,17 @@ static void keep_paths(struct listing *l)
 	l->len = (size_t)(out - l->text);
 }
 
-/* Run `lsinitramfs FILE` and keep its output; lsinitrd (dracut) when that is missing. */
+/* The initramfs's file list: read with libarchive (initramfs-list.c); without it, the output
+ * of `lsinitramfs FILE`, or of lsinitrd (dracut) when that is missing. */
 static int list_initramfs(const char *file, struct listing *l)
 {
 	static const char *const tools[] = { "lsinitramfs", "lsinitrd" };
 	FILE *out = NULL;
-	int r = -ENOENT;
+	int r = initramfs_list(file, &l->text, &l->len);
+
+	if (r != -ENOTSUP)
+		return r;
+	r = -ENOENT;
 
 	for (size_t i = 0; i < 2 && r == -ENOENT; i++) {
 		char *argv[] = { (char *)tools[i], (char *)file, NULL };

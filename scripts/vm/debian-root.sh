@@ -17,8 +17,10 @@ CACHE=${KEKCRYPT_VM_CACHE:-/var/cache/kekcrypt-vm}
 SUITE=bookworm
 VARIANT=initramfs-tools
 KERNEL=linux-image-cloud-amd64
+# libarchive13: kekcrypt doctor reads the initramfs with it (it suggests it; without it, doctor
+# runs lsinitramfs or lsinitrd, which took minutes in an emulated guest).
 COMMON=(systemd-sysv udev kmod cryptsetup e2fsprogs ca-certificates libcryptsetup12 libjson-c5 libcurl4 libp11-kit0 libdevmapper1.02.1 libblkid1 libssl3
-	util-linux iproute2)
+	util-linux iproute2 libarchive13)
 
 die() {
 	echo "debian-root: $*" >&2

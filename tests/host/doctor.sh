@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # kekcrypt doctor on image files, a test crypttab and initramfs images (newc cpio archives
-# made with cpio and gzip, listed by the real lsinitramfs): all well (exit 0); the initramfs
+# made with cpio and gzip; and as the tools write them, an early archive before the main one,
+# zstd-compressed: read with libarchive, or by the real lsinitramfs without it): all well
+# (exit 0); the initramfs
 # readable by group or others while it holds secrets (KEK files, credential files: an error)
 # and not (none); a forged token naming a KEK file not in [file] allowed-paths (a warning), and
 # a volume with no other token (an error); the initramfs lacking
@@ -15,7 +17,7 @@
 # installed for the others. The crypttab settings kekcrypt reads: token=N naming no token of
 # the volume, timeout=abc, an unknown keyscript setting, token-timeout=abc (each an error).
 . "$(dirname "$0")/lib.sh"
-need lsinitramfs cpio
+need lsinitramfs cpio zstd
 
 T=$T_DIR
 KS=/usr/lib/kekcrypt/kekcrypt-keyscript
@@ -96,6 +98,48 @@ assert_not_contains -m "... the entry without the keyscript is not checked" "$(c
 assert_exit -m "all well, --json" 0 doctor --initramfs "$T/good.cpio" --json
 assert_eq -m "json: ok, initramfs checked, two volumes, each unlocking with token 0" \
 	"True True 2 [0, 0] [1, 0]" "$(json_get "$OUT" '" ".join(str(x) for x in [d["ok"], d["initramfs_checked"], len(d["volumes"]), [v["unlocks_with_token"] for v in d["volumes"]], [v["recovery_keys"] for v in d["volumes"]]])')"
+
+# --- how the image is read ------------------------------------------------------------------
+# As initramfs-tools and dracut write it: an uncompressed early archive (CPU microcode), NUL
+# padding, then the main archive compressed (zstd here). kekcrypt and the keyscript are in the
+# second one: doctor reads past the first.
+mkdir -p "$T/early/kernel/x86/microcode"
+echo microcode >"$T/early/kernel/x86/microcode/GenuineIntel.bin"
+split_image() {	# split_image NAME FROM.cpio: FROM's files behind an early archive
+	{ (cd "$T/early" && find . | cpio -o -H newc --quiet)
+	  head -c 512 /dev/zero
+	  gzip -dc "$T/$2.cpio" | zstd -q -c; } >"$T/$1.img"
+	chmod 600 "$T/$1.img"
+}
+split_image good-split good
+split_image nokek-split nokek
+assert_exit -m "an early archive, then the main one zstd-compressed: all well" 0 \
+	doctor --initramfs "$T/good-split.img"
+assert_stdout_contains -m "... the same report" "0 error(s), 1 warning(s)"
+assert_exit -m "... a KEK file missing from its main archive: an error (24)" 24 \
+	doctor --initramfs "$T/nokek-split.img"
+assert_stdout_contains -m "... naming it" "the initramfs lacks $T/kb"
+# In this process, with libarchive: listers on PATH that fail are not run.
+mkdir -p "$T/nolisters"
+for f in lsinitramfs lsinitrd; do printf '#!/bin/sh\nexit 1\n' >"$T/nolisters/$f"; done
+chmod 755 "$T"/nolisters/*
+assert_exit -m "libarchive reads the image (lsinitramfs and lsinitrd that fail are not run)" 0 \
+	env PATH="$T/nolisters:$PATH" "$KEKCRYPT" doctor --config "$T/kc.conf" \
+	--crypttab "$T/crypttab" --initramfs "$T/good-split.img"
+# Without libarchive (its file hidden in a private mount namespace), lsinitramfs lists it.
+libarchive=$(ldconfig -p | awk '$1 == "libarchive.so.13" && /x86-64/ { p = $NF } END { print p }')
+[ -n "$libarchive" ] ||
+	bail_out "libarchive.so.13 is missing (scripts/install-deps.sh installs libarchive-dev)"
+no_libarchive() {	# no_libarchive COMMAND...: COMMAND with libarchive's file hidden
+	unshare --mount sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh \
+		"$(readlink -f "$libarchive")" "$@"
+}
+assert_exit -m "without libarchive: lsinitramfs lists the image instead, all well" 0 \
+	no_libarchive "$KEKCRYPT" doctor --config "$T/kc.conf" --crypttab "$T/crypttab" \
+	--initramfs "$T/good-split.img"
+assert_exit -m "... a failing lsinitramfs is what it uses then (exit 24)" 24 \
+	no_libarchive env PATH="$T/nolisters:$PATH" "$KEKCRYPT" doctor --config "$T/kc.conf" \
+	--crypttab "$T/crypttab" --initramfs "$T/good-split.img"
 
 # --- the crypttab options kekcrypt reads, checked against the volume --------------------------
 # a.img has one kekcrypt token (0): token=5 names none; timeout=abc is no time span; frob=1 is
