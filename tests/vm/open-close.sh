@@ -33,7 +33,7 @@ vm_run "$VM_TOP/tests/vm/scenario-open-close.sh" --log "$log" --timeout 600 \
 	--file "$VM_WORK/guest-kek/wrong.bin:$VM_WORK/kek/wrong.bin" \
 	--file "$VM_WORK/guest-kek/recovery.key:/recovery.key" || rc=$?
 vm_expect "$log" \
-	KC-OK\ roundtrip-vda-1MiB KC-OK\ roundtrip-vda-8MiB KC-OK\ roundtrip-vda-32MiB \
+	KC-OK\ roundtrip-vda-1MiB KC-OK\ roundtrip-vda-8MiB KC-OK\ roundtrip-vda-16MiB \
 	KC-OK\ roundtrip-vdb-1MiB KC-OK\ roundtrip-vdb-8MiB \
 	KC-OK\ raw-device-ciphertext KC-OK\ keyring-reference KC-OK\ status \
 	KC-OK\ name-and-device-in-use KC-OK\ busy-close-refused KC-OK\ readonly \

@@ -25,8 +25,8 @@ json() { printf 'KC-JSON %s %s\n' "$1" "$(tr -d '\n' </tmp/"$1".json)"; }
 kekcrypt status --json >/tmp/status-all.json || fail "status with no mapping"
 json status-all
 
-# Round trips of 1, 8 and 32 MiB through each volume, with a close/reopen in between.
-for case in vda:1 vda:8 vda:32 vdb:1 vdb:8; do
+# Round trips of 1, 8 and 16 MiB through each volume, with a close/reopen in between.
+for case in vda:1 vda:8 vda:16 vdb:1 vdb:8; do
 	dev=${case%:*} mib=${case#*:}
 	{
 		kekcrypt open /dev/$dev rt >/tmp/open.out

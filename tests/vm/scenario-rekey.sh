@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Guest scenario: kekcrypt rekey (DEK rotation by LUKS2 re-encryption) with real dm-crypt.
-#   /dev/vdb  16 MiB of random data made on the host; its SHA-256 is $WANT
+#   /dev/vdb  8 MiB of random data made on the host; its SHA-256 is $WANT
 #   the volumes: formatted on the host (file KEK $KEK_DIR/a.bin + SoftHSM2 $P11_URI)
 # PHASE: one or more of these, run in order (the online test shares the resume phase's guest:
 # a boot less):
@@ -57,7 +57,7 @@ start_reader() {
 	( n=0
 	while [ ! -e /tmp/stop-reader ]; do
 		dd if=/dev/mapper/"${1:-v}" of=/dev/null bs=1M count=1 skip="$n" 2>/dev/null || true
-		n=$(((n + 1) % 16))
+		n=$(((n + 1) % 8))
 		sleep 0.1
 	done ) &
 	READER=$!
@@ -83,7 +83,7 @@ phase_online() {
 	[ "$rc" -eq 17 ] || fail "interrupted rekey exited $rc, expected 17"
 	grep -q "kekcrypt rekey --resume $DEV" /tmp/e1 || fail "no resume hint"
 	tail -n 1 /tmp/p1
-	grep -q '"total":16777216' /tmp/p1 || fail "progress JSON total"
+	grep -q '"total":8388608' /tmp/p1 || fail "progress JSON total"
 	cryptsetup luksDump "$DEV" | grep -q online-reencrypt || fail "no re-encryption pending"
 	[ "$(content_sha v)" = "$WANT" ] || fail "content differs in the middle of the rekey"
 	ok "sigint-stops-cleanly"
