@@ -179,17 +179,19 @@ opens "missing CLI: the recovery key askpass gave"
 # --- KMS down: nothing listens ----------------------------------------------------------------
 kill "${T_PIDS[0]}"
 wait "${T_PIDS[0]}" 2>/dev/null || true
-keyscript timeout=5
+# 8 s: time for two retries even when each attempt (a process start, under ASan in CI, on a
+# busy machine) takes over a second; with 5 s, CI once saw one retry only.
+keyscript timeout=8
 keep_key
 assert_eq -m "down: askpass asked" yes "$ASKED"
 # The retry loop stops when the next wait would pass the deadline: askpass may come a little
 # before it (after three attempts, 1.5 s at the earliest), never long after.
-within "down: askpass once the timeout of 5 s is spent, not long after" 1.5 7
+within "down: askpass once the timeout of 8 s is spent, not long after" 1.5 10
 assert_true -m "down: 'attempt N failed ...; retrying in X s' lines" \
 	grep -Eq "kekcrypt: warning: $IMG: attempt 1 failed: .*; retrying in [0-9.]+ s \\([0-9]+ s left\\)" "$ERR"
 assert_true -m "down: more than one retry" \
 	test "$(grep -c 'retrying in' "$ERR")" -ge 2
-assert_stderr_contains -m "down: the retry limit named" "not unlocked within the retry limit of 5 s"
+assert_stderr_contains -m "down: the retry limit named" "not unlocked within the retry limit of 8 s"
 assert_stderr_contains -m "down: the keyscript gave up on the KMS" \
 	"kekcrypt: root: not unlocked through the KMS/HSM (exit "
 opens "down: the recovery key askpass gave"
