@@ -6,17 +6,18 @@
 # Usage: scripts/test.sh
 #
 # Three chains run side by side, each printing its lines with a prefix: [boot] the Debian
-# packages' build (scripts/build-debs.sh), the guest harness's smoke test and the boot test
-# (the three chains end closer together so), [vm] the other guest tests one at
+# packages' build (scripts/build-debs.sh), the guest harness's smoke test and the boot test,
+# then the packages' test (tests/host/deb-package.sh, on those it built) and
+# tests/host/provider-seam.sh (a build of its own) (the three chains end closer together so:
+# the host chain, with the sanitizer pass, is the longest), [vm] the other guest tests one at
 # a time (each software-emulated guest keeps a CPU busy), and [host]: the unit and fuzz tests
 # and the host tests that need this plain build (make -j), then scripts/test-sanitizers.sh,
-# `make distcheck` of the unit, fuzz and host tests in an ASan + UBSan build, then the
-# packages' test (tests/host/deb-package.sh, on those the boot chain built). The host tests
+# `make distcheck` of the unit, fuzz and host tests in an ASan + UBSan build. The host tests
 # run once, in that build, except those that need the plain one (below): running each twice
 # cost CI minutes and proved nothing the sanitizer pass does not, while the guest tests run
 # the plain build. Each chain's summary is in tests/boot-suite.log, tests/vm-suite.log,
-# tests/host-suite.log and tests/debs-suite.log; at the end, each test's
-# wall and CPU time (tests/bounded.sh's "# bounded:" lines in the logs).
+# tests/host-suite.log and tests/late-suite.log (the boot chain's host tests); at the end,
+# each test's wall and CPU time (tests/bounded.sh's "# bounded:" lines in the logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -30,7 +31,7 @@ make lint
 # Everything the tests run, built before the chains start (both would build it otherwise).
 make -j"$(nproc)" check TESTS=
 # The Debian packages, once, at the start of the boot chain (below): tests/vm/boot.sh installs
-# them into its guests, tests/host/deb-package.sh (at the end of the host chain) checks them.
+# them into its guests, tests/host/deb-package.sh (after it, in the boot chain) checks them.
 export KC_DEBS=$PWD/tests/debs
 rm -rf "$KC_DEBS"
 echo "test: built in $((SECONDS - start)) s"
@@ -42,14 +43,14 @@ all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print
 # why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh, bad-tokens.sh:
 # its valgrind pass cannot run an ASan binary) and rotate-crash.sh (all 300 rounds of its kill
 # loop; the ASan build runs 30).
-boot=() vm=() host=() debs=()
+boot=() vm=() host=() late=()
 for t in $all; do
 	case $t in
 	tests/vm/boot.sh | tests/vm/run-smoke.sh) boot+=("$t") ;;
 	tests/vm/*) vm+=("$t") ;;
 	tests/unit/* | tests/fuzz/*) host+=("$t") ;;
-	tests/host/deb-package.sh) debs+=("$t") ;;
-	tests/host/plugin.sh | tests/host/lean.sh | tests/host/provider-seam.sh | \
+	tests/host/deb-package.sh | tests/host/provider-seam.sh) late+=("$t") ;;
+	tests/host/plugin.sh | tests/host/lean.sh | \
 		tests/host/make-install.sh | tests/host/bad-tokens.sh | tests/host/rotate-crash.sh)
 		host+=("$t") ;;
 	tests/host/*) ;;	# in scripts/test-sanitizers.sh only
@@ -86,14 +87,14 @@ host_chain() {
 	make -j"$(nproc)" check TESTS="${host[*]}" TEST_SUITE_LOG=tests/host-suite.log ||
 		{ tail -n 200 tests/host-suite.log; rc=1; }
 	scripts/test-sanitizers.sh || rc=1
-	# By now the boot chain has built the packages (build.log comes last; without it the
-	# test would build them itself).
-	check debs "${debs[@]}" || rc=1
 	return "$rc"
 }
 boot_chain() {
+	local rc=0
 	scripts/build-debs.sh "$KC_DEBS" || return 1
-	check boot "${boot[@]}"
+	check boot "${boot[@]}" || rc=1
+	check late "${late[@]}" || rc=1
+	return "$rc"
 }
 chain boot boot_chain &
 chain vm check vm "${vm[@]}" &
