@@ -23,14 +23,15 @@ K=$T/kek.bin K2=$T/kek2.bin
 new_kek "$K"
 new_kek "$K2"
 
-# The template: an ext4 filesystem of 48 MiB in an image of 96 MiB, encrypted in place.
+# The template: an ext4 filesystem of 32 MiB in an image of 64 MiB (the 32 MiB in-place
+# encryption needs at the end), encrypted in place: 48 MiB of data, six 8 MiB chunks of rekey.
 mkdir "$T/tree"
-head -c 12M /dev/urandom >"$T/tree/blob"
+head -c 8M /dev/urandom >"$T/tree/blob"
 echo "kekcrypt-firstboot-marker-$$" >"$T/tree/marker"
 TPL=$T/template.img
-mke2fs -q -t ext4 -d "$T/tree" -L kcdata "$TPL" 48M
+mke2fs -q -t ext4 -d "$T/tree" -L kcdata "$TPL" 32M
 cp --sparse=always "$TPL" "$T/fs.orig"
-truncate -s 96M "$TPL"
+truncate -s 64M "$TPL"
 kc encrypt "$TPL" --kek "file:$K" >/dev/null
 
 # digests IMG: the "digest" values of the LUKS2 digests (they change with the volume key).
