@@ -24,8 +24,9 @@ packages=(
 	man-db
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
-	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh)
-	debootstrap
+	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh); qemu-img
+	# for the template's clones' disk overlays (tests/vm/boot.sh)
+	debootstrap qemu-utils
 	# packaging: dpkg-buildpackage and lintian (tests/host/deb-package.sh, debian/); systemd.pc
 	dpkg-dev debhelper lintian systemd
 	# kekcrypt doctor test: lsinitramfs lists initramfs images

@@ -12,7 +12,10 @@
 # The functions for one root and its disks work on V (the variant: initramfs-tools or
 # dracut), D (its directory), ROOT (the root filesystem being built, $D/root), kek (the KEK
 # URI; kek_data, if set, the data disk's) and uuid_root / uuid_data, which the caller declares
-# (local in a function is enough: these are called from it).
+# (local in a function is enough: these are called from it). DATA_TEMPLATE=yes makes the data
+# disk that of a template image, whose clones re-key it at their first boot: root_config
+# enables kekcrypt-firstboot.service, disks_encrypt puts a template mark on the data disk and
+# gives it no recovery key (a template has none: every clone would share it).
 
 # vm_qemu_machine_args, vm_qemu_drive
 . "$VM_TOP/scripts/vm/qemu-config.sh"
@@ -117,7 +120,12 @@ k format -q $D/data.hdr --kek ${kek_data:-$kek} --uuid $uuid_data" ||
 # plugin for dracut; root's entry until disks_encrypt hands it to kekcrypt-encrypt-root, with
 # ROOT_TIMEOUT), fstab, the marker unit (kekcrypt doctor's lines "KC-DOCTOR: ...",
 # then "KC-BOOT-OK root=... data=... marker=..." on the console once multi-user is reached,
-# then poweroff), and the console and kvm settings of an emulated guest.
+# then poweroff), and the console and kvm settings of an emulated guest. With DATA_TEMPLATE=yes,
+# kekcrypt-firstboot.service enabled, and the marker first waits (up to 300 s) for it to end,
+# then prints "KC-FIRSTBOOT: " and the unit's state and result (systemctl show's KEY=VALUE
+# pairs), "KC-FIRSTBOOT-MARK: " and `kekcrypt template show --json` of the data disk (/dev/vdb),
+# "KC-FIRSTBOOT-LUKS: " and its LUKS2 metadata (cryptsetup luksDump --dump-json-metadata), each
+# document on one line, and the unit's journal ("KC-FIRSTBOOT-LOG: ...").
 root_config() {
 	local KS=/usr/lib/kekcrypt/kekcrypt-keyscript
 	if [ "$V" = dracut ]; then
@@ -165,16 +173,40 @@ root_config() {
 	WantedBy=multi-user.target
 	EOF
 	# kekcrypt doctor in the booted system (real devices, crypttab and initramfs), then the marker.
+	# With kekcrypt-firstboot.service enabled, after it ended (a rekey takes a while), and what it
+	# did: its state and the data disk's mark and LUKS2 metadata (digests), as the JSON the tools
+	# print, for the test to read. sync before the marker: a boot that writes to a disk overlay
+	# (not a snapshot) is killed right after it.
 	cat >"$ROOT/usr/local/sbin/kc-boot-marker" <<-'EOF'
 	#!/bin/sh
+	fb=kekcrypt-firstboot.service
+	if systemctl -q is-enabled $fb 2>/dev/null; then
+		i=0
+		while [ $i -lt 300 ] && systemctl show -p ActiveState --value $fb |
+			grep -Eqx 'active|activating|deactivating|reloading'; do
+			sleep 1
+			i=$((i + 1))
+		done
+		{
+		echo "KC-FIRSTBOOT: $(systemctl show -p ActiveState,SubState,Result,ExecMainStatus,ExecMainExitTimestampMonotonic $fb | tr '\n' ' ')"
+		echo "KC-FIRSTBOOT-MARK: $(kekcrypt template show --json /dev/vdb 2>&1 | tr -d '\n')"
+		echo "KC-FIRSTBOOT-LUKS: $(cryptsetup luksDump --dump-json-metadata /dev/vdb 2>&1 | tr -d '\n')"
+		journalctl -b -u $fb -o cat --no-pager | sed 's/^/KC-FIRSTBOOT-LOG: /'
+		} >/dev/ttyS0
+	fi
 	kekcrypt doctor >/run/doctor.txt 2>&1
 	echo "KC-DOCTOR-EXIT=$?" >>/run/doctor.txt
 	sed 's/^/KC-DOCTOR: /' /run/doctor.txt >/dev/ttyS0
+	sync
 	echo "KC-BOOT-OK root=$(findmnt -no SOURCE /) data=$(findmnt -no SOURCE /data) marker=$(cat /data/marker)" >/dev/ttyS0
 	EOF
 	chmod 755 "$ROOT/usr/local/sbin/kc-boot-marker"
 	ln -sf /etc/systemd/system/kc-boot-marker.service \
 		"$ROOT/etc/systemd/system/multi-user.target.wants/kc-boot-marker.service"
+	# As systemctl enable does (the unit comes with the packages, installed later).
+	[ "${DATA_TEMPLATE:-}" != yes ] ||
+		ln -sf /lib/systemd/system/kekcrypt-firstboot.service \
+			"$ROOT/etc/systemd/system/multi-user.target.wants/kekcrypt-firstboot.service"
 	# The serial console is the only console: no getty fighting the askpass prompt on it.
 	ln -sf /dev/null "$ROOT/etc/systemd/system/serial-getty@ttyS0.service"
 	# Nor on the virtual consoles nobody sees, and no maintenance jobs: an emulated guest's
@@ -219,7 +251,8 @@ root_install_debs() {
 # holding "marker", encrypted in place on the host with the UUIDs root_headers chose, and a
 # recovery key each: $D/rec-DISK.key, and as a person types it at the prompts,
 # $D/rec-DISK.typed-sd and $D/rec-DISK.typed-keyscript. The data disk by `kekcrypt encrypt`
-# under $kek_data (or $kek); the root disk by kekcrypt-encrypt-root under $kek, as an
+# under $kek_data (or $kek), with DATA_TEMPLATE=yes then marked a template (`kekcrypt template
+# mark`; its --json in $D/data-template.json) instead of given a recovery key; the root disk by kekcrypt-encrypt-root under $kek, as an
 # administrator encrypts an OS disk: root's crypttab entry (ROOT_TIMEOUT), the initramfs built
 # again in the filesystem (reading the tokens of root's new header and of the data disk,
 # attached here as a loop device), the kernel and that initramfs copied out to $D/vmlinuz and
@@ -240,9 +273,14 @@ disks_encrypt() {
 	# Offline, through libcryptsetup's userspace crypto (the host has no device-mapper); the
 	# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
 	# is emulated (a real one benchmarks on the machine itself).
-	local fast="--json --pbkdf-memory 32 --pbkdf-force-iterations 4"
+	local fast="--json --pbkdf-memory 32 --pbkdf-force-iterations 4" recs="root data"
+	local data_key="k recovery add -q $D/data.img $fast >$D/rec-data.json"
+	if [ "${DATA_TEMPLATE:-}" = yes ]; then
+		data_key="k template mark --json $D/data.img >$D/data-template.json"
+		recs=root
+	fi
 	host_ns "k encrypt -q $D/data.img --kek ${kek_data:-$kek} --uuid $uuid_data
-	k recovery add -q $D/data.img $fast >$D/rec-data.json
+	$data_key
 	loop=\$(losetup -f --show -r $D/data.img)
 	rc=0
 	KEKCRYPT=$KEKCRYPT KC_STATE_DIR=$D/state ${ENCRYPT_ROOT:-$(dirname "$KEKCRYPT")/kekcrypt-encrypt-root} \\
@@ -255,7 +293,7 @@ disks_encrypt() {
 	cp "$D"/boot/vmlinuz-* "$D/vmlinuz"
 	cp "$D"/boot/initrd.img-* "$D/initrd.img"
 	local d
-	for d in root data; do
+	for d in $recs; do
 		python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' \
 			"$D/rec-$d.json" >"$D/rec-$d.key"
 		# As a person types it at the prompts: in upper case without dashes (at
@@ -272,7 +310,8 @@ disks_encrypt() {
 # "seen" lines $W/NAME.seen, its exit status $W/NAME.rc. The disks are snapshots (QEMU's
 # snapshot=on: the guest's writes go to a scratch overlay), so boots of one variant can run
 # side by side, each from the disks encrypted on the host; the fixture, if up, has its own copy of
-# the key state.
+# the key state. BOOT_DATA=FILE: the data disk is FILE instead, a qcow2 overlay of $D/data.img
+# that keeps the guest's writes (a clone of the data disk, booted again later).
 boot_start() {
 	local name=$1 fx=$2
 	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
@@ -284,6 +323,9 @@ boot_start() {
 	[ "$V" != dracut ] ||
 		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 	cp "$W/kv-state.json" "$W/$name.kv-state.json"
+	local data_drive
+	data_drive=$(vm_qemu_drive "$D/data.img" snapshot=on)
+	[ -z "${BOOT_DATA:-}" ] || data_drive=$(vm_qemu_drive "$BOOT_DATA" "$KC_VM_DRIVE_OPTS" qcow2)
 	# One CPU each: two emulated CPUs spent more host CPU (one spinning on a lock the other
 	# held while the host ran something else) for no faster boot: 4 boots ~500 -> ~420 s of CPU.
 	cat >"$W/$name.ns.sh" <<SH
@@ -299,7 +341,7 @@ exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout
 	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
 	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
 	-drive "$(vm_qemu_drive "$D/root.img" snapshot=on)" \\
-	-drive "$(vm_qemu_drive "$D/data.img" snapshot=on)" \\
+	-drive "$data_drive" \\
 	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
 SH
 	{ ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1 && echo 0 || echo $?; } >"$W/$name.rc.tmp" &&

@@ -25,10 +25,11 @@ vm_qemu_machine_args() {
 	printf '%s\n' -machine "$KC_VM_MACHINE" -accel tcg -cpu max,erms=off,fsrm=off
 }
 
-# vm_qemu_drive FILE [OPTS]: the -drive value of a raw virtio disk (commas in FILE doubled, as
-# QEMU's option syntax wants); OPTS replace KC_VM_DRIVE_OPTS.
+# vm_qemu_drive FILE [OPTS [FORMAT]]: the -drive value of a virtio disk (commas in FILE doubled,
+# as QEMU's option syntax wants); OPTS replace KC_VM_DRIVE_OPTS; FORMAT: raw unless given (a
+# qcow2 overlay, say).
 vm_qemu_drive() {
 	local opts=${2-$KC_VM_DRIVE_OPTS}
 
-	printf 'file=%s,if=virtio,format=raw%s\n' "${1//,/,,}" "${opts:+,$opts}"
+	printf 'file=%s,if=virtio,format=%s%s\n' "${1//,/,,}" "${3:-raw}" "${opts:+,$opts}"
 }

@@ -26,6 +26,17 @@
 # header copies put where the chroot's /dev/disk/by-uuid would have the disks. The image of a
 # machine with that volume alone (and a configuration of [file] alone) holds the file and no
 # network stack (no libcurl).
+# Clones of a template image (issue 14 item 5): that data disk is a template's, marked by
+# `kekcrypt template mark` after `kekcrypt encrypt` (no recovery key: a template has none, so
+# doctor warns of that and nothing else), kekcrypt-firstboot.service enabled in the root; up
+# and down are two clones, each booting with a qcow2 overlay of the one data image that keeps
+# its writes. The marker waits for the service, then prints its result, the data disk's mark
+# (template show --json) and LUKS2 metadata (luksDump --dump-json-metadata). Each clone's first
+# boot re-keys data online (service succeeded, mark none, a LUKS2 digest unlike the template's
+# and unlike the other clone's); with both selected each then boots again from its overlay
+# (KMS up, unattended):
+#   up-again, down-again  data mounted, mark none, the digest its first boot left (firstboot
+#                         found nothing to do), doctor as before.
 #   (a slow or refusing KMS, a second call, a missing CLI: the keyscript's policy, tested on
 #   the host with the same keyscript by tests/host/keyscript.sh)
 # Every root's initramfs is built with forged tokens on root's header copy naming a KEK file,
@@ -39,8 +50,8 @@
 #   dracut-up    KMS up: boots unattended (kekcrypt doctor in it: ok);
 #   dracut-down  KMS down: the plugin retries until token-timeout=, then systemd-cryptsetup's
 #                password prompt takes the recovery keys, typed in upper case without dashes.
-# The boots run two at a time, each on snapshots of its variant's disks, and are checked in
-# order.
+# The boots run two at a time, each on snapshots of its variant's disks (a clone's data disk:
+# its overlay), and are checked in order.
 # The steps themselves (the root, the disks, a boot) are scripts/vm/boot-lib.sh's, which
 # scripts/demo.sh shows; this test checks what each did.
 # Usage: tests/vm/boot.sh [SCENARIO...]   (default: all; needs root)
@@ -52,6 +63,18 @@ set -euo pipefail
 KCLIB=libkekcrypt.so.1	# its soname (LIBKEKCRYPT_VERSION_INFO in configure.ac)
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down dracut-up dracut-down)
+# up and down are two clones of one template (their data disks: overlays of one image); with
+# both selected each boots again (up-again, down-again), after both first boots, in their order.
+CLONES=()
+all=()
+for s in "${SCENARIOS[@]}"; do
+	all+=("$s")
+	case $s in up | down) CLONES+=("$s") ;; esac
+	if [ ${#CLONES[@]} = 2 ] && [ "$s" = "${CLONES[1]}" ]; then
+		all+=("${CLONES[0]}-again" "${CLONES[1]}-again")
+	fi
+done
+SCENARIOS=("${all[@]}")
 VARIANTS=()
 case " ${SCENARIOS[*]} " in *" up "* | *" down "*) VARIANTS+=(initramfs-tools) ;; esac
 case " ${SCENARIOS[*]} " in *" dracut-"*) VARIANTS+=(dracut) ;; esac
@@ -73,6 +96,18 @@ debs
 echo "# in $DEBS"
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 "$VM_TOP/tests/fixtures/tls.sh" "$W/tls" IP:10.0.2.2 >/dev/null
+
+# json_doc_get FILE EXPR: the Python expression EXPR of the JSON document d in FILE.
+json_doc_get() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+# luks_digests FILE: the "digest" values of the LUKS2 digests (they change with the volume key)
+# in the metadata FILE (cryptsetup luksDump --dump-json-metadata), sorted, on one line.
+luks_digests() {
+	json_doc_get "$1" '" ".join(sorted(v["digest"] for v in d["digests"].values()))'
+}
 
 # forge HEADER PROVIDER URI: add to the LUKS2 header HEADER a kekcrypt token naming URI
 # (bound to keyslot 0, random wrapped key), as anyone who can write the disk could.
@@ -117,7 +152,7 @@ prepare() {
 local V=$1
 local D=$W/$1
 local ROOT=$D/root
-local kek=$URI kek_data=$URI
+local kek=$URI kek_data=$URI DATA_TEMPLATE=
 mkdir "$D"
 step "$V: root filesystem"
 "$VM_TOP/scripts/vm/debian-root.sh" --variant "$V" "$ROOT"
@@ -127,6 +162,8 @@ if [ "$V" = initramfs-tools ]; then
 	# The data disk's KEK: a file, at the same path on the host (in host.sh's private /etc)
 	# and in the root, allowed by name (the tokens' word is not enough).
 	kek_data=file:/etc/kekcrypt/kek.bin
+	# And the data disk is a template's, its boots clones (boot-lib.sh).
+	DATA_TEMPLATE=yes
 	printf '[file]\nallowed-paths = /etc/kekcrypt/kek.bin\n' >>"$ROOT/etc/kekcrypt/kekcrypt.conf"
 	(umask 077 && head -c 32 /dev/urandom >"$D/kek.bin")
 	cp -p "$D/kek.bin" "$ROOT/etc/kekcrypt/kek.bin"
@@ -264,12 +301,21 @@ fi
 step "$V: the filesystems, encrypted in place on the host (kekcrypt encrypt, kekcrypt-encrypt-root)"
 rm -rf "$ROOT/tmp/lean-conf"
 disks_encrypt
+local keys="a recovery key each" keys_ok=yes
+if [ "$DATA_TEMPLATE" = yes ]; then
+	keys="a recovery key for root, data marked a template instead"
+	[ "$(json_doc_get "$D/data-template.json" 'd["mark"]')" = template ] &&
+		[ ! -e "$D/rec-data.json" ] || keys_ok=no
+	# What each clone starts from.
+	luks_digests <(cryptsetup luksDump --dump-json-metadata "$D/data.img") >"$D/digest-template"
+fi
 if [ "$(cryptsetup luksUUID "$D/root.img")" = "$uuid_root" ] &&
 	[ "$(cryptsetup luksUUID "$D/data.img")" = "$uuid_data" ] &&
-	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ]; then
-	ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
+	! grep -qa "data-disk-$uuid_data" "$D/data.img" && [ -z "$(ls -A "$D/state")" ] &&
+	[ "$keys_ok" = yes ]; then
+	ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept), $keys"
 else
-	not_ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept) and a recovery key each"
+	not_ok "$V: root and data filesystems encrypted in place with $kek and $kek_data (no plaintext left, no header file kept), $keys"
 fi
 # kekcrypt-encrypt-root: root's crypttab entry, and the image that boots, built again in the
 # filesystem before it was encrypted, reading the tokens of both disks.
@@ -403,6 +449,71 @@ after_deadline() {
 	fi
 }
 
+# guest_doc NAME PREFIX: what the guest of boot NAME printed after "PREFIX: " (its first line).
+guest_doc() {
+	tr -d '\r' <"$W/$1.log" | sed -n "s/^.*$2: //p" | head -n 1
+}
+# firstboot_ran NAME: boot NAME's kekcrypt-firstboot.service ran and ended successfully, and the
+# data disk has no template mark left; its LUKS2 digests in $W/NAME.digest.
+firstboot_ran() {
+	local name=$1 state kv bad=
+	state=" $(guest_doc "$name" KC-FIRSTBOOT) "
+	for kv in ActiveState=inactive Result=success ExecMainStatus=0; do
+		[[ $state == *" $kv "* ]] || bad+=" $kv"
+	done
+	[[ $state =~ \ ExecMainExitTimestampMonotonic=[1-9] ]] || bad+=" ExecMainExitTimestamp"
+	if [ -z "$bad" ]; then
+		ok "$name: kekcrypt-firstboot.service ran and succeeded"
+	else
+		not_ok "$name: kekcrypt-firstboot.service ran and succeeded (not:$bad; state:$state)"
+		tr -d '\r' <"$W/$name.log" | grep -a 'KC-FIRSTBOOT-LOG: ' | sed 's/^/#   /'
+	fi
+	guest_doc "$name" KC-FIRSTBOOT-MARK >"$W/$name.mark.json"
+	guest_doc "$name" KC-FIRSTBOOT-LUKS >"$W/$name.luks.json"
+	if [ "$(json_doc_get "$W/$name.mark.json" 'd["mark"]')" = none ]; then
+		ok "$name: the data disk has no template mark"
+	else
+		not_ok "$name: the data disk has no template mark"
+		sed 's/^/#   /' "$W/$name.mark.json"
+	fi
+	luks_digests "$W/$name.luks.json" >"$W/$name.digest" || :
+}
+# firstboot_first NAME: boot NAME, a clone's first, re-keyed the data disk: firstboot_ran,
+# and a LUKS2 digest that is not the template's, nor the first clone's (for the second).
+firstboot_first() {
+	local name=$1 digest
+	firstboot_ran "$name"
+	digest=$(cat "$W/$name.digest")
+	if [ -n "$digest" ] && [ "$digest" != "$(cat "$D/digest-template")" ]; then
+		ok "$name: the clone re-keyed the data disk (its LUKS2 digest is not the template's)"
+	else
+		not_ok "$name: the clone re-keyed the data disk (its LUKS2 digest is not the template's)"
+	fi
+	[ ${#CLONES[@]} = 2 ] && [ "$name" = "${CLONES[1]}" ] || return 0
+	if [ -n "$digest" ] && [ "$digest" != "$(cat "$W/${CLONES[0]}.digest")" ]; then
+		ok "$name: ... nor the other clone's (${CLONES[0]}): each has a volume key of its own"
+	else
+		not_ok "$name: ... nor the other clone's (${CLONES[0]}): each has a volume key of its own"
+	fi
+}
+# doctor_data NAME: kekcrypt doctor in boot NAME had one thing to say of the data disk (a clone
+# of a template, which has no recovery key): a warning that it has none.
+doctor_data() {
+	local said
+	said=$(tr -d '\r' <"$W/$1.log" | awk -v h="KC-DOCTOR: data (UUID=$uuid_data): " '
+		index($0, h) { on = 1; print; next }
+		on && /KC-DOCTOR:   / { print; next }
+		{ on = 0 }')
+	if [ "$(printf '%s\n' "$said" | wc -l)" = 2 ] &&
+		printf '%s\n' "$said" | head -n 1 | grep -q ': warnings$' &&
+		printf '%s\n' "$said" | tail -n 1 | grep -q 'KC-DOCTOR:   warning: no recovery key: '; then
+		ok "$1: kekcrypt doctor: data works, its one warning: no recovery key (a template's clone)"
+	else
+		not_ok "$1: kekcrypt doctor: data works, its one warning: no recovery key (a template's clone)"
+		printf '%s\n' "$said" | sed 's/^/#   /'
+	fi
+}
+
 # systemd-cryptsetup's prompt (systemd 252), and the plugin's messages on the console.
 SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
 SD_PROMPT_DATA='Please enter passphrase for disk .*data'
@@ -426,12 +537,22 @@ start_next() {
 	local s=${SCENARIOS[$started]}
 	scenario_vars "$s"
 	step "boot: $s (started)"
+	# A clone: its data disk an overlay of the template's, kept for its second boot.
+	case $s in
+	up | down)
+		qemu-img create -q -f qcow2 -b "$D/data.img" -F raw "$W/$s.data.qcow2" ||
+			die "qemu-img create of $s's data overlay failed" ;;
+	esac
 	case $s in
 	up)
-		boot_start up "" --mark "$ks_root unlocked" ;;
+		BOOT_DATA=$W/up.data.qcow2 boot_start up "" --mark "$ks_root unlocked" ;;
 	down)
-		boot_start down down --mark "$ks_gaveup 12 s" \
+		BOOT_DATA=$W/down.data.qcow2 boot_start down down --mark "$ks_gaveup 12 s" \
 			--answer "$PROMPT_ROOT=$D/rec-root.typed-keyscript" ;;
+	up-again | down-again)
+		# After the clone's first boot (its overlay is written by one QEMU at a time).
+		boot_wait "${s%-again}" >/dev/null
+		BOOT_DATA=$W/${s%-again}.data.qcow2 boot_start "$s" "" --mark "$ks_root unlocked" ;;
 	dracut-up)
 		boot_start dracut-up "" --mark "$by_root unlocked after" ;;
 	dracut-down)
@@ -462,8 +583,9 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		in_order up "root, then data" "$ks_root unlocked" "$ks_data unlocked"
 		hasnt up "no recovery prompt" "$PROMPT_ROOT"
 		has up "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
-		has up "... data ok" "KC-DOCTOR: data \\(UUID=$uuid_data\\): ok"
+		doctor_data up
 		has up "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
+		firstboot_first up
 		;;
 	down)
 		booted down
@@ -482,7 +604,28 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		hasnt down "no recovery prompt for data" "$PROMPT_DATA"
 		has down "kekcrypt doctor: no KEK answers, a recovery key exists (a warning)" \
 			'KC-DOCTOR:   warning: no KEK answers now: .*ask for the recovery key'
+		doctor_data down
 		has down "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
+		# Data's file KEK works without the KMS: this clone re-keys as the other one does.
+		firstboot_first down
+		;;
+	up-again | down-again)
+		booted "$s"
+		has "$s" "the keyscript unlocked root through the KMS" "$ks_root unlocked after 1 attempt"
+		# (any token id: the rekey replaced the template's token 0 with one of its own)
+		has "$s" "and data with its file KEK" \
+			"${ks_data% 0:} [0-9]+: unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
+		hasnt "$s" "no recovery prompt" "$PROMPT_ROOT|$PROMPT_DATA"
+		firstboot_ran "$s"
+		if [ -s "$W/$s.digest" ] &&
+			[ "$(cat "$W/$s.digest")" = "$(cat "$W/${s%-again}.digest" 2>/dev/null)" ]; then
+			ok "$s: the data disk has the LUKS2 digest its first boot left (firstboot did nothing)"
+		else
+			not_ok "$s: the data disk has the LUKS2 digest its first boot left (firstboot did nothing)"
+		fi
+		has "$s" "kekcrypt doctor: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
+		doctor_data "$s"
+		has "$s" "... exit 0" 'KC-DOCTOR: KC-DOCTOR-EXIT=0'
 		;;
 	dracut-up)
 		booted dracut-up
