@@ -6,18 +6,18 @@
 # Usage: scripts/test.sh
 #
 # Three chains run side by side, each printing its lines with a prefix: [boot] the Debian
-# packages' build (scripts/build-debs.sh), the guest harness's smoke test and the boot test,
-# then the packages' test (tests/host/deb-package.sh, on those it built),
-# tests/host/provider-seam.sh (a build of its own) and `make lint` (the three chains end
-# closer together so: the host chain, with the sanitizer pass, is the longest), [vm] the other guest tests one at
-# a time (each software-emulated guest keeps a CPU busy), and [host]: the unit and fuzz tests
-# and the host tests that need this plain build (make -j), then scripts/test-sanitizers.sh,
-# `make distcheck` of the unit, fuzz and host tests in an ASan + UBSan build. The host tests
-# run once, in that build, except those that need the plain one (below): running each twice
-# cost CI minutes and proved nothing the sanitizer pass does not, while the guest tests run
-# the plain build. Each chain's summary is in tests/boot-suite.log, tests/vm-suite.log,
-# tests/host-suite.log and tests/late-suite.log (the boot chain's host tests); at the end,
-# each test's wall and CPU time (tests/bounded.sh's "# bounded:" lines in the logs).
+# packages' build (scripts/build-debs.sh) and the boot test (the longest test: it has the chain
+# to itself); [vm] the other guest tests one at a time (each software-emulated guest keeps a CPU
+# busy), then the packages' test (tests/host/deb-package.sh, on those the boot chain built),
+# tests/host/provider-seam.sh (a build of its own) and `make lint`; and [host]: the unit and
+# fuzz tests and the host tests that need this plain build (make -j), then
+# scripts/test-sanitizers.sh, `make distcheck` of the unit, fuzz and host tests in an ASan +
+# UBSan build. The host tests run once, in that build, except those that need the plain one
+# (below): running each twice cost CI minutes and proved nothing the sanitizer pass does not,
+# while the guest tests run the plain build. Each chain's summary is in tests/boot-suite.log,
+# tests/vm-suite.log, tests/host-suite.log and tests/late-suite.log (the vm chain's host
+# tests); at the end, each test's wall and CPU time (tests/bounded.sh's "# bounded:" lines in
+# the logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -42,7 +42,7 @@ rm -rf "$KC_DEBS"
 echo "test: built in $((SECONDS - start)) s"
 
 # make check's own list, split by where the tests run: the boot test (the longest: two
-# Debian roots, four boots) with the smoke test, the other guest tests, and the rest.
+# Debian roots, six boots), the other guest tests, and the rest.
 all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests)
 # The host tests that run in the plain build: those the sanitizer pass leaves out (it says
 # why: plugin.sh, lean.sh, provider-seam.sh, deb-package.sh, make-install.sh, bad-tokens.sh:
@@ -51,7 +51,7 @@ all=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print
 boot=() vm=() host=() late=()
 for t in $all; do
 	case $t in
-	tests/vm/boot.sh | tests/vm/run-smoke.sh) boot+=("$t") ;;
+	tests/vm/boot.sh) boot+=("$t") ;;
 	tests/vm/*) vm+=("$t") ;;
 	tests/unit/* | tests/fuzz/*) host+=("$t") ;;
 	tests/host/deb-package.sh | tests/host/provider-seam.sh) late+=("$t") ;;
@@ -96,16 +96,25 @@ host_chain() {
 }
 boot_chain() {
 	local rc=0
-	scripts/build-debs.sh "$KC_DEBS" || return 1
+	scripts/build-debs.sh "$KC_DEBS" || rc=1
+	: >"$tmp/debs.done"
+	[ "$rc" = 0 ] || return 1
 	check boot "${boot[@]}" || rc=1
+	return "$rc"
+}
+# The boot test is the longest single test, so the boot chain holds it alone; the vm chain
+# ends with the host tests of the packages (once the boot chain built them) and the static
+# checks (shellcheck takes ~50 s of CPU).
+vm_chain() {
+	local rc=0
+	check vm "${vm[@]}" || rc=1
+	while [ ! -e "$tmp/debs.done" ]; do sleep 5; done
 	check late "${late[@]}" || rc=1
-	# The static checks last, in the chain that ends first: shellcheck takes ~50 s of CPU,
-	# which here fills a CPU the other two chains leave idle in their last minute or two.
 	make lint || rc=1
 	return "$rc"
 }
 chain boot boot_chain &
-chain vm check vm "${vm[@]}" &
+chain vm vm_chain &
 chain host host_chain &
 wait
 # Where the time went: the costliest tests (the sanitizer pass's are under kekcrypt-*/_build).
