@@ -69,7 +69,10 @@ root_kms_conf() {
 	kv_conf /etc/kekcrypt/ca.pem >"$ROOT/etc/kekcrypt/kekcrypt.conf"
 	cp "$W/tls/ca.pem" "$ROOT/etc/kekcrypt/ca.pem"
 	chmod 600 "$ROOT/etc/kekcrypt/kekcrypt.conf"
-	(umask 077 && kv_conf "$W/tls/ca.pem" >"$W/host.conf")
+	# Renamed into place: the boot test prepares its two roots side by side, and one may read
+	# it while the other writes it (the same content).
+	(umask 077 && kv_conf "$W/tls/ca.pem" >"$W/host.conf.$BASHPID" &&
+		mv "$W/host.conf.$BASHPID" "$W/host.conf")
 }
 
 # host_ns COMMANDS: run COMMANDS (k = kekcrypt with host.conf) on the host in a private
@@ -216,6 +219,14 @@ root_config() {
 		apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer \
 		systemd-tmpfiles-clean.timer; do
 		ln -sf /dev/null "$ROOT/etc/systemd/system/$unit"
+	done
+	# Nor the systemd generators these guests have no use for (each a process start, about a
+	# second of emulated CPU per boot): those of fstab and crypttab stay, they set up the volumes.
+	local gen
+	mkdir -p "$ROOT/etc/systemd/system-generators"
+	for gen in debug getty gpt-auto hibernate-resume integritysetup rc-local run sysv \
+		system-update veritysetup; do
+		ln -sf /dev/null "$ROOT/etc/systemd/system-generators/systemd-$gen-generator"
 	done
 	# No kvm: udev would load it for the emulated CPU's virtualization extensions, and its module
 	# load stalled a guest CPU for 45 s on a busy host (a soft lockup, right after switch-root).

@@ -116,8 +116,8 @@ forge() {
 print(json.dumps({"type": "kekcrypt", "keyslots": ["0"], "kekcrypt-version": "1",
 	"kekcrypt-provider": sys.argv[1], "kekcrypt-key-id": sys.argv[2],
 	"kekcrypt-wrap-alg": "A256KWP", "kekcrypt-created": "2026-01-01T00:00:00Z",
-	"kekcrypt-wrapped-key": base64.b64encode(os.urandom(72)).decode()}))' "$2" "$3" >"$W/forged.json"
-	cryptsetup --disable-external-tokens token import --json-file "$W/forged.json" "$1" ||
+	"kekcrypt-wrapped-key": base64.b64encode(os.urandom(72)).decode()}))' "$2" "$3" >"$D/forged.json"
+	cryptsetup --disable-external-tokens token import --json-file "$D/forged.json" "$1" ||
 		die "cannot add a forged token to $1"
 }
 # forged_warns TEXT...: the initramfs build warned about root's forged tokens, each TEXT in a
@@ -384,8 +384,36 @@ fi
 rm -rf "$ROOT"
 }
 
+# The roots are prepared side by side (each is mostly one process at a time: apt, an initramfs
+# build, the encryption), each with a fixture of its own in a namespace of its own; their TAP
+# lines are replayed in order afterwards. The fixture's key is made first, once, so that both
+# (and every boot) read the same one from its state file.
+ns bash -c "ip link set lo up
+$(fixture) >'$W/kv-init.port' 2>'$W/kv-init.log' &
+for i in \$(seq 100); do grep -q '^PORT' '$W/kv-init.port' && break; sleep 0.1; done
+kill %1" || die "the fixture did not start"
+[ -s "$W/kv-state.json" ] || die "the fixture made no key state: $(cat "$W/kv-init.log")"
+prep_in_background() {
+	ok() { echo "KC-PREP-OK $*"; }
+	not_ok() { echo "KC-PREP-NOT-OK $*"; }
+	prepare "$1"
+}
+prep_pids=()
 for v in "${VARIANTS[@]}"; do
-	prepare "$v"
+	(prep_in_background "$v") >"$W/prep-$v.out" 2>&1 &
+	prep_pids+=($!)
+done
+for i in "${!VARIANTS[@]}"; do
+	rc=0
+	wait "${prep_pids[$i]}" || rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"KC-PREP-OK "*) ok "${line#KC-PREP-OK }" ;;
+		"KC-PREP-NOT-OK "*) not_ok "${line#KC-PREP-NOT-OK }" ;;
+		*) printf '%s\n' "$line" ;;
+		esac
+	done <"$W/prep-${VARIANTS[$i]}.out"
+	[ "$rc" = 0 ] || die "preparing ${VARIANTS[$i]} failed (exit $rc)"
 done
 
 # boot_result NAME: wait for the boot to end; its TAP line.
