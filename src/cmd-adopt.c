@@ -12,6 +12,15 @@
  * kc_kek_enrol(): the passphrase keyslot stays), then rewrites crypttab so that kekcrypt
  * unlocks the volumes and the BEK volume is no longer needed.
  *
+ * Two more kinds of ADE volume (doc/ADE.md section 3). ADE's legacy azure_crypt_mount lists
+ * data volumes that its extension opens and mounts after boot: each gets tokens as well, a
+ * crypttab line and a nofail fstab line, and the file is moved aside (azure_crypt_mount.ade)
+ * after crypttab and fstab are written, so that ADE's leftovers cannot open them again. A
+ * crypttab key file (or azure_crypt_mount's uses_cleartext_key=True) naming
+ * cleartext_key_<mapper> says that ADE had started a disable: the volume is refused while its
+ * header holds the decryption, else adopted with the cleartext key (it opens a keyslot of the
+ * volume), and the output says so.
+ *
  * Order of the writes, each safe to repeat: every volume is checked before the first write
  * (ADE still encrypting, a re-encryption in the header, LUKS1 without --convert, the key
  * files); then each volume gets its tokens (a KEK it has a token for already is left alone);
@@ -20,8 +29,9 @@
  * stopped half-way is finished by running it again; on an adopted system no crypttab entry
  * names a BEK key file any more, and adopt says so and writes nothing.
  *
- * crypttab, the header it names and the BEK volume's files are untrusted input: entry names
- * and key file names are checked before they name a file, the key files must be regular
+ * crypttab, azure_crypt_mount, the header they name and the key files are untrusted input:
+ * entry names and key file names are checked before they name a file, every field of
+ * azure_crypt_mount before it goes into a line adopt writes, the key files must be regular
  * files (no symbolic link followed) of bounded size.
  */
 #include <ctype.h>
@@ -62,11 +72,13 @@
 	"adopt --from ade --kek URI [--kek URI ...] [--bek DIR|DEVICE] [--root DIR]\n"       \
 	"       [--convert --header-backup-dir DIR] [--dry-run]\n\n"                          \
 	"Bring the volumes of an Azure Disk Encryption VM under kekcrypt in place: each\n"     \
-	"volume that crypttab unlocks with a key file of the BEK volume gets a token per\n"   \
-	"KEK, authorised by that passphrase (its keyslot stays); then crypttab is rewritten\n" \
+	"volume that crypttab unlocks with a key file of the BEK volume (or an ADE cleartext\n"\
+	"key: a disable was started) or that ADE's legacy azure_crypt_mount lists gets a\n"   \
+	"token per KEK, authorised by that key (its keyslot stays); then crypttab is rewritten\n"\
 	"(ADE's saved as crypttab.ade beside it): the OS volume (header=, or 'osencrypt')\n"  \
 	"through kekcrypt-keyscript in the initramfs, the others through the token plugin;\n"\
-	"and the BEK volume's line is removed from fstab (saved as fstab.ade).\n"          \
+	"and the BEK volume's line is removed from fstab (saved as fstab.ade);\n"           \
+	"azure_crypt_mount's volumes get crypttab and fstab lines, and it is moved aside.\n" \
 	"Refused while ADE still encrypts or a volume is being re-encrypted. Running it\n"     \
 	"again finishes an interrupted adopt; on an adopted system it writes nothing.\n"     \
 	"The initramfs is not rebuilt: adopt says what is left to do.\n\n"                   \
