@@ -31,7 +31,8 @@
 # the mapping already, and azure_crypt_mount is moved aside to azure_crypt_mount.ade; a
 # malformed line and lines that would inject into crypttab or fstab are refused (9) with
 # nothing written; a volume whose header holds a decryption (a disable under way) is refused
-# (12).
+# (12). A system with azure_crypt_mount alone (no crypttab, no fstab), its volume by a
+# cleartext key: adopted without a BEK volume, crypttab and fstab created.
 . "$(dirname "$0")/lib.sh"
 need blkid mkfs.vfat mcopy losetup node
 
@@ -373,6 +374,28 @@ assert_exit -m "azure_crypt_mount and azure_crypt_mount.ade both there: refused 
 	kc "${ADOPT[@]}" "${CONVERT[@]}"
 assert_stderr_contains -m "... saying so" "$ACM.ade exists already"
 rm "$ACM"
+
+# --- azure_crypt_mount alone, by a cleartext key: no crypttab, no fstab, no BEK volume ----------
+R4=$T/root4
+mkdir -p "$R4/etc" "$R4/var/lib/azure_disk_encryption_config"
+U7=$(cat /proc/sys/kernel/random/uuid)
+K7=$R4/var/lib/azure_disk_encryption_config/cleartext_key_$U7
+(umask 077 && head -c 128 /dev/urandom >"$K7")
+new_img "$T/data7.img"
+cryptsetup luksFormat -q --type luks2 "${FAST[@]}" "$T/data7.img" "$K7"
+echo "$U7 $T/data7.img None /data7 None True" >"$R4/var/lib/azure_disk_encryption_config/azure_crypt_mount"
+assert_exit -m "azure_crypt_mount alone, by a cleartext key, without a BEK volume: adopted" 0 \
+	kc adopt --from ade --kek "file:$T/k0" --root "$R4"
+assert_stdout_contains -m "... crypttab created" "$R4/etc/crypttab: created"
+assert_eq -m "... with the volume's line, root's, mode 644" "$U7 $T/data7.img none luks,nofail 644" \
+	"$(cat "$R4/etc/crypttab") $(stat -c %a "$R4/etc/crypttab")"
+assert_eq -m "... fstab created with its line (file system None: auto)" \
+	"/dev/mapper/$U7 /data7 auto defaults,nofail 0 0" "$(cat "$R4/etc/fstab")"
+assert_eq -m "... no backup of files that were not there" "" \
+	"$(find "$R4/etc" -name '*.ade')"
+assert_ok -m "... its token alone unlocks it" kc verify "$T/data7.img"
+assert_exit -m "... a second run" 0 kc adopt --from ade --kek "file:$T/k0" --root "$R4"
+assert_stdout_contains -m "... says it is adopted" "already adopted"
 
 # --- a disable under way: the header holds a decryption ---------------------------------------
 R3=$T/root3
