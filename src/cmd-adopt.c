@@ -34,7 +34,6 @@
  * azure_crypt_mount before it goes into a line adopt writes, the key files must be regular
  * files (no symbolic link followed) of bounded size.
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -433,7 +432,8 @@ static int acm_conflict(struct adopt *ad, struct ade_volume *v)
 	for (size_t i = 0; i < ad->tab.n; i++) {
 		if (strcmp(ad->tab.entries[i].name, v->e->name))
 			continue;
-		if (new_line(v, line, sizeof(line)) >= 0 && !strcmp(line, ad->tab.entries[i].line)) {
+		if (new_line(v, line, sizeof(line)) >= 0 &&
+		    !strcmp(line, ad->tab.entries[i].line)) {
 			v->in_crypttab = true;
 			continue;
 		}
@@ -523,8 +523,8 @@ static int key_read(struct adopt *ad, const struct ade_volume *v, struct cli_aut
 	struct stat st;
 	int fd, r = 0;
 
-	fd = openat(v->cleartext ? ad->ade_fd : ad->bek_fd, v->key_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-		    O_CLOEXEC);
+	fd = openat(v->cleartext ? ad->ade_fd : ad->bek_fd, v->key_name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		r = -errno;
 	else if (fstat(fd, &st) < 0)
@@ -616,12 +616,12 @@ static int check_volume(struct adopt *ad, struct ade_volume *v)
 	if (r < 0)
 		return cli_fail(cli, r);
 	if (kc_rekey_state(cli->ctx, v->device, &st) > 0) {
-		/* ADE's disable decrypts with cryptsetup reencrypt --decrypt: the header says so. */
+		/* ADE's disable decrypts (cryptsetup reencrypt --decrypt): the header says so. */
 		if (v->cleartext)
 			cli_error(cli, "%s: %s: ADE had started a disable (its cleartext key is "
 				  "there) and the header holds a re-encryption in progress (a "
-				  "decryption): adopt it once that is finished or undone", v->e->name,
-				  v->device);
+				  "decryption): adopt it once that is finished or undone",
+				  v->e->name, v->device);
 		else
 			cli_error(cli, "%s: %s: %s; adopt it once that is finished", v->e->name,
 				  v->device, st.summary);
@@ -1011,7 +1011,8 @@ static void print_json(const struct adopt *ad)
 			       json_object_new_string(ad->acm) : NULL);
 	json_object_object_add(o, "azure_crypt_mount_backup", ad->acm_active ?
 			       json_object_new_string(ad->acm_backup) : NULL);
-	json_object_object_add(o, "azure_crypt_mount_moved", json_object_new_boolean(ad->acm_moved));
+	json_object_object_add(o, "azure_crypt_mount_moved",
+			       json_object_new_boolean(ad->acm_moved));
 	for (size_t i = 0; i < ad->n; i++)
 		json_object_array_add(vols, volume_json(ad, &ad->vols[i]));
 	json_object_object_add(o, "volumes", vols);
@@ -1025,12 +1026,10 @@ static void print_json(const struct adopt *ad)
 static void print_cleartext(const struct adopt *ad, const struct ade_volume *v)
 {
 	printf("  ADE had started a disable (decryption) of this volume: authorised by its "
-	       "cleartext key %s/%s (keyslot ", ad->ade_dir, v->key_name);
+	       "cleartext key %s/%s", ad->ade_dir, v->key_name);
 	if (v->auth_keyslot >= 0)
-		printf("%d", v->auth_keyslot);
-	else
-		printf("N");
-	printf("), not the BEK passphrase; once kekcrypt unlocks it, remove that keyslot "
+		printf(" (keyslot %d)", v->auth_keyslot);
+	printf(", not the BEK passphrase; once kekcrypt unlocks it, remove the key's keyslot "
 	       "(cryptsetup luksKillSlot) and the file\n");
 }
 
@@ -1201,6 +1200,7 @@ static int bek_open(struct adopt *ad)
 static int ade_dir_open(struct adopt *ad)
 {
 	bool need = false;
+	int err;
 
 	for (size_t i = 0; i < ad->n; i++)
 		need |= ad->vols[i].cleartext;
@@ -1209,20 +1209,24 @@ static int ade_dir_open(struct adopt *ad)
 	ad->ade_fd = open(ad->ade_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ad->ade_fd >= 0)
 		return -1;
-	cli_error(ad->cli, "%s: %s", ad->ade_dir, strerror(errno));
-	return errno == ENOENT || errno == ENOTDIR ? EXIT_NOENT : EXIT_ACCESS;
+	err = errno;
+	cli_error(ad->cli, "%s: %s", ad->ade_dir, strerror(err));
+	return err == ENOENT || err == ENOTDIR ? EXIT_NOENT : EXIT_ACCESS;
 }
 
 /* azure_crypt_mount renamed to azure_crypt_mount.ade (never over one), once crypttab and fstab
  * open and mount its volumes: ADE's leftovers cannot open them a second time. */
 static int acm_move(struct adopt *ad)
 {
+	int err;
+
 	if (!ad->acm_active || ad->a->dry_run)
 		return -1;
 	if (renameat2(AT_FDCWD, ad->acm, AT_FDCWD, ad->acm_backup, RENAME_NOREPLACE) < 0) {
+		err = errno;
 		cli_error(ad->cli, "cannot move %s aside to %s: %s", ad->acm, ad->acm_backup,
-			  strerror(errno));
-		return errno == EEXIST ? EXIT_EXISTS : EXIT_INTERNAL;
+			  strerror(err));
+		return err == EEXIST ? EXIT_EXISTS : EXIT_INTERNAL;
 	}
 	ad->acm_moved = true;
 	return -1;
