@@ -374,7 +374,9 @@ static const char *acm_defect(char *const *f, size_t n)
 	return NULL;
 }
 
-/* The OS volume: ADE keeps it in crypttab and opens it in the initramfs, not from here. */
+/* The OS volume, skipped (crypttab has it; ADE opens it in the initramfs): as ADE's own
+ * migration of azure_crypt_mount (DiskUtil.migrate_crypt_items) skips it, named osencrypt or
+ * mounted at /. */
 static bool acm_os(char *const *f)
 {
 	return !strcmp(f[ACM_NAME], "osencrypt") || !strcmp(f[ACM_MOUNT], "/");
@@ -491,7 +493,9 @@ static int acm_parse(struct adopt *ad, char *text)
 				  lineno, defect);
 			return EXIT_MALFORMED;
 		}
-		ad->acm_active |= !acm_os(f);
+		/* ADE uses the file while a line is not osencrypt's
+		 * (DiskUtil.should_use_azure_crypt_mount). */
+		ad->acm_active |= strcmp(f[ACM_NAME], "osencrypt") != 0;
 		if (!acm_os(f) && (ex = acm_volume(ad, f, l)) >= 0)
 			return ex;
 	}

@@ -383,6 +383,12 @@ K7=$R4/var/lib/azure_disk_encryption_config/cleartext_key_$U7
 (umask 077 && head -c 128 /dev/urandom >"$K7")
 new_img "$T/data7.img"
 cryptsetup luksFormat -q --type luks2 "${FAST[@]}" "$T/data7.img" "$K7"
+echo "osencrypt /dev/sda1 /boot/luks/osluksheader / ext4 False 0" \
+	>"$R4/var/lib/azure_disk_encryption_config/azure_crypt_mount"
+assert_exit -m "azure_crypt_mount with the OS volume alone (ADE does not use it): nothing to adopt (3)" \
+	3 kc adopt --from ade --kek "file:$T/k0" --root "$R4"
+assert_eq -m "... nothing written, the file left in place" "azure_crypt_mount" \
+	"$(find "$R4/etc" "$R4/var/lib/azure_disk_encryption_config" -type f ! -name 'cleartext_key_*' -printf '%f\n')"
 echo "$U7 $T/data7.img None /data7 None True" >"$R4/var/lib/azure_disk_encryption_config/azure_crypt_mount"
 assert_exit -m "azure_crypt_mount alone, by a cleartext key, without a BEK volume: adopted" 0 \
 	kc adopt --from ade --kek "file:$T/k0" --root "$R4"
