@@ -216,6 +216,20 @@ assert_exit -m "a LUKS1 volume without --convert: exit 27, before anything is wr
 assert_stderr_contains -m "... saying what to do" "--convert --header-backup-dir DIR"
 nothing_written "wrong passphrase, LUKS1"
 
+# The cleartext key file is read like a BEK key file: missing (3), a symbolic link (14).
+mv "$ADE_DIR/cleartext_key_data4" "$T/ck4"
+assert_exit -m "a cleartext key file missing: exit 3, before anything is written" 3 \
+	kc "${ADOPT[@]}" "${CONVERT[@]}"
+assert_stderr_contains -m "... naming it" \
+	"data4: ADE's cleartext key file $ADE_DIR/cleartext_key_data4 does not exist"
+ln -s "$T/ck4" "$ADE_DIR/cleartext_key_data4"
+assert_exit -m "a cleartext key file that is a symbolic link: refused (14)" 14 \
+	kc "${ADOPT[@]}" "${CONVERT[@]}"
+assert_stderr_contains -m "... saying so" "cleartext_key_data4 is a symbolic link: refused"
+rm "$ADE_DIR/cleartext_key_data4"
+mv "$T/ck4" "$ADE_DIR/cleartext_key_data4"
+nothing_written "cleartext key missing, a symbolic link"
+
 # acm_refused DESC LINE WHAT: azure_crypt_mount with LINE at the end (line 4) is refused (9),
 # saying WHAT, and nothing is written.
 acm_refused() {
