@@ -73,14 +73,42 @@ static int read_sysfs(const char *path, char *buf, size_t size)
 
 /* The dm-crypt mapping of DEVICE for LUKS volume UUID, from the device's holders in sysfs:
  * the one whose dm UUID is CRYPT-LUKS2-<uuid without dashes>-NAME. "" when not active. */
-int dm_find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid,
-			char name[128])
+/* The holder (dm device) below DIR, a sysfs holders directory, whose dm UUID starts with
+ * PREFIX, searched DEPTH levels up: a volume under online re-encryption may sit on helper
+ * devices of libcryptsetup's (a hotzone and an overlay) rather than on the device itself.
+ * Its name into NAME: true when found. */
+static bool find_holder(const char *dir, const char *prefix, int depth, char name[128])
 {
-	char dir[128], path[512], dmuuid[256], prefix[64];
+	char path[512], dmuuid[256];
 	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
+		if (read_sysfs(path, dmuuid, sizeof(dmuuid)) == 0 &&
+		    !strncmp(dmuuid, prefix, strlen(prefix))) {
+			snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
+			found = read_sysfs(path, name, 128) == 0 && name[0];
+		} else if (depth > 0) {
+			snprintf(path, sizeof(path), "/sys/block/%s/holders", de->d_name);
+			found = find_holder(path, prefix, depth - 1, name);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+int dm_find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid,
+		    char name[128])
+{
+	char dir[128], prefix[64];
 	struct stat st;
-	size_t n = 0;
-	DIR *d;
+	size_t n;
 
 	name[0] = 0;
 	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
@@ -93,21 +121,8 @@ int dm_find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid,
 	prefix[n] = 0;
 	snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/holders", major(st.st_rdev),
 		 minor(st.st_rdev));
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
-		if (read_sysfs(path, dmuuid, sizeof(dmuuid)) < 0 || strncmp(dmuuid, prefix, n))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
-		if (read_sysfs(path, name, 128) == 0 && name[0])
-			break;
+	if (!find_holder(dir, prefix, 2, name))
 		name[0] = 0;
-	}
-	closedir(d);
 	if (name[0])
 		log_dbg(ctx, "device '%s' is active as '%s'", device, name);
 	return 0;

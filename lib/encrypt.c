@@ -567,9 +567,11 @@ static int run_data(struct encrypt_run *er)
 		if (r < 0)
 			return ctx_fail(er->ctx, -EIO, "encryption crash recovery failed (%s)",
 					strerror(-r));
+		ri = crypt_reencrypt_status(cd, NULL);
 	}
 	r = open_mapping(er, cd, pass);
-	if (r < 0)
+	/* The chunk the recovery repaired may have been the last one: nothing left to do. */
+	if (r < 0 || ri == CRYPT_REENCRYPT_NONE)
 		return r;
 	r = crypt_reencrypt_init_by_passphrase(cd, er->res.name[0] ? er->res.name : NULL,
 					       (const char *)pass->data, pass->len,
