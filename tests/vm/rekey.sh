@@ -10,8 +10,8 @@
 #   2. online, in that second guest, on a volume of its own: SIGINT mid-run, resume with a
 #      plain `rekey` while the mapping is busy; the content is unchanged, the old DEK is
 #      rejected, the KEKs are the same;
-#   3. in-place encryption (kekcrypt encrypt) in the same two guests, on two 64 MiB disks each
-#      holding an 8 MiB ext4 filesystem full of files (their SHA-256 list made here): one
+#   3. in-place encryption (kekcrypt encrypt) in the same two guests, on two disks (80 and 64
+#      MiB) each holding an 8 MiB ext4 filesystem full of files (their SHA-256 list made here): one
 #      online (opened as a mapping, mounted from it and written while encrypting), one
 #      offline, each frozen at its own point before the same power cut; `encrypt --resume`
 #      in the second guest (online again for the first), then e2fsck and every file's SHA-256;
@@ -52,16 +52,18 @@ guest() {
 }
 
 # 3. The in-place encryptions' disks: an 8 MiB ext4 filesystem holding about 3.5 MiB of
-# files, on 64 MiB (encrypt's least: a 16 MiB header in front, 32 MiB free at the end).
+# files, on SIZE MiB (64 is encrypt's least: a 16 MiB header in front, 32 MiB free at the
+# end; encrypted in chunks of 16 MiB, the header's size).
 enc_tree=$VM_WORK/enc-tree
 mkdir -p "$enc_tree/a" "$enc_tree/b"
 for i in $(seq 1 24); do
 	head -c $(((96 + i * 4) << 10)) /dev/urandom >"$enc_tree/$([ $((i % 2)) = 0 ] && echo a || echo b)/f$i"
 done
 (cd "$enc_tree" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$VM_WORK/enc-files.sha256"
+# enc_disk IMG SIZE
 enc_disk() {
 	mke2fs -q -t ext4 -d "$enc_tree" -L encdata "$1" 8M
-	truncate -s 64M "$1"
+	truncate -s "$2M" "$1"
 }
 
 check() {
@@ -88,8 +90,10 @@ done
 disks=("${imgs[0]}" "$VM_WORK/data.img" "${imgs[@]:1}")
 # 3. The online and offline encryptions' disks and a raw disk for the online one's file list.
 encs=("$VM_WORK/enc-on.img" "$VM_WORK/enc-off.img")
-enc_disk "${encs[0]}"
-enc_disk "${encs[1]}"
+# Online, 80 MiB: three chunks (32 MiB are left for a mapping of 64 MiB), so that after the
+# power cut in the second one the resume still has one to encrypt through the mapping.
+enc_disk "${encs[0]}" 80
+enc_disk "${encs[1]}" 64
 truncate -s 1M "$VM_WORK/enc-sums.img"
 n=${#disks[@]}
 ENC="vd${disk_letters[n]} vd${disk_letters[n + 1]} vd${disk_letters[n + 2]}"

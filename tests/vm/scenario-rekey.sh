@@ -24,9 +24,9 @@
 #     kept on the raw disk SUMS), then continued by the same command without NAME (through
 #     the mapping) with a writer busy on it, and frozen in its next chunk; both before the
 #     rekeys.
-#   resume: `encrypt --resume ON enc` opens the mapping again and continues online,
-#     `encrypt --resume OFF` continues offline; both filesystems e2fsck clean, every file's
-#     SHA-256 as written.
+#   resume: `encrypt --resume ON enc` opens the mapping again and continues online (a chunk
+#     at least left after the crash recovery), `encrypt --resume OFF` continues offline;
+#     both filesystems e2fsck clean, every file's SHA-256 as written.
 # Prints "KC-OK <check>" per passed check; any failure exits non-zero.
 set -eu
 . /scenario.env 2>/dev/null || true
@@ -228,7 +228,7 @@ encrypt_resume() {
 	set -- $ENC
 	sed -n '/^END$/q;p' "/dev/$3" >/tmp/new.sha256
 	[ "$(wc -l </tmp/new.sha256)" -eq 8 ] || fail "the files' list on $3"
-	kekcrypt encrypt --resume "/dev/$1" enc >/tmp/o-on 2>/tmp/e-on || {
+	kekcrypt encrypt --resume "/dev/$1" enc --progress-json >/tmp/o-on 2>/tmp/e-on || {
 		cat /tmp/e-on
 		cryptsetup luksDump "/dev/$1" | sed -n '/^Data segments/,/^Keyslots/p'
 		kekcrypt encrypt --resume "/dev/$1" enc --debug 2>&1 | tail -n 30
@@ -237,6 +237,10 @@ encrypt_resume() {
 	cat /tmp/o-on
 	grep -q "encrypted in place (resumed), online through enc;" /tmp/o-on ||
 		fail "$1: not resumed online"
+	# Data was left to encrypt through the mapping after the crash recovery.
+	if head -n 1 /tmp/o-on | grep -q '"done":\([0-9]*\),"total":\1,'; then
+		fail "$1: nothing was left to encrypt online"
+	fi
 	ok "encrypt-resumed-online"
 	kekcrypt encrypt --resume "/dev/$2" --json >/tmp/o-off 2>/tmp/e-off ||
 		{ cat /tmp/e-off; fail "$2: encrypt --resume failed"; }
