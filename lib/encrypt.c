@@ -52,7 +52,10 @@
  * must still be unmounted at the start: its filesystem cannot move under dm-crypt while it is
  * mounted. A crash leaves what it leaves offline; the mapping is gone after a power loss, and
  * the next call opens it again (NAME) or continues offline (none); after the process alone
- * died, the mapping is still there and the next call continues through it, whatever its name.
+ * was stopped between chunks, the mapping is still there and the next call continues through
+ * it, whatever its name. A process that died in the middle of a chunk leaves the mapping on
+ * libcryptsetup's helper devices with that chunk's I/O blocked, and libcryptsetup repairs a
+ * chunk only on a closed volume: refused (-EBUSY), with a restart to make first.
  *
  * Test hook: KC_STATE_DIR (secure_getenv) instead of /var/lib/kekcrypt.
  */
@@ -511,6 +514,37 @@ static int progress_cb(uint64_t size, uint64_t offset, void *usrptr)
 	return ps->fn && ps->fn(offset, size, ps->usrptr) ? 1 : 0;
 }
 
+/* A chunk interrupted by a crash (CRYPT_REENCRYPT_CRASH) repaired by libcryptsetup; *R_RI the
+ * state after it (NONE when it was the last chunk). */
+static int recover(struct encrypt_run *er, struct crypt_device *cd, const struct kc_secret *pass,
+		   crypt_reencrypt_info *r_ri)
+{
+	struct crypt_params_reencrypt rec = { .flags = CRYPT_REENCRYPT_RECOVERY };
+	int r;
+
+	*r_ri = crypt_reencrypt_status(cd, NULL);
+	if (*r_ri != CRYPT_REENCRYPT_CRASH)
+		return 0;
+	/* Only on a volume nothing holds: here the process that ran the encryption online died
+	 * in the middle of a chunk, its mapping left on libcryptsetup's helper devices. */
+	if (er->res.name[0])
+		return ctx_fail(er->ctx, -EBUSY, "device '%s': its encryption was interrupted in "
+				"the middle of a chunk while open as '%s' (the process running it "
+				"died); libcryptsetup repairs that chunk only with the volume closed, "
+				"and the chunk's I/O stays blocked until then: restart the machine "
+				"(the mapping is gone then, as after a power loss) and run 'kekcrypt "
+				"encrypt --resume %s %s'", er->device, er->res.name, er->device,
+				er->res.name);
+	log_dbg(er->ctx, "interrupted encryption chunk: running crash recovery");
+	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data, pass->len,
+					       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rec);
+	if (r < 0)
+		return ctx_fail(er->ctx, -EIO, "encryption crash recovery failed (%s)",
+				strerror(-r));
+	*r_ri = crypt_reencrypt_status(cd, NULL);
+	return 0;
+}
+
 /* Online without a mapping yet: open the volume as er->name. By its keyslot passphrase, the
  * way libcryptsetup opens a volume whose re-encryption is under way (the encrypted part and
  * the plain part mapped as its metadata says, a chunk interrupted by a crash recovered). */
@@ -556,19 +590,9 @@ static int run_data(struct encrypt_run *er)
 		r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
 	if (r < 0)
 		return r;
-	ri = crypt_reencrypt_status(cd, NULL);
-	if (ri == CRYPT_REENCRYPT_CRASH) {
-		struct crypt_params_reencrypt rec = { .flags = CRYPT_REENCRYPT_RECOVERY };
-
-		log_dbg(er->ctx, "interrupted encryption chunk: running crash recovery");
-		r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data,
-						       pass->len, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
-						       NULL, NULL, &rec);
-		if (r < 0)
-			return ctx_fail(er->ctx, -EIO, "encryption crash recovery failed (%s)",
-					strerror(-r));
-		ri = crypt_reencrypt_status(cd, NULL);
-	}
+	r = recover(er, cd, pass, &ri);
+	if (r < 0)
+		return r;
 	r = open_mapping(er, cd, pass);
 	/* The chunk the recovery repaired may have been the last one: nothing left to do. */
 	if (r < 0 || ri == CRYPT_REENCRYPT_NONE)
