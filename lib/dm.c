@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Mapped volumes: open, close and status through libcryptsetup and libdevmapper. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,7 +38,7 @@ int dm_available(struct kc_ctx *ctx)
 			DM_CONTROL, strerror(errno));
 }
 
-static int check_name(struct kc_ctx *ctx, const char *name)
+int dm_check_name(struct kc_ctx *ctx, const char *name)
 {
 	if (!name || !*name || strlen(name) >= 128 || strchr(name, '/') ||
 	    !strcmp(name, ".") || !strcmp(name, ".."))
@@ -46,11 +47,85 @@ static int check_name(struct kc_ctx *ctx, const char *name)
 }
 
 /* The active state of NAME: 0 inactive, 1 active, 2 active and in use. */
-static int mapping_state(const char *name)
+int dm_mapping_state(const char *name)
 {
 	crypt_status_info st = crypt_status(NULL, name);
 
 	return st == CRYPT_BUSY ? 2 : st == CRYPT_ACTIVE ? 1 : 0;
+}
+
+
+static int read_sysfs(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* The dm-crypt mapping of DEVICE for LUKS volume UUID, from the device's holders in sysfs:
+ * the one whose dm UUID is CRYPT-LUKS2-<uuid without dashes>-NAME. "" when not active. */
+/* The holder (dm device) below DIR, a sysfs holders directory, whose dm UUID starts with
+ * PREFIX, searched DEPTH levels up: a volume under online re-encryption may sit on helper
+ * devices of libcryptsetup's (a hotzone and an overlay) rather than on the device itself.
+ * Its name into NAME: true when found. */
+static bool find_holder(const char *dir, const char *prefix, int depth, char name[128])
+{
+	char path[512], dmuuid[256];
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
+		if (read_sysfs(path, dmuuid, sizeof(dmuuid)) == 0 &&
+		    !strncmp(dmuuid, prefix, strlen(prefix))) {
+			snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
+			found = read_sysfs(path, name, 128) == 0 && name[0];
+		} else if (depth > 0) {
+			snprintf(path, sizeof(path), "/sys/block/%s/holders", de->d_name);
+			found = find_holder(path, prefix, depth - 1, name);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+int dm_find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid,
+		    char name[128])
+{
+	char dir[128], prefix[64];
+	struct stat st;
+	size_t n;
+
+	name[0] = 0;
+	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;	/* an image file is never mapped directly */
+	n = (size_t)snprintf(prefix, sizeof(prefix), "CRYPT-LUKS2-");
+	for (const char *p = uuid; *p && n < sizeof(prefix) - 2; p++)
+		if (*p != '-')
+			prefix[n++] = *p;
+	prefix[n++] = '-';
+	prefix[n] = 0;
+	snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/holders", major(st.st_rdev),
+		 minor(st.st_rdev));
+	if (!find_holder(dir, prefix, 2, name))
+		name[0] = 0;
+	if (name[0])
+		log_dbg(ctx, "device '%s' is active as '%s'", device, name);
+	return 0;
 }
 
 static int activate(struct kc_ctx *ctx, struct crypt_device *cd, const char *device,
@@ -88,10 +163,10 @@ static int open_volume(struct kc_ctx *ctx, const char *device, const char *name,
 	if (!ctx || !device || !sized_ok(r_result, UNLOCK_RESULT_V1))
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = check_name(ctx, name);
+	r = dm_check_name(ctx, name);
 	if (r >= 0)
 		r = dm_available(ctx);
-	if (r >= 0 && mapping_state(name))
+	if (r >= 0 && dm_mapping_state(name))
 		r = ctx_fail(ctx, -EEXIST, "a mapping named '%s' already exists", name);
 	if (r >= 0)
 		r = vol_load(ctx, device, &cd);
@@ -126,12 +201,12 @@ int kc_close(struct kc_ctx *ctx, const char *name)
 	if (!ctx)
 		return -EINVAL;
 	ctx_detail_clear(ctx);
-	r = check_name(ctx, name);
+	r = dm_check_name(ctx, name);
 	if (r >= 0)
 		r = dm_available(ctx);
 	if (r < 0)
 		return r;
-	switch (mapping_state(name)) {
+	switch (dm_mapping_state(name)) {
 	case 0:
 		return ctx_fail(ctx, -ENOENT, "no active mapping named '%s'", name);
 	case 2:

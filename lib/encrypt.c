@@ -5,9 +5,9 @@
  *
  * The data moves back by the header's size (HEADER bytes): the header takes the device's first
  * HEADER bytes, whose data libcryptsetup first copies into free space at the device's end
- * (its "moved first segment"), so the last RESERVED = 2 x HEADER bytes must be free. Offline
- * only: the device is neither mapped nor mounted (libcryptsetup encrypts through its userspace
- * crypto, so no device-mapper is needed).
+ * (its "moved first segment"), so the last RESERVED = 2 x HEADER bytes must be free. Offline,
+ * the device is neither mapped nor mounted (libcryptsetup encrypts through its userspace
+ * crypto, so no device-mapper is needed); online, see below.
  *
  *   E1  checks: not in use, no LUKS header, a filesystem that ends at least RESERVED before the
  *       device's end (ext2/3/4 sized through libext2fs; with KC_ENCRYPT_SHRINK, checked by
@@ -46,6 +46,17 @@
  * refused. Like cryptsetup's, a detached header does not name its data device: the next call
  * must name the same device.
  *
+ * Online (kc_encrypt_online(), NAME): the same, then, before E5, the volume is opened as NAME
+ * (its segments as libcryptsetup describes them: the part not yet encrypted maps the plain
+ * data) and E5 runs through that mapping, which may be mounted and written meanwhile. DEVICE
+ * must still be unmounted at the start: its filesystem cannot move under dm-crypt while it is
+ * mounted. A crash leaves what it leaves offline; the mapping is gone after a power loss, and
+ * the next call opens it again (NAME) or continues offline (none); after the process alone
+ * was stopped between chunks, the mapping is still there and the next call continues through
+ * it, whatever its name. A process that died in the middle of a chunk leaves the mapping on
+ * libcryptsetup's helper devices with that chunk's I/O blocked, and libcryptsetup repairs a
+ * chunk only on a closed volume: refused (-EBUSY), with a restart to make first.
+ *
  * Test hook: KC_STATE_DIR (secure_getenv) instead of /var/lib/kekcrypt.
  */
 #include <fcntl.h>
@@ -54,6 +65,7 @@
 #include <string.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +93,7 @@ struct encrypt_run {
 	void *usrptr;
 	char file[PATH_MAX];	/* the header file of E3/E4; detached: FILE.kekcrypt-new (D2) */
 	bool detached;		/* the header goes to ctx->header, FILE */
+	const char *name;	/* online: the mapping to open when the volume has none; NULL */
 	struct kc_encrypt_result res;
 };
 
@@ -97,6 +110,43 @@ static int device_size(struct kc_ctx *ctx, const char *device, uint64_t *r_size)
 		return ctx_fail(ctx, r == -ENOENT ? r : -EIO, "device '%s': %s", device,
 				strerror(-r));
 	return 0;
+}
+
+/* Where block device DEVICE is mounted (the first mount point in /proc/self/mountinfo, as
+ * the kernel escapes it) into MNT: 1, or 0 when it is not mounted or cannot be told. */
+static int mounted_at(const char *device, char mnt[PATH_MAX])
+{
+	char line[2 * PATH_MAX];
+	unsigned maj, min;
+	struct stat st;
+	int found = 0;
+	FILE *f;
+
+	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
+			maj == major(st.st_rdev) && min == minor(st.st_rdev);
+	fclose(f);
+	return found;
+}
+
+/* A mounted DEVICE: refused, with the commands that encrypt it online instead. */
+static int refuse_mounted(struct encrypt_run *er)
+{
+	char mnt[PATH_MAX];
+	const char *name = er->name ?: "NAME";
+
+	if (!mounted_at(er->device, mnt))
+		return 0;
+	return ctx_fail(er->ctx, -EBUSY, "device '%s' is mounted at '%s': a mounted filesystem "
+			"cannot move under dm-crypt. Unmount it, encrypt it online and mount the "
+			"mapping instead: 'umount %s; kekcrypt encrypt %s %s --kek URI...; mount "
+			"/dev/mapper/%s %s' (the filesystem is usable again as soon as encrypt has "
+			"opened the mapping)", er->device, mnt, mnt, er->device, name, name, mnt);
 }
 
 /* The bytes an ext2/3/4 filesystem uses, from its superblock; refuses one not clean. */
@@ -464,6 +514,60 @@ static int progress_cb(uint64_t size, uint64_t offset, void *usrptr)
 	return ps->fn && ps->fn(offset, size, ps->usrptr) ? 1 : 0;
 }
 
+/* A chunk interrupted by a crash (CRYPT_REENCRYPT_CRASH) repaired by libcryptsetup; *R_RI the
+ * state after it (NONE when it was the last chunk). */
+static int recover(struct encrypt_run *er, struct crypt_device *cd, const struct kc_secret *pass,
+		   crypt_reencrypt_info *r_ri)
+{
+	struct crypt_params_reencrypt rec = { .flags = CRYPT_REENCRYPT_RECOVERY };
+	int r;
+
+	*r_ri = crypt_reencrypt_status(cd, NULL);
+	if (*r_ri != CRYPT_REENCRYPT_CRASH)
+		return 0;
+	/* Only on a volume nothing holds: here the process that ran the encryption online died
+	 * in the middle of a chunk, its mapping left on libcryptsetup's helper devices. */
+	if (er->res.name[0])
+		return ctx_fail(er->ctx, -EBUSY, "device '%s': its encryption was interrupted in "
+				"the middle of a chunk while open as '%s' (the process running it "
+				"died); libcryptsetup repairs that chunk only with the volume closed, "
+				"and the chunk's I/O stays blocked until then: restart the machine "
+				"(the mapping is gone then, as after a power loss) and run 'kekcrypt "
+				"encrypt --resume %s %s'", er->device, er->res.name, er->device,
+				er->res.name);
+	log_dbg(er->ctx, "interrupted encryption chunk: running crash recovery");
+	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data, pass->len,
+					       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rec);
+	if (r < 0)
+		return ctx_fail(er->ctx, -EIO, "encryption crash recovery failed (%s)",
+				strerror(-r));
+	*r_ri = crypt_reencrypt_status(cd, NULL);
+	return 0;
+}
+
+/* Online without a mapping yet: open the volume as er->name. By its keyslot passphrase, the
+ * way libcryptsetup opens a volume whose re-encryption is under way (the encrypted part and
+ * the plain part mapped as its metadata says, a chunk interrupted by a crash recovered). */
+static int open_mapping(struct encrypt_run *er, struct crypt_device *cd,
+			const struct kc_secret *pass)
+{
+	int r;
+
+	if (er->res.name[0] || !er->name)
+		return 0;
+	r = crypt_activate_by_passphrase(cd, er->name, CRYPT_ANY_SLOT, (const char *)pass->data,
+					 pass->len, 0);
+	if (r < 0)
+		return ctx_fail(er->ctx, r == -ENOMEM || r == -EBUSY ? r : -EIO, "cannot open "
+				"'%s' as '%s' (%s); the encryption is resumable: 'kekcrypt encrypt "
+				"--resume %s %s'", er->device, er->name, strerror(-r), er->device,
+				er->name);
+	snprintf(er->res.name, sizeof(er->res.name), "%s", er->name);
+	log_info(er->ctx, "%s: open as /dev/mapper/%s, usable while the data is encrypted",
+		 er->device, er->name);
+	return 0;
+}
+
 static int run_data(struct encrypt_run *er)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -486,19 +590,15 @@ static int run_data(struct encrypt_run *er)
 		r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
 	if (r < 0)
 		return r;
-	ri = crypt_reencrypt_status(cd, NULL);
-	if (ri == CRYPT_REENCRYPT_CRASH) {
-		struct crypt_params_reencrypt rec = { .flags = CRYPT_REENCRYPT_RECOVERY };
-
-		log_dbg(er->ctx, "interrupted encryption chunk: running crash recovery");
-		r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data,
-						       pass->len, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
-						       NULL, NULL, &rec);
-		if (r < 0)
-			return ctx_fail(er->ctx, -EIO, "encryption crash recovery failed (%s)",
-					strerror(-r));
-	}
-	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)pass->data, pass->len,
+	r = recover(er, cd, pass, &ri);
+	if (r < 0)
+		return r;
+	r = open_mapping(er, cd, pass);
+	/* The chunk the recovery repaired may have been the last one: nothing left to do. */
+	if (r < 0 || ri == CRYPT_REENCRYPT_NONE)
+		return r;
+	r = crypt_reencrypt_init_by_passphrase(cd, er->res.name[0] ? er->res.name : NULL,
+					       (const char *)pass->data, pass->len,
 					       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rp);
 	if (r >= 0)
 		r = crypt_reencrypt_run(cd, progress_cb, &ps);
@@ -614,16 +714,44 @@ static int encrypt_locked(struct encrypt_run *er)
 	return start(er);
 }
 
-static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params,
-		   uint32_t flags, kc_progress_fn fn, void *usrptr,
-		   struct kc_encrypt_result *r_result)
+/* DEVICE's own mapping, when its header is a LUKS2 one and it is open: its name in res.name. */
+static void find_own_mapping(struct encrypt_run *er)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+
+	if (!er->detached && crypt_init(&cd, er->device) >= 0 &&
+	    crypt_load(cd, CRYPT_LUKS2, NULL) >= 0)
+		(void)dm_find_mapping(er->ctx, er->device, crypt_get_uuid(cd), er->res.name);
+}
+
+/* Online checks before anything is written: device-mapper, the name free (unless it is the
+ * volume's own mapping), no detached header. */
+static int check_online(struct encrypt_run *er)
+{
+	int r;
+
+	if (!er->name)
+		return 0;
+	r = dm_check_name(er->ctx, er->name);
+	if (r >= 0 && er->detached)
+		r = vol_header_unsupported(er->ctx, "online encryption");
+	if (r >= 0)
+		r = dm_available(er->ctx);
+	if (r >= 0 && strcmp(er->res.name, er->name) && dm_mapping_state(er->name))
+		r = ctx_fail(er->ctx, -EEXIST, "a mapping named '%s' already exists", er->name);
+	return r;
+}
+
+static int encrypt_device(struct kc_ctx *ctx, const char *device, const char *name,
+			  const struct kc_format_params *params, uint32_t flags, kc_progress_fn fn,
+			  void *usrptr, struct kc_encrypt_result *r_result)
 {
 	_cleanup_(vol_unlockp) int lock = -1, header_lock = -1;
 	struct kc_format_params full;
 	bool detached = ctx && ctx->header;
 	struct encrypt_run er = {
 		.ctx = ctx, .device = device, .p = &full, .flags = flags, .fn = fn,
-		.usrptr = usrptr, .detached = detached,
+		.usrptr = usrptr, .detached = detached, .name = name,
 		.res = { .size = sizeof(er.res), .header_bytes = detached ? 0 : HEADER,
 			 .reserved_bytes = detached ? 0 : RESERVED },
 	};
@@ -643,7 +771,14 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct k
 	if (r >= 0)
 		r = device_size(ctx, device, &er.res.device_bytes);
 	if (r >= 0)
-		r = vol_check_writable(ctx, device, true);
+		find_own_mapping(&er);
+	if (r >= 0 && !er.res.name[0])
+		r = refuse_mounted(&er);
+	if (r >= 0)
+		r = check_online(&er);
+	/* Exclusive unless the volume's mapping holds the device (an online run to resume). */
+	if (r >= 0)
+		r = vol_check_writable(ctx, device, !er.res.name[0]);
 	/* The device's lock: a detached header may not exist yet. */
 	if (r >= 0)
 		r = vol_lock_path(ctx, device, &lock);
@@ -659,19 +794,33 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const struct k
 		ctx_detail_device(ctx, device);
 		return r;
 	}
-	log_dbg(ctx, "device '%s': encrypted in place%s", device, er.res.resumed ? " (resumed)" : "");
+	if ((flags & KC_ENCRYPT_DRY_RUN) && !er.res.name[0] && name)
+		snprintf(er.res.name, sizeof(er.res.name), "%s", name);
+	log_dbg(ctx, "device '%s': encrypted in place%s%s%s", device,
+		er.res.resumed ? " (resumed)" : "", er.res.name[0] ? ", online through " : "",
+		er.res.name);
 	sized_put(r_result, &er.res, sizeof(er.res));
 	return 0;
+}
+
+int kc_encrypt_online(struct kc_ctx *ctx, const char *device, const char *name,
+		      const struct kc_format_params *params, uint32_t flags, kc_progress_fn fn,
+		      void *usrptr, struct kc_encrypt_result *r_result)
+{
+	struct audit a;
+
+	if (flags & KC_ENCRYPT_DRY_RUN)
+		return encrypt_device(ctx, device, name, params, flags, fn, usrptr, r_result);
+	audit_begin(ctx, &a, "encrypt", device);
+	if (name)
+		audit_field(ctx, "name", name);
+	return audit_end(ctx, &a, encrypt_device(ctx, device, name, params, flags, fn, usrptr,
+						 r_result));
 }
 
 int kc_encrypt(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params,
 	       uint32_t flags, kc_progress_fn fn, void *usrptr,
 	       struct kc_encrypt_result *r_result)
 {
-	struct audit a;
-
-	if (flags & KC_ENCRYPT_DRY_RUN)
-		return encrypt_device(ctx, device, params, flags, fn, usrptr, r_result);
-	audit_begin(ctx, &a, "encrypt", device);
-	return audit_end(ctx, &a, encrypt_device(ctx, device, params, flags, fn, usrptr, r_result));
+	return kc_encrypt_online(ctx, device, NULL, params, flags, fn, usrptr, r_result);
 }

@@ -695,6 +695,12 @@ void info_token_fill(struct kc_token_info *ti, int id, const struct token *t);
 /* dm.c: 0 if device-mapper can be used; -ENOTSUP (no driver) or -EACCES otherwise. Also
  * silences libdevmapper's own stderr logging. */
 int dm_available(struct kc_ctx *ctx);
+/* -EINVAL (the message set) unless NAME can name a mapping. */
+int dm_check_name(struct kc_ctx *ctx, const char *name);
+/* The active state of mapping NAME: 0 inactive, 1 active, 2 active and in use. */
+int dm_mapping_state(const char *name);
+/* The dm-crypt mapping of DEVICE for LUKS2 volume UUID into NAME ("" when none): always 0. */
+int dm_find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid, char name[128]);
 
 /* The built-in providers (lib/Makemodule.am's KC_PROVIDERS): provider_<name>. */
 #define PROVIDER(name) extern const struct kc_provider_ops provider_##name;

@@ -775,6 +775,10 @@ struct kc_encrypt_result {
 	/** KC_ENCRYPT_SHRINK: the filesystem's size after shrinking (would be, in a dry run); 0
 	 * when it was not shrunk */
 	uint64_t shrunk_to_bytes;
+	/* since 0.2: */
+	/** the mapping the data was (would be) encrypted through, online: the NAME given to
+	 * kc_encrypt_online() or the volume's existing mapping; "" offline */
+	char name[128];
 };
 
 /**
@@ -804,6 +808,24 @@ struct kc_encrypt_result {
 int kc_encrypt(struct kc_ctx *ctx, const char *device, const struct kc_format_params *params,
 	       uint32_t flags, kc_progress_fn fn, void *usrptr,
 	       struct kc_encrypt_result *r_result);
+
+/**
+ * kc_encrypt(), online: the volume is opened as mapping NAME (dm-crypt) right after its header
+ * is written, so that its filesystem can be mounted from /dev/mapper/NAME at once, and the
+ * data is encrypted through that mapping while it is in use. DEVICE itself must not be
+ * mounted: a mounted filesystem cannot move under dm-crypt (-EBUSY, the message says which
+ * commands to run). Resuming (an interrupted run, also kc_encrypt()) continues through the
+ * volume's mapping when it is open, whatever its name; otherwise kc_encrypt_online() opens it
+ * as NAME first and kc_encrypt() continues offline. R_RESULT->name is the mapping used. Not
+ * with a detached header (-ENOTSUP). The volume is opened with the keyslot passphrase derived
+ * from the DEK, as libcryptsetup opens a volume whose encryption is under way.
+ *
+ * @return as kc_encrypt(), and -EINVAL (NAME cannot name a mapping), -EEXIST (a mapping NAME
+ *         exists, not of DEVICE), -ENOTSUP (no device-mapper, or a detached header)
+ */
+int kc_encrypt_online(struct kc_ctx *ctx, const char *device, const char *name,
+		      const struct kc_format_params *params, uint32_t flags, kc_progress_fn fn,
+		      void *usrptr, struct kc_encrypt_result *r_result);
 
 /** An interrupted rekey found in a header (kc_rekey_state()); nothing secret. */
 struct kc_rekey_state {

@@ -45,13 +45,11 @@
  * header write kekcrypt makes here (the keyslot and token writes of W1, W2 and W4, and those
  * of a rollback; not libcryptsetup's own during W3).
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -134,67 +132,6 @@ static int token_remove_with_slot(struct kc_ctx *ctx, struct crypt_device *cd, i
 		util_crash_point();
 	}
 	log_dbg(ctx, "token %d removed (keyslot %d)", id, slot);
-	return 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* The active mapping                                                                       */
-
-static int read_sysfs(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
-/* The dm-crypt mapping of DEVICE for LUKS volume UUID, from the device's holders in sysfs:
- * the one whose dm UUID is CRYPT-LUKS2-<uuid without dashes>-NAME. "" when not active. */
-static int find_mapping(struct kc_ctx *ctx, const char *device, const char *uuid,
-			char name[128])
-{
-	char dir[128], path[512], dmuuid[256], prefix[64];
-	struct dirent *de;
-	struct stat st;
-	size_t n = 0;
-	DIR *d;
-
-	name[0] = 0;
-	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
-		return 0;	/* an image file is never mapped directly */
-	n = (size_t)snprintf(prefix, sizeof(prefix), "CRYPT-LUKS2-");
-	for (const char *p = uuid; *p && n < sizeof(prefix) - 2; p++)
-		if (*p != '-')
-			prefix[n++] = *p;
-	prefix[n++] = '-';
-	prefix[n] = 0;
-	snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/holders", major(st.st_rdev),
-		 minor(st.st_rdev));
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
-		if (read_sysfs(path, dmuuid, sizeof(dmuuid)) < 0 || strncmp(dmuuid, prefix, n))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
-		if (read_sysfs(path, name, 128) == 0 && name[0])
-			break;
-		name[0] = 0;
-	}
-	closedir(d);
-	if (name[0])
-		log_dbg(ctx, "device '%s' is active as '%s': online re-encryption", device, name);
 	return 0;
 }
 
@@ -889,7 +826,7 @@ static int rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_prog
 	r = vol_load_for_write(ctx, device, VOL_WRITE_REKEY, &cd, &lock);
 	rr.cd = cd;
 	if (r >= 0)
-		r = find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
+		r = dm_find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
 	/* Offline, a detached header is only where libcryptsetup reads and writes the metadata.
 	 * Online it has not been tried in a guest yet: refused rather than half-working. */
 	if (r >= 0 && rr.name[0])

@@ -228,12 +228,16 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 				       json_object_new_int64((int64_t)res->reserved_bytes));
 		json_object_object_add(out, "shrunk_to_bytes",
 				       json_object_new_int64((int64_t)res->shrunk_to_bytes));
+		json_object_object_add(out, "online", json_object_new_boolean(res->name[0]));
+		json_object_object_add(out, "name", res->name[0] ?
+				       json_object_new_string(res->name) : NULL);
 		cli_new_volume_recovery_print(out, rkey, rslot);
 		cli_print_json(cli, out);
 		return;
 	}
 	if (dry && res->resumed) {
-		printf("%s: an interrupted encryption would be resumed\n", device);
+		printf("%s: an interrupted encryption would be resumed%s%s\n", device,
+		       res->name[0] ? ", online through /dev/mapper/" : "", res->name);
 		return;
 	}
 	if (dry) {
@@ -255,18 +259,21 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 		}
 		printf("%s: %llu MiB holding %s%s. It would get a %llu MiB LUKS2 header in front, "
 		       "its data moved back by as much, and use its last %llu MiB while "
-		       "encrypting. Nothing was written.\n", device,
+		       "encrypting%s%s%s. Nothing was written.\n", device,
 		       (unsigned long long)(res->device_bytes >> 20),
 		       res->content[0] ? res->content : "data libblkid does not know", used,
 		       (unsigned long long)(res->header_bytes >> 20),
-		       (unsigned long long)(res->reserved_bytes >> 20));
+		       (unsigned long long)(res->reserved_bytes >> 20),
+		       res->name[0] ? ", online: opened as /dev/mapper/" : "", res->name,
+		       res->name[0] ? " first, usable at once" : "");
 		return;
 	}
 	if (res->shrunk_to_bytes)
 		printf("%s: filesystem checked and shrunk to %llu MiB\n", device,
 		       (unsigned long long)(res->shrunk_to_bytes >> 20));
-	printf("%s: encrypted in place%s; LUKS2 UUID %s\n", device,
-	       res->resumed ? " (resumed)" : "", res->uuid);
+	printf("%s: encrypted in place%s%s%s; LUKS2 UUID %s\n", device,
+	       res->resumed ? " (resumed)" : "", res->name[0] ? ", online through " : "",
+	       res->name, res->uuid);
 	cli_new_volume_recovery_print(NULL, rkey, rslot);
 }
 
@@ -314,8 +321,8 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 		else if (c == 0x204)
 			flags |= KC_ENCRYPT_SHRINK;
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error(cli, "expected one DEVICE");
+	if (optind + 1 != argc && optind + 2 != argc)
+		return cli_usage_error(cli, "expected DEVICE, or DEVICE NAME (online)");
 	if (!p.n_keks && !(flags & KC_ENCRYPT_RESUME))
 		return cli_usage_error(cli, "at least one --kek URI is required (or --resume)");
 	if (prog.json && cli->json)
@@ -328,7 +335,8 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 	if ((ex = cli_ctx(cli)))
 		return ex;
 	catch_signals();
-	r = kc_encrypt(cli->ctx, argv[optind], &p, flags, on_progress, &prog, &res);
+	r = kc_encrypt_online(cli->ctx, argv[optind], argv[optind + 1], &p, flags, on_progress,
+			      &prog, &res);
 	if (r < 0)
 		return run_failed(cli, &prog, argv[optind], r);
 	finish_line(&prog);
@@ -345,19 +353,24 @@ const struct verb verb_encrypt = {
 	.name = "encrypt",
 	.run = run_encrypt,
 	.header = true,
-	.summary = "encrypt a device that holds data, in place (offline, resumable)",
-	.usage = "encrypt DEVICE --kek URI [--kek URI ...] [OPTIONS]\n"
-		 "encrypt DEVICE --resume\n\n"
+	.summary = "encrypt a device that holds data, in place (online or offline, resumable)",
+	.usage = "encrypt DEVICE [NAME] --kek URI [--kek URI ...] [OPTIONS]\n"
+		 "encrypt DEVICE [NAME] --resume\n\n"
 		 "Make DEVICE, which holds a filesystem, a kekcrypt volume holding the same data:\n"
 		 "a random data key wrapped by each KEK, the data encrypted in place by LUKS2\n"
-		 "re-encryption. The device must be neither mounted nor mapped. A 16 MiB header\n"
-		 "goes in front and the data moves back by as much, so the filesystem must leave\n"
-		 "the device's last 32 MiB free (ext2/3/4 are checked; --shrink shrinks them).\n"
+		 "re-encryption. The device must be neither mounted nor mapped. With NAME it is\n"
+		 "online: the volume is opened as /dev/mapper/NAME as soon as its header is\n"
+		 "written (mount it from there at once) and encrypted through that mapping.\n"
+		 "Without NAME, offline, unless the volume is open (an online run to resume).\n"
+		 "A 16 MiB header goes in front and the data moves back by as much, so the\n"
+		 "filesystem must leave the device's last 32 MiB free (ext2/3/4 are checked;\n"
+		 "--shrink shrinks them).\n"
 		 "With --header FILE (a new file) the header goes there instead: the data stays\n"
 		 "where it is, no room is needed, and FILE is then needed to open the volume.\n"
 		 "SIGINT/SIGTERM stop after the current chunk; an interrupted encryption (also by\n"
 		 "a crash or power loss) is continued by the same command or --resume, naming the\n"
-		 "device by the same path (and the same --header FILE).\n\n"
+		 "device by the same path (and the same --header FILE); online through the\n"
+		 "volume's mapping when it is open, else opened as NAME when given.\n\n"
 		 FORMAT_USAGE
 		 "  -f, --force          also when what the device holds cannot be sized\n"
 		 "      --resume         only continue an interrupted encryption\n"

@@ -13,9 +13,11 @@
 # plaintext left, no header file kept); an encryption stopped by SIGINT after a chunk and one
 # killed at each of its own crash points (KC_TEST_CRASH_AT: the header file built, written onto
 # the device, removed) are finished by `encrypt --resume`, and meanwhile the writers refuse and
-# name `kekcrypt encrypt --resume`.
+# name `kekcrypt encrypt --resume`. Online (DEVICE NAME) the host checks the refusals only
+# (device-mapper is in tests/vm/rekey.sh): a mounted device (with the commands to run
+# instead), a bad NAME, --header, no device-mapper.
 . "$(dirname "$0")/lib.sh"
-need mke2fs e2fsck dumpe2fs debugfs cryptsetup blkid sfdisk
+need mke2fs e2fsck dumpe2fs debugfs cryptsetup blkid sfdisk losetup mount unshare
 
 T=$T_DIR
 K=$T/kek.bin
@@ -66,6 +68,36 @@ assert_eq -m "dry run: ext4, 48 MiB used of 96, a 16 MiB header, 32 MiB needed a
 assert_exit 0 kc encrypt "$IMG" --kek "$URI" --dry-run
 assert_stdout_contains -m "dry run: says nothing was written" "Nothing was written."
 assert_eq -m "dry run: the image is unchanged" "$sum" "$(sha256sum <"$IMG")"
+
+# --- online (NAME): what the host can check without device-mapper ----------------------------
+assert_exit -m "online: DEVICE NAME and a third word: a usage error" 2 \
+	kc encrypt "$IMG" enc extra --kek "$URI"
+assert_exit -m "online: a NAME with '/': exit 9" 9 kc encrypt "$IMG" a/b --kek "$URI" --dry-run
+assert_stderr_contains -m "... says so" "'a/b' is not a valid mapping name"
+assert_exit -m "online --dry-run without device-mapper: exit 19" 19 \
+	kc encrypt "$IMG" enc --kek "$URI" --dry-run --json
+assert_eq -m "... a kekcrypt.error/1 object naming device-mapper" "kekcrypt.error/1 True" \
+	"$(json_get "$OUT" 'd["schema"] + " " + str("device-mapper" in d["error"]["message"])')"
+assert_exit -m "online with --header: exit 28" 28 \
+	kc encrypt "$IMG" enc --kek "$URI" --header "$T/online.hdr"
+assert_true -m "... no header file made" test ! -e "$T/online.hdr"
+assert_eq -m "online refusals: the image is unchanged" "$sum" "$(sha256sum <"$IMG")"
+# A mounted filesystem: refused, with the commands that encrypt it online (in a private mount
+# namespace, so that the mount cannot outlive the test).
+loop_attach "$IMG"
+mkdir -p "$T/mnt"
+assert_exit -m "mounted: refused, exit 12" 12 unshare -m --propagation private \
+	sh -c 'mount -o ro "$1" "$2" && shift 2 && exec "$@"' - "$LOOP" "$T/mnt" \
+	"$KEKCRYPT" encrypt "$LOOP" enc --kek "$URI" --config "$T_CONF"
+assert_stderr_contains -m "... naming the mount point and the commands to run" \
+	"is mounted at '$T/mnt': a mounted filesystem cannot move under dm-crypt. Unmount it, encrypt it online and mount the mapping instead: 'umount $T/mnt; kekcrypt encrypt $LOOP enc --kek URI...; mount /dev/mapper/enc $T/mnt'"
+assert_exit -m "mounted, offline: refused the same way, NAME a placeholder" 12 \
+	unshare -m --propagation private sh -c 'mount -o ro "$1" "$2" && shift 2 && exec "$@"' - \
+	"$LOOP" "$T/mnt" "$KEKCRYPT" encrypt "$LOOP" --kek "$URI" --config "$T_CONF"
+assert_stderr_contains -m "... kekcrypt encrypt DEVICE NAME" \
+	"kekcrypt encrypt $LOOP NAME --kek URI...; mount /dev/mapper/NAME $T/mnt"
+loop_detach "$LOOP"
+assert_eq -m "mounted: the image is unchanged" "$sum" "$(sha256sum <"$IMG")"
 
 # --- refusals ---------------------------------------------------------------------------------
 fs "$T/full.img" 80 96
@@ -127,6 +159,8 @@ assert_exit -m "... and verifies" 0 kc verify "$T/zero.img"
 UUID=$(cat /proc/sys/kernel/random/uuid)
 assert_exit 0 kc encrypt "$IMG" --kek "$URI" --uuid "$UUID" --label kc-enc --json
 assert_eq -m "encrypt --json: the UUID asked for" "$UUID" "$(json_get "$OUT" 'd["uuid"]')"
+assert_eq -m "... offline: online false, name null" "False None" \
+	"$(json_get "$OUT" 'str(d["online"]) + " " + str(d["name"])')"
 assert_eq -m "the header: that UUID and label" "$UUID kc-enc" \
 	"$(cryptsetup luksUUID "$IMG") $(blkid -p -s LABEL -o value "$IMG")"
 assert_exit -m "verify: the token unwraps the data key" 0 kc verify "$IMG"

@@ -9,7 +9,13 @@
 #      plain LUKS2 volume again whose tokens open it with a new volume key;
 #   2. online, in that second guest, on a volume of its own: SIGINT mid-run, resume with a
 #      plain `rekey` while the mapping is busy; the content is unchanged, the old DEK is
-#      rejected, the KEKs are the same.
+#      rejected, the KEKs are the same;
+#   3. in-place encryption (kekcrypt encrypt) in the same two guests, on two disks (80 and 64
+#      MiB) each holding an 8 MiB ext4 filesystem full of files (their SHA-256 list made here): one
+#      online (opened as a mapping, mounted from it and written while encrypting), one
+#      offline, each frozen at its own point before the same power cut; `encrypt --resume`
+#      in the second guest (online again for the first), then e2fsck and every file's SHA-256;
+#      here, each header a plain kekcrypt volume whose tokens verify.
 # Usage: rekey.sh [CRASH_AFTER...]  (progress lines before the power cut, one volume each;
 # default 1 3 4: the start, 4 and 6 MiB; at most 4, a volume's number of 2 MiB chunks)
 set -euo pipefail
@@ -41,7 +47,23 @@ guest() {
 	vm_run "$VM_TOP/tests/vm/scenario-rekey.sh" --log "$log" --timeout 600 --memory 1024 \
 		"${disks[@]}" --file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" \
 		--env "PHASE=$phase" --env "WANT=$want" --env "VOLS=${VOLS:-}" \
-		--env "CRASH_AFTER=${points[*]:-}" --env "ONLINE=${ONLINE:-}"
+		--env "CRASH_AFTER=${points[*]:-}" --env "ONLINE=${ONLINE:-}" --env "ENC=$ENC" \
+		--file "$VM_WORK/enc-files.sha256:/enc-files.sha256"
+}
+
+# 3. The in-place encryptions' disks: an 8 MiB ext4 filesystem holding about 3.5 MiB of
+# files, on SIZE MiB (64 is encrypt's least: a 16 MiB header in front, 32 MiB free at the
+# end; encrypted in chunks of 16 MiB, the header's size).
+enc_tree=$VM_WORK/enc-tree
+mkdir -p "$enc_tree/a" "$enc_tree/b"
+for i in $(seq 1 24); do
+	head -c $(((96 + i * 4) << 10)) /dev/urandom >"$enc_tree/$([ $((i % 2)) = 0 ] && echo a || echo b)/f$i"
+done
+(cd "$enc_tree" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$VM_WORK/enc-files.sha256"
+# enc_disk IMG SIZE
+enc_disk() {
+	mke2fs -q -t ext4 -d "$enc_tree" -L encdata "$1" 8M
+	truncate -s "$2M" "$1"
 }
 
 check() {
@@ -55,7 +77,7 @@ check() {
 # /dev/vda, then /dev/vdc, /dev/vdd, ... (/dev/vdb is the data).
 points=("$@")
 [ "${#points[@]}" -gt 0 ] || points=(1 3 4)
-imgs=() VOLS='' letters=(a c d e f g h i)
+imgs=() VOLS='' letters=(a c d e f g h i) disk_letters=(a b c d e f g h i j k l)
 declare -A digest0
 for i in "${!points[@]}"; do
 	n=${points[$i]}
@@ -66,17 +88,28 @@ for i in "${!points[@]}"; do
 	VOLS+="${VOLS:+ }vd${letters[$i]}"
 done
 disks=("${imgs[0]}" "$VM_WORK/data.img" "${imgs[@]:1}")
+# 3. The online and offline encryptions' disks and a raw disk for the online one's file list.
+encs=("$VM_WORK/enc-on.img" "$VM_WORK/enc-off.img")
+# Online, 80 MiB: three chunks (32 MiB are left for a mapping of 64 MiB), so that after the
+# power cut in the second one the resume still has one to encrypt through the mapping.
+enc_disk "${encs[0]}" 80
+enc_disk "${encs[1]}" 64
+truncate -s 1M "$VM_WORK/enc-sums.img"
+n=${#disks[@]}
+ENC="vd${disk_letters[n]} vd${disk_letters[n + 1]} vd${disk_letters[n + 2]}"
+disks+=("${encs[@]}" "$VM_WORK/enc-sums.img")
 # 2. The online rekey's volume, on the next disk of the second guest.
 new_volume "$VM_WORK/a.img"
-ONLINE=vd${letters[${#points[@]}]}
+ONLINE=vd${disk_letters[${#disks[@]}]}
 r=0
 guest crash "$VM_WORK/crash.log" "${disks[@]}" || r=$?
 # The guest never reports an exit status: it lost its power.
 if [ "$r" -eq 0 ] || grep -q '^KC-GUEST-EXIT' "$VM_WORK/crash.log"; then
 	vm_not_ok "crash: the guest was not cut off (exit $r)"; rc=1
 fi
-check "$VM_WORK/crash.log" KC-OK\ data-written KC-CRASH-NOW
-for img in "${imgs[@]}"; do
+check "$VM_WORK/crash.log" KC-OK\ encrypt-dry-run-online KC-OK\ encrypt-online-mounted-written \
+	KC-OK\ encrypt-frozen KC-OK\ data-written KC-CRASH-NOW
+for img in "${imgs[@]}" "${encs[@]}"; do
 	if ! cryptsetup luksDump "$img" | grep -q online-reencrypt; then
 		vm_not_ok "${img##*/}: no re-encryption pending after the power cut"; rc=1
 	fi
@@ -84,18 +117,21 @@ done
 r=0
 guest "resume online" "$VM_WORK/resume.log" "${disks[@]}" "$VM_WORK/a.img" || r=$?
 [ "$r" -eq 0 ] || { vm_not_ok "resume guest exited $r"; rc=1; }
-check "$VM_WORK/resume.log" KC-OK\ reencryption-pending KC-OK\ resumed \
+check "$VM_WORK/resume.log" KC-OK\ encrypt-resumed-online KC-OK\ encrypt-resumed-offline \
+	KC-OK\ encrypt-fsck-clean KC-OK\ encrypt-files-identical \
+	KC-OK\ reencryption-pending KC-OK\ resumed \
 	KC-OK\ content-identical \
 	KC-OK\ data-written KC-OK\ sigint-stops-cleanly KC-OK\ resumed-online \
 	KC-OK\ online-content-identical KC-OK\ volume-key-changed KC-OK\ old-dek-rejected \
 	KC-OK\ same-keks-new-tokens \
 	KC-OK\ reopen-new-dek KC-SCENARIO-DONE
-# On the host: plain LUKS2 volumes again, new volume keys, tokens that open them.
-for img in "${imgs[@]}"; do
+# On the host: plain LUKS2 volumes again, new volume keys (the rekeyed ones), tokens that
+# open them.
+for img in "${imgs[@]}" "${encs[@]}"; do
 	dump=$(cryptsetup luksDump "$img")
 	if grep -q -e online-reencrypt -e kekcrypt-rekey <<<"$dump"; then
 		vm_not_ok "${img##*/}: re-encryption state left in the header"; rc=1
-	elif [ "$(sed -n '/^Digests:/,$p' <<<"$dump")" = "${digest0[$img]}" ]; then
+	elif [ "$(sed -n '/^Digests:/,$p' <<<"$dump")" = "${digest0[$img]:-}" ]; then
 		vm_not_ok "${img##*/}: volume key unchanged"; rc=1
 	elif ! kc_host verify "$img" >/dev/null; then
 		vm_not_ok "${img##*/}: the tokens do not open the volume"; rc=1
