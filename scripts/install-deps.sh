@@ -13,7 +13,7 @@ packages=(
 	shellcheck
 	# host tests
 	cryptsetup-bin softhsm2 opensc python3 python3-cryptography gdb valgrind e2fsprogs
-	util-linux fdisk xxd
+	util-linux fdisk xxd openssl
 	# tests/host/adopt-ade.sh: an Azure Disk Encryption BEK volume (VFAT)
 	dosfstools mtools
 	# tests/host/json-schemas.sh: --json outputs against doc/schema/
