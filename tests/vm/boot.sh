@@ -50,8 +50,8 @@
 #   dracut-up    KMS up: boots unattended (kekcrypt doctor in it: ok);
 #   dracut-down  KMS down: the plugin retries until token-timeout=, then systemd-cryptsetup's
 #                password prompt takes the recovery keys, typed in upper case without dashes.
-# The boots run two at a time, each on snapshots of its variant's disks (a clone's data disk:
-# its overlay), and are checked in order.
+# The two roots are prepared side by side, then the boots run two at a time, each on snapshots
+# of its variant's disks (a clone's data disk: its overlay), and are checked in order.
 # The steps themselves (the root, the disks, a boot) are scripts/vm/boot-lib.sh's, which
 # scripts/demo.sh shows; this test checks what each did.
 # Usage: tests/vm/boot.sh [SCENARIO...]   (default: all; needs root)
