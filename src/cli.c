@@ -408,6 +408,21 @@ int cli_parse_common_only(struct cli *cli, int argc, char **argv, const struct v
 	return -1;
 }
 
+int cli_write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int cli_parse_int(const char *s, int max)
 {
 	char *end;

@@ -102,6 +102,9 @@ bool cli_confirm(struct cli *cli, const char *what);
 /* Print "kekcrypt VERB: <message>" on stderr. */
 void cli_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Write all of BUF (LEN bytes) to FD, through short writes and EINTR: 0 or -errno. */
+int cli_write_all(int fd, const char *buf, size_t len);
+
 /* --header given to verb V, which does not take it: say so, return EXIT_HEADER_UNSUPPORTED. */
 int cli_header_refuse(struct cli *cli, const struct verb *v);
 /* Parse the common options inside a verb's getopt loop: 0 if C is not one, 1 if it was

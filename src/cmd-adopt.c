@@ -859,19 +859,6 @@ static int edit_text(const struct adopt *ad, const char *text, line_fn fn, appen
 	return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t k = write(fd, buf, len);
-
-		if (k < 0)
-			return -errno;
-		buf += k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
 /* TEXT into PATH: a new file (never overwritten) when EXCL, else through a temporary file
  * renamed over it; owner and mode of ST either way. */
 static int write_text(const char *path, const char *text, const struct stat *st, bool excl)
@@ -888,7 +875,7 @@ static int write_text(const char *path, const char *text, const struct stat *st,
 	if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
 		r = -errno;
 	if (r >= 0)
-		r = write_all(fd, text, strlen(text));
+		r = cli_write_all(fd, text, strlen(text));
 	if (r >= 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r >= 0)

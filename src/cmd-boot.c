@@ -13,22 +13,6 @@
 #include "cli.h"
 #include "crypttab.h"
 
-/* Write all of BUF to FD (a pipe to cryptsetup); -errno on failure. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The options, over what --crypttab-key says, over the defaults (one attempt, each token). */
 struct keyscript_opts {
 	int token;		/* -1: each in order */
@@ -114,7 +98,7 @@ static int run_keyscript_passphrase(struct cli *cli, int argc, char **argv)
 	r = kc_keyslot_passphrase(cli->ctx, argv[optind], o.token, &pass, &len, &res);
 	if (r < 0)
 		return cli_fail_device(cli, argv[optind], r);
-	r = write_all(STDOUT_FILENO, pass, len);
+	r = cli_write_all(STDOUT_FILENO, pass, len);
 	kc_token_passphrase_free(pass, len);
 	if (r < 0) {
 		fprintf(stderr, "kekcrypt keyscript-passphrase: cannot write to standard output: "
@@ -388,12 +372,12 @@ static int normalise_stream(char *buf, size_t size)
 	if (n < 0)
 		return (int)n;
 	if ((size_t)n < size && kc_recovery_key_normalise(buf, (size_t)n, &key) == 0) {
-		r = write_all(STDOUT_FILENO, key, strlen(key));
+		r = cli_write_all(STDOUT_FILENO, key, strlen(key));
 		kc_recovery_key_free(key);
 		return r;
 	}
 	for (r = 0; r >= 0 && n > 0; n = read_full(STDIN_FILENO, buf, size))
-		r = write_all(STDOUT_FILENO, buf, (size_t)n);
+		r = cli_write_all(STDOUT_FILENO, buf, (size_t)n);
 	return r < 0 ? r : n < 0 ? (int)n : 0;
 }
 
