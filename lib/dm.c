@@ -54,7 +54,6 @@ int dm_mapping_state(const char *name)
 	return st == CRYPT_BUSY ? 2 : st == CRYPT_ACTIVE ? 1 : 0;
 }
 
-
 static int read_sysfs(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
@@ -71,8 +70,6 @@ static int read_sysfs(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* The dm-crypt mapping of DEVICE for LUKS volume UUID, from the device's holders in sysfs:
- * the one whose dm UUID is CRYPT-LUKS2-<uuid without dashes>-NAME. "" when not active. */
 /* The holder (dm device) below DIR, a sysfs holders directory, whose dm UUID starts with
  * PREFIX, searched DEPTH levels up: a volume under online re-encryption may sit on helper
  * devices of libcryptsetup's (a hotzone and an overlay) rather than on the device itself.
