@@ -176,8 +176,10 @@ static int ext_size(struct kc_ctx *ctx, const char *device, uint64_t *r_bytes)
 /* Fill res.content and res.content_bytes: what libblkid finds, sized when it is ext2/3/4. */
 static int probe_content(struct encrypt_run *er)
 {
-	const char *type = NULL, *pttype = NULL, *usage = NULL;
+	const char *type = NULL, *pttype = NULL, *usage = NULL, *block = NULL;
 	blkid_probe pr = blkid_new_probe_from_filename(er->device);
+	unsigned long block_size = 0;
+	uint32_t sector = er->p->sector_size ?: 512;
 	int r;
 
 	if (!pr)
@@ -192,6 +194,8 @@ static int probe_content(struct encrypt_run *er)
 		(void)blkid_probe_lookup_value(pr, "TYPE", &type, NULL);
 		(void)blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL);
 		(void)blkid_probe_lookup_value(pr, "USAGE", &usage, NULL);
+		if (!blkid_probe_lookup_value(pr, "BLOCK_SIZE", &block, NULL))
+			block_size = strtoul(block, NULL, 10);
 		snprintf(er->res.content, sizeof(er->res.content), "%s", type ?: pttype ?: "");
 	}
 	if (r == -2)
@@ -204,6 +208,13 @@ static int probe_content(struct encrypt_run *er)
 			     "its partitions, not the whole disk", er->device, pttype);
 	else if (r == 0 && type && !strncmp(type, "crypto_LUKS", 11))
 		r = ctx_fail(er->ctx, -EEXIST, "device '%s' is already a LUKS volume", er->device);
+	/* dm-crypt's logical block is the encryption sector: a filesystem with smaller blocks
+	 * would no longer mount from the mapping. */
+	else if (r == 0 && type && block_size && block_size < sector)
+		r = ctx_fail(er->ctx, -EINVAL, "device '%s': its %s filesystem has blocks of %lu "
+			     "bytes, smaller than the encryption sector of %u it would then be read "
+			     "through, and would not mount: use --sector-size %lu", er->device, type,
+			     block_size, sector, block_size);
 	else if (r == 0 && type && (!strcmp(type, "ext2") || !strcmp(type, "ext3") ||
 				    !strcmp(type, "ext4")))
 		r = ext_size(er->ctx, er->device, &er->res.content_bytes);

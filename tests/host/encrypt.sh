@@ -106,6 +106,20 @@ assert_exit -m "a filesystem reaching into the last 32 MiB: exit 20" 20 \
 	kc encrypt "$T/full.img" --kek "$URI"
 assert_stderr_contains -m "... says how to shrink it" "resize2fs $T/full.img 64M"
 assert_eq -m "... the image is unchanged" "$sum" "$(sha256sum <"$T/full.img")"
+# Encryption sectors larger than the filesystem's blocks: dm-crypt's logical block is the
+# sector, and the filesystem would not mount from the mapping.
+img_sum=$(sha256sum <"$IMG")
+assert_eq -m "the 48 MiB ext4 has 1 KiB blocks" 1024 "$(blkid -p -s BLOCK_SIZE -o value "$IMG")"
+assert_exit -m "--sector-size 4096 over 1 KiB blocks: exit 9" 9 \
+	kc encrypt "$IMG" --kek "$URI" --sector-size 4096
+assert_stderr_contains -m "... says why and what to use" \
+	"its ext4 filesystem has blocks of 1024 bytes, smaller than the encryption sector of 4096 it would then be read through, and would not mount: use --sector-size 1024"
+assert_eq -m "... the image is unchanged" "$img_sum" "$(sha256sum <"$IMG")"
+rm -f "$T/b4k.img"
+mke2fs -q -t ext4 -b 4096 "$T/b4k.img" 32M
+truncate -s 64M "$T/b4k.img"
+assert_exit -m "--sector-size 4096 over 4 KiB blocks: accepted (dry run)" 0 \
+	kc encrypt "$T/b4k.img" --kek "$URI" --sector-size 4096 --dry-run
 
 # --shrink: checked and shrunk to leave the room, then encrypted; the files are all there.
 assert_exit -m "--shrink --dry-run: says it would shrink it to 64 MiB" 0 \
