@@ -40,7 +40,7 @@ _kekcrypt_options() {
 	firstboot) echo "--crypttab --progress-json --force" ;;
 	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force --header=" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key= --header=" ;;
-	boot-needs) echo "--for= --crypttab=" ;;
+	boot-needs) echo "--for= --crypttab= --tokens --header=" ;;
 	adopt) echo "--from= --kek= --bek= --root= --convert --header-backup-dir= --dry-run" ;;
 	doctor) echo "--crypttab= --initramfs=" ;;
 	"kek add") echo "--kek= --key-file= --recovery-key --wipe-passphrase --convert --header-backup=" \

@@ -174,6 +174,26 @@ static int device_needs_by(struct kc_ctx *ctx, const char *device, const char *h
 	return r;
 }
 
+/* Report B's items to FN (a file that is not there as KC_BOOT_MISSING), then free them. */
+static int boot_report(struct kc_ctx *ctx, struct boot_list *b, int r, kc_boot_fn fn,
+		       void *usrptr)
+{
+	for (size_t i = 0; r >= 0 && i < b->n; i++) {
+		const struct boot_item *it = &b->items[i];
+		int kind = it->kind;
+		struct stat st;
+
+		/* A file a boot needs that is not there: the build must fail now. */
+		if ((kind == KC_BOOT_SECRET || kind == KC_BOOT_FILE || kind == KC_BOOT_LIBRARY) &&
+		    stat(it->path, &st) < 0)
+			kind = KC_BOOT_MISSING;
+		r = fn(kind, it->path, it->what, usrptr);
+	}
+	boot_list_clear(b);
+	ctx_detail_clear(ctx);
+	return r < 0 ? r : 0;
+}
+
 int kc_boot_needs_headers(struct kc_ctx *ctx, const char *const *devices,
 			  const char *const *headers, size_t n_devices, kc_boot_fn fn,
 			  void *usrptr)
@@ -188,20 +208,17 @@ int kc_boot_needs_headers(struct kc_ctx *ctx, const char *const *devices,
 	for (size_t i = 0; r >= 0 && i < n_devices; i++)
 		r = headers ? device_needs_by(ctx, devices[i], headers[i], &b) :
 			      device_needs(ctx, devices[i], &b);
-	for (size_t i = 0; r >= 0 && i < b.n; i++) {
-		const struct boot_item *it = &b.items[i];
-		int kind = it->kind;
-		struct stat st;
+	return boot_report(ctx, &b, r, fn, usrptr);
+}
 
-		/* A file a boot needs that is not there: the build must fail now. */
-		if ((kind == KC_BOOT_SECRET || kind == KC_BOOT_FILE || kind == KC_BOOT_LIBRARY) &&
-		    stat(it->path, &st) < 0)
-			kind = KC_BOOT_MISSING;
-		r = fn(kind, it->path, it->what, usrptr);
-	}
-	boot_list_clear(&b);
+int kc_boot_needs_tokens(struct kc_ctx *ctx, const char *device, kc_boot_fn fn, void *usrptr)
+{
+	struct boot_list b = { 0 };
+
+	if (!ctx || !device || !fn)
+		return -EINVAL;
 	ctx_detail_clear(ctx);
-	return r < 0 ? r : 0;
+	return boot_report(ctx, &b, device_needs(ctx, device, &b), fn, usrptr);
 }
 
 int kc_boot_needs(struct kc_ctx *ctx, const char *const *devices, size_t n_devices,

@@ -692,6 +692,17 @@ int kc_boot_needs_headers(struct kc_ctx *ctx, const char *const *devices,
 			  const char *const *headers, size_t n_devices, kc_boot_fn fn,
 			  void *usrptr);
 
+/**
+ * What the tokens of the volume at DEVICE alone need (its header: kc_set_header()'s, if set),
+ * as far as local policy allows, without the configuration's own list that kc_boot_needs()
+ * starts with: in an initramfs, whether this volume's unlock needs the network (a token
+ * naming a remote KMS) or only what is already there (a KEK file, a PKCS#11 token). Reported
+ * as kc_boot_needs() reports them.
+ *
+ * @return as kc_boot_needs()
+ */
+int kc_boot_needs_tokens(struct kc_ctx *ctx, const char *device, kc_boot_fn fn, void *usrptr);
+
 /* ---------------------------------------------------------------------------------------- */
 /* DEK rotation (re-encryption)                                                             */
 

@@ -204,9 +204,11 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 		COMMON_LONGOPTS,
 		{ "for", required_argument, NULL, 0x200 },
 		{ "crypttab", required_argument, NULL, 0x201 },
+		{ "tokens", no_argument, NULL, 0x202 },
 		{ 0 },
 	};
 	const char *kind = NULL, *tabfile = NULL;
+	bool tokens = false;
 	struct crypttab tab = { 0 };
 	const char **devices = NULL, **sources = NULL, **headers = NULL;
 	char (*paths)[PATH_MAX] = NULL, (*hpaths)[PATH_MAX] = NULL;
@@ -225,11 +227,15 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 			kind = optarg;
 		else if (c == 0x201)
 			tabfile = optarg;
+		else if (c == 0x202)
+			tokens = true;
 	}
 	if (kind && strcmp(kind, "keyscript") && strcmp(kind, "initrd"))
 		return cli_usage_error(cli, "--for takes keyscript or initrd, not '%s'", kind);
 	if (!kind == (optind == argc))
 		return cli_usage_error(cli, "expected --for keyscript|initrd, or DEVICEs");
+	if (kind && tokens)
+		return cli_usage_error(cli, "--tokens takes DEVICEs, not --for");
 	if (kind && cli->header)
 		return cli_usage_error(cli, "--header and --for exclude each other: crypttab's "
 				       "header= option names a volume's detached header");
@@ -289,8 +295,13 @@ static int run_boot_needs(struct cli *cli, int argc, char **argv)
 	out.needs = json_object_new_array();
 	ex = EXIT_OK;
 	/* No volume of that kind: nothing is needed at all. */
-	if (out.n) {
+	if (out.n && !tokens) {
 		r = kc_boot_needs_headers(cli->ctx, devices, headers, out.n, boot_need, &out);
+		if (r < 0)
+			ex = cli_fail(cli, r);
+	}
+	for (size_t i = 0; tokens && ex == EXIT_OK && i < out.n; i++) {
+		r = kc_boot_needs_tokens(cli->ctx, devices[i], boot_need, &out);
 		if (r < 0)
 			ex = cli_fail(cli, r);
 	}
@@ -319,7 +330,7 @@ const struct verb verb_boot_needs = {
 	.header = true,
 	.summary = "what an initramfs needs to unlock the volumes (for the hooks)",
 	.usage = "boot-needs --for keyscript|initrd [--crypttab FILE] [--json]\n"
-		 "       kekcrypt boot-needs [--header FILE] DEVICE... [--json]\n\n"
+		 "       kekcrypt boot-needs [--tokens] [--header FILE] DEVICE... [--json]\n\n"
 		 "What the initramfs-tools hook (--for keyscript: the crypttab entries with\n"
 		 "keyscript=.../kekcrypt-keyscript) or the dracut module (--for initrd: those with\n"
 		 "x-initrd.attach or force) must put into an initramfs to unlock the volumes: one\n"
@@ -336,7 +347,9 @@ const struct verb verb_boot_needs = {
 		 "A volume's detached header (crypttab header=, or --header) is a 'file'.\n"
 		 "Only files the configuration names are listed: the header is untrusted.\n\n"
 		 "      --for KIND       keyscript or initrd\n"
-		 "      --crypttab FILE  instead of /etc/crypttab\n",
+		 "      --crypttab FILE  instead of /etc/crypttab\n"
+		 "      --tokens         what the DEVICEs' own tokens need, without the\n"
+		 "                       configuration's list (the keyscript: is the network needed?)\n",
 };
 
 /* What a console prompt may give: cryptsetup reads at most 512 bytes of an interactive

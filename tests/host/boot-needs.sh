@@ -9,8 +9,9 @@
 # allowed-pin-files) gets an "unlisted" line naming the volume, the token's URI and the key,
 # and its file is listed nowhere; a volume whose every token is refused so is "unusable" (the
 # build fails), one with another usable token is not; a missing file the configuration names
-# is "missing"; a remote KMS needs the "network"; the crypttab entries of each kind of
-# initramfs are selected; no forged URI can make a line of its own.
+# is "missing"; a remote KMS needs the "network"; --tokens lists a volume's own tokens' needs
+# only (a file KEK's volume needs no network whatever the configuration names); the crypttab
+# entries of each kind of initramfs are selected; no forged URI can make a line of its own.
 . "$(dirname "$0")/lib.sh"
 
 T=$T_DIR
@@ -120,6 +121,18 @@ assert_stdout_contains -m "... the network" "$(printf 'network\t-\ta KMS reached
 assert_stdout_contains -m "... and the system's CA bundle ([azure-kv] names no ca-file)" \
 	"$(line file /etc/ssl/certs/ca-certificates.crt "the system's CA bundle")"
 
+# --tokens: what a volume's own tokens need, without the configuration's whole list (the
+# keyscript asks it at boot and brings the network up only for a volume that needs it).
+run kc boot-needs --config "$C" --tokens "$A"
+assert_stdout_contains -m "--tokens: a's KEK file" "$(line secret "$T/ka" "a KEK file ([file] allowed-paths)")"
+assert_not_contains -m "... no network: a names no remote KMS (the configuration does)" \
+	"$(cat "$OUT")" "network"
+assert_not_contains -m "... nor what only the configuration names" "$(cat "$OUT")" "$T/etc/vtoken"
+run kc boot-needs --config "$C" --tokens "$B"
+assert_stdout_contains -m "--tokens: b's remote token needs the network" "$(printf 'network\t-\t')"
+assert_stdout_contains -m "... and b's refused token is still reported" \
+	"$(line unlisted "$B" "token 0 (file:$T/kb)")"
+
 # Forged URIs with a glob, and with a terminal escape and newlines: no need line comes of them
 # (the hooks read one line per need, fields separated by tabs).
 forge "$A" "file:$T/*" file
@@ -176,5 +189,7 @@ printf 'x %s none luks\n' "$A" >"$T/crypttab2"
 run kc boot-needs --config "$C" --for keyscript --crypttab "$T/crypttab2"
 assert_eq -m "no entry of that kind: nothing at all" "" "$(cat "$OUT")"
 assert_exit -m "--for something else: a usage error" 2 kc boot-needs --for grub --crypttab "$T/crypttab"
+assert_exit -m "--tokens with --for: a usage error" 2 \
+	kc boot-needs --tokens --for keyscript --crypttab "$T/crypttab"
 
 done_testing
