@@ -16,13 +16,24 @@ KC_VM_DRIVE_OPTS=${KC_VM_DRIVE_OPTS:-}
 # nothing they prove depends on those mitigations.
 KC_VM_KERNEL_ARGS=${KC_VM_KERNEL_ARGS-sysrq_always_enabled mitigations=off}
 
-# vm_qemu_machine_args: the machine, accelerator and CPU options, one per line. The CPU
-# without ERMS/FSRM: the kernel then clears and copies pages without `rep stosb`/`rep movsb`,
-# which TCG emulated so slowly on a busy host that a guest CPU sat in clear_page_erms for
-# 45 to 130 s (soft lockups in the boot test's dracut guests, after switch-root); without
-# them the dracut-up boot took 150 s of guest time instead of 430.
+# vm_qemu_machine_args: the machine, accelerator, CPU and console options, one per line.
+# The CPU without ERMS/FSRM: the kernel then clears and copies pages without `rep
+# stosb`/`rep movsb`, which TCG emulated so slowly on a busy host that a guest CPU sat in
+# clear_page_erms for 45 to 130 s (soft lockups in the boot test's dracut guests, after
+# switch-root); without them the dracut-up boot took 150 s of guest time instead of 430.
+# And without AVX (and what needs it: AVX2, VAES, VPCLMULQDQ): TCG emulates each AVX
+# instruction in a helper call, and with them glibc's string functions, OpenSSL and the
+# kernel's crypto and RAID code all take their AVX paths. Measured in a guest: SHA-256 in
+# OpenSSL 12 MB/s with AVX, 28 without; `kekcrypt rekey` of 24 MiB 18 s of guest time
+# with, 10-12 without; the whole guest (two re-keys) 48 s of host CPU with, 31-35 without.
+# AES-NI and SSE stay: what the guests prove (dm-crypt, re-encryption, boots) does not
+# depend on the vector width. No default devices (-nodefaults: the IDE CD-ROM, whose probing
+# the guests' kernels and udev paid for at every boot, the floppy, the VGA card): the
+# serial port on stdio, multiplexed with the monitor as -nographic has it.
 vm_qemu_machine_args() {
-	printf '%s\n' -machine "$KC_VM_MACHINE" -accel tcg -cpu max,erms=off,fsrm=off
+	printf '%s\n' -machine "$KC_VM_MACHINE" -accel tcg \
+		-cpu max,erms=off,fsrm=off,avx=off,avx2=off,vaes=off,vpclmulqdq=off \
+		-nodefaults -serial mon:stdio
 }
 
 # vm_qemu_drive FILE [OPTS [FORMAT]]: the -drive value of a virtio disk (commas in FILE doubled,

@@ -609,6 +609,9 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		has up "and data with its file KEK" \
 			"$ks_data unlocked after 1 attempt\\(s\\).*\\(file:/etc/kekcrypt/kek\\.bin\\)"
 		in_order up "root, then data" "$ks_root unlocked" "$ks_data unlocked"
+		# root's token names the KMS, data's a KEK file: only root waits for the network.
+		has up "the keyscript brought the network up for root" 'kekcrypt: root: bringing the network up'
+		hasnt up "... not for data (a KEK file)" 'kekcrypt: data: bringing the network up'
 		hasnt up "no recovery prompt" "$PROMPT_ROOT"
 		has up "kekcrypt doctor in the booted system: root ok" "KC-DOCTOR: root \\(UUID=$uuid_root\\): ok"
 		doctor_data up
