@@ -38,7 +38,7 @@ _kekcrypt_options() {
 	verify) echo "--token= --all --crypttab --header=" ;;
 	rekey) echo "--resume --progress-json --resilience= --force --header=" ;;
 	firstboot) echo "--crypttab --progress-json --force" ;;
-	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --force --header=" ;;
+	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --remount --force --header=" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key= --header=" ;;
 	boot-needs) echo "--for= --crypttab= --tokens --header=" ;;
 	adopt) echo "--from= --kek= --bek= --root= --convert --header-backup-dir= --dry-run" ;;

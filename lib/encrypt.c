@@ -50,7 +50,11 @@
  * (its segments as libcryptsetup describes them: the part not yet encrypted maps the plain
  * data) and E5 runs through that mapping, which may be mounted and written meanwhile. DEVICE
  * must still be unmounted at the start: its filesystem cannot move under dm-crypt while it is
- * mounted. A crash leaves what it leaves offline; the mapping is gone after a power loss, and
+ * mounted. KC_ENCRYPT_REMOUNT does that: once the checks passed, DEVICE is unmounted (umount2,
+ * never lazily: something using it stops the run, nothing written), and its filesystem
+ * mounted again (mount(8), the same type and options) from the mapping as soon as it is open;
+ * a run that fails before that mounts back the mapping, or DEVICE while it holds no LUKS
+ * header (nothing written yet), or says how to open it. A crash leaves what it leaves offline; the mapping is gone after a power loss, and
  * the next call opens it again (NAME) or continues offline (none); after the process alone
  * was stopped between chunks, the mapping is still there and the next call continues through
  * it, whatever its name. A process that died in the middle of a chunk leaves the mapping on
@@ -64,6 +68,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -84,6 +89,14 @@
 #define RESERVED KC_ENCRYPT_RESERVED_BYTES
 #define MIB (1024.0 * 1024.0)
 
+/* A mount of the device, from /proc/self/mountinfo. */
+struct mount_of {
+	char escaped[PATH_MAX];	/* its mount point as mountinfo has it (for messages) */
+	char dir[PATH_MAX];	/* the mount point itself */
+	char type[64];		/* the filesystem type */
+	char opts[1024];	/* the mount's options and the superblock's, for mount -o */
+};
+
 struct encrypt_run {
 	struct kc_ctx *ctx;
 	const char *device;
@@ -95,6 +108,10 @@ struct encrypt_run {
 	bool detached;		/* the header goes to ctx->header, FILE */
 	const char *name;	/* online: the mapping to open when the volume has none; NULL */
 	struct kc_encrypt_result res;
+	/* KC_ENCRYPT_REMOUNT: where DEVICE was mounted (mnt.dir "" when it was not), whether it
+	 * was unmounted, and whether its filesystem is mounted again from the mapping */
+	struct mount_of mnt;
+	bool unmounted, remounted;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -112,14 +129,45 @@ static int device_size(struct kc_ctx *ctx, const char *device, uint64_t *r_size)
 	return 0;
 }
 
-/* Where block device DEVICE is mounted (the first mount point in /proc/self/mountinfo, as
- * the kernel escapes it) into MNT: 1, or 0 when it is not mounted or cannot be told. */
-static int mounted_at(const char *device, char mnt[PATH_MAX])
+/* A path as mountinfo escapes it (space, tab, newline, backslash as \ooo), unescaped into OUT. */
+static void mountinfo_unescape(const char *in, char out[PATH_MAX])
 {
-	char line[2 * PATH_MAX];
+	size_t n = 0;
+
+	for (; *in && n + 1 < PATH_MAX; n++) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
+		    in[3] >= '0' && in[3] <= '7') {
+			out[n] = (char)((in[1] - '0') << 6 | (in[2] - '0') << 3 | (in[3] - '0'));
+			in += 4;
+		} else {
+			out[n] = *in++;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* The superblock options of a mountinfo line (after " - TYPE SOURCE ") appended to OPTS, but
+ * rw/ro (the mount's own say that) and seclabel (a flag the kernel shows, not an option). */
+static void append_super_opts(char *opts, size_t size, char *super)
+{
+	char *save = NULL;
+
+	for (char *o = strtok_r(super, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(opts);
+
+		if (strcmp(o, "rw") && strcmp(o, "ro") && strcmp(o, "seclabel"))
+			snprintf(opts + n, size - n, ",%s", o);
+	}
+}
+
+/* How many times block device DEVICE is mounted (/proc/self/mountinfo); the first mount in *M.
+ * 0 when it is not mounted or cannot be told. */
+static int device_mounts(const char *device, struct mount_of *m)
+{
+	char line[3 * PATH_MAX], dir[PATH_MAX], mopts[512], type[64], super[512];
 	unsigned maj, min;
 	struct stat st;
-	int found = 0;
+	int n = 0;
 	FILE *f;
 
 	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
@@ -127,30 +175,74 @@ static int mounted_at(const char *device, char mnt[PATH_MAX])
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
-			maj == major(st.st_rdev) && min == minor(st.st_rdev);
+	while (fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+
+		if (sscanf(line, "%*d %*d %u:%u %*s %4095s %511s", &maj, &min, dir, mopts) != 4 ||
+		    maj != major(st.st_rdev) || min != minor(st.st_rdev))
+			continue;
+		if (n++ || !sep || sscanf(sep + 3, "%63s %*s %511s", type, super) != 2)
+			continue;
+		snprintf(m->escaped, sizeof(m->escaped), "%s", dir);
+		mountinfo_unescape(dir, m->dir);
+		snprintf(m->type, sizeof(m->type), "%s", type);
+		snprintf(m->opts, sizeof(m->opts), "%s", mopts);
+		append_super_opts(m->opts, sizeof(m->opts), super);
+	}
 	fclose(f);
-	return found;
+	return n;
 }
 
-/* A mounted DEVICE: refused, with the commands that encrypt it online instead. */
-static int refuse_mounted(struct encrypt_run *er)
+/* A mounted DEVICE: refused, with the commands that encrypt it online instead; with
+ * KC_ENCRYPT_REMOUNT (online), its mount kept in er->mnt, to unmount once the checks passed. */
+static int check_mounted(struct encrypt_run *er)
 {
-	char mnt[PATH_MAX];
+	struct mount_of m = { 0 };
 	const char *name = er->name ?: "NAME";
+	int n = device_mounts(er->device, &m);
 
-	if (!mounted_at(er->device, mnt))
+	if (!n)
 		return 0;
+	if ((er->flags & KC_ENCRYPT_REMOUNT) && n > 1)
+		return ctx_fail(er->ctx, -EBUSY, "device '%s' is mounted at %d places ('%s' "
+				"first): unmount it everywhere but at one place (or everywhere), "
+				"then run this again", er->device, n, m.escaped);
+	if (er->flags & KC_ENCRYPT_REMOUNT) {
+		er->mnt = m;
+		if (er->flags & KC_ENCRYPT_DRY_RUN)
+			snprintf(er->res.mount_point, sizeof(er->res.mount_point), "%s", m.dir);
+		return 0;
+	}
 	return ctx_fail(er->ctx, -EBUSY, "device '%s' is mounted at '%s': a mounted filesystem "
 			"cannot move under dm-crypt. Unmount it, encrypt it online and mount the "
 			"mapping instead: 'umount %s; kekcrypt encrypt %s %s --kek URI...; mount "
 			"/dev/mapper/%s %s' (the filesystem is usable again as soon as encrypt has "
-			"opened the mapping)", er->device, mnt, mnt, er->device, name, name, mnt);
+			"opened the mapping), or let encrypt do that: 'kekcrypt encrypt %s %s "
+			"--remount --kek URI...'", er->device, m.escaped, m.escaped, er->device, name,
+			name, m.escaped, er->device, name);
 }
 
-/* The bytes an ext2/3/4 filesystem uses, from its superblock; refuses one not clean. */
-static int ext_size(struct kc_ctx *ctx, const char *device, uint64_t *r_bytes)
+/* KC_ENCRYPT_REMOUNT, once the checks passed: DEVICE unmounted (never lazily). */
+static int unmount_device(struct encrypt_run *er)
+{
+	if (!er->mnt.dir[0] || (er->flags & KC_ENCRYPT_DRY_RUN))
+		return 0;
+	if (umount2(er->mnt.dir, 0) < 0) {
+		int e = errno;
+
+		return ctx_fail(er->ctx, e == EBUSY ? -EBUSY : -e, "cannot unmount '%s' from '%s' "
+				"(%s)%s", er->device, er->mnt.escaped, strerror(e), e == EBUSY ?
+				": something uses it ('fuser -vm' on it says what); stop that and run "
+				"this again, nothing was written" : "");
+	}
+	er->unmounted = true;
+	log_info(er->ctx, "%s: unmounted from %s", er->device, er->mnt.escaped);
+	return 0;
+}
+
+/* The bytes an ext2/3/4 filesystem uses, from its superblock; refuses one not clean, unless
+ * MOUNTED (a dry run of KC_ENCRYPT_REMOUNT: the real run checks it once unmounted). */
+static int ext_size(struct kc_ctx *ctx, const char *device, bool mounted, uint64_t *r_bytes)
 {
 	ext2_filsys fs = NULL;
 	errcode_t e;
@@ -162,8 +254,9 @@ static int ext_size(struct kc_ctx *ctx, const char *device, uint64_t *r_bytes)
 	if (e)
 		return ctx_fail(ctx, -EIO, "device '%s': its ext filesystem cannot be read "
 				"(libext2fs error %ld): run 'e2fsck -f %s'", device, (long)e, device);
-	if (!(fs->super->s_state & EXT2_VALID_FS) || (fs->super->s_state & EXT2_ERROR_FS) ||
-	    (fs->super->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER))
+	if (!mounted && (!(fs->super->s_state & EXT2_VALID_FS) ||
+			 (fs->super->s_state & EXT2_ERROR_FS) ||
+			 (fs->super->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER)))
 		r = ctx_fail(ctx, -EBUSY, "device '%s': its filesystem is mounted, was not "
 			     "unmounted cleanly or has errors: unmount it and run 'e2fsck -f %s'",
 			     device, device);
@@ -217,7 +310,8 @@ static int probe_content(struct encrypt_run *er)
 			     block_size, sector, block_size);
 	else if (r == 0 && type && (!strcmp(type, "ext2") || !strcmp(type, "ext3") ||
 				    !strcmp(type, "ext4")))
-		r = ext_size(er->ctx, er->device, &er->res.content_bytes);
+		r = ext_size(er->ctx, er->device, er->mnt.dir[0] && !er->unmounted,
+			     &er->res.content_bytes);
 	else if (!er->p->force && er->detached)
 		r = ctx_fail(er->ctx, -EEXIST, "device '%s' holds %s%s: if it is not already "
 			     "encrypted (the data of a volume whose header is detached), use --force",
@@ -297,7 +391,7 @@ static int shrink(struct encrypt_run *er, uint64_t to)
 				"cannot be extended again: %s", er->device, strerror(errno));
 	log_info(er->ctx, "%s: ext filesystem shrunk from %.0f to %.0f MiB", er->device,
 		 (double)er->res.content_bytes / MIB, (double)to / MIB);
-	return ext_size(er->ctx, er->device, &er->res.content_bytes);
+	return ext_size(er->ctx, er->device, false, &er->res.content_bytes);
 }
 
 static int check_room(struct encrypt_run *er)
@@ -579,6 +673,71 @@ static int open_mapping(struct encrypt_run *er, struct crypt_device *cd,
 	return 0;
 }
 
+/* KC_ENCRYPT_REMOUNT: mount(8) SOURCE where DEVICE was mounted, with its type and options:
+ * mount's exit status, or -1 when it cannot be run. */
+static int mount_fs(const struct encrypt_run *er, const char *source)
+{
+	char bin[] = "/usr/bin/mount", t[] = "-t", o[] = "-o";
+	char *const argv[] = { access(bin, X_OK) ? (char *)"/bin/mount" : bin, t,
+			       (char *)er->mnt.type, o, (char *)er->mnt.opts, (char *)source,
+			       (char *)er->mnt.dir, NULL };
+
+	return run_tool(argv);
+}
+
+/* KC_ENCRYPT_REMOUNT, the volume open: its filesystem mounted again, from the mapping. A
+ * failure does not stop the encryption: it is said, with the command to run. */
+static void remount(struct encrypt_run *er)
+{
+	char source[PATH_MAX];
+	int rc;
+
+	if (!er->unmounted || er->remounted)
+		return;
+	snprintf(source, sizeof(source), "/dev/mapper/%s", er->res.name);
+	rc = mount_fs(er, source);
+	if (rc) {
+		log_warn(er->ctx, "%s: cannot mount %s at %s (mount: exit %d): mount it yourself "
+			 "('mount %s %s'); the encryption goes on", er->device, source,
+			 er->mnt.escaped, rc, source, er->mnt.escaped);
+		return;
+	}
+	er->remounted = true;
+	snprintf(er->res.mount_point, sizeof(er->res.mount_point), "%s", er->mnt.dir);
+	log_info(er->ctx, "%s: %s mounted at %s (%s)", er->device, source, er->mnt.escaped,
+		 er->mnt.opts);
+}
+
+/* KC_ENCRYPT_REMOUNT, the run failed before the filesystem was mounted from the mapping: mount
+ * back what holds it (the mapping, if open; DEVICE, if it holds no LUKS header yet: nothing
+ * was written), or say what to run. */
+static void restore_mount(struct encrypt_run *er)
+{
+	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	char source[PATH_MAX];
+	bool luks;
+
+	if (!er->unmounted || er->remounted)
+		return;
+	luks = crypt_init(&cd, er->device) >= 0 && crypt_load(cd, CRYPT_LUKS, NULL) >= 0;
+	if (er->res.name[0])
+		snprintf(source, sizeof(source), "/dev/mapper/%s", er->res.name);
+	else if (!luks)
+		snprintf(source, sizeof(source), "%s", er->device);
+	else {
+		log_warn(er->ctx, "%s stays unmounted from %s: its encryption has begun; 'kekcrypt "
+			 "encrypt --resume %s %s' opens it as /dev/mapper/%s (then mount that)",
+			 er->device, er->mnt.escaped, er->device, er->name, er->name);
+		return;
+	}
+	if (mount_fs(er, source))
+		log_warn(er->ctx, "%s: cannot mount %s at %s again: mount it yourself", er->device,
+			 source, er->mnt.escaped);
+	else
+		log_info(er->ctx, "%s: %s mounted at %s again", er->device, source,
+			 er->mnt.escaped);
+}
+
 static int run_data(struct encrypt_run *er)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
@@ -605,6 +764,8 @@ static int run_data(struct encrypt_run *er)
 	if (r < 0)
 		return r;
 	r = open_mapping(er, cd, pass);
+	if (r >= 0)
+		remount(er);
 	/* The chunk the recovery repaired may have been the last one: nothing left to do. */
 	if (r < 0 || ri == CRYPT_REENCRYPT_NONE)
 		return r;
@@ -770,7 +931,9 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const char *na
 
 	if (!ctx || !device || !params || (flags & ~(uint32_t)(KC_ENCRYPT_RESUME |
 							      KC_ENCRYPT_DRY_RUN |
-							      KC_ENCRYPT_SHRINK)) ||
+							      KC_ENCRYPT_SHRINK |
+							      KC_ENCRYPT_REMOUNT)) ||
+	    ((flags & KC_ENCRYPT_REMOUNT) && !name) ||
 	    (detached && (flags & KC_ENCRYPT_SHRINK)) ||
 	    !sized_ok(params, SIZED_V1(struct kc_format_params, force)) ||
 	    !sized_ok(r_result, SIZED_V1(struct kc_encrypt_result, uuid)))
@@ -784,12 +947,16 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const char *na
 	if (r >= 0)
 		find_own_mapping(&er);
 	if (r >= 0 && !er.res.name[0])
-		r = refuse_mounted(&er);
+		r = check_mounted(&er);
 	if (r >= 0)
 		r = check_online(&er);
-	/* Exclusive unless the volume's mapping holds the device (an online run to resume). */
 	if (r >= 0)
-		r = vol_check_writable(ctx, device, !er.res.name[0]);
+		r = unmount_device(&er);
+	/* Exclusive unless the volume's mapping holds the device (an online run to resume) or,
+	 * in a dry run of KC_ENCRYPT_REMOUNT, its filesystem (the real run unmounts it first). */
+	if (r >= 0)
+		r = vol_check_writable(ctx, device,
+				       !er.res.name[0] && !(er.mnt.dir[0] && !er.unmounted));
 	/* The device's lock: a detached header may not exist yet. */
 	if (r >= 0)
 		r = vol_lock_path(ctx, device, &lock);
@@ -802,6 +969,7 @@ static int encrypt_device(struct kc_ctx *ctx, const char *device, const char *na
 	if (r >= 0 && !(flags & KC_ENCRYPT_DRY_RUN))
 		r = run_data(&er);
 	if (r < 0) {
+		restore_mount(&er);
 		ctx_detail_device(ctx, device);
 		return r;
 	}

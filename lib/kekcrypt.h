@@ -771,6 +771,11 @@ enum kc_encrypt_flags {
 	/** an ext2/3/4 filesystem that reaches into the last KC_ENCRYPT_RESERVED_BYTES is checked
 	 * (e2fsck -f -p) and shrunk (resize2fs) first, instead of refused */
 	KC_ENCRYPT_SHRINK = 1 << 2,
+	/** online only (kc_encrypt_online() with a NAME): a DEVICE mounted (at one place) is
+	 * unmounted first, and its filesystem mounted again at the same place, with the same
+	 * options, from /dev/mapper/NAME as soon as the volume is open (mount(8)); a run that
+	 * fails before that mounts back what holds the data, or says how (since 0.2) */
+	KC_ENCRYPT_REMOUNT = 1 << 3,
 };
 
 /** What kc_encrypt() found and did (nothing secret). */
@@ -790,6 +795,9 @@ struct kc_encrypt_result {
 	/** the mapping the data was (would be) encrypted through, online: the NAME given to
 	 * kc_encrypt_online() or the volume's existing mapping; "" offline */
 	char name[128];
+	/** KC_ENCRYPT_REMOUNT: where the filesystem was unmounted from and mounted again from
+	 * the mapping (would be, in a dry run); "" when it was not mounted */
+	char mount_point[4096];
 };
 
 /**

@@ -24,6 +24,8 @@ packages=(
 	man-db
 	# guest tests (QEMU with a Debian kernel fetched by scripts/vm/fetch-kernel.sh)
 	qemu-system-x86 busybox-static kmod cpio iproute2 keyutils dmsetup
+	# tests/vm/rekey.sh: its guest reads `kekcrypt dump --json`
+	jq
 	# boot tests: a Debian root made with debootstrap (scripts/vm/debian-root.sh); qemu-img
 	# for the template's clones' disk overlays (tests/vm/boot.sh)
 	debootstrap qemu-utils

@@ -231,6 +231,8 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 		json_object_object_add(out, "online", json_object_new_boolean(res->name[0]));
 		json_object_object_add(out, "name", res->name[0] ?
 				       json_object_new_string(res->name) : NULL);
+		json_object_object_add(out, "mount_point", res->mount_point[0] ?
+				       json_object_new_string(res->mount_point) : NULL);
 		cli_new_volume_recovery_print(out, rkey, rslot);
 		cli_print_json(cli, out);
 		return;
@@ -257,6 +259,10 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 			       cli->header);
 			return;
 		}
+		if (res->mount_point[0])
+			printf("%s: it would be unmounted from %s first, and mounted there again "
+			       "from /dev/mapper/%s as soon as that is open.\n", device,
+			       res->mount_point, res->name);
 		printf("%s: %llu MiB holding %s%s. It would get a %llu MiB LUKS2 header in front, "
 		       "its data moved back by as much, and use its last %llu MiB while "
 		       "encrypting%s%s%s. Nothing was written.\n", device,
@@ -271,9 +277,9 @@ static void encrypt_report(struct cli *cli, const char *device, const struct kc_
 	if (res->shrunk_to_bytes)
 		printf("%s: filesystem checked and shrunk to %llu MiB\n", device,
 		       (unsigned long long)(res->shrunk_to_bytes >> 20));
-	printf("%s: encrypted in place%s%s%s; LUKS2 UUID %s\n", device,
+	printf("%s: encrypted in place%s%s%s%s%s; LUKS2 UUID %s\n", device,
 	       res->resumed ? " (resumed)" : "", res->name[0] ? ", online through " : "",
-	       res->name, res->uuid);
+	       res->name, res->mount_point[0] ? ", mounted at " : "", res->mount_point, res->uuid);
 	cli_new_volume_recovery_print(NULL, rkey, rslot);
 }
 
@@ -287,6 +293,7 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 0x202 },
 		{ "recovery", no_argument, NULL, 0x203 },
 		{ "shrink", no_argument, NULL, 0x204 },
+		{ "remount", no_argument, NULL, 0x205 },
 		RECOVERY_PBKDF_LONGOPTS,
 		{}
 	};
@@ -320,6 +327,8 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 			recovery = true;
 		else if (c == 0x204)
 			flags |= KC_ENCRYPT_SHRINK;
+		else if (c == 0x205)
+			flags |= KC_ENCRYPT_REMOUNT;
 	}
 	if (optind + 1 != argc && optind + 2 != argc)
 		return cli_usage_error(cli, "expected DEVICE, or DEVICE NAME (online)");
@@ -327,6 +336,8 @@ static int run_encrypt(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "at least one --kek URI is required (or --resume)");
 	if (prog.json && cli->json)
 		return cli_usage_error(cli, "--progress-json and --json exclude each other");
+	if ((flags & KC_ENCRYPT_REMOUNT) && optind + 2 != argc)
+		return cli_usage_error(cli, "--remount is online: give DEVICE NAME");
 	if (recovery && (flags & KC_ENCRYPT_DRY_RUN))
 		return cli_usage_error(cli, "--recovery and --dry-run exclude each other");
 	if (cli->header && (flags & KC_ENCRYPT_SHRINK))
@@ -360,7 +371,9 @@ const struct verb verb_encrypt = {
 		 "a random data key wrapped by each KEK, the data encrypted in place by LUKS2\n"
 		 "re-encryption. The device must be neither mounted nor mapped. With NAME it is\n"
 		 "online: the volume is opened as /dev/mapper/NAME as soon as its header is\n"
-		 "written (mount it from there at once) and encrypted through that mapping.\n"
+		 "written (mount it from there at once) and encrypted through that mapping;\n"
+		 "--remount unmounts a mounted DEVICE first and mounts its filesystem there\n"
+		 "again from /dev/mapper/NAME, with the same options, as soon as that is open.\n"
 		 "Without NAME, offline, unless the volume is open (an online run to resume).\n"
 		 "A 16 MiB header goes in front and the data moves back by as much, so the\n"
 		 "filesystem must leave the device's last 32 MiB free (ext2/3/4 are checked;\n"
@@ -376,6 +389,7 @@ const struct verb verb_encrypt = {
 		 "      --resume         only continue an interrupted encryption\n"
 		 "      --shrink         shrink an ext2/3/4 filesystem that leaves too little\n"
 		 "                       room (e2fsck -f -p, then resize2fs)\n"
+		 "      --remount        online: unmount DEVICE, mount the mapping there instead\n"
 		 "      --dry-run        check and say what would happen; write nothing\n"
 		 "      --progress-json  one JSON object per chunk on stdout (as rekey's)\n"
 		 "      --recovery       also add a recovery key, printed once\n",

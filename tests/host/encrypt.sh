@@ -96,6 +96,25 @@ assert_exit -m "mounted, offline: refused the same way, NAME a placeholder" 12 \
 	"$LOOP" "$T/mnt" "$KEKCRYPT" encrypt "$LOOP" --kek "$URI" --config "$T_CONF"
 assert_stderr_contains -m "... kekcrypt encrypt DEVICE NAME" \
 	"kekcrypt encrypt $LOOP NAME --kek URI...; mount /dev/mapper/NAME $T/mnt"
+assert_stderr_contains -m "... and that --remount does it" \
+	"or let encrypt do that: 'kekcrypt encrypt $LOOP NAME --remount --kek URI...'"
+assert_exit -m "--remount without NAME: a usage error" 2 \
+	kc encrypt "$LOOP" --remount --kek "$URI"
+# --remount, what the host can check (no device-mapper; the guest test runs it): the online
+# checks come before the unmount; a filesystem mounted at two places is refused.
+assert_exit -m "--remount --dry-run, mounted, no device-mapper: exit 19" 19 \
+	unshare -m --propagation private sh -c 'd=$1 m=$2; mount -o ro "$d" "$m" || exit 98
+		shift 2; "$@"; rc=$?
+		grep -q "^$d $m " /proc/mounts || { echo "unmounted" >&2; exit 99; }; exit $rc' - \
+	"$LOOP" "$T/mnt" "$KEKCRYPT" encrypt "$LOOP" enc --remount --dry-run --kek "$URI" \
+	--config "$T_CONF"
+assert_stderr_contains -m "... says device-mapper" "device-mapper"
+mkdir -p "$T/mnt2"
+assert_exit -m "--remount, mounted at two places: exit 12" 12 unshare -m --propagation private \
+	sh -c 'mount -o ro "$1" "$2" && mount -o ro "$1" "$3" && shift 3 && exec "$@"' - \
+	"$LOOP" "$T/mnt" "$T/mnt2" "$KEKCRYPT" encrypt "$LOOP" enc --remount --kek "$URI" \
+	--config "$T_CONF"
+assert_stderr_contains -m "... says so" "is mounted at 2 places ('$T/mnt' first)"
 loop_detach "$LOOP"
 assert_eq -m "mounted: the image is unchanged" "$sum" "$(sha256sum <"$IMG")"
 

@@ -12,7 +12,8 @@
 #      rejected, the KEKs are the same;
 #   3. in-place encryption (kekcrypt encrypt) in the same two guests, on two disks (80 and 64
 #      MiB) each holding an 8 MiB ext4 filesystem full of files (their SHA-256 list made here): one
-#      online (opened as a mapping, mounted from it and written while encrypting), one
+#      online (mounted from the disk, then `encrypt DEV NAME --remount`: unmounted, mounted
+#      again from the mapping with its options, and written there while encrypting), one
 #      offline, each frozen at its own point before the same power cut; `encrypt --resume`
 #      in the second guest (online again for the first), then e2fsck and every file's SHA-256;
 #      here, each header a plain kekcrypt volume whose tokens verify.
@@ -45,6 +46,7 @@ guest() {
 	shift 2
 	for d in "$@"; do disks+=(--disk "$d"); done
 	vm_run "$VM_TOP/tests/vm/scenario-rekey.sh" --log "$log" --timeout 600 --memory 1024 \
+		--bin "$(command -v jq)" --bin "$(command -v mount):/usr/bin/mount" \
 		"${disks[@]}" --file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" \
 		--env "PHASE=$phase" --env "WANT=$want" --env "VOLS=${VOLS:-}" \
 		--env "CRASH_AFTER=${points[*]:-}" --env "ONLINE=${ONLINE:-}" --env "ENC=$ENC" \
@@ -107,7 +109,7 @@ guest crash "$VM_WORK/crash.log" "${disks[@]}" || r=$?
 if [ "$r" -eq 0 ] || grep -q '^KC-GUEST-EXIT' "$VM_WORK/crash.log"; then
 	vm_not_ok "crash: the guest was not cut off (exit $r)"; rc=1
 fi
-check "$VM_WORK/crash.log" KC-OK\ encrypt-dry-run-online KC-OK\ encrypt-online-mounted-written \
+check "$VM_WORK/crash.log" KC-OK\ encrypt-dry-run-online KC-OK\ encrypt-remounted KC-OK\ encrypt-online-mounted-written \
 	KC-OK\ encrypt-frozen KC-OK\ data-written KC-CRASH-NOW
 for img in "${imgs[@]}" "${encs[@]}"; do
 	if ! cryptsetup luksDump "$img" | grep -q online-reencrypt; then

@@ -40,8 +40,20 @@ content_sha() {
 	sha256sum /tmp/content | cut -d' ' -f1
 	rm -f /tmp/content
 }
-digests() { cryptsetup luksDump "$DEV" | sed -n '/^Digests:/,$p'; }
-keks() { kekcrypt dump "$DEV" | grep -E '^  [0-9]+: ' | sed 's/^  [0-9]*: //' | sort; }
+# The LUKS2 metadata of DEVICE, as JSON; its digests; whether a re-encryption is pending (the
+# online-reencrypt requirement); whether kekcrypt's rekey marks are left (the bridge token, or a
+# token's "kekcrypt-rekey" member).
+meta() { cryptsetup luksDump --dump-json-metadata "$1"; }
+digests() { meta "$DEV" | jq -cS '.digests'; }
+reencrypt_pending() {
+	meta "$1" | jq -e '.config.requirements.mandatory // [] | any(startswith("online-reencrypt"))' >/dev/null
+}
+rekey_marks() {
+	meta "$1" | jq -e 'any(.tokens[]; .type == "kekcrypt-rekey" or has("kekcrypt-rekey"))' >/dev/null
+}
+# The volume's KEK URIs, sorted, and its token ids (kekcrypt dump --json, read with jq).
+keks() { kekcrypt dump --json "$DEV" | jq -r '.tokens[].kek' | sort; }
+token_ids() { kekcrypt dump --json "$DEV" | jq -r '.tokens[].id'; }
 # Wait until FILE has at least N lines (progress objects); fail after ~120 s.
 wait_lines() {
 	i=0
@@ -94,8 +106,8 @@ phase_online() {
 	[ "$rc" -eq 17 ] || fail "interrupted rekey exited $rc, expected 17"
 	grep -q "kekcrypt rekey --resume $DEV" /tmp/e1 || fail "no resume hint"
 	tail -n 1 /tmp/p1
-	grep -q '"total":8388608' /tmp/p1 || fail "progress JSON total"
-	cryptsetup luksDump "$DEV" | grep -q online-reencrypt || fail "no re-encryption pending"
+	tail -n 1 /tmp/p1 | jq -e '.total == 8388608' >/dev/null || fail "progress JSON total"
+	reencrypt_pending "$DEV" || fail "no re-encryption pending"
 	[ "$(content_sha v)" = "$WANT" ] || fail "content differs in the middle of the rekey"
 	ok "sigint-stops-cleanly"
 
@@ -108,9 +120,8 @@ phase_online() {
 
 	[ "$(content_sha v)" = "$WANT" ] || fail "content changed by the rekey"
 	ok "online-content-identical"
-	cryptsetup luksDump "$DEV" >/tmp/dump.after
-	if grep -q online-reencrypt /tmp/dump.after; then fail "re-encryption still pending"; fi
-	if grep -q kekcrypt-rekey /tmp/dump.after; then fail "rekey marks left"; fi
+	if reencrypt_pending "$DEV"; then fail "re-encryption still pending"; fi
+	if rekey_marks "$DEV"; then fail "rekey marks left"; fi
 	digests >/tmp/digests.after
 	if cmp -s /tmp/digests.before /tmp/digests.after; then fail "volume key digest unchanged"; fi
 	ok "volume-key-changed"
@@ -126,7 +137,7 @@ phase_online() {
 
 	keks >/tmp/keks.after
 	cmp -s /tmp/keks.before /tmp/keks.after || fail "KEKs changed: $(cat /tmp/keks.after)"
-	for id in $(kekcrypt dump "$DEV" | grep -E '^  [0-9]+: ' | sed 's/^  \([0-9]*\):.*/\1/'); do
+	for id in $(token_ids); do
 		kekcrypt verify "$DEV" --token "$id" >/dev/null || fail "new token $id"
 	done
 	ok "same-keks-new-tokens"
@@ -143,7 +154,7 @@ encrypt_crash() {
 	set -- $ENC
 	kekcrypt encrypt "/dev/$1" enc --kek "file:$KEK_DIR/a.bin" --dry-run --json >/tmp/dry ||
 		{ cat /tmp/dry; fail "online dry run"; }
-	grep -q '"online":true' /tmp/dry && grep -q '"name":"enc"' /tmp/dry ||
+	jq -e '.online == true and .name == "enc"' /tmp/dry >/dev/null ||
 		fail "online dry run: $(cat /tmp/dry)"
 	if cryptsetup isLuks "/dev/$1" || [ -e /dev/mapper/enc ]; then
 		fail "the dry run wrote a header or opened a mapping"
@@ -157,8 +168,17 @@ encrypt_crash() {
 	kill -STOP "$off"
 	echo "$2 (offline): $(tail -n 1 /tmp/p-off)"
 
-	# Online: a first run stopped by SIGINT after its first chunk leaves the mapping open.
-	kekcrypt encrypt "/dev/$1" enc --kek "file:$KEK_DIR/a.bin" --kek "$P11_URI" \
+	# Online, the filesystem mounted from the device (noatime: an option to keep): --remount
+	# unmounts it and mounts it from the mapping as soon as that is open; a first run stopped
+	# by SIGINT after its first chunk leaves the mapping open and mounted.
+	mkdir -p /mnt/enc
+	mount -o noatime "/dev/$1" /mnt/enc
+	kekcrypt encrypt "/dev/$1" enc --remount --kek "file:$KEK_DIR/a.bin" --dry-run --json \
+		>/tmp/dry || { cat /tmp/dry; fail "--remount dry run"; }
+	jq -e '.mount_point == "/mnt/enc"' /tmp/dry >/dev/null ||
+		fail "--remount dry run: $(cat /tmp/dry)"
+	grep -q "^/dev/$1 /mnt/enc " /proc/mounts || fail "the --remount dry run unmounted it"
+	kekcrypt encrypt "/dev/$1" enc --remount --kek "file:$KEK_DIR/a.bin" --kek "$P11_URI" \
 		--progress-json >/tmp/p-on 2>/tmp/e-on &
 	on=$!
 	wait_lines /tmp/p-on 1
@@ -167,11 +187,12 @@ encrypt_crash() {
 	[ "$rc" -eq 17 ] || { cat /tmp/e-on; fail "online encrypt stopped by SIGINT exited $rc"; }
 	grep -q "kekcrypt encrypt --resume /dev/$1" /tmp/e-on || fail "no resume hint"
 	echo "$1 (online, stopped): $(tr '\n' ' ' </tmp/p-on)"
+	grep -q "^/dev/mapper/enc /mnt/enc ext4 rw,noatime" /proc/mounts ||
+		{ cat /tmp/e-on /proc/mounts; fail "--remount: not mounted from the mapping as before"; }
+	ok "encrypt-remounted"
 	# The filesystem, mounted from the mapping, half encrypted: files written and synced,
 	# their list kept on the raw disk SUMS; then a writer busy into the power cut (its files
 	# are not checked: never synced).
-	mkdir -p /mnt/enc
-	mount /dev/mapper/enc /mnt/enc
 	mkdir /mnt/enc/new
 	for i in 1 2 3 4 5 6 7 8; do
 		dd if=/dev/urandom of=/mnt/enc/new/g$i bs=64k count=2 2>/dev/null
@@ -197,7 +218,7 @@ encrypt_crash() {
 	# Not finished (the host checks each header after the cut: a frozen run may hold its
 	# metadata lock, so nothing here reads them).
 	for p in /tmp/p-on2 /tmp/p-off; do
-		if tail -n 1 "$p" | grep -q '"done":\([0-9]*\),"total":\1,'; then
+		if tail -n 1 "$p" | jq -e '.done == .total' >/dev/null; then
 			fail "$p: the encryption ended before the power cut"
 		fi
 	done
@@ -238,13 +259,13 @@ encrypt_resume() {
 	grep -q "encrypted in place (resumed), online through enc;" /tmp/o-on ||
 		fail "$1: not resumed online"
 	# Data was left to encrypt through the mapping after the crash recovery.
-	if head -n 1 /tmp/o-on | grep -q '"done":\([0-9]*\),"total":\1,'; then
+	if head -n 1 /tmp/o-on | jq -e '.done == .total' >/dev/null; then
 		fail "$1: nothing was left to encrypt online"
 	fi
 	ok "encrypt-resumed-online"
 	kekcrypt encrypt --resume "/dev/$2" --json >/tmp/o-off 2>/tmp/e-off ||
 		{ cat /tmp/e-off; fail "$2: encrypt --resume failed"; }
-	grep -q '"resumed":true' /tmp/o-off && grep -q '"online":false' /tmp/o-off ||
+	jq -e '.resumed == true and .online == false' /tmp/o-off >/dev/null ||
 		fail "$2: not resumed offline: $(cat /tmp/o-off)"
 	ok "encrypt-resumed-offline"
 	kekcrypt open "/dev/$2" enc2 >/dev/null
@@ -289,7 +310,7 @@ phase_crash() {
 phase_resume() {
 	[ -z "${ENC:-}" ] || encrypt_resume
 	for vol in $VOLS; do
-		cryptsetup luksDump "/dev/$vol" | grep -q online-reencrypt ||
+		reencrypt_pending "/dev/$vol" ||
 			fail "$vol: no re-encryption pending"
 	done
 	ok "reencryption-pending"
