@@ -37,7 +37,7 @@ _kekcrypt_options() {
 	dump | repair | "template mark" | "template clear" | "template show") echo "--header=" ;;
 	verify) echo "--token= --all --crypttab --header=" ;;
 	rekey) echo "--resume --progress-json --resilience= --force --header=" ;;
-	firstboot) echo "--crypttab --progress-json --force" ;;
+	firstboot) echo "--crypttab --progress-json --force --header=" ;;
 	encrypt) echo "$fmt --resume --progress-json --dry-run --shrink --remount --force --header=" ;;
 	keyscript-passphrase) echo "--token= --retry-until= --crypttab-key= --header=" ;;
 	boot-needs) echo "--for= --crypttab= --tokens --header=" ;;

@@ -886,18 +886,21 @@ static int encrypt_locked(struct encrypt_run *er)
 	return start(er);
 }
 
-/* DEVICE's own mapping, when its header is a LUKS2 one and it is open: its name in res.name. */
+/* DEVICE's own mapping, when its header (on it, or the detached one once it exists) is a
+ * LUKS2 one and it is open: its name in res.name. */
 static void find_own_mapping(struct encrypt_run *er)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
+	struct stat st;
 
-	if (!er->detached && crypt_init(&cd, er->device) >= 0 &&
-	    crypt_load(cd, CRYPT_LUKS2, NULL) >= 0)
+	if (er->detached && stat(er->ctx->header, &st) < 0)
+		return;
+	if (vol_crypt_init(er->ctx, er->device, &cd) >= 0 && crypt_load(cd, CRYPT_LUKS2, NULL) >= 0)
 		(void)dm_find_mapping(er->ctx, er->device, crypt_get_uuid(cd), er->res.name);
 }
 
 /* Online checks before anything is written: device-mapper, the name free (unless it is the
- * volume's own mapping), no detached header. */
+ * volume's own mapping). */
 static int check_online(struct encrypt_run *er)
 {
 	int r;
@@ -905,8 +908,6 @@ static int check_online(struct encrypt_run *er)
 	if (!er->name)
 		return 0;
 	r = dm_check_name(er->ctx, er->name);
-	if (r >= 0 && er->detached)
-		r = vol_header_unsupported(er->ctx, "online encryption");
 	if (r >= 0)
 		r = dm_available(er->ctx);
 	if (r >= 0 && strcmp(er->res.name, er->name) && dm_mapping_state(er->name))

@@ -566,9 +566,6 @@ static inline const char *vol_metadata(const struct kc_ctx *ctx, const char *dev
 {
 	return ctx->header ?: device;
 }
-/* 0 without a detached header; else -ENOTSUP, the detail saying that WHAT ("online rekey") does not
- * support one yet. */
-int vol_header_unsupported(struct kc_ctx *ctx, const char *what);
 /* A handle on DEVICE (a block device or an image file, and its detached header, both checked),
  * its header not loaded. */
 int vol_init(struct kc_ctx *ctx, const char *device, struct crypt_device **r_cd);

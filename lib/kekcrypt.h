@@ -182,10 +182,10 @@ void kc_set_timeout(struct kc_ctx *ctx, unsigned timeout_ms);
  * HEADER_PATH and uses DEVICE for the data only. kc_format() creates HEADER_PATH (0600) when
  * it does not exist and puts the data at offset 0 of its DEVICE; kc_encrypt() creates it
  * (it must not exist, unless it holds an interrupted encryption) and encrypts the data where
- * it is. NULL: the header is on the device (the default). The path is copied. kc_rekey() (and
- * kc_firstboot() when it would re-key) refuses an active volume with -ENOTSUP while one is
- * set: offline only. Calls on an active mapping by name (kc_close(), kc_status_get()) ignore
- * it.
+ * it is. NULL: the header is on the device (the default). The path is copied. kc_rekey(),
+ * kc_firstboot() and kc_encrypt_online() work offline and online with one (since 0.2; before,
+ * an active volume was refused with -ENOTSUP). Calls on an active mapping by name (kc_close(),
+ * kc_status_get()) ignore it.
  *
  * @return 0; -EINVAL when HEADER_PATH is "" or names something other than a regular file or
  *         a block device (kc_error_detail() says what), -ENOMEM. A HEADER_PATH that does not
@@ -753,8 +753,7 @@ struct kc_rekey_result {
  *         token and no KC_REKEY_FORCE, a re-encryption kekcrypt did not start, or crash
  *         recovery needed while mapped), -ECANCELED (stopped by the callback: resumable),
  *         -EIO (libcryptsetup failed to re-encrypt; resumable), -ENOSPC (no room for the
- *         new keyslots or tokens), -ENOTSUP (an active volume with a detached header,
- *         kc_set_header()), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
+ *         new keyslots or tokens), -EMEDIUMTYPE, -EROFS, -EACCES, -ENOMEM, and the errors
  *         of kc_verify() (old tokens) and of the KEKs' wrap (-EAGAIN, -EPERM, -ENOANO,
  *         -EKEYREJECTED, -EBADMSG, -ETIMEDOUT...). Nothing is written unless the new DEK
  *         was wrapped under every KEK.
@@ -835,12 +834,13 @@ int kc_encrypt(struct kc_ctx *ctx, const char *device, const struct kc_format_pa
  * mounted: a mounted filesystem cannot move under dm-crypt (-EBUSY, the message says which
  * commands to run). Resuming (an interrupted run, also kc_encrypt()) continues through the
  * volume's mapping when it is open, whatever its name; otherwise kc_encrypt_online() opens it
- * as NAME first and kc_encrypt() continues offline. R_RESULT->name is the mapping used. Not
- * with a detached header (-ENOTSUP). The volume is opened with the keyslot passphrase derived
- * from the DEK, as libcryptsetup opens a volume whose encryption is under way.
+ * as NAME first and kc_encrypt() continues offline. R_RESULT->name is the mapping used. With
+ * a detached header (kc_set_header()) too: the data stays where it is. The volume is opened
+ * with the keyslot passphrase derived from the DEK, as libcryptsetup opens a volume whose
+ * encryption is under way.
  *
  * @return as kc_encrypt(), and -EINVAL (NAME cannot name a mapping), -EEXIST (a mapping NAME
- *         exists, not of DEVICE), -ENOTSUP (no device-mapper, or a detached header)
+ *         exists, not of DEVICE), -ENOTSUP (no device-mapper)
  */
 int kc_encrypt_online(struct kc_ctx *ctx, const char *device, const char *name,
 		      const struct kc_format_params *params, uint32_t flags, kc_progress_fn fn,

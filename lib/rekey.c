@@ -827,10 +827,8 @@ static int rekey(struct kc_ctx *ctx, const char *device, uint32_t flags, kc_prog
 	rr.cd = cd;
 	if (r >= 0)
 		r = dm_find_mapping(ctx, device, crypt_get_uuid(cd), rr.name);
-	/* Offline, a detached header is only where libcryptsetup reads and writes the metadata.
-	 * Online it has not been tried in a guest yet: refused rather than half-working. */
-	if (r >= 0 && rr.name[0])
-		r = vol_header_unsupported(ctx, "online rekey");
+	/* A detached header is only where libcryptsetup reads and writes the metadata, offline
+	 * and online (the mapping's data device is DEVICE). */
 	if (r >= 0)
 		r = rekey_locked(&rr);
 	if (r >= 0)

@@ -94,14 +94,6 @@ int kc_set_header(struct kc_ctx *ctx, const char *header_path)
 	return 0;
 }
 
-int vol_header_unsupported(struct kc_ctx *ctx, const char *what)
-{
-	if (!ctx || !ctx->header)
-		return 0;
-	return ctx_fail(ctx, -ENOTSUP, "%s does not support a detached LUKS2 header (header "
-			"file '%s') yet", what, ctx->header);
-}
-
 /* What libblkid read is untrusted and goes into messages: keep terminals safe. */
 static void printable(char *s)
 {

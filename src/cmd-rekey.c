@@ -101,14 +101,10 @@ static int run_failed(struct cli *cli, struct progress *p, const char *device, i
 	if (r == -ECANCELED && stop_signal) {
 		/* firstboot continues by itself; it has no --resume. */
 		cli_error(cli, "%s: stopped by %s; the data is consistent. Continue with "
-			  "'kekcrypt %s%s %s'.", device, strsignal(stop_signal), cli->verb,
-			  strcmp(cli->verb, "firstboot") ? " --resume" : "", device);
+			  "'kekcrypt %s%s%s%s %s'.", device, strsignal(stop_signal), cli->verb,
+			  strcmp(cli->verb, "firstboot") ? " --resume" : "",
+			  cli->header ? " --header " : "", cli->header ?: "", device);
 		return cli_exit_code(r);
-	}
-	/* With --header, the verb's limit (online rekey), not a missing device-mapper. */
-	if (r == -ENOTSUP && cli->header) {
-		cli_fail(cli, r);
-		return EXIT_HEADER_UNSUPPORTED;
 	}
 	return cli_fail(cli, r);
 }
@@ -200,7 +196,7 @@ const struct verb verb_rekey = {
 		 "      --resilience M    checksum (default) or journal\n"
 		 "      --force           also when keyslots without a kekcrypt token (recovery\n"
 		 "                        keys, passphrases) exist: they are destroyed\n"
-		 "With --header FILE (a detached header) offline only: DEVICE must not be open.\n",
+		 "With --header FILE (a detached header), offline or online alike.\n",
 };
 
 /* encrypt's report: what it found (--dry-run) or did. */
@@ -511,8 +507,9 @@ static int run_firstboot(struct cli *cli, int argc, char **argv)
 const struct verb verb_firstboot = {
 	.name = "firstboot",
 	.run = run_firstboot,
+	.header = true,
 	.summary = "re-key a clone of a template image at its first boot",
-	.usage = "firstboot DEVICE|--crypttab[=PATH] [--progress-json] [--force]\n\n"
+	.usage = "firstboot [--header FILE] DEVICE|--crypttab[=PATH] [--progress-json] [--force]\n\n"
 		 "When DEVICE carries a template mark ('format --template', 'template mark'), give\n"
 		 "it a data key of its own (as 'rekey': online when mapped, resumable), then move\n"
 		 "its tokens to the KEKs of the [firstboot] section of the configuration (when it\n"

@@ -10,7 +10,8 @@
 # plugin (--test-passphrase --header) and with the recovery key; without --header the data
 # device is "not a LUKS2 volume" with a hint; a --header naming a directory (exit 2) or nothing
 # (exit 3); the verbs that do not support one refuse it with exit 28, before or after the verb
-# (encrypt and rekey with --header: tests/host/encrypt-header.sh);
+# (encrypt and rekey with --header: tests/host/encrypt-header.sh); firstboot --header re-keys a
+# template's clone through its header (online: the guest test tests/vm/rekey.sh);
 # --crypttab runs take each line's header=; boot-needs lists the header file (crypttab header=
 # and --header); doctor checks the volume through crypttab's header=, and says when the header
 # is missing or the initramfs lacks it; the keyscript passes CRYPTTAB_OPTION_header on. `open`
@@ -92,14 +93,31 @@ assert_exit -m "cryptsetup open --test-passphrase --header with the recovery key
 assert_stdout_contains -m "... in a recovery keyslot (1)" "Key slot 1 unlocked."
 
 # --- refusals -----------------------------------------------------------------------------------
-for v in firstboot status close doctor config; do
+for v in status close doctor config; do
 	assert_exit -m "$v --header: exit 28" 28 kc "$v" --header "$HDR" "$DATA"
 	assert_stderr_contains -m "... says $v does not support it" \
 		"'$v' does not support a detached LUKS2 header"
 done
-assert_exit -m "--header before firstboot: exit 28" 28 kc --header "$HDR" firstboot "$DATA"
-assert_exit -m "... with --json: the error object" 28 kc --json --header "$HDR" firstboot "$DATA"
+assert_exit -m "--header before status: exit 28" 28 kc --header "$HDR" status "$DATA"
+assert_exit -m "... with --json: the error object" 28 kc --json --header "$HDR" status "$DATA"
 assert_eq -m "... exit_code 28 in it" 28 "$(json_get "$OUT" 'd["error"]["exit_code"]')"
+# --- firstboot --header: a template's clone re-keyed through its header (offline here) ------
+new_img "$T/tpl.img"
+assert_exit -m "format --template --header: exit 0" 0 \
+	kc format -q --template --header "$T/tpl.hdr" "$T/tpl.img" --kek "file:$KEK"
+before=$(cryptsetup luksDump --dump-json-metadata "$T/tpl.hdr")
+assert_exit -m "firstboot --header: exit 0" 0 \
+	kc firstboot --json --header "$T/tpl.hdr" "$T/tpl.img"
+assert_eq -m "... a template's, re-keyed" "template True" \
+	"$(json_get "$OUT" 'd["mark"] + " " + str(d["rekeyed"])')"
+assert_exit -m "... template show --header" 0 kc template show --json --header "$T/tpl.hdr" "$T/tpl.img"
+assert_eq -m "... the mark is gone" none "$(json_get "$OUT" 'd["mark"]')"
+after=$(cryptsetup luksDump --dump-json-metadata "$T/tpl.hdr")
+assert_true -m "... a new volume key (the LUKS2 digests differ)" \
+	test "$(json_get <(echo "$before") 'd["digests"]')" != "$(json_get <(echo "$after") 'd["digests"]')"
+assert_exit -m "... the data device holds no signature (blkid -p: nothing found)" 2 \
+	blkid -p "$T/tpl.img"
+assert_exit -m "... verify --header: exit 0" 0 kc verify --header "$T/tpl.hdr" "$T/tpl.img"
 assert_exit -m "format over an existing header without --force: exit 11" 11 \
 	kc format -q --header "$HDR" "$DATA" --kek "file:$KEK"
 assert_stderr_contains -m "... names the header file" "'$HDR' holds a signature of type crypto_LUKS"
@@ -128,6 +146,15 @@ assert_exit -m "verify --all --crypttab: the line's header= is used" 0 \
 assert_eq -m "... the volume done" "done" "$(json_get "$OUT" 'd["volumes"][0]["status"]')"
 assert_exit -m "--crypttab with --header: exit 2" 2 \
 	kc verify --all --crypttab="$T/crypttab" --header "$HDR"
+# firstboot.service's run: a template's clone named in crypttab with header=.
+new_img "$T/tpl2.img"
+kc format -q --template --header "$T/tpl2.hdr" "$T/tpl2.img" --kek "file:$KEK"
+printf 'hd %s none luks,header=%s,keyscript=%s\n' "$T/tpl2.img" "$T/tpl2.hdr" "$KS" \
+	>"$T/crypttab2"
+assert_exit -m "firstboot --crypttab: a header= line's volume re-keyed through it" 0 \
+	kc firstboot --crypttab="$T/crypttab2"
+assert_exit -m "... its mark gone" 0 kc template show --json --header "$T/tpl2.hdr" "$T/tpl2.img"
+assert_eq -m "... (none)" none "$(json_get "$OUT" 'd["mark"]')"
 
 assert_exit -m "boot-needs --for keyscript with a header= line" 0 \
 	kc boot-needs --for keyscript --crypttab "$T/crypttab"

@@ -16,7 +16,10 @@
 #      again from the mapping with its options, and written there while encrypting), one
 #      offline, each frozen at its own point before the same power cut; `encrypt --resume`
 #      in the second guest (online again for the first), then e2fsck and every file's SHA-256;
-#      here, each header a plain kekcrypt volume whose tokens verify.
+#      here, each header a plain kekcrypt volume whose tokens verify;
+#   4. detached headers, online, in the second guest: `rekey --header` of an open volume
+#      (content unchanged, a new volume key, reopened) and `encrypt --header FILE DEV NAME` of
+#      an ext4 disk (the data where it was, e2fsck clean, every file's SHA-256).
 # Usage: rekey.sh [CRASH_AFTER...]  (progress lines before the power cut, one volume each;
 # default 1 3 4: the start, 4 and 6 MiB; at most 4, a volume's number of 2 MiB chunks)
 set -euo pipefail
@@ -50,6 +53,7 @@ guest() {
 		"${disks[@]}" --file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" \
 		--env "PHASE=$phase" --env "WANT=$want" --env "VOLS=${VOLS:-}" \
 		--env "CRASH_AFTER=${points[*]:-}" --env "ONLINE=${ONLINE:-}" --env "ENC=$ENC" \
+		--env "DETACHED=${DETACHED:-}" "${DET_FILES[@]}" \
 		--file "$VM_WORK/enc-files.sha256:/enc-files.sha256"
 }
 
@@ -103,6 +107,15 @@ disks+=("${encs[@]}" "$VM_WORK/enc-sums.img")
 # 2. The online rekey's volume, on the next disk of the second guest.
 new_volume "$VM_WORK/a.img"
 ONLINE=vd${disk_letters[${#disks[@]}]}
+# 4. Detached headers, online, on the two disks after it in the second guest: a volume of 8 MiB
+# whose header is the file det-r.hdr, and an 8 MiB ext4 disk full of files to encrypt with its
+# header going to a new file (both in the guest's /hdr).
+truncate -s 8M "$VM_WORK/det-r.img"
+kc_host format -q --header "$VM_WORK/det-r.hdr" "$VM_WORK/det-r.img" \
+	--kek "file:$VM_WORK/kek/a.bin" >/dev/null
+enc_disk "$VM_WORK/det-e.img" 8
+DETACHED="vd${disk_letters[${#disks[@]} + 1]} vd${disk_letters[${#disks[@]} + 2]}"
+DET_FILES=()
 r=0
 guest crash "$VM_WORK/crash.log" "${disks[@]}" || r=$?
 # The guest never reports an exit status: it lost its power.
@@ -117,7 +130,9 @@ for img in "${imgs[@]}" "${encs[@]}"; do
 	fi
 done
 r=0
-guest "resume online" "$VM_WORK/resume.log" "${disks[@]}" "$VM_WORK/a.img" || r=$?
+DET_FILES=(--file "$VM_WORK/det-r.hdr:/hdr/det-r.hdr")
+guest "resume online detached" "$VM_WORK/resume.log" "${disks[@]}" "$VM_WORK/a.img" \
+	"$VM_WORK/det-r.img" "$VM_WORK/det-e.img" || r=$?
 [ "$r" -eq 0 ] || { vm_not_ok "resume guest exited $r"; rc=1; }
 check "$VM_WORK/resume.log" KC-OK\ encrypt-resumed-online KC-OK\ encrypt-resumed-offline \
 	KC-OK\ encrypt-fsck-clean KC-OK\ encrypt-files-identical \
@@ -126,7 +141,8 @@ check "$VM_WORK/resume.log" KC-OK\ encrypt-resumed-online KC-OK\ encrypt-resumed
 	KC-OK\ data-written KC-OK\ sigint-stops-cleanly KC-OK\ resumed-online \
 	KC-OK\ online-content-identical KC-OK\ volume-key-changed KC-OK\ old-dek-rejected \
 	KC-OK\ same-keks-new-tokens \
-	KC-OK\ reopen-new-dek KC-SCENARIO-DONE
+	KC-OK\ reopen-new-dek KC-OK\ detached-online-rekey KC-OK\ detached-online-encrypt \
+	KC-SCENARIO-DONE
 # On the host: plain LUKS2 volumes again, new volume keys (the rekeyed ones), tokens that
 # open them.
 for img in "${imgs[@]}" "${encs[@]}"; do
