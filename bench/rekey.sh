@@ -17,15 +17,7 @@ kc_host format -q "$VM_WORK/v.img" --kek "file:$VM_WORK/kek/a.bin" >/dev/null
 
 cat >"$VM_WORK/bench.sh" <<'SH'
 set -eu
-# Milliseconds from /proc/uptime (centiseconds; busybox date has no %N).
-now() { read -r up _ </proc/uptime; echo $(( ${up%.*} * 1000 + 10 * 10#${up#*.} )); }
-timed() {
-	name=$1; shift
-	t0=$(now)
-	"$@" >/dev/null 2>/tmp/err || { cat /tmp/err; echo "BENCH-FAILED $name"; exit 1; }
-	t1=$(now)
-	echo "BENCH $name $((t1 - t0))"  # ms
-}
+. /bench-timing.sh
 fill() { dd if=/dev/urandom of=/dev/mapper/v bs=1M count=64 conv=fsync 2>/dev/null; }
 
 kekcrypt open /dev/vda v >/dev/null
@@ -56,7 +48,8 @@ SH
 
 log=$VM_WORK/bench.log
 vm_run "$VM_WORK/bench.sh" --log "$log" --timeout 900 --memory 1024 --disk "$VM_WORK/v.img" \
-	--file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" >/dev/null
+	--file "$VM_WORK/kek/a.bin:$VM_WORK/kek/a.bin" \
+	--file "$PWD/bench/guest-timing.sh:/bench-timing.sh" >/dev/null
 grep -q '^BENCH-DONE' "$log" || { tail -n 40 "$log"; exit 1; }
 
 awk '/^BENCH [a-z]/ { ns[$2] = $3 * 1e6 }
