@@ -6,7 +6,9 @@
 # Usage: scripts/test.sh
 #
 # Three chains run side by side, each printing its lines with a prefix: [boot] the Debian
-# packages' build (scripts/build-debs.sh), the boot test (the longest test), then the packages'
+# packages' build (scripts/build-debs.sh) and meanwhile the boot test's two Debian roots
+# (scripts/vm/debian-root.sh --cache-only: debootstrap on a machine's first run), the boot
+# test (the longest test), then the packages'
 # test (tests/host/deb-package.sh, on those it built), tests/host/provider-seam.sh (a build of
 # its own) and `make lint`; [vm] the other guest tests one at a time (each software-emulated
 # guest keeps a CPU busy), the smoke test first; and [host]: the unit and
@@ -94,9 +96,26 @@ host_chain() {
 	scripts/test-sanitizers.sh || rc=1
 	return "$rc"
 }
+# roots_cache: the boot test's two Debian roots made (debootstrap, on a machine's first run:
+# a minute or two of CPU each) or found in the cache, side by side.
+roots_cache() {
+	local v pids=() rc=0
+	for v in initramfs-tools dracut; do
+		scripts/vm/debian-root.sh --variant "$v" --cache-only &
+		pids+=($!)
+	done
+	for v in "${pids[@]}"; do wait "$v" || rc=1; done
+	return "$rc"
+}
 boot_chain() {
-	local rc=0
-	scripts/build-debs.sh "$KC_DEBS" || return 1
+	local rc=0 roots
+	# The roots while the packages build: neither needs the other (the boot test unpacks the
+	# roots, waiting for one still being made).
+	roots_cache >"$tmp/roots.log" 2>&1 &
+	roots=$!
+	scripts/build-debs.sh "$KC_DEBS" || rc=1
+	wait "$roots" || { cat "$tmp/roots.log"; rc=1; }
+	[ "$rc" = 0 ] || return 1
 	check boot "${boot[@]}" || rc=1
 	check late "${late[@]}" || rc=1
 	make lint || rc=1

@@ -19,6 +19,7 @@ and a "KC-GUEST-STALL: ..." line.
 import argparse
 import os
 import re
+import resource
 import select
 import signal
 import subprocess
@@ -140,6 +141,10 @@ def main():
             rest = proc.stdout.read()
             if rest:
                 log.write(rest)
+    # What the guest cost the host (QEMU, the only child waited for), for the tests' logs.
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"boot-console: QEMU used {used.ru_utime + used.ru_stime:.0f} s of CPU",
+          file=sys.stderr)
     if stalled:
         print(f"boot-console: {stalled}", file=sys.stderr)
     elif status == 124:

@@ -420,6 +420,7 @@ done
 boot_result() {
 	local name=$1 rc
 	rc=$(boot_wait "$name")
+	sed -n "s/^boot-console: \(QEMU used .*\)/# $name: \1/p" "$W/$name.seen"
 	if [ "$rc" = 0 ]; then
 		ok "$name: the guest reached the done marker"
 	else
