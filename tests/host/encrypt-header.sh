@@ -99,7 +99,8 @@ assert_true -m "... the data is the same" decrypts_to_orig
 fs 64
 interrupt_after_chunk encrypt --header "$HDR" "$IMG" --kek "$URI" --progress-json
 assert_eq -m "encrypt --header stopped by SIGINT after a chunk: exit 17" 17 "$RC"
-assert_contains -m "... says how to continue" "$(cat "$ERR")" "kekcrypt encrypt --resume $IMG"
+assert_contains -m "... says how to continue, naming the header" "$(cat "$ERR")" \
+	"kekcrypt encrypt --resume --header $HDR $IMG"
 assert_exit -m "meanwhile kek add --header refuses: exit 12" 12 \
 	kc kek add --header "$HDR" "$IMG" --kek "file:$T/other.bin"
 assert_stderr_contains -m "... naming encrypt --resume" "kekcrypt encrypt --resume $IMG"

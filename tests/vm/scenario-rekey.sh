@@ -48,24 +48,30 @@ content_sha() {
 	sha256sum /tmp/content | cut -d' ' -f1
 	rm -f /tmp/content
 }
+# json_first FILE EXPR, json_last FILE EXPR: the first (last) JSON value in FILE (- for standard
+# input) makes the jq expression EXPR true; false when FILE holds none (jq -e alone exits 0 on
+# empty input).
+json_first() { jq -e -s "length > 0 and (first | $2)" "$1" >/dev/null; }
+json_last() { jq -e -s "length > 0 and (last | $2)" "$1" >/dev/null; }
 # The LUKS2 metadata of DEVICE, as JSON; its digests; whether a re-encryption is pending (the
 # online-reencrypt requirement); whether kekcrypt's rekey marks are left (the bridge token, or a
 # token's "kekcrypt-rekey" member).
 meta() { cryptsetup luksDump --dump-json-metadata "$1"; }
 digests() { meta "$DEV" | jq -cS '.digests'; }
 reencrypt_pending() {
-	meta "$1" | jq -e '.config.requirements.mandatory // [] | any(startswith("online-reencrypt"))' >/dev/null
+	meta "$1" | json_first - '.config.requirements.mandatory // [] | any(startswith("online-reencrypt"))'
 }
 rekey_marks() {
-	meta "$1" | jq -e 'any(.tokens[]; .type == "kekcrypt-rekey" or has("kekcrypt-rekey"))' >/dev/null
+	meta "$1" | json_first - 'any(.tokens[]; .type == "kekcrypt-rekey" or has("kekcrypt-rekey"))'
 }
 # The volume's KEK URIs, sorted, and its token ids (kekcrypt dump --json, read with jq).
 keks() { kekcrypt dump --json "$DEV" | jq -r '.tokens[].kek' | sort; }
 token_ids() { kekcrypt dump --json "$DEV" | jq -r '.tokens[].id'; }
-# Wait until FILE has at least N lines (progress objects); fail after ~120 s.
+# Wait until FILE has at least N lines (progress objects); fail after ~120 s. (A FILE not
+# there yet counts 0 lines: grep prints no count for it.)
 wait_lines() {
 	i=0
-	while [ "$(grep -c 'done' "$1" 2>/dev/null || true)" -lt "$2" ]; do
+	while n=$(grep -c 'done' "$1" 2>/dev/null); [ "${n:-0}" -lt "$2" ]; do
 		i=$((i + 1))
 		[ "$i" -lt 1200 ] || fail "no progress in $1"
 		sleep 0.1
@@ -116,7 +122,7 @@ phase_online() {
 	[ "$rc" -eq 17 ] || fail "interrupted rekey exited $rc, expected 17"
 	grep -q "kekcrypt rekey --resume $DEV" /tmp/e1 || fail "no resume hint"
 	tail -n 1 /tmp/p1
-	tail -n 1 /tmp/p1 | jq -e '.total == 8388608' >/dev/null || fail "progress JSON total"
+	grep '^{' /tmp/p1 | json_last - '.total == 8388608' || fail "progress JSON total"
 	reencrypt_pending "$DEV" || fail "no re-encryption pending"
 	[ "$(content_sha v)" = "$WANT" ] || fail "content differs in the middle of the rekey"
 	ok "sigint-stops-cleanly"
@@ -164,7 +170,7 @@ encrypt_crash() {
 	set -- $ENC
 	kekcrypt encrypt "/dev/$1" enc --kek "file:$KEK_DIR/a.bin" --dry-run --json >/tmp/dry ||
 		{ cat /tmp/dry; fail "online dry run"; }
-	jq -e '.online == true and .name == "enc"' /tmp/dry >/dev/null ||
+	json_first /tmp/dry '.online == true and .name == "enc"' ||
 		fail "online dry run: $(cat /tmp/dry)"
 	if cryptsetup isLuks "/dev/$1" || [ -e /dev/mapper/enc ]; then
 		fail "the dry run wrote a header or opened a mapping"
@@ -185,7 +191,7 @@ encrypt_crash() {
 	mount -o noatime "/dev/$1" /mnt/enc
 	kekcrypt encrypt "/dev/$1" enc --remount --kek "file:$KEK_DIR/a.bin" --dry-run --json \
 		>/tmp/dry || { cat /tmp/dry; fail "--remount dry run"; }
-	jq -e '.mount_point == "/mnt/enc"' /tmp/dry >/dev/null ||
+	json_first /tmp/dry '.mount_point == "/mnt/enc"' ||
 		fail "--remount dry run: $(cat /tmp/dry)"
 	grep -q "^/dev/$1 /mnt/enc " /proc/mounts || fail "the --remount dry run unmounted it"
 	kekcrypt encrypt "/dev/$1" enc --remount --kek "file:$KEK_DIR/a.bin" --kek "$P11_URI" \
@@ -228,7 +234,8 @@ encrypt_crash() {
 	# Not finished (the host checks each header after the cut: a frozen run may hold its
 	# metadata lock, so nothing here reads them).
 	for p in /tmp/p-on2 /tmp/p-off; do
-		if tail -n 1 "$p" | jq -e '.done == .total' >/dev/null; then
+		# (the progress objects only: a run that ended prints its report after them)
+		if grep '^{' "$p" | json_last - '.done == .total'; then
 			fail "$p: the encryption ended before the power cut"
 		fi
 	done
@@ -269,13 +276,13 @@ encrypt_resume() {
 	grep -q "encrypted in place (resumed), online through enc;" /tmp/o-on ||
 		fail "$1: not resumed online"
 	# Data was left to encrypt through the mapping after the crash recovery.
-	if head -n 1 /tmp/o-on | jq -e '.done == .total' >/dev/null; then
+	if head -n 1 /tmp/o-on | json_first - '.done == .total'; then
 		fail "$1: nothing was left to encrypt online"
 	fi
 	ok "encrypt-resumed-online"
 	kekcrypt encrypt --resume "/dev/$2" --json >/tmp/o-off 2>/tmp/e-off ||
 		{ cat /tmp/e-off; fail "$2: encrypt --resume failed"; }
-	jq -e '.resumed == true and .online == false' /tmp/o-off >/dev/null ||
+	json_first /tmp/o-off '.resumed == true and .online == false' ||
 		fail "$2: not resumed offline: $(cat /tmp/o-off)"
 	ok "encrypt-resumed-offline"
 	kekcrypt open "/dev/$2" enc2 >/dev/null
