@@ -5,10 +5,10 @@
 # tests on images and loop devices, and the QEMU guest tests with real dm-crypt. Needs root.
 # Usage: scripts/test.sh
 #
-# Three chains run side by side, each printing its lines with a prefix: [boot] the Debian
-# packages' build (scripts/build-debs.sh) and meanwhile the boot test's two Debian roots
-# (scripts/vm/debian-root.sh --cache-only: debootstrap on a machine's first run), the boot
-# test (the longest test), then the packages'
+# The boot test's two Debian roots are made (scripts/vm/debian-root.sh --cache-only:
+# debootstrap, on a machine's first run) from the start, beside the build. Then three chains
+# run side by side, each printing its lines with a prefix: [boot] the Debian packages' build
+# (scripts/build-debs.sh), the boot test (the longest test), then the packages'
 # test (tests/host/deb-package.sh, on those it built), tests/host/provider-seam.sh (a build of
 # its own) and `make lint`; [vm] the other guest tests one at a time (each software-emulated
 # guest keeps a CPU busy), the smoke test first; and [host]: the unit and
@@ -32,6 +32,21 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # CI runs the guest tests: KC_SKIP_VM=1 (distcheck's switch) must not skip them here.
 [ "${KC_SKIP_VM:-}" != 1 ] || { echo "test: KC_SKIP_VM=1 would skip the guest tests" >&2; exit 1; }
 scripts/install-deps.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# roots_cache: the boot test's two Debian roots made (debootstrap, on a machine's first run, CI's
+# every run: 160 s, 210 s of CPU here) or found in the cache, side by side; the status in
+# $tmp/roots.rc. Started now, beside the build and the packages' build, which need neither.
+roots_cache() {
+	local v pids=() rc=0
+	for v in initramfs-tools dracut; do
+		scripts/vm/debian-root.sh --variant "$v" --cache-only &
+		pids+=($!)
+	done
+	for v in "${pids[@]}"; do wait "$v" || rc=1; done
+	echo "$rc" >"$tmp/roots.rc.tmp" && mv "$tmp/roots.rc.tmp" "$tmp/roots.rc"
+}
+roots_cache >"$tmp/roots.log" 2>&1 &
 if [ ! -x configure ]; then ./autogen.sh; fi
 if [ ! -f Makefile ]; then ./configure --enable-werror; fi
 make -j"$(nproc)"
@@ -66,8 +81,6 @@ for t in $all; do
 done
 
 # chain NAME COMMAND...: run COMMAND with its output prefixed; its status in $tmp/NAME.rc.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export KC_TEST_TIMES=$tmp/times	# tests/bounded.sh: "WALL CPU TEST" per test
 # tests/vm/boot.sh keeps each boot's console log here (a failed one's too).
 export KC_BOOT_LOGS=${KC_BOOT_LOGS:-$PWD/tests/vm/boot-logs}
@@ -96,25 +109,12 @@ host_chain() {
 	scripts/test-sanitizers.sh || rc=1
 	return "$rc"
 }
-# roots_cache: the boot test's two Debian roots made (debootstrap, on a machine's first run:
-# a minute or two of CPU each) or found in the cache, side by side.
-roots_cache() {
-	local v pids=() rc=0
-	for v in initramfs-tools dracut; do
-		scripts/vm/debian-root.sh --variant "$v" --cache-only &
-		pids+=($!)
-	done
-	for v in "${pids[@]}"; do wait "$v" || rc=1; done
-	return "$rc"
-}
 boot_chain() {
-	local rc=0 roots
-	# The roots while the packages build: neither needs the other (the boot test unpacks the
-	# roots, waiting for one still being made).
-	roots_cache >"$tmp/roots.log" 2>&1 &
-	roots=$!
+	local rc=0
 	scripts/build-debs.sh "$KC_DEBS" || rc=1
-	wait "$roots" || { cat "$tmp/roots.log"; rc=1; }
+	# The roots (roots_cache, started before the build).
+	while [ ! -e "$tmp/roots.rc" ]; do sleep 1; done
+	[ "$(cat "$tmp/roots.rc")" = 0 ] || { cat "$tmp/roots.log"; rc=1; }
 	[ "$rc" = 0 ] || return 1
 	check boot "${boot[@]}" || rc=1
 	check late "${late[@]}" || rc=1
