@@ -6,7 +6,8 @@
 # Usage: scripts/test.sh
 #
 # The boot test's two Debian roots are made (scripts/vm/debian-root.sh --cache-only:
-# debootstrap, on a machine's first run) from the start, beside the build. Then three chains
+# debootstrap, on a machine's first run) from the start, beside the install of the other
+# packages and the build. Then three chains
 # run side by side, each printing its lines with a prefix: [boot] the Debian packages' build
 # (scripts/build-debs.sh), the boot test (the longest test), then the packages'
 # test (tests/host/deb-package.sh, on those it built), tests/host/provider-seam.sh (a build of
@@ -31,12 +32,14 @@ start=$SECONDS
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # CI runs the guest tests: KC_SKIP_VM=1 (distcheck's switch) must not skip them here.
 [ "${KC_SKIP_VM:-}" != 1 ] || { echo "test: KC_SKIP_VM=1 would skip the guest tests" >&2; exit 1; }
-scripts/install-deps.sh
+[ "$(id -u)" = 0 ] || { echo "test: run as root (packages, loop devices, QEMU guests)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # roots_cache: the boot test's two Debian roots made (debootstrap, on a machine's first run, CI's
-# every run: 160 s, 210 s of CPU here) or found in the cache, side by side; the status in
-# $tmp/roots.rc. Started now, beside the build and the packages' build, which need neither.
+# every run: ~110 s of CPU here) or found in the cache, side by side; the status in
+# $tmp/roots.rc. Started first, with debootstrap alone installed: beside the other packages'
+# install (CI's machines have none; apt's downloads and dpkg leave a CPU free), the build and
+# the packages' build, which need neither.
 roots_cache() {
 	local v pids=() rc=0
 	for v in initramfs-tools dracut; do
@@ -46,7 +49,12 @@ roots_cache() {
 	for v in "${pids[@]}"; do wait "$v" || rc=1; done
 	echo "$rc" >"$tmp/roots.rc.tmp" && mv "$tmp/roots.rc.tmp" "$tmp/roots.rc"
 }
+if ! command -v debootstrap >/dev/null; then
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap
+fi
 roots_cache >"$tmp/roots.log" 2>&1 &
+scripts/install-deps.sh
 if [ ! -x configure ]; then ./autogen.sh; fi
 if [ ! -f Makefile ]; then ./configure --enable-werror; fi
 make -j"$(nproc)"

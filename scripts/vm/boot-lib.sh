@@ -141,9 +141,11 @@ root_config() {
 		# zstd, not dracut's default gzip (initramfs-tools' default is zstd already): the
 		# generic image is ~95 MB of cpio, which the emulated kernel unpacks at boot and
 		# lsinitrd (kekcrypt doctor's check of the image, in the booted guest) decompresses
-		# five times; under emulation doctor took over 2 minutes with gzip.
+		# five times; under emulation doctor took over 2 minutes with gzip. At level 3, not
+		# dracut's 15 for "zstd": 0.7 s of CPU for the generic image instead of 17.6, for an
+		# image 14% larger, decompressed as fast.
 		mkdir -p "$ROOT/etc/dracut.conf.d"
-		echo 'compress="zstd"' >"$ROOT/etc/dracut.conf.d/80-kc-vm-zstd.conf"
+		echo 'compress="zstd -3 -q -T0"' >"$ROOT/etc/dracut.conf.d/80-kc-vm-zstd.conf"
 		cat >"$ROOT/etc/crypttab" <<-EOF
 	root UUID=$uuid_root none luks,x-initrd.attach,token-timeout=$ROOT_TIMEOUT
 	data UUID=$uuid_data none luks,token-timeout=30,x-systemd.device-timeout=5min
