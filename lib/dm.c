@@ -138,7 +138,26 @@ static int activate(struct kc_ctx *ctx, struct crypt_device *cd, const char *dev
 	/* The key goes to dm-crypt through the kernel keyring where the kernel has one, so that
 	 * the table shows a keyring reference rather than the key. */
 	crypt_volume_key_keyring(cd, 1);
-	r = crypt_activate_by_volume_key(cd, name, (const char *)dek->data, dek->len, cflags);
+	if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE) {
+		r = crypt_activate_by_volume_key(cd, name, (const char *)dek->data, dek->len,
+						 cflags);
+	} else {
+		/* An in-place encryption or a rekey under way (stopped, or cut by a power
+		 * loss): libcryptsetup maps such a volume (its parts as the metadata says, an
+		 * interrupted chunk recovered first) only from a keyslot passphrase, which
+		 * unlocks every key the mapping needs; kekcrypt's is derived from the DEK. */
+		_cleanup_(kc_secret_freep) struct kc_secret *pass = NULL;
+
+		log_dbg(ctx, "device '%s': re-encryption under way: activating by keyslot", device);
+		r = vol_keyslot_passphrase(dek, crypt_get_uuid(cd), &pass);
+		if (r >= 0)
+			r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT,
+							 (const char *)pass->data, pass->len,
+							 cflags);
+		if (r == -EPERM || r == -ENOENT)
+			return ctx_fail(ctx, -EBUSY, "device '%s': its re-encryption is under way "
+					"and the key of this token does not map it", device);
+	}
 	if (r == -EBUSY || r == -EEXIST)
 		return ctx_fail(ctx, -EBUSY, "device '%s' is in use (already open under another "
 				"name, mounted, or held by another mapping)", device);

@@ -6,6 +6,19 @@
 
 #include "cli.h"
 
+/* After an open: an in-place encryption or rekey the header says is unfinished (a power cut,
+ * a stop) goes on reading and writing through the mapping, libcryptsetup's layers, until it
+ * is finished: say what finishes it, on stderr (stdout may be --json). */
+static void note_unfinished(struct cli *cli, const char *device, const char *name)
+{
+	struct kc_rekey_state st;
+
+	if (cli_rekey_state(cli, device, &st))
+		cli_error(cli, "warning: device '%s': %s: run '%s%s%s %s' to finish it (online, "
+			  "through /dev/mapper/%s)", device, st.summary, st.resume,
+			  cli->header ? " --header " : "", cli->header ?: "", device, name);
+}
+
 /* open --recovery: the recovery key instead of the KMS. */
 static int open_recovery(struct cli *cli, const char *device, const char *name,
 			 const char *key_file, uint32_t flags)
@@ -35,6 +48,7 @@ static int open_recovery(struct cli *cli, const char *device, const char *name,
 		printf("%s: opened as /dev/mapper/%s with the recovery key (keyslot %d)\n",
 		       device, name, slot);
 	}
+	note_unfinished(cli, device, name);
 	return EXIT_OK;
 }
 
@@ -102,6 +116,7 @@ static int run_open(struct cli *cli, int argc, char **argv)
 		printf("%s: opened as /dev/mapper/%s with token %d (%s)\n", argv[optind],
 		       argv[optind + 1], res.token_id, res.kek_uri);
 	}
+	note_unfinished(cli, argv[optind], argv[optind + 1]);
 	return EXIT_OK;
 }
 

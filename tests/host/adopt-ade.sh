@@ -32,7 +32,8 @@
 # malformed line and lines that would inject into crypttab or fstab are refused (9) with
 # nothing written; a volume whose header holds a decryption (a disable under way) is refused
 # (12). A system with azure_crypt_mount alone (no crypttab, no fstab), its volume by a
-# cleartext key: adopted without a BEK volume, crypttab and fstab created.
+# cleartext key: adopted without a BEK volume, crypttab and fstab created. ADE's resource disk
+# (resourceencrypt, mounted on /mnt/resource) is adopted like any data volume.
 . "$(dirname "$0")/lib.sh"
 need blkid mkfs.vfat mcopy losetup node
 
@@ -458,5 +459,28 @@ assert_eq -m "... its header file is LUKS2 now" 2 \
 assert_eq -m "... its LUKS1 header saved" 1 \
 	"$(cryptsetup luksDump "$T/hb2/osencrypt.luks1-header" | sed -n 's/^Version:[[:space:]]*//p')"
 assert_ok -m "... its token alone unlocks it" kc verify --header "$H2" "$T/os2.img"
+
+# --- the resource disk: ADE's "resourceencrypt" (doc/ADE.md, section 3) -------------------------
+# ADE encrypts the resource (temporary) disk's partition with the BEK passphrase, maps it as
+# resourceencrypt and mounts it on /mnt/resource; it is adopted like any data volume. (After a
+# redeploy Azure attaches a new, blank resource disk: kekcrypt(8), adopt, says what then.)
+R4=$T/root4
+mkdir -p "$R4/etc"
+new_img "$T/resource.img"
+cryptsetup luksFormat -q --type luks2 "${FAST[@]}" "$T/resource.img" "$T/pass"
+echo "resourceencrypt $T/resource.img /mnt/azure_bek_disk/LinuxPassPhraseFileName luks,nofail" \
+	>"$R4/etc/crypttab"
+RD_FSTAB="/dev/mapper/resourceencrypt /mnt/resource auto defaults,discard,nofail 0 0"
+printf '%s\n' "$RD_FSTAB" 'LABEL=BEK\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0' \
+	>"$R4/etc/fstab"
+assert_exit -m "the resource disk (resourceencrypt): adopt --json" 0 kc adopt --from ade \
+	--kek "file:$T/k0" --bek "$T/bek" --root "$R4" --json
+assert_eq -m "... one volume, its token added, authorised by the BEK passphrase" \
+	"resourceencrypt 0=True 0" \
+	"$(json_get "$OUT" '" ".join("%s %s %d" % (v["name"], ",".join("%d=%s" % (t["token"], t["added"]) for t in v["tokens"]), v["auth_keyslot"]) for v in d["volumes"])')"
+assert_ok -m "... its token alone unlocks it" kc verify "$T/resource.img"
+assert_eq -m "... crypttab: through the token plugin, options kept" \
+	"resourceencrypt $T/resource.img none luks,nofail" "$(cat "$R4/etc/crypttab")"
+assert_eq -m "... fstab: its line kept, the BEK volume's removed" "$RD_FSTAB" "$(cat "$R4/etc/fstab")"
 
 done_testing

@@ -146,8 +146,8 @@ DET_FILES=(--file "$VM_WORK/det-r.hdr:/hdr/det-r.hdr")
 guest "resume online detached" "$VM_WORK/resume.log" "${disks[@]}" "$VM_WORK/a.img" \
 	"$VM_WORK/det-r.img" "$VM_WORK/det-e.img" || r=$?
 [ "$r" -eq 0 ] || { vm_not_ok "resume guest exited $r"; rc=1; }
-check "$VM_WORK/resume.log" KC-OK\ encrypt-resumed-online KC-OK\ encrypt-resumed-offline \
-	KC-OK\ encrypt-fsck-clean KC-OK\ encrypt-files-identical \
+check "$VM_WORK/resume.log" KC-OK\ encrypt-resumed-online KC-OK\ encrypt-interrupted-open \
+	KC-OK\ encrypt-resumed-offline KC-OK\ encrypt-fsck-clean KC-OK\ encrypt-files-identical \
 	KC-OK\ reencryption-pending KC-OK\ resumed \
 	KC-OK\ content-identical \
 	KC-OK\ data-written KC-OK\ sigint-stops-cleanly KC-OK\ resumed-online \

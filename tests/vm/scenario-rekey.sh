@@ -25,7 +25,9 @@
 #     the mapping) with a writer busy on it, and frozen in its next chunk; both before the
 #     rekeys.
 #   resume: `encrypt --resume ON enc` opens the mapping again and continues online (a chunk
-#     at least left after the crash recovery), `encrypt --resume OFF` continues offline;
+#     at least left after the crash recovery); `kekcrypt open OFF` maps the interrupted
+#     encryption (files as listed, read-only; it names the resume command), then, closed,
+#     `encrypt --resume OFF` continues offline;
 #     both filesystems e2fsck clean, every file's SHA-256 as written.
 #   (crash: ON is mounted from the disk first, and `encrypt ON enc --remount` moves the mount
 #   to the mapping.)
@@ -280,6 +282,20 @@ encrypt_resume() {
 		fail "$1: nothing was left to encrypt online"
 	fi
 	ok "encrypt-resumed-online"
+	# OFF, whose offline encryption the power cut stopped, opens like any volume (libcryptsetup
+	# recovers the chunk and maps both parts): its files read as listed, and open says what
+	# finishes the encryption. Closed again, then resumed offline.
+	kekcrypt open "/dev/$2" mid >/tmp/o-mid 2>/tmp/e-mid ||
+		{ cat /tmp/e-mid; fail "$2: open of the interrupted encryption failed"; }
+	grep -q "run 'kekcrypt encrypt --resume /dev/$2' to finish it" /tmp/e-mid ||
+		fail "$2: open did not say what finishes the encryption: $(cat /tmp/e-mid)"
+	mkdir -p /mnt/enc
+	mount -o ro /dev/mapper/mid /mnt/enc
+	(cd /mnt/enc && sha256sum -c /enc-files.sha256 >/tmp/sums.out 2>&1) ||
+		{ grep -v ': OK$' /tmp/sums.out; fail "$2: files differ through the mapping mid-way"; }
+	umount /mnt/enc
+	kekcrypt close mid
+	ok "encrypt-interrupted-open"
 	kekcrypt encrypt --resume "/dev/$2" --json >/tmp/o-off 2>/tmp/e-off ||
 		{ cat /tmp/e-off; fail "$2: encrypt --resume failed"; }
 	json_first /tmp/o-off '.resumed == true and .online == false' ||
