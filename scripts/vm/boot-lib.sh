@@ -306,9 +306,7 @@ disks_encrypt() {
 	# Its content and 96 MiB to spare (kekcrypt-encrypt-root's new initramfs; the booted system
 	# writes little; journald keeps its own share free), then the room encryption needs: a 16 MiB header in front, 32 MiB in all.
 	mke2fs -q -t ext4 -d "$ROOT" -L root "$D/root.img" "$(($(du -sm "$ROOT" | cut -f1) + 96))M"
-	# (The data filesystem small: a clone's first boot re-keys it all under emulation, 10.5 s
-	# of the guest's CPU for 40 MiB.)
-	mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.img" 16M
+	mke2fs -q -t ext4 -d "$D/data-dir" -L data "$D/data.img" 40M
 	truncate -s +32M "$D/root.img" "$D/data.img"
 	# Offline, through libcryptsetup's userspace crypto (the host has no device-mapper); the
 	# guests then read the disks through dm-crypt. Cheap argon2id for the recovery keys: the guest
