@@ -78,6 +78,7 @@
 #include <libcryptsetup.h>
 
 #include "dl-ext2fs.h"
+#include "dl-mount.h"
 #include "internal.h"
 
 #define STATE_DIR "/var/lib/kekcrypt"
@@ -89,10 +90,9 @@
 #define RESERVED KC_ENCRYPT_RESERVED_BYTES
 #define MIB (1024.0 * 1024.0)
 
-/* A mount of the device, from /proc/self/mountinfo. */
+/* A mount of the device (libmount). */
 struct mount_of {
-	char escaped[PATH_MAX];	/* its mount point as mountinfo has it (for messages) */
-	char dir[PATH_MAX];	/* the mount point itself */
+	char dir[PATH_MAX];	/* the mount point */
 	char type[64];		/* the filesystem type */
 	char opts[1024];	/* the mount's options and the superblock's, for mount -o */
 };
@@ -129,30 +129,14 @@ static int device_size(struct kc_ctx *ctx, const char *device, uint64_t *r_size)
 	return 0;
 }
 
-/* A path as mountinfo escapes it (space, tab, newline, backslash as \ooo), unescaped into OUT. */
-static void mountinfo_unescape(const char *in, char out[PATH_MAX])
-{
-	size_t n = 0;
-
-	for (; *in && n + 1 < PATH_MAX; n++) {
-		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
-		    in[3] >= '0' && in[3] <= '7') {
-			out[n] = (char)((in[1] - '0') << 6 | (in[2] - '0') << 3 | (in[3] - '0'));
-			in += 4;
-		} else {
-			out[n] = *in++;
-		}
-	}
-	out[n] = '\0';
-}
-
-/* The superblock options of a mountinfo line (after " - TYPE SOURCE ") appended to OPTS, but
+/* The superblock options of a mount (SUPER, libmount's fs options) appended to OPTS, but
  * rw/ro (the mount's own say that) and seclabel (a flag the kernel shows, not an option). */
-static void append_super_opts(char *opts, size_t size, char *super)
+static void append_super_opts(char *opts, size_t size, const char *super)
 {
-	char *save = NULL;
+	char buf[512], *save = NULL;
 
-	for (char *o = strtok_r(super, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+	snprintf(buf, sizeof(buf), "%s", super);
+	for (char *o = strtok_r(buf, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
 		size_t n = strlen(opts);
 
 		if (strcmp(o, "rw") && strcmp(o, "ro") && strcmp(o, "seclabel"))
@@ -160,37 +144,47 @@ static void append_super_opts(char *opts, size_t size, char *super)
 	}
 }
 
-/* How many times block device DEVICE is mounted (/proc/self/mountinfo); the first mount in *M.
- * 0 when it is not mounted or cannot be told. */
-static int device_mounts(const char *device, struct mount_of *m)
+/* How many times block device DEVICE is mounted (libmount: this process's mountinfo); the
+ * first mount in *M. 0 when DEVICE is no block device; <0 when it cannot be told (a detail). */
+static int device_mounts(struct kc_ctx *ctx, const char *device, struct mount_of *m)
 {
-	char line[3 * PATH_MAX], dir[PATH_MAX], mopts[512], type[64], super[512];
-	unsigned maj, min;
+	struct libmnt_table *tb = NULL;
+	struct libmnt_iter *it = NULL;
+	struct libmnt_fs *fs;
 	struct stat st;
-	int n = 0;
-	FILE *f;
+	int n = 0, r;
 
 	if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode))
 		return 0;
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		const char *sep = strstr(line, " - ");
+	r = dl_mount_load(ctx);
+	if (r < 0)
+		return r;
+	tb = sym_mnt_new_table_from_file("/proc/self/mountinfo");
+	it = sym_mnt_new_iter(MNT_ITER_FORWARD);
+	if (!tb || !it)
+		r = ctx_fail(ctx, -EIO, "cannot read /proc/self/mountinfo: cannot tell whether "
+			     "'%s' is mounted", device);
+	while (r >= 0 && sym_mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *dir = sym_mnt_fs_get_target(fs), *type = sym_mnt_fs_get_fstype(fs),
+			   *opts = sym_mnt_fs_get_vfs_options(fs),
+			   *super = sym_mnt_fs_get_fs_options(fs);
 
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s %511s", &maj, &min, dir, mopts) != 4 ||
-		    maj != major(st.st_rdev) || min != minor(st.st_rdev))
+		if (sym_mnt_fs_get_devno(fs) != st.st_rdev || n++)
 			continue;
-		if (n++ || !sep || sscanf(sep + 3, "%63s %*s %511s", type, super) != 2)
-			continue;
-		snprintf(m->escaped, sizeof(m->escaped), "%s", dir);
-		mountinfo_unescape(dir, m->dir);
-		snprintf(m->type, sizeof(m->type), "%s", type);
-		snprintf(m->opts, sizeof(m->opts), "%s", mopts);
-		append_super_opts(m->opts, sizeof(m->opts), super);
+		if (!dir || strlen(dir) >= sizeof(m->dir) || strlen(type ?: "") >= sizeof(m->type))
+			r = ctx_fail(ctx, -EIO, "device '%s' is mounted, at a path or with a type "
+				     "too long to handle", device);
+		snprintf(m->dir, sizeof(m->dir), "%s", dir ?: "");
+		snprintf(m->type, sizeof(m->type), "%s", type ?: "");
+		snprintf(m->opts, sizeof(m->opts), "%s", opts ?: "");
+		if (super)
+			append_super_opts(m->opts, sizeof(m->opts), super);
 	}
-	fclose(f);
-	return n;
+	if (it)
+		sym_mnt_free_iter(it);
+	if (tb)
+		sym_mnt_unref_table(tb);
+	return r < 0 ? r : n;
 }
 
 /* A mounted DEVICE: refused, with the commands that encrypt it online instead; with
@@ -199,14 +193,14 @@ static int check_mounted(struct encrypt_run *er)
 {
 	struct mount_of m = { 0 };
 	const char *name = er->name ?: "NAME";
-	int n = device_mounts(er->device, &m);
+	int n = device_mounts(er->ctx, er->device, &m);
 
-	if (!n)
-		return 0;
+	if (n <= 0)
+		return n;
 	if ((er->flags & KC_ENCRYPT_REMOUNT) && n > 1)
 		return ctx_fail(er->ctx, -EBUSY, "device '%s' is mounted at %d places ('%s' "
 				"first): unmount it everywhere but at one place (or everywhere), "
-				"then run this again", er->device, n, m.escaped);
+				"then run this again", er->device, n, m.dir);
 	if (er->flags & KC_ENCRYPT_REMOUNT) {
 		er->mnt = m;
 		if (er->flags & KC_ENCRYPT_DRY_RUN)
@@ -218,8 +212,8 @@ static int check_mounted(struct encrypt_run *er)
 			"mapping instead: 'umount %s; kekcrypt encrypt %s %s --kek URI...; mount "
 			"/dev/mapper/%s %s' (the filesystem is usable again as soon as encrypt has "
 			"opened the mapping), or let encrypt do that: 'kekcrypt encrypt %s %s "
-			"--remount --kek URI...'", er->device, m.escaped, m.escaped, er->device, name,
-			name, m.escaped, er->device, name);
+			"--remount --kek URI...'", er->device, m.dir, m.dir, er->device, name,
+			name, m.dir, er->device, name);
 }
 
 /* KC_ENCRYPT_REMOUNT, once the checks passed: DEVICE unmounted (never lazily). */
@@ -231,12 +225,12 @@ static int unmount_device(struct encrypt_run *er)
 		int e = errno;
 
 		return ctx_fail(er->ctx, e == EBUSY ? -EBUSY : -e, "cannot unmount '%s' from '%s' "
-				"(%s)%s", er->device, er->mnt.escaped, strerror(e), e == EBUSY ?
+				"(%s)%s", er->device, er->mnt.dir, strerror(e), e == EBUSY ?
 				": something uses it ('fuser -vm' on it says what); stop that and run "
 				"this again, nothing was written" : "");
 	}
 	er->unmounted = true;
-	log_info(er->ctx, "%s: unmounted from %s", er->device, er->mnt.escaped);
+	log_info(er->ctx, "%s: unmounted from %s", er->device, er->mnt.dir);
 	return 0;
 }
 
@@ -673,38 +667,52 @@ static int open_mapping(struct encrypt_run *er, struct crypt_device *cd,
 	return 0;
 }
 
-/* KC_ENCRYPT_REMOUNT: mount(8) SOURCE where DEVICE was mounted, with its type and options:
- * mount's exit status, or -1 when it cannot be run. */
-static int mount_fs(const struct encrypt_run *er, const char *source)
+/* KC_ENCRYPT_REMOUNT: SOURCE mounted where DEVICE was, with its type and options, by libmount
+ * as mount(8) would (loaded by the check that found the mount). 0, or -1 with libmount's
+ * account of the failure in ERR. */
+static int mount_fs(const struct encrypt_run *er, const char *source, char *err, size_t size)
 {
-	char bin[] = "/usr/bin/mount", t[] = "-t", o[] = "-o";
-	char *const argv[] = { access(bin, X_OK) ? (char *)"/bin/mount" : bin, t,
-			       (char *)er->mnt.type, o, (char *)er->mnt.opts, (char *)source,
-			       (char *)er->mnt.dir, NULL };
+	struct libmnt_context *cx = sym_mnt_new_context();
+	int rc;
 
-	return run_tool(argv);
+	snprintf(err, size, "out of memory");
+	if (!cx)
+		return -1;
+	rc = sym_mnt_context_set_source(cx, source);
+	if (!rc)
+		rc = sym_mnt_context_set_target(cx, er->mnt.dir);
+	if (!rc)
+		rc = sym_mnt_context_set_fstype(cx, er->mnt.type);
+	if (!rc)
+		rc = sym_mnt_context_set_options(cx, er->mnt.opts);
+	if (!rc)
+		rc = sym_mnt_context_mount(cx);
+	err[0] = '\0';
+	rc = sym_mnt_context_get_excode(cx, rc, err, size) == MNT_EX_SUCCESS ? 0 : -1;
+	if (rc && !err[0])
+		snprintf(err, size, "mount failed");
+	sym_mnt_free_context(cx);
+	return rc;
 }
 
 /* KC_ENCRYPT_REMOUNT, the volume open: its filesystem mounted again, from the mapping. A
  * failure does not stop the encryption: it is said, with the command to run. */
 static void remount(struct encrypt_run *er)
 {
-	char source[PATH_MAX];
-	int rc;
+	char source[PATH_MAX], err[256];
 
 	if (!er->unmounted || er->remounted)
 		return;
 	snprintf(source, sizeof(source), "/dev/mapper/%s", er->res.name);
-	rc = mount_fs(er, source);
-	if (rc) {
-		log_warn(er->ctx, "%s: cannot mount %s at %s (mount: exit %d): mount it yourself "
-			 "('mount %s %s'); the encryption goes on", er->device, source,
-			 er->mnt.escaped, rc, source, er->mnt.escaped);
+	if (mount_fs(er, source, err, sizeof(err))) {
+		log_warn(er->ctx, "%s: cannot mount %s at %s (%s): mount it yourself ('mount %s "
+			 "%s'); the encryption goes on", er->device, source, er->mnt.dir, err,
+			 source, er->mnt.dir);
 		return;
 	}
 	er->remounted = true;
 	snprintf(er->res.mount_point, sizeof(er->res.mount_point), "%s", er->mnt.dir);
-	log_info(er->ctx, "%s: %s mounted at %s (%s)", er->device, source, er->mnt.escaped,
+	log_info(er->ctx, "%s: %s mounted at %s (%s)", er->device, source, er->mnt.dir,
 		 er->mnt.opts);
 }
 
@@ -714,7 +722,7 @@ static void remount(struct encrypt_run *er)
 static void restore_mount(struct encrypt_run *er)
 {
 	_cleanup_(vol_freep) struct crypt_device *cd = NULL;
-	char source[PATH_MAX];
+	char source[PATH_MAX], err[256];
 	bool luks;
 
 	if (!er->unmounted || er->remounted)
@@ -727,15 +735,15 @@ static void restore_mount(struct encrypt_run *er)
 	else {
 		log_warn(er->ctx, "%s stays unmounted from %s: its encryption has begun; 'kekcrypt "
 			 "encrypt --resume %s %s' opens it as /dev/mapper/%s (then mount that)",
-			 er->device, er->mnt.escaped, er->device, er->name, er->name);
+			 er->device, er->mnt.dir, er->device, er->name, er->name);
 		return;
 	}
-	if (mount_fs(er, source))
-		log_warn(er->ctx, "%s: cannot mount %s at %s again: mount it yourself", er->device,
-			 source, er->mnt.escaped);
+	if (mount_fs(er, source, err, sizeof(err)))
+		log_warn(er->ctx, "%s: cannot mount %s at %s again (%s): mount it yourself",
+			 er->device, source, er->mnt.dir, err);
 	else
 		log_info(er->ctx, "%s: %s mounted at %s again", er->device, source,
-			 er->mnt.escaped);
+			 er->mnt.dir);
 }
 
 static int run_data(struct encrypt_run *er)

@@ -772,8 +772,9 @@ enum kc_encrypt_flags {
 	KC_ENCRYPT_SHRINK = 1 << 2,
 	/** online only (kc_encrypt_online() with a NAME): a DEVICE mounted (at one place) is
 	 * unmounted first, and its filesystem mounted again at the same place, with the same
-	 * options, from /dev/mapper/NAME as soon as the volume is open (mount(8)); a run that
-	 * fails before that mounts back what holds the data, or says how (since 0.2) */
+	 * options, from /dev/mapper/NAME as soon as the volume is open (libmount, as mount(8)
+	 * does); a run that fails before that mounts back what holds the data, or says how
+	 * (since 0.2) */
 	KC_ENCRYPT_REMOUNT = 1 << 3,
 };
 

@@ -8,7 +8,7 @@ packages=(
 	# build
 	autoconf automake libtool pkg-config gcc make
 	libcryptsetup-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libblkid-dev
-	libdevmapper-dev libp11-kit-dev p11-kit libext2fs-dev libarchive-dev asciidoctor
+	libdevmapper-dev libp11-kit-dev p11-kit libext2fs-dev libmount-dev libarchive-dev asciidoctor
 	# make lint
 	shellcheck
 	# host tests
