@@ -348,8 +348,15 @@ phase_resume() {
 	done
 	ok "reencryption-pending"
 	for vol in $VOLS; do
-		kekcrypt rekey --resume "/dev/$vol" --progress-json >"/tmp/p2-$vol" 2>"/tmp/e2-$vol" ||
-			{ cat "/tmp/e2-$vol"; fail "$vol: resume failed"; }
+		kekcrypt rekey --resume "/dev/$vol" --progress-json >"/tmp/p2-$vol" 2>"/tmp/e2-$vol" || {
+			# For whoever reads the log: the re-encryption's metadata, then libcryptsetup's
+			# own account of the refusal (a rare failure seen once after the power cut).
+			cat "/tmp/e2-$vol"
+			cryptsetup luksDump --dump-json-metadata "/dev/$vol" |
+				jq -c '{segments, keyslots: (.keyslots | map_values({type, mode, direction, area}))}' || :
+			kekcrypt rekey --resume "/dev/$vol" --debug 2>&1 | tail -n 40 || :
+			fail "$vol: resume failed"
+		}
 		echo "$vol: $(head -n 1 "/tmp/p2-$vol") ... $(tail -n 1 "/tmp/p2-$vol")"
 	done
 	ok "resumed"
