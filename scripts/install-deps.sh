@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install every package kekcrypt needs to build, test, run the guest tests and benchmarks,
 # on a fresh Debian 12 machine. Idempotent. Needs root.
+# Usage: scripts/install-deps.sh [--only PACKAGE...]
+#   --only  only these packages of the list below (scripts/test.sh installs debootstrap first,
+#           to start the boot test's Debian roots beside the rest of the install)
 set -euo pipefail
 
 packages=(
@@ -45,6 +48,23 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root" >&2
 	exit 1
 fi
+only=()
+if [ "${1:-}" = --only ]; then
+	shift
+	for p in "$@"; do
+		printf '%s\n' "${packages[@]}" | grep -qx -- "$p" ||
+			{ echo "install-deps: --only $p: not a package of this script's list" >&2; exit 2; }
+	done
+	only=("$@")
+elif [ $# -gt 0 ]; then
+	echo "usage: $0 [--only PACKAGE...]" >&2
+	exit 2
+fi
+[ ${#only[@]} -eq 0 ] || packages=("${only[@]}")
+# Package lists fetched in the last 10 minutes (an earlier --only call) are not fetched again.
+lists_fresh() {
+	find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -10 2>/dev/null | grep -q .
+}
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -52,16 +72,17 @@ for p in "${packages[@]}"; do
 done
 # nodejs may come from elsewhere than Debian (e.g. NodeSource): then keep it.
 if command -v node >/dev/null && command -v npm >/dev/null; then
-	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -vx -e nodejs -e npm || :)
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -vx -e nodejs -e npm -e '' || :)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all ${#packages[@]} packages present"
 else
 	echo "install-deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
+	lists_fresh || apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+[ ${#only[@]} -eq 0 ] || exit 0
 
 # The guest tests' kernel comes from the archive too (apt-get download): it needs package
 # lists even when every package above was already installed.

@@ -49,10 +49,7 @@ roots_cache() {
 	for v in "${pids[@]}"; do wait "$v" || rc=1; done
 	echo "$rc" >"$tmp/roots.rc.tmp" && mv "$tmp/roots.rc.tmp" "$tmp/roots.rc"
 }
-if ! command -v debootstrap >/dev/null; then
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap
-fi
+scripts/install-deps.sh --only debootstrap
 roots_cache >"$tmp/roots.log" 2>&1 &
 scripts/install-deps.sh
 if [ ! -x configure ]; then ./autogen.sh; fi
