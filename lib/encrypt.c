@@ -675,9 +675,10 @@ static int mount_fs(const struct encrypt_run *er, const char *source, char *err,
 	struct libmnt_context *cx = sym_mnt_new_context();
 	int rc;
 
-	snprintf(err, size, "out of memory");
-	if (!cx)
+	if (!cx) {
+		snprintf(err, size, "out of memory");
 		return -1;
+	}
 	rc = sym_mnt_context_set_source(cx, source);
 	if (!rc)
 		rc = sym_mnt_context_set_target(cx, er->mnt.dir);
