@@ -838,9 +838,11 @@ static int edit_text(const struct adopt *ad, const char *text, line_fn fn, appen
 
 		if (use != p)
 			changed++;
+		/* A line of ours ends with a newline, also in place of ADE's last, which has none:
+		 * the shell loops that read crypttab (cryptsetup-initramfs') skip such a line. */
 		if (use)
 			n += (size_t)snprintf(out + n, cap - n, "%.*s%s", use == p ? (int)len :
-					      (int)strlen(use), use, *end ? "\n" : "");
+					      (int)strlen(use), use, *end || use != p ? "\n" : "");
 		p = *end ? end + 1 : end;
 	}
 	for (size_t i = 0; i < ad->n; i++) {
@@ -930,6 +932,9 @@ out:
 }
 
 static const char *const next_steps[] = {
+	"add a recovery key to each volume (kekcrypt recovery add DEVICE, with --header FILE for "
+	"the OS volume) before the initramfs is rebuilt: once the BEK disk is detached, it is what "
+	"opens a volume when no KEK answers",
 	"remove ADE's initramfs hooks (initramfs-tools: crypt-ade-hook, crypt-ade-boot, "
 	"luksheader, azure_crypt_key.sh; dracut: 91ade, 91adeOnline, /etc/dracut.conf.d/ade.conf "
 	"and the rd.luks.ade.* kernel arguments), then rebuild the initramfs (update-initramfs -u "
@@ -1103,6 +1108,7 @@ static void print_text(const struct adopt *ad)
  * nothing is left mounted whatever happens next. */
 static int bek_mount(const char *dev, int *r_fd)
 {
+	const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	char dir[] = "/tmp/kekcrypt-bek.XXXXXX";
 	int fd = -1, r = 0;
 
@@ -1111,10 +1117,21 @@ static int bek_mount(const char *dev, int *r_fd)
 		return -errno;
 	if (!mkdtemp(dir))
 		return -errno;
-	if (mount(dev, dir, "vfat", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "fmask=0177,dmask=0077") < 0) {
+	if (mount(dev, dir, "vfat", MS_RDONLY | flags, "fmask=0177,dmask=0077") < 0) {
 		r = -errno;
-	} else {
+		/* Mounted read-write already (ADE's fstab line mounts it on /mnt/azure_bek_disk):
+		 * the kernel does not mount a filesystem read-only while it is mounted read-write
+		 * (EBUSY). A read-write mount of it is that same mount's filesystem (EBUSY again
+		 * if it is not mounted but held by another user), made read-only here at once, for
+		 * this mount point alone. */
+		if (r == -EBUSY && mount(dev, dir, "vfat", flags, NULL) == 0) {
+			r = mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL) < 0 ?
+			    -errno : 0;
+			if (r < 0)
+				(void)umount2(dir, MNT_DETACH);
+		}
+	}
+	if (r == 0) {
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			r = -errno;

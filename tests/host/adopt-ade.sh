@@ -450,7 +450,8 @@ new_img "$H2"
 new_img "$T/os2.img"
 cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --header "$H2" \
 	"$T/os2.img" "$T/pass"
-echo "osencrypt $T/os2.img /mnt/azure_bek_disk/LinuxPassPhraseFileName luks,discard,header=/boot/luks/osluksheader" \
+# (its only line, appended by ADE without a newline)
+printf '%s' "osencrypt $T/os2.img /mnt/azure_bek_disk/LinuxPassPhraseFileName luks,discard,header=/boot/luks/osluksheader" \
 	>"$R2/etc/crypttab"
 assert_exit -m "a LUKS1 OS volume with a detached header: adopt --convert" 0 kc adopt \
 	--from ade --kek "file:$T/k0" --bek "$T/bek" --root "$R2" --convert --header-backup-dir "$T/hb2"
@@ -459,6 +460,10 @@ assert_eq -m "... its header file is LUKS2 now" 2 \
 assert_eq -m "... its LUKS1 header saved" 1 \
 	"$(cryptsetup luksDump "$T/hb2/osencrypt.luks1-header" | sed -n 's/^Version:[[:space:]]*//p')"
 assert_ok -m "... its token alone unlocks it" kc verify --header "$H2" "$T/os2.img"
+# cryptsetup-initramfs' hook reads crypttab with a shell loop, which skips a last line without
+# a newline: the OS volume would not be in the initramfs (found by the boot test).
+assert_eq -m "... its crypttab line, adopt's, ends with a newline (ADE's had none)" 1 \
+	"$(wc -l <"$R2/etc/crypttab")"
 
 # --- the resource disk: ADE's "resourceencrypt" (doc/ADE.md, section 3) -------------------------
 # ADE encrypts the resource (temporary) disk's partition with the BEK passphrase, maps it as
