@@ -215,6 +215,12 @@ root_config() {
 	[ "${DATA_TEMPLATE:-}" != yes ] ||
 		ln -sf /lib/systemd/system/kekcrypt-firstboot.service \
 			"$ROOT/etc/systemd/system/multi-user.target.wants/kekcrypt-firstboot.service"
+	root_guest_settings
+}
+
+# root_guest_settings: what every booted root of these tests has for an emulated guest: the
+# disks solid-state, no gettys, no maintenance jobs, no unused generators, no kvm.
+root_guest_settings() {
 	# The disks solid-state, as a cloud disk is (QEMU's virtio disks say rotational), before
 	# anything writes a LUKS2 header: on a rotational disk libcryptsetup wipes a destroyed
 	# keyslot's area in 35 passes (Gutmann's patterns), and at the end of a re-encryption (the
@@ -240,7 +246,7 @@ root_config() {
 	# CPU time goes to what the boot proves. Nor the modules systemd loads early for what these
 	# guests do not use (FUSE, loop devices, pstore, DRM, configfs): each modprobe took 2-3 s of
 	# emulated CPU per boot (dm_mod's stays).
-	local unit
+	local unit gen
 	for unit in getty@.service getty-static.service e2scrub_reap.service e2scrub_all.timer \
 		apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer \
 		systemd-tmpfiles-clean.timer modprobe@configfs.service modprobe@drm.service \
@@ -249,7 +255,6 @@ root_config() {
 	done
 	# Nor the systemd generators these guests have no use for (each a process start, about a
 	# second of emulated CPU per boot): those of fstab and crypttab stay, they set up the volumes.
-	local gen
 	mkdir -p "$ROOT/etc/systemd/system-generators"
 	for gen in debug getty gpt-auto hibernate-resume integritysetup rc-local run sysv \
 		system-update veritysetup; do
@@ -349,21 +354,26 @@ disks_encrypt() {
 # snapshot=on: the guest's writes go to a scratch overlay), so boots of one variant can run
 # side by side, each from the disks encrypted on the host; the fixture, if up, has its own copy of
 # the key state. BOOT_DATA=FILE: the data disk is FILE instead, a qcow2 overlay of $D/data.img
-# that keeps the guest's writes (a clone of the data disk, booted again later).
+# that keeps the guest's writes (a clone of the data disk, booted again later). BOOT_DRIVES=
+# "DRIVE..." (vm_qemu_drive's values, blank-separated): the disks instead of root's and data's;
+# BOOT_INITRD=FILE the initramfs instead of $D/initrd.img; BOOT_ROOTDEV the root= device
+# (/dev/mapper/root).
 boot_start() {
 	local name=$1 fx=$2
-	local append="root=/dev/mapper/root ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
+	local append="root=${BOOT_ROOTDEV:-/dev/mapper/root} ro console=ttyS0 ip=dhcp panic=-1 net.ifnames=0"
 	# The stall watchdog's dump of blocked tasks needs sysrq (boot-console.py --stall); the
 	# guests' common arguments: scripts/vm/qemu-config.sh.
 	append+=" $KC_VM_KERNEL_ARGS"
 	shift 2
-	# dracut: no emergency shell; the journal (the plugin's messages) on the console.
-	[ "$V" != dracut ] ||
-		append+=" rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
+	# dracut: no emergency shell; the journal (the plugin's messages) on the console, also
+	# where the plugin unlocks a data volume after the initramfs (ade).
+	[ "$V" != dracut ] || append+=" rd.shell=0 rd.emergency=poweroff"
+	[ "$V" = initramfs-tools ] || append+=" systemd.journald.forward_to_console=1"
 	cp "$W/kv-state.json" "$W/$name.kv-state.json"
-	local data_drive
-	data_drive=$(vm_qemu_drive "$D/data.img" snapshot=on)
-	[ -z "${BOOT_DATA:-}" ] || data_drive=$(vm_qemu_drive "$BOOT_DATA" "$KC_VM_DRIVE_OPTS" qcow2)
+	local drives d
+	drives="$(vm_qemu_drive "$D/root.img" snapshot=on) $(vm_qemu_drive "$D/data.img" snapshot=on)"
+	[ -z "${BOOT_DATA:-}" ] || drives="${drives% *} $(vm_qemu_drive "$BOOT_DATA" "$KC_VM_DRIVE_OPTS" qcow2)"
+	drives=${BOOT_DRIVES:-$drives}
 	# One CPU each: two emulated CPUs spent more host CPU (one spinning on a lock the other
 	# held while the host ran something else) for no faster boot: 4 boots ~500 -> ~420 s of CPU.
 	cat >"$W/$name.ns.sh" <<SH
@@ -376,10 +386,9 @@ fi
 exec python3 "$VM_TOP/scripts/vm/boot-console.py" --log "$W/$name.log" --timeout 600 \\
 	--stall 120 --qmp "$W/$name.qmp" --done 'KC-BOOT-OK' ${*:+$(printf "%q " "$@")} -- \\
 	qemu-system-x86_64 $(vm_qemu_machine_args | tr '\n' ' ') -smp 1 -m 1024 -nographic \\
-	-no-reboot -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$append" \\
+	-no-reboot -kernel "$D/vmlinuz" -initrd "${BOOT_INITRD:-$D/initrd.img}" -append "$append" \\
 	-qmp unix:"$W/$name.qmp",server=on,wait=off \\
-	-drive "$(vm_qemu_drive "$D/root.img" snapshot=on)" \\
-	-drive "$data_drive" \\
+	$(for d in $drives; do printf -- '-drive %q ' "$d"; done) \\
 	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=
 SH
 	{ ns bash "$W/$name.ns.sh" >"$W/$name.seen" 2>&1 && echo 0 || echo $?; } >"$W/$name.rc.tmp" &&

@@ -50,8 +50,19 @@
 #   dracut-up    KMS up: boots unattended (kekcrypt doctor in it: ok);
 #   dracut-down  KMS down: the plugin retries until token-timeout=, then systemd-cryptsetup's
 #                password prompt takes the recovery keys, typed in upper case without dashes.
-# The two roots are prepared side by side, then the boots run two at a time, each on snapshots
-# of its variant's disks (a clone's data disk: its overlay), and are checked in order.
+# An Azure Disk Encryption VM adopted in place (issue 14 item 7; the image: tests/vm/ade-lib.sh):
+#   ade          the VM as ADE left it, its BEK disk attached: the initramfs opens the OS volume
+#                (header detached on /boot) with the BEK passphrase, systemd-cryptsetup the data
+#                volume with its BEK key file; in it, `kekcrypt adopt --from ade` (the BEK volume
+#                found by its label, mounted where only adopt sees it) enrols a token for the
+#                fixture's KEK on both, rewrites crypttab and fstab, and the initramfs is built
+#                again without ADE's hook;
+#   ade-adopted  the same disks, the BEK disk detached: kekcrypt-keyscript unlocks the OS volume
+#                through the KMS (the header copied into the image), the token plugin the data
+#                volume, unattended; kekcrypt doctor is clean.
+# The three roots are prepared side by side, then the boots run two at a time, each on snapshots
+# of its variant's disks (a clone's data disk: its overlay; ADE's disks are written by its first
+# boot, which the second then boots), and are checked in order.
 # The steps themselves (the root, the disks, a boot) are scripts/vm/boot-lib.sh's, which
 # scripts/demo.sh shows; this test checks what each did.
 # Usage: tests/vm/boot.sh [SCENARIO...]   (default: all; needs root)
@@ -59,10 +70,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=../../scripts/vm/boot-lib.sh
 . "$VM_TOP/scripts/vm/boot-lib.sh"
+# shellcheck source=ade-lib.sh
+. "$VM_TOP/tests/vm/ade-lib.sh"
 
 KCLIB=libkekcrypt.so.1	# its soname (LIBKEKCRYPT_VERSION_INFO in configure.ac)
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(up down dracut-up dracut-down)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(ade up down dracut-up dracut-down)
 # up and down are two clones of one template (their data disks: overlays of one image); with
 # both selected each boots again (up-again, down-again), after both first boots, in their order.
 CLONES=()
@@ -74,10 +87,19 @@ for s in "${SCENARIOS[@]}"; do
 		all+=("${CLONES[0]}-again" "${CLONES[1]}-again")
 	fi
 done
+# ade's second boot (ade-adopted) three places later, or last: while ade runs, the next two
+# boots keep the CPUs busy.
+for i in "${!all[@]}"; do
+	[ "${all[$i]}" = ade ] || continue
+	j=$((i + 3 < ${#all[@]} ? i + 3 : ${#all[@]}))
+	all=("${all[@]:0:j}" ade-adopted "${all[@]:j}")
+	break
+done
 SCENARIOS=("${all[@]}")
 VARIANTS=()
 case " ${SCENARIOS[*]} " in *" up "* | *" down "*) VARIANTS+=(initramfs-tools) ;; esac
 case " ${SCENARIOS[*]} " in *" dracut-"*) VARIANTS+=(dracut) ;; esac
+case " ${SCENARIOS[*]} " in *" ade "*) VARIANTS+=(ade) ;; esac
 
 vm_setup	# VM_WORK, removed on exit
 W=$VM_WORK/boot
@@ -398,7 +420,7 @@ kill %1" || die "the fixture did not start"
 prep_in_background() {
 	ok() { echo "KC-PREP-OK $*"; }
 	not_ok() { echo "KC-PREP-NOT-OK $*"; }
-	prepare "$1"
+	if [ "$1" = ade ]; then ade_prepare; else prepare "$1"; fi
 }
 prep_pids=()
 for v in "${VARIANTS[@]}"; do
@@ -546,13 +568,96 @@ doctor_data() {
 	fi
 }
 
+# ade_booted NAME BEK: ADE's VM booted with its volumes mounted from their mappings, the BEK
+# volume mounted from BEK (none: not mounted).
+ade_booted() {
+	local want="KC-BOOT-OK root=/dev/mapper/osencrypt data=/dev/mapper/$name_data marker=ade-data-disk-$uuid_data bek=$2"
+	if tr -d '\r' <"$W/$1.log" | grep -qxF "$want"; then
+		ok "$1: booted with the OS and data volumes mounted from their mappings, BEK volume: $2"
+	else
+		not_ok "$1: booted with the OS and data volumes mounted from their mappings, BEK volume: $2"
+		echo "# --- console ($1), last lines:"; tail -n 40 "$W/$1.log" | sed 's/^/# /'
+	fi
+}
+# ade_initrd: $D/initrd-adopted.img, the initramfs ade's guest built, read from its /boot
+# partition once it ended (debugfs, no mount); the paths it holds in $D/initrd-adopted.paths.
+ade_initrd() {
+	[ ! -s "$D/initrd-adopted.img" ] || return 0
+	debugfs -R "dump /initrd.img-$(cat "$D/kver") $D/initrd-adopted.img" \
+		"$D/disk.img?offset=$(cat "$D/boot-offset")" >"$D/debugfs.log" 2>&1 || :
+	if [ ! -s "$D/initrd-adopted.img" ]; then
+		cat "$D/debugfs.log"
+		die "cannot read the initramfs ade built from its disk"
+	fi
+	# (gzip: the image's COMPRESS; no early archive in front of it)
+	zcat "$D/initrd-adopted.img" | cpio -t --quiet | sed 's|^\./||' >"$D/initrd-adopted.paths"
+}
+# ade_adopted: what ade's guest did after the boot: adopt (its --json), the initramfs built
+# again, crypttab as adopt left it.
+ade_adopted() {
+	local doc=$W/ade.adopt.json img=$D/initrd-adopted.paths tab
+	# When each of the guest's steps ended (seconds since its boot).
+	echo "# ade: $(tr -d '\r' <"$W/ade.log" | sed -n 's/^KC-ADE-T: //p' | tr '\n' ' ')"
+	has ade "kekcrypt adopt --from ade exited 0" 'KC-ADOPT-EXIT=0[^0-9]'
+	guest_doc ade KC-ADOPT >"$doc"
+	# Both volumes, each given a token for the KEK, authorised by the BEK passphrase (found on
+	# the volume labelled BEK VOLUME), the OS volume through its detached header.
+	if [ "$(json_doc_get "$doc" '" ".join("%s:%s:%s:%s" % (v["name"], v["method"], v["header"],
+		",".join(str(t["added"]) for t in v["tokens"])) for v in sorted(d["volumes"], key=lambda v: v["name"] != "osencrypt"))')" = \
+		"osencrypt:keyscript:/boot/luks/osluksheader:True $name_data:token-plugin:None:True" ] &&
+		[ "$(json_doc_get "$doc" 'd["crypttab_rewritten"], d["fstab_bek_lines"], d["already_adopted"]')" = "(True, 1, False)" ]; then
+		ok "ade: adopt gave both volumes a token (the OS volume's through its header), rewrote crypttab, removed the BEK line from fstab"
+	else
+		not_ok "ade: adopt gave both volumes a token (the OS volume's through its header), rewrote crypttab, removed the BEK line from fstab"
+		sed 's/^/#   /' "$doc"
+		tr -d '\r' <"$W/ade.log" | grep -a 'KC-ADOPT-ERR' | sed 's/^/#   /'
+	fi
+	tab=$(guest_doc ade KC-ADE-CRYPTTAB)
+	if [[ "|$tab" == *"|osencrypt /dev/disk/by-partuuid/$(cat "$D/partuuid-root") none luks,discard,header=/boot/luks/osluksheader,keyscript=/usr/lib/kekcrypt/kekcrypt-keyscript|"* ]] &&
+		[[ "|$tab" == *"|$name_data /dev/disk/by-uuid/$uuid_data none luks,nofail|"* ]]; then
+		ok "ade: crypttab: the OS volume through kekcrypt-keyscript with its header=, data through the plugin"
+	else
+		not_ok "ade: crypttab: the OS volume through kekcrypt-keyscript with its header=, data through the plugin"
+		echo "#   $tab"
+	fi
+	has ade "the initramfs was built again" 'KC-INITRAMFS-EXIT=0[^0-9]'
+	ade_initrd
+	if grep -qx boot/luks/osluksheader "$img" && grep -qx usr/lib/kekcrypt/kekcrypt-keyscript "$img" &&
+		! grep -q crypt-ade "$img"; then
+		ok "ade: the new initramfs holds the header and kekcrypt-keyscript, not ADE's script"
+	else
+		not_ok "ade: the new initramfs holds the header and kekcrypt-keyscript, not ADE's script"
+		sed 's/^/#   /' "$img"
+		tr -d '\r' <"$W/ade.log" | grep -a 'KC-INITRAMFS: ' | tail -n 20 | sed 's/^/#   /'
+	fi
+}
+# ade_doctor_clean NAME: kekcrypt doctor said ok of both volumes and nothing else (no error, no
+# warning), exit 0.
+ade_doctor_clean() {
+	local said
+	said=$(tr -d '\r' <"$W/$1.log" | sed -n 's/^KC-DOCTOR: //p')
+	if [ "$(wc -l <<<"$said")" = 4 ] && grep -qE "^osencrypt \(.*\): ok$" <<<"$said" &&
+		grep -qE "^$name_data \(.*\): ok$" <<<"$said" &&
+		grep -qx '0 error(s), 0 warning(s)' <<<"$said" && grep -qx 'KC-DOCTOR-EXIT=0' <<<"$said"; then
+		ok "$1: kekcrypt doctor: both volumes ok, no warning, exit 0"
+	else
+		not_ok "$1: kekcrypt doctor: both volumes ok, no warning, exit 0"
+		printf '%s\n' "$said" | sed 's/^/#   /'
+	fi
+}
+
 # systemd-cryptsetup's prompt (systemd 252), and the plugin's messages on the console.
 SD_PROMPT_ROOT='Please enter passphrase for disk .*root'
 SD_PROMPT_DATA='Please enter passphrase for disk .*data'
 # scenario_vars SCENARIO: its variant V, disks D, and what its console should show.
 scenario_vars() {
-	case $1 in dracut-*) V=dracut ;; *) V=initramfs-tools ;; esac
+	case $1 in dracut-*) V=dracut ;; ade*) V=ade ;; *) V=initramfs-tools ;; esac
 	D=$W/$V
+	if [ "$V" = ade ]; then
+		uuid_data=$(cat "$D/uuid-data")
+		name_data=$(cat "$D/name-data")
+		return
+	fi
 	uuid_root=$(cat "$D/uuid-root")
 	uuid_data=$(cat "$D/uuid-data")
 	by_root="kekcrypt: /dev/disk/by-uuid/$uuid_root: token 0:"
@@ -591,6 +696,18 @@ start_next() {
 		boot_start dracut-down down --mark 'not unlocked within the retry limit of 30 s' \
 			--answer "$SD_PROMPT_ROOT=$D/rec-root.typed-sd" \
 			--answer "$SD_PROMPT_DATA=$D/rec-data.typed-sd" ;;
+	ade)
+		# ADE's VM: its disks written (adopt, the new initramfs), the BEK disk a snapshot.
+		BOOT_ROOTDEV=/dev/mapper/osencrypt BOOT_DRIVES="$(vm_qemu_drive "$D/disk.img") $(
+			vm_qemu_drive "$D/data.img") $(vm_qemu_drive "$D/bek.img" snapshot=on)" \
+			boot_start ade "" --mark 'KC-ADOPT-EXIT' ;;
+	ade-adopted)
+		# After ade: the initramfs it built; no BEK disk.
+		boot_wait ade >/dev/null
+		ade_initrd
+		BOOT_ROOTDEV=/dev/mapper/osencrypt BOOT_INITRD=$D/initrd-adopted.img BOOT_DRIVES="$(
+			vm_qemu_drive "$D/disk.img" snapshot=on) $(vm_qemu_drive "$D/data.img" snapshot=on)" \
+			boot_start ade-adopted "" --mark "kekcrypt: osencrypt: " ;;
 	*) die "unknown scenario $s" ;;
 	esac
 	started=$((started + 1))
@@ -687,12 +804,29 @@ for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 		in_order dracut-down "root's prompt in the initramfs, data's after switch-root" \
 			"$SD_PROMPT_ROOT" 'Switch Root' "$SD_PROMPT_DATA"
 		;;
+	ade)
+		ade_booted ade "/dev/vdc1"
+		has ade "ADE's initramfs script opened the OS volume with the BEK passphrase" \
+			'KC-ADE-INITRAMFS: osencrypt opened with the BEK passphrase'
+		ade_adopted
+		;;
+	ade-adopted)
+		ade_booted ade-adopted none
+		has ade-adopted "kekcrypt-keyscript unlocked the OS volume (header on /boot) through the KMS" \
+			"kekcrypt: /dev/[^:]*: token [0-9]+: unlocked after 1 attempt\\(s\\), [0-9.]+ s since boot \\(azure-kv\\+https://10\\.0\\.2\\.2:$PORT/keys/kek-rsa\\)"
+		has ade-adopted "the token plugin unlocked the data volume through the KMS" \
+			"kekcrypt: /dev/disk/by-uuid/$uuid_data: token [0-9]+: unlocked after"
+		hasnt ade-adopted "no passphrase or recovery prompt" \
+			'Please enter passphrase|recovery key or passphrase for'
+		hasnt ade-adopted "ADE's initramfs script is gone" 'KC-ADE-INITRAMFS'
+		ade_doctor_clean ade-adopted
+		;;
 	*) die "unknown scenario $s" ;;
 	esac
 	hasnt "$s" "kvm was not loaded (blacklisted)" 'kvm: Nested Virtualization enabled'
 	hasnt "$s" "no shell was offered" \
 		'\(initramfs\)|BusyBox .* built-in shell|[Ee]mergency shell|dracut:/#|[Ee]mergency mode|root account is locked'
-	[ "$V" = dracut ] ||
+	[ "$V" != initramfs-tools ] ||
 		hasnt "$s" "nothing but the keyscript tried the tokens" "kekcrypt: device '/dev/vd"
 	[ -z "${KC_BOOT_LOGS:-}" ] || cp "$W/$s.log" "$KC_BOOT_LOGS/$s-$TAP.log"
 done
