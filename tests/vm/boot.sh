@@ -83,17 +83,11 @@ all=()
 for s in "${SCENARIOS[@]}"; do
 	all+=("$s")
 	case $s in up | down) CLONES+=("$s") ;; esac
+	# ade's second boot starts once its first has ended (it boots the disks that one wrote).
+	[ "$s" != ade ] || all+=(ade-adopted)
 	if [ ${#CLONES[@]} = 2 ] && [ "$s" = "${CLONES[1]}" ]; then
 		all+=("${CLONES[0]}-again" "${CLONES[1]}-again")
 	fi
-done
-# ade's second boot (ade-adopted) three places later, or last: while ade runs, the next two
-# boots keep the CPUs busy.
-for i in "${!all[@]}"; do
-	[ "${all[$i]}" = ade ] || continue
-	j=$((i + 3 < ${#all[@]} ? i + 3 : ${#all[@]}))
-	all=("${all[@]:0:j}" ade-adopted "${all[@]:j}")
-	break
 done
 SCENARIOS=("${all[@]}")
 VARIANTS=()
@@ -668,10 +662,11 @@ scenario_vars() {
 	ks_root_warn='kekcrypt: warning: /dev/vda:'
 	ks_gaveup=$KS_GAVEUP
 }
-# start_next: start the next scenario's boot.
-started=0
-start_next() {
-	local s=${SCENARIOS[$started]}
+# start_boot SCENARIO: start its boot.
+declare -A is_started=()
+start_boot() {
+	local s=$1
+	is_started[$s]=1
 	scenario_vars "$s"
 	step "boot: $s (started)"
 	# A clone: its data disk an overlay of the template's, kept for its second boot.
@@ -702,23 +697,46 @@ start_next() {
 			vm_qemu_drive "$D/data.img") $(vm_qemu_drive "$D/bek.img" snapshot=on)" \
 			boot_start ade "" --mark 'KC-ADOPT-EXIT' ;;
 	ade-adopted)
-		# After ade: the initramfs it built; no BEK disk.
-		boot_wait ade >/dev/null
+		# After ade (ready): the initramfs it built; no BEK disk.
 		ade_initrd
 		BOOT_ROOTDEV=/dev/mapper/osencrypt BOOT_INITRD=$D/initrd-adopted.img BOOT_DRIVES="$(
 			vm_qemu_drive "$D/disk.img" snapshot=on) $(vm_qemu_drive "$D/data.img" snapshot=on)" \
 			boot_start ade-adopted "" --mark "kekcrypt: osencrypt: " ;;
 	*) die "unknown scenario $s" ;;
 	esac
-	started=$((started + 1))
 }
-# Two boots at a time (the next starts while this one's checks wait for it): a guest often
-# waits (for a deadline, the network, a prompt) and the second keeps the CPUs busy meanwhile.
-for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
-	while [ "$started" -lt "${#SCENARIOS[@]}" ] && [ "$started" -le $((n + 1)) ]; do
-		start_next
+# ended SCENARIO: its boot has ended.
+ended() { [ -e "$W/$1.rc" ]; }
+# ready SCENARIO: it can start: a second boot (SCENARIO-again, ade-adopted) after the first has
+# ended (a disk that both write is written by one QEMU at a time).
+ready() {
+	case $1 in
+	*-again) ended "${1%-again}" ;;
+	ade-adopted) ended ade ;;
+	*) : ;;
+	esac
+}
+# fill: start boots, the first ready ones in SCENARIOS' order, while fewer than two run.
+fill() {
+	local s running=0
+	for s in "${!is_started[@]}"; do ended "$s" || running=$((running + 1)); done
+	for s in "${SCENARIOS[@]}"; do
+		[ "$running" -lt 2 ] || return 0
+		if [ -n "${is_started[$s]:-}" ] || ! ready "$s"; then continue; fi
+		start_boot "$s"
+		running=$((running + 1))
 	done
+}
+# Two boots at a time, each started as soon as a slot is free and it is ready (not in the order
+# of the checks, which wait for each boot in turn): a guest often waits (for a deadline, the
+# network, a prompt) and the second keeps the CPUs busy meanwhile.
+for ((n = 0; n < ${#SCENARIOS[@]}; n++)); do
 	s=${SCENARIOS[$n]}
+	fill
+	until ended "$s"; do
+		sleep 1
+		fill
+	done
 	scenario_vars "$s"
 	boot_result "$s"
 	step "boot: $s (checked)"
