@@ -348,8 +348,31 @@ static int check_need(int kind, const char *path, const char *what, void *usrptr
 }
 
 /* What the initramfs must hold for this volume (DEVICE). */
+/* The initramfs's copy of the volume's detached HEADER (the hook and the module copy it, and
+ * the boot reads that copy) must be the header as it is now: a token, recovery key or rekey
+ * written since is not in a copy made before, and a copy from before a rekey maps the volume
+ * with its old key. */
+static void check_header_copy(json_object *v, struct report *rep, const char *initramfs,
+			      const struct listing *l, const char *header)
+{
+	int r;
+
+	if (!listed(l, header))
+		return;	/* check_need() said it lacks it */
+	r = initramfs_same(initramfs, header, header);
+	if (r == 1)
+		problem(v, rep, true, "the initramfs holds an older copy of the detached header %s, "
+			"which the boot reads: build the initramfs again (update-initramfs -u, or "
+			"dracut -f)", header);
+	else if (r < 0 && r != -ENOENT)
+		problem(v, rep, false, "cannot tell whether the initramfs's copy of the detached "
+			"header %s is current: %s", header, r == -ENOTSUP ? "libarchive is not "
+			"installed" : strerror(-r));
+}
+
 static void check_initramfs(struct cli *cli, json_object *v, struct report *rep,
-			    const struct listing *l, const struct method *m, const char *device)
+			    const struct listing *l, const struct method *m, const char *device,
+			    const char *initramfs, const char *header)
 {
 	struct need_check nc = { .v = v, .rep = rep, .l = l, .config = cli->config };
 	char self[PATH_MAX];
@@ -372,6 +395,8 @@ static void check_initramfs(struct cli *cli, json_object *v, struct report *rep,
 			kc_error_detail(cli->ctx));
 	if (nc.network)
 		check_nic_drivers(v, rep, l);
+	if (header)
+		check_header_copy(v, rep, initramfs, l, header);
 }
 
 /* An initramfs that holds secrets (the configuration, credentials, KEK or PIN files) must be
@@ -602,7 +627,7 @@ static bool check_volume(struct cli *cli, struct report *rep, const struct crypt
 			problem(v, rep, true, "the token plugin " PLUGIN_PATH " is not installed: "
 				"systemd-cryptsetup would ask for a passphrase");
 	} else if (l)
-		check_initramfs(cli, v, rep, l, m, dev);
+		check_initramfs(cli, v, rep, l, m, dev, initramfs, header);
 	else
 		problem(v, rep, true, "cannot list the initramfs %s (lsinitramfs or lsinitrd "
 			"missing, or not an initramfs): its contents are not checked", initramfs);

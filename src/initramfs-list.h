@@ -16,4 +16,14 @@
  */
 int initramfs_list(const char *file, char **r_text, size_t *r_len);
 
+/*
+ * Whether the file PATH of the initramfs image FILE (its path in the image; a leading "/" is
+ * ignored) holds the same bytes as the file LOCAL on this system, in one pass over the image.
+ *
+ * @return 0 the same; 1 different (another size or type, or other bytes); -ENOENT when the
+ *         image has no PATH (or LOCAL is missing: the error of open()); -ENOTSUP without
+ *         libarchive; -EBADMSG for a damaged image; or the error of open() or mmap().
+ */
+int initramfs_same(const char *file, const char *path, const char *local);
+
 #endif

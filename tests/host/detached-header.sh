@@ -199,6 +199,19 @@ assert_exit -m "doctor, crypttab header=, the header in the initramfs: exit 0" 0
 	kc doctor --json --crypttab "$T/crypttab" --initramfs "$T/good.cpio"
 assert_eq -m "... the volume checked through its header" "hd $HDR 0 True" \
 	"$(json_get "$OUT" '" ".join(str(x) for x in [d["volumes"][0]["name"], d["volumes"][0]["header"], d["volumes"][0]["unlocks_with_token"], d["volumes"][0]["ok"]])')"
+# The header changed since the image was built (here a recovery key added): the boot would read
+# the image's older copy, which lacks it (or, after a rekey, maps the old volume key).
+cp -p "$HDR" "$T/hdr.saved"
+assert_exit -m "a recovery key added through the header file" 0 kc recovery add -q --header "$HDR" \
+	"$DATA" --pbkdf-memory 32 --pbkdf-force-iterations 4
+assert_exit -m "doctor: the initramfs's copy of the header is older: exit 24" 24 \
+	kc doctor --crypttab "$T/crypttab" --initramfs "$T/good.cpio"
+assert_stdout_contains -m "... says so, and what to do" \
+	"error: the initramfs holds an older copy of the detached header $HDR, which the boot reads: build the initramfs again (update-initramfs -u, or dracut -f)"
+initramfs rebuilt "${BINS[@]}" "$KEK" "$KEK2" "$T_CONF" "$HDR"
+assert_exit -m "... built again: exit 0" 0 \
+	kc doctor --crypttab "$T/crypttab" --initramfs "$T/rebuilt.cpio"
+cp -p "$T/hdr.saved" "$HDR"
 assert_exit -m "doctor: the initramfs lacks the header file: exit 24" 24 \
 	kc doctor --crypttab "$T/crypttab" --initramfs "$T/nohdr.cpio"
 assert_stdout_contains -m "... says so" "the initramfs lacks $HDR (the detached LUKS2 header of $DATA)"
