@@ -566,7 +566,8 @@ doctor_data() {
 # volume mounted from BEK (none: not mounted).
 ade_booted() {
 	local want="KC-BOOT-OK root=/dev/mapper/osencrypt data=/dev/mapper/$name_data marker=ade-data-disk-$uuid_data bek=$2"
-	if tr -d '\r' <"$W/$1.log" | grep -qxF "$want"; then
+	# (grep without -q: under pipefail, tr could die of SIGPIPE when grep stops reading first)
+	if tr -d '\r' <"$W/$1.log" | grep -xF "$want" >/dev/null; then
 		ok "$1: booted with the OS and data volumes mounted from their mappings, BEK volume: $2"
 	else
 		not_ok "$1: booted with the OS and data volumes mounted from their mappings, BEK volume: $2"
