@@ -12,6 +12,7 @@
 #include <libcryptsetup.h>
 
 #include "cli.h"
+#include "crypttab.h"
 
 int cli_exit_code(int r)
 {
@@ -247,6 +248,7 @@ static int ctx_new(struct cli *cli)
 			  kc_error_detail(cli->ctx) : kc_strerror(r));
 		return r == -EINVAL ? EXIT_USAGE : cli_exit_code(r);
 	}
+	cli->header_seen = cli->header && stat(cli->header, &cli->header_st) == 0;
 	/* The library takes absolute paths only (what it checks is what it reads). */
 	if (cli->config && cli->config[0] != '/') {
 		char cwd[PATH_MAX];
@@ -626,4 +628,38 @@ json_object *cli_kek_warnings(struct cli *cli, const char *const *uris, size_t n
 		}
 	}
 	return arr;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+void cli_header_note(const struct cli *cli)
+{
+	struct crypttab tab = { 0 };
+	char want[PATH_MAX], path[PATH_MAX], buf[PATH_MAX], ks[PATH_MAX];
+	struct stat st;
+
+	if (!cli->header_seen || stat(cli->header, &st) < 0 ||
+	    (same_time(&st.st_mtim, &cli->header_st.st_mtim) &&
+	     same_time(&st.st_ctim, &cli->header_st.st_ctim) && st.st_ino == cli->header_st.st_ino))
+		return;
+	if (!realpath(cli->header, want) || crypttab_read(CRYPTTAB_PATH, &tab) < 0)
+		return;
+	for (size_t i = 0; i < tab.n; i++) {
+		const struct crypttab_entry *e = &tab.entries[i];
+		const char *h = crypttab_value(e, "header", buf, sizeof(buf));
+
+		if (!h || !realpath(h, path) || strcmp(path, want) ||
+		    !(crypttab_our_keyscript(e, ks, sizeof(ks)) || crypttab_in_initrd(e) ||
+		      crypttab_has(e, "initramfs")))
+			continue;
+		fprintf(stderr, "kekcrypt: note: %s changed, and the initramfs holds a copy of it "
+			"(crypttab: %s), which the next boot reads: build the initramfs again "
+			"(update-initramfs -u, or dracut -f) before rebooting ('kekcrypt doctor' "
+			"checks it)\n", cli->header, e->name);
+		break;
+	}
+	crypttab_clear(&tab);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -57,6 +58,8 @@ struct cli {
 	bool json;
 	int timeout;		/* --timeout seconds, 0 for the library default */
 	const char *header;	/* --header: the volume's detached LUKS2 header */
+	struct stat header_st;	/* --header as it was before the verb ran (header_seen) */
+	bool header_seen;
 	const char *verb;
 	bool json_done;		/* a JSON document went to stdout */
 	char last_error[2048];	/* the last error printed, for the JSON error object */
@@ -141,6 +144,10 @@ void cli_print_json(struct cli *cli, json_object *obj);
 /* At exit with code EX: with --json, a failure that printed no JSON document prints the
  * error object {"schema": "kekcrypt.error/1", "error": {...}} on stdout. Returns EX. */
 int cli_finish(struct cli *cli, int ex);
+/* After a verb: when it changed the detached header --header names, and crypttab has the
+ * initramfs unlock a volume through that header (so the image holds a copy of it), say on
+ * stderr that the image must be built again before the next boot. */
+void cli_header_note(const struct cli *cli);
 void cli_help(const struct verb *v);
 /* Show a volume (dump) or only its kekcrypt tokens (kek list). */
 int cmd_show(struct cli *cli, const char *device, bool list_only);

@@ -85,6 +85,7 @@ int main(int argc, char **argv)
 		if (cli.header && !verbs[v]->header)
 			return cli_finish(&cli, cli_header_refuse(&cli, verbs[v]));
 		r = verbs[v]->run(&cli, argc - i, argv + i);
+		cli_header_note(&cli);
 		kc_free(cli.ctx);
 		return cli_finish(&cli, r);
 	}

@@ -211,6 +211,25 @@ assert_stdout_contains -m "... says so, and what to do" \
 initramfs rebuilt "${BINS[@]}" "$KEK" "$KEK2" "$T_CONF" "$HDR"
 assert_exit -m "... built again: exit 0" 0 \
 	kc doctor --crypttab "$T/crypttab" --initramfs "$T/rebuilt.cpio"
+# The verb that changes the header says so, when /etc/crypttab has the initramfs unlock a volume
+# through it (here /etc is an overlay in a private mount namespace, its crypttab $T/crypttab).
+with_crypttab() {	# with_crypttab CMD...
+	mkdir -p "$T/etc-up" "$T/etc-work"
+	unshare -m bash -c 'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc &&
+		cp "$3" /etc/crypttab && shift 3 && exec "$@"' _ "$T/etc-up" "$T/etc-work" \
+		"$T/crypttab" "$@"
+}
+assert_exit -m "recovery add through a header crypttab's initramfs entry names" 0 \
+	with_crypttab "$KEKCRYPT" recovery add -q --header "$HDR" "$DATA" --config "$T_CONF" \
+	--pbkdf-memory 32 --pbkdf-force-iterations 4
+assert_stderr_contains -m "... says the initramfs must be built again" \
+	"kekcrypt: note: $HDR changed, and the initramfs holds a copy of it (crypttab: hd), which the next boot reads: build the initramfs again (update-initramfs -u, or dracut -f) before rebooting ('kekcrypt doctor' checks it)"
+assert_exit -m "a verb that only reads it (verify)" 0 \
+	with_crypttab "$KEKCRYPT" verify --header "$HDR" "$DATA" --config "$T_CONF"
+assert_not_contains -m "... says nothing of the initramfs" "$(cat "$ERR")" "initramfs"
+assert_exit -m "a change without such a crypttab entry" 0 kc recovery add -q --header "$HDR" \
+	"$DATA" --pbkdf-memory 32 --pbkdf-force-iterations 4
+assert_not_contains -m "... says nothing of the initramfs" "$(cat "$ERR")" "initramfs"
 cp -p "$T/hdr.saved" "$HDR"
 assert_exit -m "doctor: the initramfs lacks the header file: exit 24" 24 \
 	kc doctor --crypttab "$T/crypttab" --initramfs "$T/nohdr.cpio"

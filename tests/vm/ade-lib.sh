@@ -25,7 +25,8 @@
 # runs the guest's part: on the ADE boot (no /etc/crypttab.ade yet) it brings the network up
 # (systemd-networkd, DHCP) and runs `kekcrypt adopt --from ade --kek $URI --json` (lines
 # "KC-ADOPT: <json>", "KC-ADOPT-EXIT=N"), then what adopt says is left: a recovery key per
-# volume, ADE's initramfs hook and script removed and the initramfs rebuilt (update-initramfs
+# volume (what they print on stderr: "KC-ADE-NOTE: ..."), ADE's initramfs hook and script
+# removed and the initramfs rebuilt (update-initramfs
 # -u: "KC-INITRAMFS-EXIT=N"), and prints crypttab ("KC-ADE-CRYPTTAB: ", lines joined by |); on
 # the next boot, kekcrypt doctor ("KC-DOCTOR: ..."); on each, the marker "KC-BOOT-OK root=...
 # data=... marker=... bek=..." and when each step ended ("KC-ADE-T: STEP UPTIME").
@@ -122,8 +123,9 @@ if [ ! -e /etc/crypttab.ade ]; then
 	# opens it when no KEK answers; cheap, the guest is emulated), ADE's hook and script
 	# removed, the initramfs built again. (doctor: on the next boot)
 	for v in "--header /boot/luks/osluksheader /dev/disk/by-partuuid/$partuuid_root" /dev/disk/by-uuid/$uuid_data; do
-		kekcrypt recovery add -q \$v --pbkdf-memory 32 --pbkdf-force-iterations 4 >/dev/null ||
-			echo "KC-ADE: recovery add \$v failed" >\$out
+		kekcrypt recovery add -q \$v --pbkdf-memory 32 --pbkdf-force-iterations 4 >/dev/null \\
+			2>/run/recovery.err || echo "KC-ADE: recovery add \$v failed" >\$out
+		sed 's/^/KC-ADE-NOTE: /' /run/recovery.err >\$out
 	done
 	t recovery-keys
 	rm -f /usr/share/initramfs-tools/hooks/crypt-ade-hook \\

@@ -615,6 +615,9 @@ ade_adopted() {
 		not_ok "ade: crypttab: the OS volume through kekcrypt-keyscript with its header=, data through the plugin"
 		echo "#   $tab"
 	fi
+	# (the OS volume's recovery key goes to its header, which the old image holds a copy of)
+	has ade "recovery add through the header said that the initramfs must be built again" \
+		'KC-ADE-NOTE: kekcrypt: note: /boot/luks/osluksheader changed, and the initramfs holds a copy of it \(crypttab: osencrypt\)'
 	has ade "the initramfs was built again" 'KC-INITRAMFS-EXIT=0[^0-9]'
 	ade_initrd
 	if grep -qx boot/luks/osluksheader "$img" && grep -qx usr/lib/kekcrypt/kekcrypt-keyscript "$img" &&
