@@ -635,31 +635,45 @@ static bool same_time(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+bool cli_header_changed(const char *header, const struct stat *before)
+{
+	struct stat st;
+
+	return stat(header, &st) == 0 && !(same_time(&st.st_mtim, &before->st_mtim) &&
+					   same_time(&st.st_ctim, &before->st_ctim) &&
+					   st.st_ino == before->st_ino);
+}
+
+bool cli_header_in_initramfs(const struct crypttab_entry *e, const char *header)
+{
+	char want[PATH_MAX], path[PATH_MAX], buf[PATH_MAX], ks[PATH_MAX];
+	const char *h = crypttab_value(e, "header", buf, sizeof(buf));
+
+	return h && realpath(h, path) && realpath(header, want) && !strcmp(path, want) &&
+	       (crypttab_our_keyscript(e, ks, sizeof(ks)) || crypttab_in_initrd(e) ||
+		crypttab_has(e, "initramfs"));
+}
+
+void cli_header_note_entry(const char *header, const char *name)
+{
+	fprintf(stderr, "kekcrypt: note: %s changed, and the initramfs holds a copy of it "
+		"(crypttab: %s), which the next boot reads: build the initramfs again "
+		"(update-initramfs -u, or dracut -f) before rebooting ('kekcrypt doctor' checks "
+		"it)\n", header, name);
+}
+
 void cli_header_note(const struct cli *cli)
 {
 	struct crypttab tab = { 0 };
-	char want[PATH_MAX], path[PATH_MAX], buf[PATH_MAX], ks[PATH_MAX];
-	struct stat st;
 
-	if (!cli->header_seen || stat(cli->header, &st) < 0 ||
-	    (same_time(&st.st_mtim, &cli->header_st.st_mtim) &&
-	     same_time(&st.st_ctim, &cli->header_st.st_ctim) && st.st_ino == cli->header_st.st_ino))
-		return;
-	if (!realpath(cli->header, want) || crypttab_read(CRYPTTAB_PATH, &tab) < 0)
+	if (!cli->header_seen || !cli_header_changed(cli->header, &cli->header_st) ||
+	    crypttab_read(CRYPTTAB_PATH, &tab) < 0)
 		return;
 	for (size_t i = 0; i < tab.n; i++) {
-		const struct crypttab_entry *e = &tab.entries[i];
-		const char *h = crypttab_value(e, "header", buf, sizeof(buf));
-
-		if (!h || !realpath(h, path) || strcmp(path, want) ||
-		    !(crypttab_our_keyscript(e, ks, sizeof(ks)) || crypttab_in_initrd(e) ||
-		      crypttab_has(e, "initramfs")))
-			continue;
-		fprintf(stderr, "kekcrypt: note: %s changed, and the initramfs holds a copy of it "
-			"(crypttab: %s), which the next boot reads: build the initramfs again "
-			"(update-initramfs -u, or dracut -f) before rebooting ('kekcrypt doctor' "
-			"checks it)\n", cli->header, e->name);
-		break;
+		if (cli_header_in_initramfs(&tab.entries[i], cli->header)) {
+			cli_header_note_entry(cli->header, tab.entries[i].name);
+			break;
+		}
 	}
 	crypttab_clear(&tab);
 }

@@ -148,6 +148,14 @@ int cli_finish(struct cli *cli, int ex);
  * initramfs unlock a volume through that header (so the image holds a copy of it), say on
  * stderr that the image must be built again before the next boot. */
 void cli_header_note(const struct cli *cli);
+struct crypttab_entry;
+/* Whether HEADER changed since it was as BEFORE says (stat()). */
+bool cli_header_changed(const char *header, const struct stat *before);
+/* Whether the crypttab entry E has the initramfs unlock its volume through the detached
+ * HEADER (its header= is that file), so that the image holds a copy of it. */
+bool cli_header_in_initramfs(const struct crypttab_entry *e, const char *header);
+/* The note that HEADER, which the initramfs unlocks crypttab's NAME through, changed. */
+void cli_header_note_entry(const char *header, const char *name);
 void cli_help(const struct verb *v);
 /* Show a volume (dump) or only its kekcrypt tokens (kek list). */
 int cmd_show(struct cli *cli, const char *device, bool list_only);

@@ -37,12 +37,14 @@ static int crypttab_one(struct cli *cli, const struct crypttab_entry *e, cli_vol
 {
 	json_object *v = json_object_new_object(), *doc = NULL;
 	char device[PATH_MAX], header[PATH_MAX];
-	const char *skip, *status = "done";
+	/* Each volume through its own detached header, if its line names one. */
+	const char *skip, *status = "done", *h = crypttab_value(e, "header", header, sizeof(header));
+	struct stat hst;
+	bool seen = h && stat(h, &hst) == 0;
 	int err, ex = EXIT_OK;
 
 	crypttab_source_path(e->source, device, sizeof(device));
-	/* Each volume through its own detached header, if its line names one. */
-	err = kc_set_header(cli->ctx, crypttab_value(e, "header", header, sizeof(header)));
+	err = kc_set_header(cli->ctx, h);
 	skip = err ? NULL : crypttab_skip(cli, device, &err);
 	if (!cli->json)
 		printf("%s (%s)%s%s\n", e->name, device, skip ? ": skipped: " : ":", skip ?: "");
@@ -50,6 +52,9 @@ static int crypttab_one(struct cli *cli, const struct crypttab_entry *e, cli_vol
 		ex = cli_fail(cli, err);
 	else if (!skip)
 		ex = fn(cli, device, usrptr, &doc);
+	/* A header that the initramfs holds a copy of, changed: that copy is older now. */
+	if (seen && cli_header_changed(h, &hst) && cli_header_in_initramfs(e, h))
+		cli_header_note_entry(h, e->name);
 	if (skip)
 		status = "skipped";
 	else if (ex)

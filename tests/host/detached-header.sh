@@ -143,6 +143,8 @@ KS=/usr/lib/kekcrypt/kekcrypt-keyscript
 printf 'hd %s none luks,header=%s,keyscript=%s\n' "$DATA" "$HDR" "$KS" >"$T/crypttab"
 assert_exit -m "verify --all --crypttab: the line's header= is used" 0 \
 	kc verify --all --json --crypttab="$T/crypttab"
+assert_not_contains -m "... (reading it, it says nothing of the initramfs)" "$(cat "$ERR")" \
+	"initramfs"
 assert_eq -m "... the volume done" "done" "$(json_get "$OUT" 'd["volumes"][0]["status"]')"
 assert_exit -m "--crypttab with --header: exit 2" 2 \
 	kc verify --all --crypttab="$T/crypttab" --header "$HDR"
@@ -153,6 +155,9 @@ printf 'hd %s none luks,header=%s,keyscript=%s\n' "$T/tpl2.img" "$T/tpl2.hdr" "$
 	>"$T/crypttab2"
 assert_exit -m "firstboot --crypttab: a header= line's volume re-keyed through it" 0 \
 	kc firstboot --crypttab="$T/crypttab2"
+# (and since the keyscript unlocks it in the initramfs, which holds a copy of that header)
+assert_stderr_contains -m "... it says that the initramfs must be built again" \
+	"kekcrypt: note: $T/tpl2.hdr changed, and the initramfs holds a copy of it (crypttab: hd)"
 assert_exit -m "... its mark gone" 0 kc template show --json --header "$T/tpl2.hdr" "$T/tpl2.img"
 assert_eq -m "... (none)" none "$(json_get "$OUT" 'd["mark"]')"
 
