@@ -347,7 +347,6 @@ static int check_need(int kind, const char *path, const char *what, void *usrptr
 	return 0;
 }
 
-/* What the initramfs must hold for this volume (DEVICE). */
 /* The initramfs's copy of the volume's detached HEADER (the hook and the module copy it, and
  * the boot reads that copy) must be the header as it is now: a token, recovery key or rekey
  * written since is not in a copy made before, and a copy from before a rekey maps the volume
@@ -370,6 +369,8 @@ static void check_header_copy(json_object *v, struct report *rep, const char *in
 			"installed" : strerror(-r));
 }
 
+/* What the initramfs INITRAMFS (listed in L) must hold for this volume (DEVICE, through its
+ * detached HEADER when not NULL). */
 static void check_initramfs(struct cli *cli, json_object *v, struct report *rep,
 			    const struct listing *l, const struct method *m, const char *device,
 			    const char *initramfs, const char *header)
